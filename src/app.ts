@@ -1,0 +1,126 @@
+import { randomUUID } from 'node:crypto';
+import cookie from '@fastify/cookie';
+import csrf from '@fastify/csrf-protection';
+import formbody from '@fastify/formbody';
+import helmet from '@fastify/helmet';
+import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Config } from './config.ts';
+import { DirectoryService, PeopleStore } from './directory/index.ts';
+import { CredentialStore, IdentityService, createRequestAuthentication } from './identity/index.ts';
+import { MAIL_PHOTO_MAX_BYTES } from './imaging/index.ts';
+import { MailPhotoService, PhotoStore, registerGraphPhotoRoutes } from './mail/index.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { openDatabase, type Database } from './storage/index.ts';
+import { registerAssetRoutes } from './web/asset-routes.ts';
+import { registerErrorHandling } from './web/error-handler.ts';
+import { registerOperationsRoutes } from './web/operations-routes.ts';
+import { registerPortalRoutes } from './web/portal-routes.ts';
+
+export interface Services {
+  config: Config;
+  database: Database;
+  metrics: Metrics;
+  directory: DirectoryService;
+  identity: IdentityService;
+  mail: MailPhotoService;
+  close(): Promise<void>;
+}
+
+export interface ServiceOverrides {
+  now?: () => Date;
+  /** Invoked when a photo-change listener fails; the server logs it. */
+  onListenerError?: (error: unknown) => void;
+}
+
+/** The composition root: every service, built by hand from the configuration. */
+export async function createServices(config: Config, overrides: ServiceOverrides = {}): Promise<Services> {
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
+  const now = overrides.now;
+  const metrics = createMetrics();
+  const directory = new DirectoryService(new PeopleStore(database.db), now);
+  const identity = new IdentityService(new CredentialStore(database.db), directory, { sessionTtlHours: config.sessionTtlHours, ...(now && { now }) });
+  const mail = new MailPhotoService(new PhotoStore(database.db), {
+    metrics,
+    ...(now && { now }),
+    ...(overrides.onListenerError && { onListenerError: overrides.onListenerError }),
+  });
+  return { config, database, metrics, directory, identity, mail, close: () => database.close() };
+}
+
+/** The HTTP face of the services: security plugins, error mapping, then each domain's routes. */
+export async function buildHttpApp(services: Services): Promise<FastifyInstance> {
+  const { config, metrics } = services;
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    // One line per request from our onResponse hook instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomUUID(),
+    trustProxy: config.trustProxy,
+    // Upload routes read their own bodies with a cap; this bounds every other parser.
+    bodyLimit: 1024 * 1024,
+  });
+  registerErrorHandling(app);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequestSeconds.observe({ method: request.method, route, status: reply.statusCode }, reply.elapsedTime / 1000);
+    request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  const secureCookies = config.publicUrl.protocol === 'https:';
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:', 'blob:'],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        upgradeInsecureRequests: secureCookies ? [] : null,
+      },
+    },
+    referrerPolicy: { policy: 'same-origin' },
+    hsts: secureCookies,
+  });
+  await app.register(cookie);
+  await app.register(csrf, {
+    cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true, secure: secureCookies },
+    getToken: (request) => (request.body as Record<string, unknown> | undefined)?._csrf as string | undefined,
+  });
+  await app.register(rateLimit, { global: false });
+  await app.register(formbody, { bodyLimit: 64 * 1024 });
+  await app.register(multipart, {
+    attachFieldsToBody: 'keyValues',
+    limits: { fileSize: MAIL_PHOTO_MAX_BYTES, files: 1, fields: 5, fieldSize: 4096 },
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'photosync', version: '0.1.0', description: 'Microsoft Graph-compatible profile photo API and operations endpoints.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  const auth = createRequestAuthentication(services.identity, { secureCookies, sessionTtlHours: config.sessionTtlHours });
+  await app.register(registerOperationsRoutes, { database: services.database, metrics });
+  await app.register(registerAssetRoutes);
+  await app.register(registerPortalRoutes, {
+    identity: services.identity,
+    mail: services.mail,
+    auth,
+    signInAttemptsPerMinute: config.signInAttemptsPerMinute,
+  });
+  await app.register(registerGraphPhotoRoutes, { mail: services.mail, directory: services.directory, auth, publicUrl: config.publicUrl });
+  return app;
+}

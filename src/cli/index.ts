@@ -1,0 +1,2 @@
+export { runCli } from './program.ts';
+export { EXIT, type CliIo } from './cli-io.ts';

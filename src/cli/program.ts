@@ -1,0 +1,213 @@
+import fs from 'node:fs/promises';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { createServices, type Services } from '../app.ts';
+import { ConfigError, loadConfig } from '../config.ts';
+import { ROLES, type Role } from '../directory/index.ts';
+import { AppError } from '../errors.ts';
+import { CLI_ACTOR } from '../identity/index.ts';
+import { GRAPH_PHOTO_SIZES, type GraphPhotoSize } from '../imaging/index.ts';
+import { CliFailure, EXIT, type CliIo } from './cli-io.ts';
+import { askHiddenPassword, readPasswordFromStdin } from './read-password.ts';
+import { serve } from './serve-command.ts';
+
+/** Runs one `photosync …` command and returns its exit code (0 ok, 1 failed, 2 usage error). */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const out = (line: string): void => void io.stdout.write(`${line}\n`);
+  const json = (value: unknown): void => void io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+
+  const withServices = async <T>(work: (services: Services) => Promise<T>): Promise<T> => {
+    const services = await createServices(loadConfig(io.env));
+    try {
+      return await work(services);
+    } finally {
+      await services.close();
+    }
+  };
+
+  const program = new Command('photosync')
+    .description('Profile photos: a Mail photo store with a Graph-compatible API, Sites copies, and the sync between them.')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showHelpAfterError('(run photosync --help for usage)');
+
+  program
+    .command('serve')
+    .description('start the server (configured by environment variables; see README)')
+    .option('--demo', 'also seed a handful of people with generated photos')
+    .action((options: { demo?: boolean }) => withServices((services) => serve(services, io, { demo: options.demo === true })));
+
+  const users = program.command('users').description('people in the directory');
+  users
+    .command('add <userPrincipalName>')
+    .description('add a person; asks for a password on a terminal')
+    .option('--name <displayName>', 'display name (default: from the user principal name)')
+    .option('--mail <address>', 'mail address')
+    .addOption(new Option('--role <role>', 'role').choices(ROLES).default('user'))
+    .option('--password-stdin', 'read the password from standard input')
+    .option('--no-password', 'add without a password (cannot sign in until one is set)')
+    .action(async (upn: string, options: { name?: string; mail?: string; role: Role; passwordStdin?: boolean; password: boolean }) => {
+      let password: string | undefined;
+      if (options.passwordStdin) password = await readPasswordFromStdin(io.stdin);
+      else if (options.password && io.stdin.isTTY) {
+        password = await askHiddenPassword('Password: ', io.stdin, io.stdout);
+        if ((await askHiddenPassword('Password again: ', io.stdin, io.stdout)) !== password) throw new CliFailure('The two passwords differ.', EXIT.usage);
+      } else if (options.password) {
+        throw new CliFailure('No terminal to ask for a password: pipe it with --password-stdin, or pass --no-password.', EXIT.usage);
+      }
+      await withServices(async ({ directory, identity }) => {
+        const passwordHash = password === undefined ? undefined : await identity.hashPassword(password);
+        const person = await directory.addPerson({ userPrincipalName: upn, displayName: options.name, mail: options.mail, role: options.role, passwordHash });
+        out(`Added ${person.userPrincipalName} (${person.displayName}, ${person.role}) with id ${person.id}.`);
+      });
+    });
+
+  users
+    .command('list')
+    .description('list people')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) =>
+      withServices(async ({ directory }) => {
+        const people = await directory.listPeople({ limit: 100_000 });
+        if (options.json) return json(people);
+        for (const p of people) out(`${p.userPrincipalName}\t${p.displayName}\t${p.mail ?? ''}\t${p.role}${p.enabled ? '' : '\tdisabled'}`);
+      }),
+    );
+
+  users
+    .command('import <csvFile>')
+    .description('add or update people from CSV (header: userPrincipalName,displayName,mail,role)')
+    .option('--dry-run', 'check every row, change nothing')
+    .option('--json', 'print the report as JSON')
+    .action(async (file: string, options: { dryRun?: boolean; json?: boolean }) => {
+      const text = (await readInputFile(file)).toString('utf8');
+      const report = await withServices(({ directory }) => directory.importPeopleFromCsv(text, { dryRun: options.dryRun === true }));
+      if (options.json) json(report);
+      else {
+        for (const row of report.rows.filter((r) => r.outcome === 'failed')) io.stderr.write(`line ${row.line}: ${row.message}\n`);
+        const { created, updated, unchanged, failed } = report.counts;
+        out(`${options.dryRun ? 'Dry run: would have ' : ''}created ${created}, updated ${updated}, unchanged ${unchanged}, failed ${failed}.`);
+      }
+      if (report.counts.failed > 0) throw new CliFailure('', EXIT.failed);
+    });
+
+  const photo = program.command('photo').description('Mail photos');
+  photo
+    .command('set <userPrincipalName> <file>')
+    .description('set or replace a person\'s photo (JPEG or PNG)')
+    .action(async (upn: string, file: string) => {
+      const bytes = await readInputFile(file);
+      await withServices(async ({ directory, mail }) => {
+        const { version, changed } = await mail.setPhoto(CLI_ACTOR, await directory.getPerson(upn), bytes, 'cli');
+        out(changed ? `Stored the photo of ${upn} in ${version.sizes.length} sizes (ETag ${version.etag}).` : `${upn} already has this photo; nothing changed.`);
+      });
+    });
+
+  photo
+    .command('get <userPrincipalName>')
+    .description('write a person\'s photo to a file (or to standard output when piped)')
+    .addOption(new Option('--size <pixels>', 'one of the Graph sizes').argParser(parseGraphSize))
+    .option('-o, --output <file>', 'file to write')
+    .action((upn: string, options: { size?: GraphPhotoSize; output?: string }) =>
+      withServices(async ({ directory, mail }) => {
+        const rendition = await mail.getRendition(CLI_ACTOR, await directory.getPerson(upn), options.size);
+        if (options.output) {
+          await fs.writeFile(options.output, rendition.bytes);
+          out(`Wrote the ${rendition.size}x${rendition.size} photo of ${upn} to ${options.output}.`);
+        } else if (io.stdout.isTTY) {
+          throw new CliFailure('Refusing to write image bytes to a terminal; use -o FILE or pipe the output.', EXIT.usage);
+        } else {
+          io.stdout.write(rendition.bytes);
+        }
+      }),
+    );
+
+  photo
+    .command('remove <userPrincipalName>')
+    .description('remove a person\'s photo')
+    .action((upn: string) =>
+      withServices(async ({ directory, mail }) => {
+        await mail.removePhoto(CLI_ACTOR, await directory.getPerson(upn));
+        out(`Removed the photo of ${upn}.`);
+      }),
+    );
+
+  const tokens = program.command('tokens').description('API tokens for the Graph-compatible API');
+  tokens
+    .command('create')
+    .description('create a token; prints it once, alone on standard output')
+    .requiredOption('--user <userPrincipalName>', 'the person the token acts as')
+    .option('--name <label>', 'what the token is for', 'API token')
+    .action((options: { user: string; name: string }) =>
+      withServices(async ({ directory, identity }) => {
+        const { id, token } = await identity.createApiToken(CLI_ACTOR, await directory.getPerson(options.user), options.name);
+        io.stderr.write(`Created token ${id} for ${options.user}. It is shown only once:\n`);
+        out(token);
+      }),
+    );
+
+  tokens
+    .command('list')
+    .description('list tokens (never their secrets)')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) =>
+      withServices(async ({ identity }) => {
+        const list = await identity.listApiTokens(CLI_ACTOR);
+        if (options.json) return json(list);
+        for (const t of list) out(`${t.id}\t${t.userPrincipalName}\t${t.name}\tcreated ${t.createdAt}\t${t.revokedAt ? `revoked ${t.revokedAt}` : `last used ${t.lastUsedAt ?? 'never'}`}`);
+      }),
+    );
+
+  tokens
+    .command('revoke <id>')
+    .description('revoke a token')
+    .action((id: string) =>
+      withServices(async ({ identity }) => {
+        await identity.revokeApiToken(CLI_ACTOR, id);
+        out(`Revoked token ${id}.`);
+      }),
+    );
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (error) {
+    return reportFailure(error, io);
+  }
+}
+
+function reportFailure(error: unknown, io: CliIo): number {
+  if (error instanceof CommanderError) {
+    return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT.ok : EXIT.usage;
+  }
+  if (error instanceof CliFailure) {
+    if (error.message) io.stderr.write(`photosync: ${error.message}\n`);
+    return error.exitCode;
+  }
+  if (error instanceof ConfigError) {
+    io.stderr.write(`photosync: configuration: ${error.message}\n`);
+    return EXIT.usage;
+  }
+  if (error instanceof AppError) {
+    io.stderr.write(`photosync: ${error.message}\n`);
+    return error.status === 400 && error.code === 'BadRequest' ? EXIT.usage : EXIT.failed;
+  }
+  io.stderr.write(`photosync: ${error instanceof Error ? error.message : String(error)}\n`);
+  return EXIT.failed;
+}
+
+function parseGraphSize(value: string): GraphPhotoSize {
+  const size = Number(value.replace(/x\d+$/i, ''));
+  if (!GRAPH_PHOTO_SIZES.includes(size as GraphPhotoSize)) {
+    throw new InvalidArgumentError(`use one of ${GRAPH_PHOTO_SIZES.join(', ')}`);
+  }
+  return size as GraphPhotoSize;
+}
+
+async function readInputFile(file: string): Promise<Buffer> {
+  try {
+    return await fs.readFile(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new CliFailure(code === 'ENOENT' ? `There is no file ${file}.` : `Cannot read ${file}: ${code ?? String(error)}.`, EXIT.usage);
+  }
+}

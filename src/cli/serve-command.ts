@@ -1,0 +1,44 @@
+import type { Services } from '../app.ts';
+import { buildHttpApp } from '../app.ts';
+import { ensureFirstAdmin } from '../identity/index.ts';
+import type { CliIo } from './cli-io.ts';
+import { seedDemoPeople } from './demo-seed.ts';
+
+/** Starts the server and keeps it up until SIGTERM/SIGINT, then closes it gracefully. */
+export async function serve(services: Services, io: CliIo, options: { demo: boolean }): Promise<void> {
+  const { config } = services;
+  const admin = await ensureFirstAdmin(services.directory, services.identity, { userPrincipalName: config.adminUpn, password: config.adminPassword });
+  const app = await buildHttpApp(services);
+
+  if (admin.created) {
+    if (admin.oneTimePassword) {
+      io.stdout.write(
+        `\nCreated the first admin ${admin.person.userPrincipalName} with the one-time password:\n\n    ${admin.oneTimePassword}\n\n` +
+          'It is shown only this once; you will be asked to choose your own at the first sign-in.\n\n',
+      );
+    } else {
+      io.stdout.write(`Created the first admin ${admin.person.userPrincipalName} with the password from PHOTOSYNC_ADMIN_PASSWORD.\n`);
+    }
+  }
+  if (options.demo) {
+    const seed = await seedDemoPeople(services);
+    io.stdout.write(`Demo people (password for each, valid until the next start: ${seed.password}):\n${seed.people.map((p) => `    ${p}\n`).join('')}`);
+  }
+
+  await app.listen({ port: config.port, host: config.host });
+  io.stdout.write(`photosync is listening on ${config.publicUrl.href} (database: ${services.database.dialect === 'sqlite' ? config.sqliteFile : 'PostgreSQL'})\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = async (signal: string) => {
+      app.log.info({ signal }, 'shutting down');
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      await app.close();
+      resolve();
+    };
+    const onTerm = () => void stop('SIGTERM');
+    const onInt = () => void stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+}

@@ -1,0 +1,104 @@
+import path from 'node:path';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** `postgres://…` for PostgreSQL; otherwise the embedded SQLite file below. */
+  databaseUrl: string | undefined;
+  sqliteFile: string;
+  dataDir: string;
+  publicUrl: URL;
+  logLevel: LogLevel;
+  adminUpn: string;
+  adminPassword: string | undefined;
+  sessionTtlHours: number;
+  signInAttemptsPerMinute: number;
+  trustProxy: boolean;
+}
+
+/** A bad environment variable: the message names it and says what is allowed. */
+export class ConfigError extends Error {}
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Reads and validates the whole configuration once; the only reader of the environment is the caller. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const port = integer(env, 'PORT', 3000, 1, 65535);
+  const dataDir = path.resolve(env.DATA_DIR?.trim() || './data');
+  const databaseUrl = optional(env, 'DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(
+      `DATABASE_URL must be a postgres:// or postgresql:// URL (got "${databaseUrl}"); leave it unset for the embedded SQLite file in DATA_DIR`,
+    );
+  }
+  const adminPassword = optional(env, 'PHOTOSYNC_ADMIN_PASSWORD');
+  if (adminPassword !== undefined && adminPassword.length < 12) {
+    throw new ConfigError('PHOTOSYNC_ADMIN_PASSWORD must be at least 12 characters long; leave it unset to get a random one-time password');
+  }
+  const adminUpn = optional(env, 'PHOTOSYNC_ADMIN_UPN') ?? 'admin@photosync.local';
+  if (!/^[^@\s]+@[^@\s]+$/.test(adminUpn)) {
+    throw new ConfigError(`PHOTOSYNC_ADMIN_UPN must look like name@domain (got "${adminUpn}")`);
+  }
+  return {
+    port,
+    host: optional(env, 'HOST') ?? '127.0.0.1',
+    databaseUrl,
+    sqliteFile: path.join(dataDir, 'photosync.db'),
+    dataDir,
+    publicUrl: publicUrl(env, port),
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    adminUpn,
+    adminPassword,
+    sessionTtlHours: integer(env, 'SESSION_TTL_HOURS', 12, 1, 24 * 90),
+    signInAttemptsPerMinute: integer(env, 'SIGNIN_ATTEMPTS_PER_MINUTE', 10, 1, 10_000),
+    trustProxy: boolean(env, 'TRUST_PROXY', false),
+  };
+}
+
+function optional(env: Record<string, string | undefined>, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+function integer(env: Record<string, string | undefined>, name: string, fallback: number, min: number, max: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+  }
+  return value;
+}
+
+function boolean(env: Record<string, string | undefined>, name: string, fallback: boolean): boolean {
+  const raw = optional(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (['1', 'true', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'no'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false (got "${raw}")`);
+}
+
+function oneOf<T extends string>(env: Record<string, string | undefined>, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`);
+  }
+  return raw as T;
+}
+
+function publicUrl(env: Record<string, string | undefined>, port: number): URL {
+  const raw = optional(env, 'PUBLIC_URL') ?? `http://localhost:${port}`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`PUBLIC_URL must be an absolute http:// or https:// URL (got "${raw}")`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`PUBLIC_URL must be an absolute http:// or https:// URL (got "${raw}")`);
+  }
+  return url;
+}

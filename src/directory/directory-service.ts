@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import { BadRequest, Conflict, UserNotFound } from '../errors.ts';
+import { isUniqueViolation } from '../storage/index.ts';
+import { TtlCache } from '../ttl-cache.ts';
+import { parseCsv, CsvSyntaxError } from './csv.ts';
+import { displayNameFromUpn, isValidUserPrincipalName, ROLES, type NewPerson, type Person, type Role } from './person.ts';
+import type { PeopleStore } from './people-store.ts';
+
+export const DIRECTORY_PHOTO_MAX_BYTES = 100 * 1024;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAIL = /^[^@\s]+@[^@\s]+$/;
+
+export type ImportOutcome = 'created' | 'updated' | 'unchanged' | 'failed';
+
+export interface PeopleImportReport {
+  rows: { line: number; userPrincipalName: string; outcome: ImportOutcome; message?: string }[];
+  counts: Record<ImportOutcome, number>;
+  dryRun: boolean;
+}
+
+export class DirectoryService {
+  /** Hot lookups by id/UPN for API reads; only found people are cached, and every write here clears it. */
+  private readonly found = new TtlCache<string, Person>(5000, 10_000);
+
+  constructor(
+    private readonly people: PeopleStore,
+    private readonly now: () => Date = () => new Date(),
+    private readonly newId: () => string = randomUUID,
+  ) {}
+
+  async addPerson(input: NewPerson): Promise<Person> {
+    const person = this.validateNewPerson(input);
+    try {
+      await this.people.insert({ ...person, id: this.newId(), passwordHash: input.passwordHash ?? null }, this.now());
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new Conflict(`A person with the user principal name ${person.userPrincipalName} already exists.`);
+      throw error;
+    }
+    return (await this.people.findByUpn(person.userPrincipalName))!;
+  }
+
+  /** Graph addresses people by id or by userPrincipalName. */
+  async findPerson(idOrUpn: string): Promise<Person | undefined> {
+    const key = idOrUpn.toLowerCase();
+    const cached = this.found.get(key);
+    if (cached) return cached;
+    const person = UUID.test(key) ? await this.people.findById(key) : await this.people.findByUpn(key);
+    if (person) this.found.set(key, person);
+    return person;
+  }
+
+  async getPerson(idOrUpn: string): Promise<Person> {
+    const person = await this.findPerson(idOrUpn);
+    if (!person) throw new UserNotFound(idOrUpn);
+    return person;
+  }
+
+  /** Sign-in and SharePoint's accountname accept the UPN or the mail address. */
+  async findByUpnOrMail(name: string): Promise<Person | undefined> {
+    return (await this.people.findByUpn(name)) ?? (await this.people.findByMail(name));
+  }
+
+  listPeople(options: { limit?: number; offset?: number } = {}): Promise<Person[]> {
+    return this.people.list({ limit: options.limit ?? 1000, offset: options.offset ?? 0 });
+  }
+
+  async hasEnabledAdmin(): Promise<boolean> {
+    return (await this.people.countAdmins()) > 0;
+  }
+
+  findPasswordHash(personId: string): Promise<string | null> {
+    return this.people.findPasswordHash(personId);
+  }
+
+  async setPasswordHash(personId: string, hash: string, mustChange: boolean): Promise<void> {
+    await this.people.setPasswordHash(personId, hash, mustChange, this.now());
+    this.found.clear();
+  }
+
+  async setRole(personId: string, role: Role): Promise<void> {
+    if (!ROLES.includes(role)) throw new BadRequest(`"${role}" is not a role; use one of ${ROLES.join(', ')}.`);
+    await this.people.update(personId, { role }, this.now());
+    this.found.clear();
+  }
+
+  /** The directory's own photo (AD thumbnailPhoto). Sites never reads it; Mail is Sites' only source. */
+  async setDirectoryPhoto(personId: string, bytes: Buffer | null): Promise<void> {
+    if (bytes && bytes.length > DIRECTORY_PHOTO_MAX_BYTES) {
+      throw new BadRequest(`A directory photo can be at most ${DIRECTORY_PHOTO_MAX_BYTES / 1024} KB (this one is ${Math.ceil(bytes.length / 1024)} KB).`);
+    }
+    await this.people.setDirectoryPhoto(personId, bytes, this.now());
+  }
+
+  getDirectoryPhoto(personId: string): Promise<Buffer | null> {
+    return this.people.findDirectoryPhoto(personId);
+  }
+
+  /**
+   * Adds or updates people from CSV with the header `userPrincipalName,displayName,mail,role`.
+   * Each bad row is reported with its line number; the good rows still go in (unless dryRun).
+   */
+  async importPeopleFromCsv(text: string, options: { dryRun: boolean }): Promise<PeopleImportReport> {
+    let records;
+    try {
+      records = parseCsv(text);
+    } catch (error) {
+      if (error instanceof CsvSyntaxError) throw new BadRequest(`The CSV file cannot be read: ${error.message}.`);
+      throw error;
+    }
+    const [header, ...rows] = records;
+    const columns = header?.fields.map((f) => f.trim()) ?? [];
+    const index = (name: string) => columns.findIndex((c) => c.toLowerCase() === name.toLowerCase());
+    const upnColumn = index('userPrincipalName');
+    if (upnColumn < 0) {
+      throw new BadRequest('The CSV file needs a header line with the columns userPrincipalName,displayName,mail,role.');
+    }
+    const column = (fields: string[], name: string) => {
+      const i = index(name);
+      return i < 0 ? undefined : fields[i]?.trim() || undefined;
+    };
+
+    const report: PeopleImportReport = { rows: [], counts: { created: 0, updated: 0, unchanged: 0, failed: 0 }, dryRun: options.dryRun };
+    const seen = new Set<string>();
+    for (const { line, fields } of rows) {
+      const upn = fields[upnColumn]?.trim() ?? '';
+      const record = (outcome: ImportOutcome, message?: string) => {
+        report.rows.push({ line, userPrincipalName: upn, outcome, ...(message && { message }) });
+        report.counts[outcome]++;
+      };
+      if (fields.length !== columns.length) {
+        record('failed', `expected ${columns.length} fields, found ${fields.length}`);
+        continue;
+      }
+      if (seen.has(upn.toLowerCase())) {
+        record('failed', `${upn} appears more than once in the file`);
+        continue;
+      }
+      seen.add(upn.toLowerCase());
+      try {
+        const input = this.validateNewPerson({
+          userPrincipalName: upn,
+          displayName: column(fields, 'displayName'),
+          mail: column(fields, 'mail'),
+          role: column(fields, 'role') as Role | undefined,
+        });
+        const existing = await this.people.findByUpn(upn);
+        if (!existing) {
+          if (!options.dryRun) await this.people.insert({ ...input, id: this.newId(), passwordHash: null }, this.now());
+          record('created');
+        } else if (existing.displayName === input.displayName && existing.mail === (input.mail || null) && existing.role === input.role) {
+          record('unchanged');
+        } else {
+          if (!options.dryRun) {
+            await this.people.update(existing.id, { displayName: input.displayName, mail: input.mail || null, role: input.role }, this.now());
+            this.found.clear();
+          }
+          record('updated');
+        }
+      } catch (error) {
+        if (error instanceof BadRequest) record('failed', error.message);
+        else throw error;
+      }
+    }
+    return report;
+  }
+
+  private validateNewPerson(input: NewPerson): Required<Omit<NewPerson, 'passwordHash'>> {
+    const userPrincipalName = input.userPrincipalName.trim();
+    if (!isValidUserPrincipalName(userPrincipalName)) {
+      throw new BadRequest(`"${userPrincipalName}" is not a valid user principal name (expected name@domain).`);
+    }
+    const displayName = (input.displayName?.trim() || displayNameFromUpn(userPrincipalName)).slice(0, 256);
+    const mail = input.mail?.trim() || '';
+    if (mail && !MAIL.test(mail)) throw new BadRequest(`"${mail}" is not a valid mail address.`);
+    const role = input.role ?? 'user';
+    if (!ROLES.includes(role)) throw new BadRequest(`"${role}" is not a role; use one of ${ROLES.join(', ')}.`);
+    return { userPrincipalName, displayName, mail, role, mustChangePassword: input.mustChangePassword ?? false };
+  }
+}

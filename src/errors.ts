@@ -1,0 +1,85 @@
+/**
+ * The one family of errors the services throw. Each has a stable code (Graph's, where Graph has one)
+ * and an HTTP status; `web/error-handler.ts` is the only place that turns them into responses.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A person, token or other resource that does not exist (Graph: Request_ResourceNotFound). */
+export class NotFound extends AppError {
+  constructor(message: string, code = 'Request_ResourceNotFound') {
+    super(code, 404, message);
+  }
+}
+
+/** The person exists but has no photo (Graph: ImageNotFound). */
+export class ImageNotFound extends NotFound {
+  constructor(message = 'The photo wasn\'t found.') {
+    super(message, 'ImageNotFound');
+  }
+}
+
+export class UserNotFound extends NotFound {
+  constructor(idOrName: string) {
+    super(`Resource '${idOrName}' does not exist or one of its queried reference-property objects are not present.`);
+  }
+}
+
+/** Bytes that are not an image we accept. */
+export class InvalidImage extends AppError {
+  constructor(message: string) {
+    super('InvalidImage', 400, message);
+  }
+}
+
+export class UnsupportedImageType extends AppError {
+  constructor(message: string) {
+    super('UnsupportedImageType', 415, message);
+  }
+}
+
+export class ImageTooLarge extends AppError {
+  constructor(message: string) {
+    super('ImageTooLarge', 413, message);
+  }
+}
+
+export class BadRequest extends AppError {
+  constructor(message: string, code = 'BadRequest') {
+    super(code, 400, message);
+  }
+}
+
+export class Conflict extends AppError {
+  constructor(message: string) {
+    super('Conflict', 409, message);
+  }
+}
+
+/** No credentials, or credentials that are no longer valid. */
+export class Unauthenticated extends AppError {
+  constructor(message = 'Sign in, or send a valid bearer token.') {
+    super('InvalidAuthenticationToken', 401, message);
+  }
+}
+
+export class Forbidden extends AppError {
+  constructor(message = 'You are not allowed to do that.') {
+    super('Authorization_RequestDenied', 403, message);
+  }
+}
+
+export class TooManyRequests extends AppError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super('TooManyRequests', 429, message, { 'retry-after': String(retryAfterSeconds) });
+  }
+}

@@ -1,0 +1,19 @@
+import type { Person } from '../directory/index.ts';
+
+/**
+ * Who is asking. People act through a browser session or an API token; the CLI (and imports and the
+ * demo seed it runs) act as the operator of the machine, who can already read the database.
+ */
+export type Actor =
+  | { kind: 'person'; person: Person; via: 'session' | 'token' }
+  | { kind: 'operator'; name: 'cli' | 'seed' };
+
+export function isAdmin(actor: Actor): boolean {
+  return actor.kind === 'operator' || actor.person.role === 'admin';
+}
+
+export function actorPersonId(actor: Actor): string | null {
+  return actor.kind === 'person' ? actor.person.id : null;
+}
+
+export const CLI_ACTOR: Actor = { kind: 'operator', name: 'cli' };

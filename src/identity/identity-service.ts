@@ -1,0 +1,169 @@
+import { createHash, randomBytes as cryptoRandomBytes, randomUUID } from 'node:crypto';
+import { hash, verify, type Algorithm } from '@node-rs/argon2';
+import type { DirectoryService, Person } from '../directory/index.ts';
+import { BadRequest, Forbidden, NotFound, Unauthenticated } from '../errors.ts';
+import { isAdmin, type Actor } from './actor.ts';
+import type { ApiTokenInfo, CredentialStore } from './credential-store.ts';
+import { TtlCache } from '../ttl-cache.ts';
+
+export const MIN_PASSWORD_LENGTH = 12;
+/** Algorithm.Argon2id; the package declares it as a const enum, which isolated modules cannot read. */
+const ARGON2ID = 2 as Algorithm;
+const TOKEN_PREFIX = 'psk_';
+// Writing last-seen on every request would turn each read into a write; once a minute is enough.
+const SESSION_TOUCH_INTERVAL_MS = 60_000;
+/** One message for an unknown person and a wrong password, so sign-in tells nobody who exists. */
+export const SIGN_IN_FAILED = 'The user name or password is incorrect.';
+
+export interface IdentityOptions {
+  sessionTtlHours: number;
+  now?: () => Date;
+  randomBytes?: (size: number) => Buffer;
+}
+
+export interface SignedIn {
+  /** The cookie value; only its hash is stored. */
+  sessionToken: string;
+  person: Person;
+}
+
+export class IdentityService {
+  private readonly now: () => Date;
+  private readonly randomBytes: (size: number) => Buffer;
+  private decoyHash: Promise<string> | undefined;
+  /**
+   * Bearer tokens seen in the last few seconds. A revocation here clears it at once; one made by
+   * another process (the CLI) takes effect within the TTL.
+   */
+  private readonly recentTokens = new TtlCache<string, Actor>(5000, 10_000);
+
+  constructor(
+    private readonly credentials: CredentialStore,
+    private readonly directory: DirectoryService,
+    private readonly options: IdentityOptions,
+  ) {
+    this.now = options.now ?? (() => new Date());
+    this.randomBytes = options.randomBytes ?? cryptoRandomBytes;
+  }
+
+  async hashPassword(password: string): Promise<string> {
+    assertStrongPassword(password);
+    return hash(password, { algorithm: ARGON2ID });
+  }
+
+  async setPassword(personId: string, password: string, options: { mustChange?: boolean } = {}): Promise<void> {
+    await this.directory.setPasswordHash(personId, await this.hashPassword(password), options.mustChange ?? false);
+  }
+
+  /** A fresh random session id at every sign-in (no fixation). */
+  async signIn(name: string, password: string): Promise<SignedIn> {
+    const person = name.length <= 256 ? await this.directory.findByUpnOrMail(name.trim()) : undefined;
+    const storedHash = person?.enabled ? await this.directory.findPasswordHash(person.id) : null;
+    // Verify against a decoy when there is nothing to verify, so timing does not reveal who exists.
+    const ok = await verify(storedHash ?? (await this.getDecoyHash()), password.slice(0, 1024)).catch(() => false);
+    if (!person || !storedHash || !ok) throw new Unauthenticated(SIGN_IN_FAILED);
+
+    const sessionToken = this.randomBytes(32).toString('base64url');
+    const now = this.now();
+    await this.credentials.insertSession(sha256(sessionToken), person.id, now, this.sessionExpiry(now));
+    return { sessionToken, person };
+  }
+
+  async resolveSession(sessionToken: string): Promise<Actor | undefined> {
+    const idHash = sha256(sessionToken);
+    const session = await this.credentials.findSession(idHash);
+    if (!session) return undefined;
+    const now = this.now();
+    if (session.expires_at <= now.toISOString()) {
+      await this.credentials.deleteSession(idHash);
+      return undefined;
+    }
+    const person = await this.directory.findPerson(session.person_id);
+    if (!person?.enabled) return undefined;
+    if (now.getTime() - Date.parse(session.last_seen_at) > SESSION_TOUCH_INTERVAL_MS) {
+      await this.credentials.touchSession(idHash, now, this.sessionExpiry(now));
+    }
+    return { kind: 'person', person, via: 'session' };
+  }
+
+  async signOut(sessionToken: string): Promise<void> {
+    await this.credentials.deleteSession(sha256(sessionToken));
+  }
+
+  /** Changing a password ends every other session of that person. */
+  async changePassword(person: Person, currentPassword: string, newPassword: string, keepSessionToken?: string): Promise<void> {
+    const storedHash = await this.directory.findPasswordHash(person.id);
+    if (!storedHash || !(await verify(storedHash, currentPassword.slice(0, 1024)).catch(() => false))) {
+      throw new BadRequest('The current password is incorrect.');
+    }
+    if (currentPassword === newPassword) throw new BadRequest('Choose a new password that differs from the current one.');
+    await this.setPassword(person.id, newPassword);
+    await this.credentials.deleteSessionsOf(person.id, keepSessionToken && sha256(keepSessionToken));
+  }
+
+  async createApiToken(actor: Actor, owner: Person, name: string): Promise<{ id: string; token: string }> {
+    if (!isAdmin(actor) && !(actor.kind === 'person' && actor.person.id === owner.id)) {
+      throw new Forbidden('Only an admin can create a token for someone else.');
+    }
+    const label = name.trim().slice(0, 100) || 'API token';
+    const token = TOKEN_PREFIX + this.randomBytes(32).toString('base64url');
+    const id = randomUUID();
+    await this.credentials.insertToken({ id, personId: owner.id, name: label, tokenHash: sha256(token) }, this.now());
+    return { id, token };
+  }
+
+  async authenticateBearer(token: string): Promise<Actor> {
+    const tokenHash = sha256(token);
+    const cached = this.recentTokens.get(tokenHash);
+    if (cached) return cached;
+    const row = token.startsWith(TOKEN_PREFIX) && token.length < 200 ? await this.credentials.findActiveTokenByHash(tokenHash) : undefined;
+    const person = row && (await this.directory.findPerson(row.person_id));
+    if (!row || !person?.enabled) throw new Unauthenticated('The access token is invalid, revoked or expired.');
+    const now = this.now();
+    if (!row.last_used_at || now.getTime() - Date.parse(row.last_used_at) > SESSION_TOUCH_INTERVAL_MS) {
+      await this.credentials.markTokenUsed(row.id, now);
+    }
+    const actor: Actor = { kind: 'person', person, via: 'token' };
+    this.recentTokens.set(tokenHash, actor);
+    return actor;
+  }
+
+  /** Admins see every token; a person sees their own. */
+  listApiTokens(actor: Actor): Promise<ApiTokenInfo[]> {
+    return this.credentials.listTokens(isAdmin(actor) ? undefined : (actor as { person: Person }).person.id);
+  }
+
+  async revokeApiToken(actor: Actor, tokenId: string): Promise<void> {
+    const token = await this.credentials.findToken(tokenId);
+    if (!token) throw new NotFound(`There is no API token with the id ${tokenId}.`);
+    if (!isAdmin(actor) && !(actor.kind === 'person' && actor.person.id === token.person_id)) {
+      throw new Forbidden('Only an admin can revoke someone else\'s token.');
+    }
+    await this.credentials.revokeToken(tokenId, this.now());
+    this.recentTokens.clear();
+  }
+
+  async deleteExpiredSessions(): Promise<void> {
+    await this.credentials.deleteExpiredSessions(this.now());
+  }
+
+  private sessionExpiry(from: Date): Date {
+    return new Date(from.getTime() + this.options.sessionTtlHours * 3_600_000);
+  }
+
+  private getDecoyHash(): Promise<string> {
+    this.decoyHash ??= hash(this.randomBytes(16).toString('hex'), { algorithm: ARGON2ID });
+    return this.decoyHash;
+  }
+}
+
+export function assertStrongPassword(password: string): void {
+  if (password.length < MIN_PASSWORD_LENGTH) {
+    throw new BadRequest(`A password needs at least ${MIN_PASSWORD_LENGTH} characters.`);
+  }
+  if (password.length > 1024) throw new BadRequest('A password can have at most 1024 characters.');
+}
+
+function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}

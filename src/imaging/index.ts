@@ -1,0 +1,12 @@
+export { detectImageFormat, formatName, type ImageFormat } from './image-format.ts';
+export {
+  renderMailPhotoSizes,
+  validatePhotoUpload,
+  GRAPH_PHOTO_SIZES,
+  MAIL_PHOTO_MAX_BYTES,
+  MAX_INPUT_PIXELS,
+  type GraphPhotoSize,
+  type Rendition,
+  type MailPhotoRenditions,
+} from './mail-photo-renditions.ts';
+export { drawDemoPortrait } from './demo-portrait.ts';

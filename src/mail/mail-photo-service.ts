@@ -1,0 +1,163 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Person } from '../directory/index.ts';
+import { AppError, Forbidden, ImageNotFound } from '../errors.ts';
+import { isAdmin, actorPersonId, type Actor } from '../identity/index.ts';
+import { renderMailPhotoSizes, type GraphPhotoSize } from '../imaging/index.ts';
+import type { Metrics } from '../metrics.ts';
+import { TtlCache } from '../ttl-cache.ts';
+import type { PhotoStore } from './photo-store.ts';
+import type { PhotoChange, PhotoSource, PhotoVersion, StoredRendition } from './photo-version.ts';
+
+export type PhotoChangeListener = (change: PhotoChange) => void | Promise<void>;
+
+export interface MailPhotoOptions {
+  metrics?: Pick<Metrics, 'photoUploads' | 'imageProcessingSeconds'>;
+  now?: () => Date;
+  newId?: () => string;
+  /** How long another process's photo change may take to show here. */
+  cacheTtlMs?: number;
+  onListenerError?: (error: unknown, change: PhotoChange) => void;
+}
+
+/** Mail: the one source of truth for profile photos. */
+export class MailPhotoService {
+  private readonly listeners = new Set<PhotoChangeListener>();
+  private readonly currentVersions: TtlCache<string, PhotoVersion | null>;
+  // Renditions never change once written (a new photo is a new version), so their cache needs no invalidation.
+  private readonly renditions = new TtlCache<string, StoredRendition>(10 * 60_000, 5000);
+  private readonly now: () => Date;
+  private readonly newId: () => string;
+
+  constructor(
+    private readonly store: PhotoStore,
+    private readonly options: MailPhotoOptions = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+    this.newId = options.newId ?? randomUUID;
+    this.currentVersions = new TtlCache(options.cacheTtlMs ?? 1000, 10_000);
+  }
+
+  /** Called after each committed change, never inside the transaction. */
+  onPhotoChanged(listener: PhotoChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Any signed-in person or token may read photos, as in Microsoft 365. */
+  async getPhoto(_reader: Actor, target: Person): Promise<PhotoVersion> {
+    const version = await this.findCurrentVersion(target.id);
+    if (!version) throw new ImageNotFound(`${target.userPrincipalName} has no profile photo.`);
+    return version;
+  }
+
+  /** The requested size, or the largest stored one. */
+  async getRendition(reader: Actor, target: Person, size?: GraphPhotoSize): Promise<StoredRendition> {
+    const version = await this.getPhoto(reader, target);
+    const chosen = size ?? version.sizes[0]!;
+    if (!version.sizes.includes(chosen)) {
+      throw new ImageNotFound(
+        `The photo of ${target.userPrincipalName} has no ${chosen}x${chosen} size; the largest stored size is ${version.sizes[0]}x${version.sizes[0]}.`,
+      );
+    }
+    const key = `${version.id}:${chosen}`;
+    let rendition = this.renditions.get(key);
+    if (!rendition) {
+      const row = await this.store.findRendition(version.id, chosen);
+      // The version was replaced between the two reads: answer from the new one.
+      if (!row) {
+        this.currentVersions.delete(target.id);
+        return this.getRendition(reader, target, size);
+      }
+      rendition = { ...row, etag: `${version.etag}-${chosen}` };
+      this.renditions.set(key, rendition);
+    }
+    return rendition;
+  }
+
+  /**
+   * Validates and renders the upload first (no transaction is held during image work), then swaps
+   * the current version in one transaction. The same bytes as the current photo change nothing.
+   */
+  async setPhoto(actor: Actor, target: Person, bytes: Buffer, source: PhotoSource): Promise<{ version: PhotoVersion; changed: boolean }> {
+    assertCanEditPhoto(actor, target);
+    const started = performance.now();
+    let rendered;
+    try {
+      rendered = await renderMailPhotoSizes(bytes);
+    } catch (error) {
+      if (error instanceof AppError) this.options.metrics?.photoUploads.inc({ result: 'rejected' });
+      throw error;
+    } finally {
+      this.options.metrics?.imageProcessingSeconds.observe((performance.now() - started) / 1000);
+    }
+    const etag = createHash('sha256').update(bytes).digest('hex').slice(0, 32);
+    const largest = rendered.renditions[0]!;
+    const now = this.now();
+
+    const outcome = await this.store.transaction(async (trx) => {
+      await this.store.lockPerson(trx, target.id, now);
+      const current = await this.store.findCurrentVersion(target.id, trx);
+      if (current?.etag === etag) return { version: current, changed: false, previousEtag: current.etag };
+      if (current) await this.store.endCurrentVersion(trx, current.id, 'replaced', now);
+      const version: PhotoVersion = {
+        id: this.newId(),
+        personId: target.id,
+        etag,
+        width: largest.width,
+        height: largest.height,
+        source,
+        setById: actorPersonId(actor),
+        createdAt: now.toISOString(),
+        sizes: rendered.renditions.map((r) => r.size),
+      };
+      await this.store.insertVersion(trx, version, rendered.renditions);
+      return { version, changed: true, previousEtag: current?.etag ?? null };
+    });
+
+    this.options.metrics?.photoUploads.inc({ result: outcome.changed ? 'stored' : 'unchanged' });
+    this.currentVersions.set(target.id, outcome.version);
+    if (outcome.changed) {
+      await this.emit({ kind: 'set', personId: target.id, version: outcome.version, previousEtag: outcome.previousEtag });
+    }
+    return { version: outcome.version, changed: outcome.changed };
+  }
+
+  async removePhoto(actor: Actor, target: Person): Promise<void> {
+    assertCanEditPhoto(actor, target);
+    const now = this.now();
+    const removed = await this.store.transaction(async (trx) => {
+      await this.store.lockPerson(trx, target.id, now);
+      const current = await this.store.findCurrentVersion(target.id, trx);
+      if (current) await this.store.endCurrentVersion(trx, current.id, 'removed', now);
+      return current;
+    });
+    this.currentVersions.set(target.id, null);
+    if (!removed) throw new ImageNotFound(`${target.userPrincipalName} has no profile photo to remove.`);
+    await this.emit({ kind: 'removed', personId: target.id, previousEtag: removed.etag });
+  }
+
+  private async findCurrentVersion(personId: string): Promise<PhotoVersion | undefined> {
+    const cached = this.currentVersions.get(personId);
+    if (cached !== undefined) return cached ?? undefined;
+    const version = await this.store.findCurrentVersion(personId);
+    this.currentVersions.set(personId, version ?? null);
+    return version;
+  }
+
+  private async emit(change: PhotoChange): Promise<void> {
+    for (const listener of this.listeners) {
+      try {
+        await listener(change);
+      } catch (error) {
+        this.options.onListenerError?.(error, change);
+      }
+    }
+  }
+}
+
+/** A person may change only their own photo; an admin (Set-UserPhoto) or the operator anyone's. */
+export function assertCanEditPhoto(actor: Actor, target: Person): void {
+  if (isAdmin(actor)) return;
+  if (actor.kind === 'person' && actor.person.id === target.id) return;
+  throw new Forbidden('You can change only your own photo; an admin can change anyone\'s.');
+}

@@ -1,0 +1,31 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every Prometheus metric the process exposes, in one registry per app (tests build several apps). */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    httpRequestSeconds: new Histogram({
+      name: 'photosync_http_request_duration_seconds',
+      help: 'HTTP request duration by route and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    photoUploads: new Counter({
+      name: 'photosync_photo_uploads_total',
+      help: 'Mail photo uploads by result (stored, unchanged, rejected)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    imageProcessingSeconds: new Histogram({
+      name: 'photosync_image_processing_seconds',
+      help: 'Time spent validating and rendering an uploaded photo',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,3 @@
+export { openDatabase, type Database, type DatabaseOptions, type Dialect } from './database.ts';
+export type * from './schema.ts';
+export { isUniqueViolation } from './unique-violation.ts';

@@ -1,0 +1,86 @@
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { Dialect } from './database.ts';
+
+/** Migrations live in code (not files on disk) so tsx and a bundled build find them alike. */
+export function migrationsFor(dialect: Dialect): MigrationProvider {
+  const blob = dialect === 'postgres' ? sql`bytea` : sql`blob`;
+  const migrations: Record<string, Migration> = {
+    '0001_people_identity_mail': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('people')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_principal_name', 'text', (c) => c.notNull())
+          .addColumn('upn_key', 'text', (c) => c.notNull().unique())
+          .addColumn('mail', 'text')
+          .addColumn('mail_key', 'text')
+          .addColumn('display_name', 'text', (c) => c.notNull())
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('role', 'text', (c) => c.notNull().defaultTo('user'))
+          .addColumn('password_hash', 'text')
+          .addColumn('must_change_password', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('directory_photo', blob)
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('people_mail_key').on('people').column('mail_key').execute();
+        await db.schema.createIndex('people_display_name').on('people').column('display_name').execute();
+
+        await db.schema
+          .createTable('sessions')
+          .addColumn('id_hash', 'text', (c) => c.primaryKey())
+          .addColumn('person_id', 'text', (c) => c.notNull().references('people.id').onDelete('cascade'))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('last_seen_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('sessions_person').on('sessions').column('person_id').execute();
+
+        await db.schema
+          .createTable('api_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('person_id', 'text', (c) => c.notNull().references('people.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('last_used_at', 'text')
+          .addColumn('revoked_at', 'text')
+          .execute();
+
+        await db.schema
+          .createTable('photo_versions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('person_id', 'text', (c) => c.notNull().references('people.id').onDelete('cascade'))
+          .addColumn('etag', 'text', (c) => c.notNull())
+          .addColumn('width', 'integer', (c) => c.notNull())
+          .addColumn('height', 'integer', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('set_by_id', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('ended_at', 'text')
+          .execute();
+        // At most one current photo per person, enforced by the database itself.
+        await db.schema
+          .createIndex('photo_versions_one_current')
+          .on('photo_versions')
+          .column('person_id')
+          .unique()
+          .where(sql.ref('state'), '=', 'current')
+          .execute();
+
+        await db.schema
+          .createTable('photo_renditions')
+          .addColumn('version_id', 'text', (c) => c.notNull().references('photo_versions.id').onDelete('cascade'))
+          .addColumn('size', 'integer', (c) => c.notNull())
+          .addColumn('width', 'integer', (c) => c.notNull())
+          .addColumn('height', 'integer', (c) => c.notNull())
+          .addColumn('content_type', 'text', (c) => c.notNull())
+          .addColumn('bytes', blob, (c) => c.notNull())
+          .addPrimaryKeyConstraint('photo_renditions_pk', ['version_id', 'size'])
+          .execute();
+      },
+    },
+  };
+  return { getMigrations: async () => migrations };
+}

@@ -1,0 +1,71 @@
+/** Table shapes as the database holds them. Times are ISO-8601 UTC strings; flags are 0/1. */
+
+export interface PeopleTable {
+  id: string;
+  user_principal_name: string;
+  /** Lower-cased UPN: the unique key, so lookups are case-insensitive on every database. */
+  upn_key: string;
+  mail: string | null;
+  mail_key: string | null;
+  display_name: string;
+  enabled: number;
+  role: 'admin' | 'user';
+  password_hash: string | null;
+  must_change_password: number;
+  /** Like AD thumbnailPhoto: kept for the directory, never used by Sites. */
+  directory_photo: Buffer | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SessionsTable {
+  /** sha256 of the cookie value: a database leak does not leak live sessions. */
+  id_hash: string;
+  person_id: string;
+  created_at: string;
+  expires_at: string;
+  last_seen_at: string;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  person_id: string;
+  name: string;
+  token_hash: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export type PhotoVersionState = 'current' | 'replaced' | 'removed';
+
+export interface PhotoVersionsTable {
+  id: string;
+  person_id: string;
+  etag: string;
+  /** Side of the largest stored rendition. */
+  width: number;
+  height: number;
+  source: string;
+  set_by_id: string | null;
+  created_at: string;
+  state: PhotoVersionState;
+  ended_at: string | null;
+}
+
+export interface PhotoRenditionsTable {
+  version_id: string;
+  size: number;
+  width: number;
+  height: number;
+  content_type: string;
+  bytes: Buffer;
+}
+
+export interface Schema {
+  people: PeopleTable;
+  sessions: SessionsTable;
+  api_tokens: ApiTokensTable;
+  photo_versions: PhotoVersionsTable;
+  photo_renditions: PhotoRenditionsTable;
+}

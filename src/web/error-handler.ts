@@ -1,0 +1,96 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../errors.ts';
+import { html } from './html.ts';
+import { renderPage } from './layout.ts';
+
+interface ErrorBody {
+  status: number;
+  code: string;
+  message: string;
+  headers: Record<string, string>;
+}
+
+/** fastify's own 4xx errors, in words a person understands and with Graph-style codes. */
+const FASTIFY_ERRORS: Record<string, { code: string; message?: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'ImageTooLarge', message: 'The request body is too large.' },
+  FST_REQ_FILE_TOO_LARGE: { code: 'ImageTooLarge', message: 'The file is too large; the limit is 4 MB.' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UnsupportedMediaType', message: 'This content type is not accepted here.' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'BadRequest', message: 'The request body is empty.' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'BadRequest', message: 'The request body is not valid JSON.' },
+  FST_CSRF_INVALID_TOKEN: { code: 'Forbidden', message: 'This form has expired or was not sent from this site; reload the page and try again.' },
+  FST_CSRF_MISSING_SECRET: { code: 'Forbidden', message: 'This form has expired or was not sent from this site; reload the page and try again.' },
+  FST_INVALID_MULTIPART_CONTENT_TYPE: { code: 'BadRequest', message: 'The form must be sent as multipart/form-data.' },
+};
+
+/** The one place where errors become HTTP responses: Graph's error body for the API, a page for people. */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const body = describe(error);
+    if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ code: body.code, status: body.status }, body.message);
+    return sendError(request, reply, body);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, {
+      status: 404,
+      code: 'NotFound',
+      message: `There is nothing at ${request.method} ${request.url.split('?')[0]}.`,
+      headers: {},
+    }),
+  );
+}
+
+function describe(error: FastifyError): ErrorBody {
+  if (error instanceof AppError) return { status: error.status, code: error.code, message: error.message, headers: error.headers };
+  if (error.validation) {
+    return { status: 400, code: 'BadRequest', message: `Invalid request: ${error.message}.`, headers: {} };
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const known = FASTIFY_ERRORS[error.code];
+    return {
+      status,
+      code: known?.code ?? (status === 429 ? 'TooManyRequests' : 'BadRequest'),
+      message: known?.message ?? error.message,
+      headers: {},
+    };
+  }
+  return { status: 500, code: 'InternalServerError', message: 'Something went wrong on our side; the request id identifies it in the log.', headers: {} };
+}
+
+function sendError(request: FastifyRequest, reply: FastifyReply, body: ErrorBody): FastifyReply {
+  reply.code(body.status).headers(body.headers);
+  if (wantsPage(request)) {
+    return reply.type('text/html; charset=utf-8').send(
+      renderPage(
+        { title: 'Something is not right' },
+        html`<h1>Something is not right</h1>
+          <p role="alert">${body.message}</p>
+          <p><a href="/">Back to the portal</a></p>
+          <p class="hint">Request id: <code>${request.id}</code></p>`,
+      ),
+    );
+  }
+  return reply.type('application/json').send({
+    error: {
+      code: body.code,
+      message: body.message,
+      innerError: { date: new Date().toISOString(), 'request-id': request.id, 'client-request-id': request.headers['client-request-id'] ?? request.id },
+    },
+  });
+}
+
+function wantsPage(request: FastifyRequest): boolean {
+  if (request.routeOptions.config?.page) return true;
+  const path = request.url;
+  const isApi = path.startsWith('/v1.0/') || path.startsWith('/_api/') || path.startsWith('/_layouts/') || path.startsWith('/metrics');
+  return !isApi && (request.headers.accept ?? '').includes('text/html');
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A portal page: errors render as HTML. */
+    page?: boolean;
+  }
+}

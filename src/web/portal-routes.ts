@@ -1,0 +1,237 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, BadRequest, TooManyRequests } from '../errors.ts';
+import type { Actor, IdentityService, RequestAuthentication } from '../identity/index.ts';
+import { MIN_PASSWORD_LENGTH } from '../identity/index.ts';
+import type { MailPhotoService, PhotoVersion } from '../mail/index.ts';
+import { html, type SafeHtml } from './html.ts';
+import { renderPage } from './layout.ts';
+
+export interface PortalOptions {
+  identity: IdentityService;
+  mail: MailPhotoService;
+  auth: RequestAuthentication;
+  signInAttemptsPerMinute: number;
+}
+
+type PersonActor = Extract<Actor, { kind: 'person' }>;
+type Form = Record<string, unknown>;
+
+const PAGE = { page: true } as const;
+const FLASH: Record<string, string> = {
+  uploaded: 'Your photo is saved in Mail.',
+  unchanged: 'That is already your photo; nothing changed.',
+  removed: 'Your photo is removed from Mail.',
+  password: 'Your password is changed.',
+};
+
+/** Sign-in, the home page with its tiles, the Mail photo page and the password page. */
+export async function registerPortalRoutes(app: FastifyInstance, options: PortalOptions): Promise<void> {
+  const { identity, mail, auth } = options;
+
+  /** The signed-in person, or a redirect to the sign-in page (and back here afterwards). */
+  const signedIn = async (request: FastifyRequest, reply: FastifyReply): Promise<PersonActor | undefined> => {
+    const actor = await auth.findActor(request).catch(() => undefined);
+    if (actor?.kind === 'person') return actor;
+    await reply.redirect(`/signin?next=${encodeURIComponent(request.url)}`, 303);
+    return undefined;
+  };
+
+  const page = (reply: FastifyReply, actor: PersonActor | undefined, title: string, body: SafeHtml, scripts?: string[]) =>
+    reply.type('text/html; charset=utf-8').send(renderPage({ title, person: actor?.person, csrfToken: reply.generateCsrf(), ...(scripts && { scripts }) }, body));
+
+  app.get<{ Querystring: { next?: string } }>('/signin', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+    const actor = await auth.findActor(request).catch(() => undefined);
+    if (actor?.kind === 'person') return reply.redirect(safeNext(request.query.next), 303);
+    return page(reply, undefined, 'Sign in', signInForm(reply.generateCsrf(), request.query.next));
+  });
+
+  app.post<{ Body: Form; Querystring: { next?: string } }>(
+    '/signin',
+    {
+      config: {
+        ...PAGE,
+        rateLimit: {
+          max: options.signInAttemptsPerMinute,
+          timeWindow: 60_000,
+          errorResponseBuilder: (_request: FastifyRequest, context: { ttl: number }) =>
+            new TooManyRequests('Too many sign-in attempts. Wait a minute, then try again.', Math.ceil(context.ttl / 1000)),
+        },
+      },
+      preHandler: app.csrfProtection,
+      schema: { hide: true },
+    },
+    async (request, reply) => {
+      const name = field(request.body, 'username');
+      const password = field(request.body, 'password');
+      try {
+        const { sessionToken, person } = await identity.signIn(name, password);
+        // A new session id at every sign-in; any session the browser had is ended.
+        await auth.endSession(request, reply);
+        auth.startSession(reply, sessionToken);
+        return reply.redirect(person.mustChangePassword ? '/account/password' : safeNext(request.query.next), 303);
+      } catch (error) {
+        if (!(error instanceof AppError) || error.status !== 401) throw error;
+        reply.code(401);
+        return page(reply, undefined, 'Sign in', signInForm(reply.generateCsrf(), request.query.next, error.message, name));
+      }
+    },
+  );
+
+  app.post('/signout', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+    await auth.endSession(request, reply);
+    return reply.redirect('/signin', 303);
+  });
+
+  app.get('/', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    return page(
+      reply,
+      actor,
+      'Home',
+      html`<h1>Hello, ${actor.person.displayName}</h1>
+        <ul class="tiles" aria-label="Apps">
+          <li><a class="tile" href="/mail/photo"><strong>Mail</strong>Your mailbox's profile photo: the one source every other app takes it from.</a></li>
+        </ul>
+        <p><a href="/mail/photo">Add your profile photo</a></p>
+        ${actor.person.role === 'admin' ? html`<p class="hint">Admin: the API is described at <a href="/docs">/docs</a>.</p>` : ''}`,
+    );
+  });
+
+  const photoPage = (reply: FastifyReply, actor: PersonActor, version: PhotoVersion | undefined, message?: { error?: string; done?: string }) =>
+    page(
+      reply,
+      actor,
+      'Add your profile photo',
+      html`<h1>Add your profile photo</h1>
+        <p>Your photo lives in Mail. Sites and the other apps take it from here.</p>
+        ${message?.error ? html`<p class="alert" role="alert">${message.error}</p>` : ''}
+        ${message?.done && FLASH[message.done] ? html`<p class="notice" role="status">${FLASH[message.done]}</p>` : ''}
+        <div class="photo-row">
+          <figure class="card">
+            ${version
+              ? html`<img class="photo" src="/v1.0/me/photo/$value?v=${version.etag}" width="240" height="240" alt="Your current profile photo">
+                  <figcaption class="hint">Stored in ${version.sizes.length} sizes, up to ${version.width}×${version.height}.</figcaption>`
+              : html`<p>You have no photo yet.</p>`}
+          </figure>
+          <div class="card">
+            <form method="post" action="/mail/photo" enctype="multipart/form-data">
+              <input type="hidden" name="_csrf" value="${reply.generateCsrf()}">
+              <label for="photo">Choose a photo</label>
+              <input id="photo" name="photo" type="file" accept="image/jpeg,image/png" required aria-describedby="photo-hint">
+              <p id="photo-hint" class="hint">JPEG or PNG, at most 4 MB, at least 48×48 pixels. It is cropped to a square around its centre.</p>
+              <img id="preview" class="photo" width="120" height="120" alt="Preview of the chosen photo" hidden>
+              <p id="preview-note" class="hint" aria-live="polite"></p>
+              <div class="actions"><button type="submit">${version ? 'Replace photo' : 'Upload photo'}</button></div>
+            </form>
+            ${version
+              ? html`<form method="post" action="/mail/photo/remove" class="actions">
+                  <input type="hidden" name="_csrf" value="${reply.generateCsrf()}">
+                  <button type="submit" class="danger">Remove photo</button>
+                </form>`
+              : ''}
+          </div>
+        </div>
+        <p><a href="/">Back to the portal</a></p>`,
+      ['/assets/photo-preview.js'],
+    );
+
+  const currentVersion = (actor: PersonActor) => mail.getPhoto(actor, actor.person).catch((error) => (error instanceof AppError && error.status === 404 ? undefined : Promise.reject(error)));
+
+  app.get<{ Querystring: { done?: string } }>('/mail/photo', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    return photoPage(reply, actor, await currentVersion(actor), { done: request.query.done });
+  });
+
+  app.post<{ Body: Form }>('/mail/photo', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    const file = request.body?.photo;
+    try {
+      if (!Buffer.isBuffer(file) || file.length === 0) throw new BadRequest('Choose a photo to upload.');
+      const { changed } = await mail.setPhoto(actor, actor.person, file, 'page');
+      return reply.redirect(`/mail/photo?done=${changed ? 'uploaded' : 'unchanged'}`, 303);
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status >= 500) throw error;
+      reply.code(error.status);
+      return photoPage(reply, actor, await currentVersion(actor), { error: error.message });
+    }
+  });
+
+  app.post('/mail/photo/remove', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    await mail.removePhoto(actor, actor.person).catch((error) => {
+      if (!(error instanceof AppError && error.status === 404)) throw error;
+    });
+    return reply.redirect('/mail/photo?done=removed', 303);
+  });
+
+  const passwordPage = (reply: FastifyReply, actor: PersonActor, error?: string) =>
+    page(
+      reply,
+      actor,
+      'Change your password',
+      html`<h1>Change your password</h1>
+        ${actor.person.mustChangePassword ? html`<p class="notice" role="status">You signed in with a one-time password. Choose your own to go on.</p>` : ''}
+        ${error ? html`<p class="alert" role="alert">${error}</p>` : ''}
+        <form method="post" action="/account/password" class="card">
+          <input type="hidden" name="_csrf" value="${reply.generateCsrf()}">
+          <label for="current">Current password</label>
+          <input id="current" name="current" type="password" autocomplete="current-password" required>
+          <label for="new">New password</label>
+          <input id="new" name="new" type="password" autocomplete="new-password" minlength="${MIN_PASSWORD_LENGTH}" required aria-describedby="new-hint">
+          <p id="new-hint" class="hint">At least ${MIN_PASSWORD_LENGTH} characters.</p>
+          <label for="confirm">New password again</label>
+          <input id="confirm" name="confirm" type="password" autocomplete="new-password" required>
+          <div class="actions"><button type="submit">Change password</button></div>
+        </form>`,
+    );
+
+  app.get('/account/password', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    return passwordPage(reply, actor);
+  });
+
+  app.post<{ Body: Form }>('/account/password', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    try {
+      const newPassword = field(request.body, 'new');
+      if (newPassword !== field(request.body, 'confirm')) throw new BadRequest('The two new passwords differ.');
+      await identity.changePassword(actor.person, field(request.body, 'current'), newPassword, auth.sessionToken(request));
+      return reply.redirect('/?done=password', 303);
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status >= 500) throw error;
+      reply.code(error.status);
+      return passwordPage(reply, actor, error.message);
+    }
+  });
+}
+
+function signInForm(csrfToken: string, next: string | undefined, error?: string, name?: string): SafeHtml {
+  return html`<h1>Sign in</h1>
+    ${error ? html`<p class="alert" role="alert">${error}</p>` : ''}
+    <form method="post" action="/signin${next ? `?next=${encodeURIComponent(safeNext(next))}` : ''}" class="card">
+      <input type="hidden" name="_csrf" value="${csrfToken}">
+      <label for="username">User name</label>
+      <input id="username" name="username" type="email" autocomplete="username" value="${name ?? ''}" required autofocus>
+      <label for="password">Password</label>
+      <input id="password" name="password" type="password" autocomplete="current-password" required>
+      <div class="actions"><button type="submit">Sign in</button></div>
+    </form>`;
+}
+
+/** Only a path on this site; anything else (//evil.example, https://…) goes home. */
+export function safeNext(next: string | undefined): string {
+  if (!next || next.length > 512 || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
+  return next;
+}
+
+function field(body: Form | undefined, name: string): string {
+  const value = body?.[name];
+  if (typeof value !== 'string') throw new BadRequest(`The form field "${name}" is missing.`);
+  return value;
+}
