@@ -37,12 +37,12 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
   };
 
   const page = (reply: FastifyReply, actor: PersonActor | undefined, title: string, body: SafeHtml, scripts?: string[]) =>
-    reply.type('text/html; charset=utf-8').send(renderPage({ title, person: actor?.person, csrfToken: reply.generateCsrf(), ...(scripts && { scripts }) }, body));
+    reply.type('text/html; charset=utf-8').send(renderPage({ title, person: actor?.person, csrfToken: csrfToken(reply), ...(scripts && { scripts }) }, body));
 
   app.get<{ Querystring: { next?: string } }>('/signin', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
     const actor = await auth.findActor(request).catch(() => undefined);
     if (actor?.kind === 'person') return reply.redirect(safeNext(request.query.next), 303);
-    return page(reply, undefined, 'Sign in', signInForm(reply.generateCsrf(), request.query.next));
+    return page(reply, undefined, 'Sign in', signInForm(csrfToken(reply), request.query.next));
   });
 
   app.post<{ Body: Form; Querystring: { next?: string } }>(
@@ -72,7 +72,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
       } catch (error) {
         if (!(error instanceof AppError) || error.status !== 401) throw error;
         reply.code(401);
-        return page(reply, undefined, 'Sign in', signInForm(reply.generateCsrf(), request.query.next, error.message, name));
+        return page(reply, undefined, 'Sign in', signInForm(csrfToken(reply), request.query.next, error.message, name));
       }
     },
   );
@@ -116,7 +116,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
           </figure>
           <div class="card">
             <form method="post" action="/mail/photo" enctype="multipart/form-data">
-              <input type="hidden" name="_csrf" value="${reply.generateCsrf()}">
+              <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
               <label for="photo">Choose a photo</label>
               <input id="photo" name="photo" type="file" accept="image/jpeg,image/png" required aria-describedby="photo-hint">
               <p id="photo-hint" class="hint">JPEG or PNG, at most 4 MB, at least 48×48 pixels. It is cropped to a square around its centre.</p>
@@ -126,7 +126,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
             </form>
             ${version
               ? html`<form method="post" action="/mail/photo/remove" class="actions">
-                  <input type="hidden" name="_csrf" value="${reply.generateCsrf()}">
+                  <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
                   <button type="submit" class="danger">Remove photo</button>
                 </form>`
               : ''}
@@ -177,7 +177,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
         ${actor.person.mustChangePassword ? html`<p class="notice" role="status">You signed in with a one-time password. Choose your own to go on.</p>` : ''}
         ${error ? html`<p class="alert" role="alert">${error}</p>` : ''}
         <form method="post" action="/account/password" class="card">
-          <input type="hidden" name="_csrf" value="${reply.generateCsrf()}">
+          <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
           <label for="current">Current password</label>
           <input id="current" name="current" type="password" autocomplete="current-password" required>
           <label for="new">New password</label>
@@ -222,6 +222,21 @@ function signInForm(csrfToken: string, next: string | undefined, error?: string,
       <input id="password" name="password" type="password" autocomplete="current-password" required>
       <div class="actions"><button type="submit">Sign in</button></div>
     </form>`;
+}
+
+const csrfTokens = new WeakMap<FastifyReply, string>();
+
+/**
+ * One CSRF token per response: each generateCsrf() call on a request without the secret cookie
+ * mints a new secret, and a page with two forms would otherwise set two cookies that disagree.
+ */
+function csrfToken(reply: FastifyReply): string {
+  let token = csrfTokens.get(reply);
+  if (!token) {
+    token = reply.generateCsrf();
+    csrfTokens.set(reply, token);
+  }
+  return token;
 }
 
 /** Only a path on this site; anything else (//evil.example, https://…) goes home. */
