@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
+import { DATABASE_KINDS } from '../support/databases.ts';
+import { makePhoto } from '../support/images.ts';
+import { runPhotosync } from '../support/run-cli.ts';
+import { bearer, startTestApp, type TestApp } from '../support/test-app.ts';
+
+for (const { kind, skip } of DATABASE_KINDS) {
+  describe(`the photosync CLI on ${kind}`, { skip }, () => {
+    let t: TestApp;
+    let dir: string;
+    const cli = (args: string[], stdin?: string) => runPhotosync(args, t.env, stdin);
+
+    before(async () => {
+      // The server runs while the CLI works on the same database, as in production.
+      t = await startTestApp(kind);
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'photosync-cli-'));
+    });
+    after(async () => {
+      await t.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('users add takes the password from stdin, never from an argument', async () => {
+      const added = await cli(['users', 'add', 'ada@contoso.example', '--name', 'Ada Lovelace', '--mail', 'ada@contoso.example', '--password-stdin'], 'a long enough password\n');
+      assert.equal(added.code, 0, added.stderr);
+      assert.match(added.stdout, /Added ada@contoso.example \(Ada Lovelace, user\)/);
+      assert.equal((await t.signIn('ada@contoso.example', 'a long enough password')).includes('photosync_session='), true);
+    });
+
+    test('users add without a terminal or --password-stdin is a usage error', async () => {
+      const run = await cli(['users', 'add', 'nopass@contoso.example']);
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /--password-stdin/);
+    });
+
+    test('a duplicate user principal name is refused, whatever its case', async () => {
+      const run = await cli(['users', 'add', 'ADA@contoso.example', '--no-password']);
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, /already exists/);
+    });
+
+    test('users import adds the good rows and reports bad ones with their line numbers', async () => {
+      const csv = path.join(dir, 'people.csv');
+      fs.writeFileSync(
+        csv,
+        [
+          'userPrincipalName,displayName,mail,role',
+          'grace@contoso.example,Grace Hopper,grace@contoso.example,user',
+          'not-an-upn,Broken,,user',
+          '"alan@contoso.example","Turing, Alan",alan@contoso.example,admin',
+          'bob@contoso.example,Bob,bob@contoso.example,superuser',
+          '',
+        ].join('\n'),
+      );
+      const dry = await cli(['users', 'import', csv, '--dry-run']);
+      assert.equal(dry.code, 1);
+      assert.match(dry.stdout, /Dry run: would have created 2, updated 0, unchanged 0, failed 2/);
+      assert.equal((await cli(['users', 'list', '--json'])).stdout.includes('grace@'), false, 'a dry run changes nothing');
+
+      const run = await cli(['users', 'import', csv]);
+      assert.equal(run.code, 1, 'some rows failed');
+      assert.match(run.stderr, /line 3: "not-an-upn" is not a valid user principal name/);
+      assert.match(run.stderr, /line 5: "superuser" is not a role/);
+      const people = JSON.parse((await cli(['users', 'list', '--json'])).stdout) as { userPrincipalName: string; displayName: string; role: string }[];
+      const alan = people.find((p) => p.userPrincipalName === 'alan@contoso.example');
+      assert.deepEqual([alan?.displayName, alan?.role], ['Turing, Alan', 'admin']);
+
+      const again = await cli(['users', 'import', csv, '--json']);
+      const report = JSON.parse(again.stdout) as { counts: Record<string, number> };
+      assert.deepEqual(report.counts, { created: 0, updated: 0, unchanged: 2, failed: 2 });
+    });
+
+    test('tokens create prints the token alone on stdout, and it works on the API', async () => {
+      const run = await cli(['tokens', 'create', '--user', 'ada@contoso.example', '--name', 'script']);
+      assert.equal(run.code, 0, run.stderr);
+      const token = run.stdout.trim();
+      assert.match(token, /^psk_[A-Za-z0-9_-]{43}$/);
+      assert.equal(run.stdout, `${token}\n`);
+      const response = await t.app.inject({ method: 'GET', url: '/v1.0/me/photo', headers: bearer(token) });
+      assert.equal(response.statusCode, 404, 'authenticated; no photo yet');
+
+      const list = JSON.parse((await cli(['tokens', 'list', '--json'])).stdout) as { id: string; name: string }[];
+      const created = list.find((x) => x.name === 'script');
+      assert.ok(created);
+      assert.equal(JSON.stringify(list).includes(token), false, 'the secret is never listed');
+      assert.equal((await cli(['tokens', 'revoke', created.id])).code, 0);
+    });
+
+    test('photo set, get and remove work on the same store as the API', async () => {
+      const file = path.join(dir, 'ada.png');
+      fs.writeFileSync(file, await makePhoto('png', 500, 400));
+      const set = await cli(['photo', 'set', 'ada@contoso.example', file]);
+      assert.equal(set.code, 0, set.stderr);
+      assert.match(set.stdout, /in 6 sizes/);
+
+      const out = path.join(dir, 'out.jpg');
+      assert.equal((await cli(['photo', 'get', 'ada@contoso.example', '--size', '96', '-o', out])).code, 0);
+      const meta = await sharp(fs.readFileSync(out)).metadata();
+      assert.deepEqual([meta.format, meta.width, meta.height], ['jpeg', 96, 96]);
+
+      const piped = await cli(['photo', 'get', 'ada@contoso.example', '--size', '48x48']);
+      assert.equal((await sharp(piped.stdoutBytes).metadata()).width, 48);
+
+      assert.equal((await cli(['photo', 'remove', 'ada@contoso.example'])).code, 0);
+      const gone = await cli(['photo', 'get', 'ada@contoso.example', '-o', out]);
+      assert.equal(gone.code, 1);
+      assert.match(gone.stderr, /no profile photo/);
+    });
+
+    test('a bad image through the CLI is a clear failure', async () => {
+      const file = path.join(dir, 'bad.jpg');
+      fs.writeFileSync(file, 'not an image at all');
+      const run = await cli(['photo', 'set', 'ada@contoso.example', file]);
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, /not an image/);
+    });
+
+    test('usage errors exit with 2', async () => {
+      for (const args of [['photo', 'get'], ['photo', 'get', 'ada@contoso.example', '--size', '50'], ['nonsense'], ['photo', 'set', 'ada@contoso.example', path.join(dir, 'missing.jpg')]]) {
+        const run = await cli(args);
+        assert.equal(run.code, 2, args.join(' '));
+        assert.ok(run.stderr.length > 0);
+      }
+    });
+
+    test('an unknown person is a failure that names them', async () => {
+      const run = await cli(['photo', 'remove', 'nobody@contoso.example']);
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, /nobody@contoso.example/);
+    });
+  });
+}
+
+describe('configuration', () => {
+  test('a bad environment variable stops the CLI with one line naming it', async () => {
+    const run = await runPhotosync(['users', 'list'], { PORT: 'eighty', DATA_DIR: os.tmpdir() });
+    assert.equal(run.code, 2);
+    assert.equal(run.stderr, 'photosync: configuration: PORT must be a whole number from 1 to 65535 (got "eighty")\n');
+  });
+});
