@@ -14,11 +14,14 @@ import { CredentialStore, IdentityService, createRequestAuthentication } from '.
 import { MAIL_PHOTO_MAX_BYTES } from './imaging/index.ts';
 import { MailPhotoService, PhotoStore, registerGraphPhotoRoutes } from './mail/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { registerSharePointRoutes, SitesService, SiteStore } from './sites/index.ts';
 import { openDatabase, type Database } from './storage/index.ts';
+import { mailPhotoSource, SyncEngine, SyncRunStore, UserInitiatedTrigger } from './sync/index.ts';
 import { registerAssetRoutes } from './web/asset-routes.ts';
 import { registerErrorHandling } from './web/error-handler.ts';
 import { registerOperationsRoutes } from './web/operations-routes.ts';
 import { registerPortalRoutes } from './web/portal-routes.ts';
+import { registerSitesPages } from './web/sites-pages.ts';
 
 export interface Services {
   config: Config;
@@ -27,6 +30,9 @@ export interface Services {
   directory: DirectoryService;
   identity: IdentityService;
   mail: MailPhotoService;
+  sites: SitesService;
+  sync: SyncEngine;
+  userInitiatedTrigger: UserInitiatedTrigger;
   close(): Promise<void>;
 }
 
@@ -48,7 +54,13 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     ...(now && { now }),
     ...(overrides.onListenerError && { onListenerError: overrides.onListenerError }),
   });
-  return { config, database, metrics, directory, identity, mail, close: () => database.close() };
+  const sites = new SitesService(new SiteStore(database.db), directory, { publicUrl: config.publicUrl, ...(now && { now }) });
+  const sync = new SyncEngine(mailPhotoSource(mail), sites, new SyncRunStore(database.db), { ...(now && { now }) });
+  const userInitiatedTrigger = new UserInitiatedTrigger(sync, {
+    allSizesTrigger: config.syncOnAnyThumbnailSize,
+    sessionRecheckMinutes: config.syncSessionRecheckMinutes,
+  });
+  return { config, database, metrics, directory, identity, mail, sites, sync, userInitiatedTrigger, close: () => database.close() };
 }
 
 /** The HTTP face of the services: security plugins, error mapping, then each domain's routes. */
@@ -122,5 +134,17 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     signInAttemptsPerMinute: config.signInAttemptsPerMinute,
   });
   await app.register(registerGraphPhotoRoutes, { mail: services.mail, directory: services.directory, auth, publicUrl: config.publicUrl });
+  await app.register(registerSitesPages, { directory: services.directory, sites: services.sites, sync: services.sync, auth });
+  await app.register(registerSharePointRoutes, {
+    sites: services.sites,
+    mail: services.mail,
+    directory: services.directory,
+    auth,
+    publicUrl: config.publicUrl,
+    onPhotoRequested: (viewer, target, size) => services.userInitiatedTrigger.onSitesPhotoRequested(viewer, target, size),
+    onProfilePictureSet: async (person) => {
+      await services.sync.syncProfilePhoto(person, 'set-my-profile-picture');
+    },
+  });
   return app;
 }

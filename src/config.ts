@@ -16,6 +16,10 @@ export interface Config {
   sessionTtlHours: number;
   signInAttemptsPerMinute: number;
   trustProxy: boolean;
+  /** SharePoint's AllowAllPhotoThumbnailsTriggerExchangeSync: any size of one's own photo triggers a sync. */
+  syncOnAnyThumbnailSize: boolean;
+  /** Within one session, a person's own photo view re-checks Mail at most this often (0: every time). */
+  syncSessionRecheckMinutes: number;
 }
 
 /** A bad environment variable: the message names it and says what is allowed. */
@@ -54,6 +58,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sessionTtlHours: integer(env, 'SESSION_TTL_HOURS', 12, 1, 24 * 90),
     signInAttemptsPerMinute: integer(env, 'SIGNIN_ATTEMPTS_PER_MINUTE', 10, 1, 10_000),
     trustProxy: boolean(env, 'TRUST_PROXY', false),
+    syncOnAnyThumbnailSize: boolean(env, 'SYNC_ON_ANY_THUMBNAIL_SIZE', false),
+    syncSessionRecheckMinutes: integer(env, 'SYNC_SESSION_RECHECK_MINUTES', 60, 0, 7 * 24 * 60),
   };
 }
 

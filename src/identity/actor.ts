@@ -5,7 +5,9 @@ import type { Person } from '../directory/index.ts';
  * demo seed it runs) act as the operator of the machine, who can already read the database.
  */
 export type Actor =
-  | { kind: 'person'; person: Person; via: 'session' | 'token' }
+  | { kind: 'person'; person: Person; via: 'token' }
+  /** `sessionKey` identifies the sign-in (a hash, never the cookie), e.g. to throttle per session. */
+  | { kind: 'person'; person: Person; via: 'session'; sessionKey: string }
   | { kind: 'operator'; name: 'cli' | 'seed' };
 
 export function isAdmin(actor: Actor): boolean {

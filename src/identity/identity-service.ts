@@ -83,7 +83,7 @@ export class IdentityService {
     if (now.getTime() - Date.parse(session.last_seen_at) > SESSION_TOUCH_INTERVAL_MS) {
       await this.credentials.touchSession(idHash, now, this.sessionExpiry(now));
     }
-    return { kind: 'person', person, via: 'session' };
+    return { kind: 'person', person, via: 'session', sessionKey: idHash };
   }
 
   async signOut(sessionToken: string): Promise<void> {

@@ -10,3 +10,11 @@ export {
   type MailPhotoRenditions,
 } from './mail-photo-renditions.ts';
 export { drawDemoPortrait } from './demo-portrait.ts';
+export {
+  renderSiteThumbnails,
+  renderPlaceholder,
+  convertBmpToPng,
+  SITE_THUMBNAIL_SIZES,
+  type SiteThumbnail,
+  type SiteThumbnailSize,
+} from './site-thumbnails.ts';

@@ -4,9 +4,15 @@ import { AppError, Forbidden, ImageNotFound } from '../errors.ts';
 import { isAdmin, actorPersonId, type Actor } from '../identity/index.ts';
 import { renderMailPhotoSizes, type GraphPhotoSize } from '../imaging/index.ts';
 import type { Metrics } from '../metrics.ts';
+import { lockPersonRow } from '../storage/index.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import type { PhotoStore } from './photo-store.ts';
 import type { PhotoChange, PhotoSource, PhotoVersion, StoredRendition } from './photo-version.ts';
+
+/** `fresh` skips the short-lived cache: the sync must compare against what the database holds now. */
+export interface ReadOptions {
+  fresh?: boolean;
+}
 
 export type PhotoChangeListener = (change: PhotoChange) => void | Promise<void>;
 
@@ -44,15 +50,15 @@ export class MailPhotoService {
   }
 
   /** Any signed-in person or token may read photos, as in Microsoft 365. */
-  async getPhoto(_reader: Actor, target: Person): Promise<PhotoVersion> {
-    const version = await this.findCurrentVersion(target.id);
+  async getPhoto(_reader: Actor, target: Person, options: ReadOptions = {}): Promise<PhotoVersion> {
+    const version = await this.findCurrentVersion(target.id, options);
     if (!version) throw new ImageNotFound(`${target.userPrincipalName} has no profile photo.`);
     return version;
   }
 
   /** The requested size, or the largest stored one. */
-  async getRendition(reader: Actor, target: Person, size?: GraphPhotoSize): Promise<StoredRendition> {
-    const version = await this.getPhoto(reader, target);
+  async getRendition(reader: Actor, target: Person, size?: GraphPhotoSize, options: ReadOptions = {}): Promise<StoredRendition> {
+    const version = await this.getPhoto(reader, target, options);
     const chosen = size ?? version.sizes[0]!;
     if (!version.sizes.includes(chosen)) {
       throw new ImageNotFound(
@@ -66,7 +72,7 @@ export class MailPhotoService {
       // The version was replaced between the two reads: answer from the new one.
       if (!row) {
         this.currentVersions.delete(target.id);
-        return this.getRendition(reader, target, size);
+        return this.getRendition(reader, target, size, { fresh: true });
       }
       rendition = { ...row, etag: `${version.etag}-${chosen}` };
       this.renditions.set(key, rendition);
@@ -78,12 +84,18 @@ export class MailPhotoService {
    * Validates and renders the upload first (no transaction is held during image work), then swaps
    * the current version in one transaction. The same bytes as the current photo change nothing.
    */
-  async setPhoto(actor: Actor, target: Person, bytes: Buffer, source: PhotoSource): Promise<{ version: PhotoVersion; changed: boolean }> {
+  async setPhoto(
+    actor: Actor,
+    target: Person,
+    bytes: Buffer,
+    source: PhotoSource,
+    limits: { maxBytes?: number } = {},
+  ): Promise<{ version: PhotoVersion; changed: boolean }> {
     assertCanEditPhoto(actor, target);
     const started = performance.now();
     let rendered;
     try {
-      rendered = await renderMailPhotoSizes(bytes);
+      rendered = await renderMailPhotoSizes(bytes, limits);
     } catch (error) {
       if (error instanceof AppError) this.options.metrics?.photoUploads.inc({ result: 'rejected' });
       throw error;
@@ -95,7 +107,7 @@ export class MailPhotoService {
     const now = this.now();
 
     const outcome = await this.store.transaction(async (trx) => {
-      await this.store.lockPerson(trx, target.id, now);
+      await lockPersonRow(trx, target.id);
       const current = await this.store.findCurrentVersion(target.id, trx);
       if (current?.etag === etag) return { version: current, changed: false, previousEtag: current.etag };
       if (current) await this.store.endCurrentVersion(trx, current.id, 'replaced', now);
@@ -126,7 +138,7 @@ export class MailPhotoService {
     assertCanEditPhoto(actor, target);
     const now = this.now();
     const removed = await this.store.transaction(async (trx) => {
-      await this.store.lockPerson(trx, target.id, now);
+      await lockPersonRow(trx, target.id);
       const current = await this.store.findCurrentVersion(target.id, trx);
       if (current) await this.store.endCurrentVersion(trx, current.id, 'removed', now);
       return current;
@@ -136,8 +148,8 @@ export class MailPhotoService {
     await this.emit({ kind: 'removed', personId: target.id, previousEtag: removed.etag });
   }
 
-  private async findCurrentVersion(personId: string): Promise<PhotoVersion | undefined> {
-    const cached = this.currentVersions.get(personId);
+  private async findCurrentVersion(personId: string, options: ReadOptions): Promise<PhotoVersion | undefined> {
+    const cached = options.fresh ? undefined : this.currentVersions.get(personId);
     if (cached !== undefined) return cached ?? undefined;
     const version = await this.store.findCurrentVersion(personId);
     this.currentVersions.set(personId, version ?? null);

@@ -13,14 +13,6 @@ export class PhotoStore {
     return this.db.transaction().execute(work);
   }
 
-  /**
-   * Takes the person's row lock first: writers for one person queue up on PostgreSQL, and on SQLite
-   * the transaction holds the write lock from its first statement (no read-then-upgrade deadlock).
-   */
-  async lockPerson(trx: Transaction<Schema>, personId: string, now: Date): Promise<void> {
-    await trx.updateTable('people').set({ updated_at: now.toISOString() }).where('id', '=', personId).execute();
-  }
-
   async findCurrentVersion(personId: string, db: Db = this.db): Promise<PhotoVersion | undefined> {
     const row = await db
       .selectFrom('photo_versions')

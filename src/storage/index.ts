@@ -1,3 +1,4 @@
 export { openDatabase, type Database, type DatabaseOptions, type Dialect } from './database.ts';
 export type * from './schema.ts';
 export { isUniqueViolation } from './unique-violation.ts';
+export { lockPersonRow } from './person-lock.ts';

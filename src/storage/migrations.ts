@@ -81,6 +81,43 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
           .execute();
       },
     },
+    '0002_sites_and_sync': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('site_profiles')
+          .addColumn('person_id', 'text', (c) => c.primaryKey().references('people.id').onDelete('cascade'))
+          .addColumn('synced_etag', 'text')
+          .addColumn('picture_timestamp', 'text', (c) => c.notNull())
+          .addColumn('last_checked_at', 'text')
+          .addColumn('last_synced_at', 'text')
+          .addColumn('last_error', 'text')
+          .addColumn('last_error_at', 'text')
+          .addColumn('last_trigger', 'text')
+          .execute();
+        await db.schema
+          .createTable('site_thumbnails')
+          .addColumn('person_id', 'text', (c) => c.notNull().references('people.id').onDelete('cascade'))
+          .addColumn('size', 'text', (c) => c.notNull())
+          .addColumn('source_etag', 'text', (c) => c.notNull())
+          .addColumn('width', 'integer', (c) => c.notNull())
+          .addColumn('height', 'integer', (c) => c.notNull())
+          .addColumn('bytes', blob, (c) => c.notNull())
+          .addPrimaryKeyConstraint('site_thumbnails_pk', ['person_id', 'size'])
+          .execute();
+        await db.schema
+          .createTable('sync_runs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('person_id', 'text', (c) => c.notNull().references('people.id').onDelete('cascade'))
+          .addColumn('trigger', 'text', (c) => c.notNull())
+          .addColumn('result', 'text', (c) => c.notNull())
+          .addColumn('error', 'text')
+          .addColumn('mail_etag', 'text')
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('duration_ms', 'integer', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('sync_runs_person_started').on('sync_runs').columns(['person_id', 'started_at']).execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

@@ -62,10 +62,50 @@ export interface PhotoRenditionsTable {
   bytes: Buffer;
 }
 
+export type ThumbnailSize = 'S' | 'M' | 'L';
+
+/** Sites' own copy of a person's photo and its SharePoint-style properties. */
+export interface SiteProfilesTable {
+  person_id: string;
+  /** The Mail ETag of the photo the thumbnails were made from; null means the placeholder. */
+  synced_etag: string | null;
+  /** SPS-PictureTimestamp: bumped with every new version so clients bust their caches. */
+  picture_timestamp: string;
+  last_checked_at: string | null;
+  last_synced_at: string | null;
+  last_error: string | null;
+  last_error_at: string | null;
+  last_trigger: string | null;
+}
+
+export interface SiteThumbnailsTable {
+  person_id: string;
+  size: ThumbnailSize;
+  /** The Mail ETag these bytes came from: all three of a person always share it. */
+  source_etag: string;
+  width: number;
+  height: number;
+  bytes: Buffer;
+}
+
+export interface SyncRunsTable {
+  id: string;
+  person_id: string;
+  trigger: string;
+  result: string;
+  error: string | null;
+  mail_etag: string | null;
+  started_at: string;
+  duration_ms: number;
+}
+
 export interface Schema {
   people: PeopleTable;
   sessions: SessionsTable;
   api_tokens: ApiTokensTable;
   photo_versions: PhotoVersionsTable;
   photo_renditions: PhotoRenditionsTable;
+  site_profiles: SiteProfilesTable;
+  site_thumbnails: SiteThumbnailsTable;
+  sync_runs: SyncRunsTable;
 }

@@ -84,7 +84,7 @@ function sendError(request: FastifyRequest, reply: FastifyReply, body: ErrorBody
 function wantsPage(request: FastifyRequest): boolean {
   if (request.routeOptions.config?.page) return true;
   const path = request.url;
-  const isApi = path.startsWith('/v1.0/') || path.startsWith('/_api/') || path.startsWith('/_layouts/') || path.startsWith('/metrics');
+  const isApi = path.startsWith('/v1.0/') || path.startsWith('/_api/') || path.startsWith('/_layouts/') || path.startsWith('/User%20Photos/') || path.startsWith('/metrics');
   return !isApi && (request.headers.accept ?? '').includes('text/html');
 }
 

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, BadRequest, TooManyRequests } from '../errors.ts';
-import type { Actor, IdentityService, RequestAuthentication } from '../identity/index.ts';
+import type { IdentityService, RequestAuthentication } from '../identity/index.ts';
 import { MIN_PASSWORD_LENGTH } from '../identity/index.ts';
 import type { MailPhotoService, PhotoVersion } from '../mail/index.ts';
 import { html, type SafeHtml } from './html.ts';
-import { renderPage } from './layout.ts';
+import { createPageRendering, csrfToken, PAGE, type PersonActor } from './page-rendering.ts';
 
 export interface PortalOptions {
   identity: IdentityService;
@@ -13,10 +13,7 @@ export interface PortalOptions {
   signInAttemptsPerMinute: number;
 }
 
-type PersonActor = Extract<Actor, { kind: 'person' }>;
 type Form = Record<string, unknown>;
-
-const PAGE = { page: true } as const;
 const FLASH: Record<string, string> = {
   uploaded: 'Your photo is saved in Mail.',
   unchanged: 'That is already your photo; nothing changed.',
@@ -28,16 +25,7 @@ const FLASH: Record<string, string> = {
 export async function registerPortalRoutes(app: FastifyInstance, options: PortalOptions): Promise<void> {
   const { identity, mail, auth } = options;
 
-  /** The signed-in person, or a redirect to the sign-in page (and back here afterwards). */
-  const signedIn = async (request: FastifyRequest, reply: FastifyReply): Promise<PersonActor | undefined> => {
-    const actor = await auth.findActor(request).catch(() => undefined);
-    if (actor?.kind === 'person') return actor;
-    await reply.redirect(`/signin?next=${encodeURIComponent(request.url)}`, 303);
-    return undefined;
-  };
-
-  const page = (reply: FastifyReply, actor: PersonActor | undefined, title: string, body: SafeHtml, scripts?: string[]) =>
-    reply.type('text/html; charset=utf-8').send(renderPage({ title, person: actor?.person, csrfToken: csrfToken(reply), ...(scripts && { scripts }) }, body));
+  const { signedIn, page } = createPageRendering(auth);
 
   app.get<{ Querystring: { next?: string } }>('/signin', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
     const actor = await auth.findActor(request).catch(() => undefined);
@@ -91,9 +79,11 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
       'Home',
       html`<h1>Hello, ${actor.person.displayName}</h1>
         <ul class="tiles" aria-label="Apps">
-          <li><a class="tile" href="/mail/photo"><strong>Mail</strong>Your mailbox's profile photo: the one source every other app takes it from.</a></li>
+          <li><a class="tile" href="/mail/photo"><strong>Mail</strong>Your mailbox and its profile photo: the one source every other app takes it from.</a></li>
+          <li><a class="tile" href="/files"><strong>Files</strong>Your files home, headed by the photo Sites shows for you.</a></li>
+          <li><a class="tile" href="/sites"><strong>Sites</strong>Team sites and the people directory, with everyone's Sites photo.</a></li>
         </ul>
-        <p><a href="/mail/photo">Add your profile photo</a></p>
+        <p><a href="/mail/photo">Add your profile photo</a> · <a href="/about/photo-sync">About profile photo sync</a></p>
         ${actor.person.role === 'admin' ? html`<p class="hint">Admin: the API is described at <a href="/docs">/docs</a>.</p>` : ''}`,
     );
   });
@@ -224,20 +214,6 @@ function signInForm(csrfToken: string, next: string | undefined, error?: string,
     </form>`;
 }
 
-const csrfTokens = new WeakMap<FastifyReply, string>();
-
-/**
- * One CSRF token per response: each generateCsrf() call on a request without the secret cookie
- * mints a new secret, and a page with two forms would otherwise set two cookies that disagree.
- */
-function csrfToken(reply: FastifyReply): string {
-  let token = csrfTokens.get(reply);
-  if (!token) {
-    token = reply.generateCsrf();
-    csrfTokens.set(reply, token);
-  }
-  return token;
-}
 
 /** Only a path on this site; anything else (//evil.example, https://…) goes home. */
 export function safeNext(next: string | undefined): string {

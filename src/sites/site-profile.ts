@@ -1,0 +1,74 @@
+import type { Person } from '../directory/index.ts';
+import type { SiteThumbnailSize } from '../imaging/index.ts';
+
+/** Sites' record of a person's photo: which Mail version it shows and when it last looked. */
+export interface SiteProfile {
+  personId: string;
+  /** The Mail ETag the thumbnails came from; null: the placeholder is shown. */
+  syncedEtag: string | null;
+  pictureTimestamp: string;
+  lastCheckedAt: string | null;
+  lastSyncedAt: string | null;
+  lastError: string | null;
+  lastErrorAt: string | null;
+  lastTrigger: string | null;
+}
+
+export interface ThumbnailImage {
+  size: SiteThumbnailSize;
+  /** Quoted HTTP entity tag. */
+  etag: string;
+  bytes: Buffer;
+  width: number;
+  height: number;
+  placeholder: boolean;
+  /** The Mail ETag behind the bytes; null for a placeholder. */
+  sourceEtag: string | null;
+}
+
+export interface ProfileProperty {
+  key: string;
+  value: string;
+}
+
+/** SharePoint's photo file name: the UPN with `@` and `.` as `_`, then `_{S,M,L}Thumb.jpg`. */
+export function thumbnailFileName(userPrincipalName: string, size: SiteThumbnailSize): string {
+  return `${thumbnailFileStem(userPrincipalName)}_${size}Thumb.jpg`;
+}
+
+export function thumbnailFileStem(userPrincipalName: string): string {
+  return userPrincipalName.toLowerCase().replace(/[@.]/g, '_');
+}
+
+export const PROFILE_PICTURES_PATH = '/User Photos/Profile Pictures';
+
+export function thumbnailUrl(publicUrl: URL, person: Person, size: SiteThumbnailSize): string {
+  return new URL(`${PROFILE_PICTURES_PATH}/${thumbnailFileName(person.userPrincipalName, size)}`, publicUrl).href;
+}
+
+export function claimsAccountName(person: Person): string {
+  return `i:0#.f|membership|${person.userPrincipalName.toLowerCase()}`;
+}
+
+/** The user profile properties SharePoint clients read for the picture, plus photosync's own sync facts. */
+export function profileProperties(person: Person, profile: SiteProfile | undefined, publicUrl: URL): ProfileProperty[] {
+  const hasPhoto = Boolean(profile?.syncedEtag);
+  const names = person.displayName.split(' ');
+  return [
+    { key: 'AccountName', value: claimsAccountName(person) },
+    { key: 'FirstName', value: names[0] ?? '' },
+    { key: 'LastName', value: names.slice(1).join(' ') },
+    { key: 'PreferredName', value: person.displayName },
+    { key: 'WorkEmail', value: person.mail ?? '' },
+    { key: 'UserName', value: person.userPrincipalName },
+    { key: 'SPS-UserPrincipalName', value: person.userPrincipalName },
+    { key: 'PictureURL', value: hasPhoto ? thumbnailUrl(publicUrl, person, 'M') : '' },
+    { key: 'PictureImportEnabled', value: 'True' },
+    { key: 'SPS-PicturePlaceholderState', value: hasPhoto ? '0' : '1' },
+    { key: 'SPS-PictureTimestamp', value: profile?.pictureTimestamp ?? '' },
+    { key: 'SPS-PictureExchangeSyncState', value: profile?.lastSyncedAt ? '1' : '0' },
+    { key: 'PhotoSync-SyncedMailETag', value: profile?.syncedEtag ?? '' },
+    { key: 'PhotoSync-LastChecked', value: profile?.lastCheckedAt ?? '' },
+    { key: 'PhotoSync-LastSynced', value: profile?.lastSyncedAt ?? '' },
+  ];
+}

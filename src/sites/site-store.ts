@@ -1,0 +1,95 @@
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import type { SiteThumbnail, SiteThumbnailSize } from '../imaging/index.ts';
+import type { Schema, SiteProfilesTable } from '../storage/index.ts';
+import type { SiteProfile } from './site-profile.ts';
+
+function toProfile(row: Selectable<SiteProfilesTable>): SiteProfile {
+  return {
+    personId: row.person_id,
+    syncedEtag: row.synced_etag,
+    pictureTimestamp: row.picture_timestamp,
+    lastCheckedAt: row.last_checked_at,
+    lastSyncedAt: row.last_synced_at,
+    lastError: row.last_error,
+    lastErrorAt: row.last_error_at,
+    lastTrigger: row.last_trigger,
+  };
+}
+
+export interface StoredThumbnail {
+  size: SiteThumbnailSize;
+  sourceEtag: string;
+  width: number;
+  height: number;
+  bytes: Buffer;
+}
+
+/** Sites' queries: profiles and their thumbnails. */
+export class SiteStore {
+  constructor(private readonly db: Kysely<Schema>) {}
+
+  transaction<T>(work: (trx: Transaction<Schema>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(work);
+  }
+
+  async findProfile(personId: string, db: Kysely<Schema> | Transaction<Schema> = this.db): Promise<SiteProfile | undefined> {
+    const row = await db.selectFrom('site_profiles').selectAll().where('person_id', '=', personId).executeTakeFirst();
+    return row && toProfile(row);
+  }
+
+  async findThumbnail(personId: string, size: SiteThumbnailSize): Promise<StoredThumbnail | undefined> {
+    const row = await this.db
+      .selectFrom('site_thumbnails')
+      .select(['size', 'source_etag', 'width', 'height', 'bytes'])
+      .where('person_id', '=', personId)
+      .where('size', '=', size)
+      .executeTakeFirst();
+    return row && { size: row.size, sourceEtag: row.source_etag, width: row.width, height: row.height, bytes: Buffer.from(row.bytes) };
+  }
+
+  /** All three in one statement: one snapshot, so never a mix of versions. */
+  async findThumbnailSet(personId: string): Promise<StoredThumbnail[]> {
+    const rows = await this.db
+      .selectFrom('site_thumbnails')
+      .select(['size', 'source_etag', 'width', 'height', 'bytes'])
+      .where('person_id', '=', personId)
+      .execute();
+    return rows.map((row) => ({ size: row.size, sourceEtag: row.source_etag, width: row.width, height: row.height, bytes: Buffer.from(row.bytes) }));
+  }
+
+  /** The person behind a `<stem>_MThumb.jpg` name (UPN with `@` and `.` as `_`). */
+  async findPersonIdByFileStem(stem: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('people')
+      .select('id')
+      .where(sql<string>`replace(replace(upn_key, '@', '_'), '.', '_')`, '=', stem.toLowerCase())
+      .executeTakeFirst();
+    return row?.id;
+  }
+
+  /** Upserts the profile row; the sync engine runs this inside its transaction. */
+  async saveProfile(profile: SiteProfile, trx: Transaction<Schema> | Kysely<Schema> = this.db): Promise<void> {
+    const values = {
+      person_id: profile.personId,
+      synced_etag: profile.syncedEtag,
+      picture_timestamp: profile.pictureTimestamp,
+      last_checked_at: profile.lastCheckedAt,
+      last_synced_at: profile.lastSyncedAt,
+      last_error: profile.lastError,
+      last_error_at: profile.lastErrorAt,
+      last_trigger: profile.lastTrigger,
+    };
+    const { person_id: _key, ...changes } = values;
+    await trx.insertInto('site_profiles').values(values).onConflict((oc) => oc.column('person_id').doUpdateSet(changes)).execute();
+  }
+
+  async replaceThumbnails(trx: Transaction<Schema>, personId: string, sourceEtag: string | null, thumbnails: readonly SiteThumbnail[]): Promise<void> {
+    await trx.deleteFrom('site_thumbnails').where('person_id', '=', personId).execute();
+    if (sourceEtag === null || thumbnails.length === 0) return;
+    await trx
+      .insertInto('site_thumbnails')
+      .values(thumbnails.map((t) => ({ person_id: personId, size: t.size, source_etag: sourceEtag, width: t.width, height: t.height, bytes: t.bytes })))
+      .execute();
+  }
+
+}

@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import type { DirectoryService, Person } from '../directory/index.ts';
+import { renderPlaceholder, type SiteThumbnail, type SiteThumbnailSize } from '../imaging/index.ts';
+import { lockPersonRow } from '../storage/index.ts';
+import { TtlCache } from '../ttl-cache.ts';
+import { profileProperties, thumbnailFileStem, type ProfileProperty, type SiteProfile, type ThumbnailImage } from './site-profile.ts';
+import type { SiteStore } from './site-store.ts';
+
+export interface SitesOptions {
+  publicUrl: URL;
+  now?: () => Date;
+  /** How long another process's swap may take to show here; swaps in this process show at once. */
+  cacheTtlMs?: number;
+}
+
+/** Sites: each person's S/M/L copies and profile properties. It never reads Mail or the directory photo. */
+export class SitesService {
+  private readonly hot: TtlCache<string, ThumbnailImage>;
+  private readonly placeholders = new TtlCache<string, ThumbnailImage>(3_600_000, 5000);
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly store: SiteStore,
+    private readonly directory: DirectoryService,
+    private readonly options: SitesOptions,
+  ) {
+    this.now = options.now ?? (() => new Date());
+    this.hot = new TtlCache(options.cacheTtlMs ?? 1000, 20_000);
+  }
+
+  getProfile(personId: string): Promise<SiteProfile | undefined> {
+    return this.store.findProfile(personId);
+  }
+
+  async getProperties(person: Person): Promise<ProfileProperty[]> {
+    return profileProperties(person, await this.store.findProfile(person.id), this.options.publicUrl);
+  }
+
+  /** The synced thumbnail, or the person's placeholder: never a missing image. Hot ones come from memory. */
+  async getThumbnail(person: Person, size: SiteThumbnailSize): Promise<ThumbnailImage> {
+    const key = `${person.id}:${size}`;
+    const cached = this.hot.get(key);
+    if (cached) return cached;
+    const stored = await this.store.findThumbnail(person.id, size);
+    const image: ThumbnailImage = stored
+      ? { ...stored, etag: `"${stored.sourceEtag}-${size}"`, placeholder: false }
+      : await this.placeholderFor(person, size);
+    this.hot.set(key, image);
+    return image;
+  }
+
+  /** All three sizes read in one snapshot (for checks that S, M and L share a version). */
+  async getThumbnailSet(person: Person): Promise<{ size: SiteThumbnailSize; sourceEtag: string }[]> {
+    return (await this.store.findThumbnailSet(person.id)).map(({ size, sourceEtag }) => ({ size, sourceEtag }));
+  }
+
+  /** `ada_contoso_com_LThumb.jpg` → Ada and L. */
+  async findByThumbnailFile(fileName: string): Promise<{ person: Person; size: SiteThumbnailSize } | undefined> {
+    const match = /^(.{1,300})_([SML])Thumb\.jpg$/i.exec(fileName);
+    if (!match) return undefined;
+    const personId = await this.store.findPersonIdByFileStem(match[1]!);
+    const person = personId && (await this.directory.findPerson(personId));
+    return person ? { person, size: match[2]!.toUpperCase() as SiteThumbnailSize } : undefined;
+  }
+
+  /**
+   * Swaps in a new set of thumbnails and the properties that describe them, in one transaction:
+   * nobody ever sees S of one version and L of another.
+   */
+  async applyMailPhoto(personId: string, mailEtag: string, thumbnails: readonly SiteThumbnail[], trigger: string): Promise<void> {
+    await this.swap(personId, mailEtag, thumbnails, trigger);
+  }
+
+  /** Mail has no photo (any more): back to the placeholder, with the same all-or-nothing swap. */
+  async applyPlaceholder(personId: string, trigger: string): Promise<void> {
+    await this.swap(personId, null, [], trigger);
+  }
+
+  async recordCheck(personId: string, trigger: string): Promise<void> {
+    const now = this.now().toISOString();
+    const profile = (await this.store.findProfile(personId)) ?? this.emptyProfile(personId);
+    await this.store.saveProfile({ ...profile, lastCheckedAt: now, lastError: null, lastErrorAt: null, lastTrigger: trigger });
+  }
+
+  /** The previous copy stays; only the reason is recorded. */
+  async recordFailure(personId: string, trigger: string, reason: string): Promise<void> {
+    const now = this.now().toISOString();
+    const profile = (await this.store.findProfile(personId)) ?? this.emptyProfile(personId);
+    await this.store.saveProfile({ ...profile, lastCheckedAt: now, lastError: reason.slice(0, 1000), lastErrorAt: now, lastTrigger: trigger });
+  }
+
+  private async swap(personId: string, mailEtag: string | null, thumbnails: readonly SiteThumbnail[], trigger: string): Promise<void> {
+    const now = this.now();
+    await this.store.transaction(async (trx) => {
+      await lockPersonRow(trx, personId);
+      const previous = (await this.store.findProfile(personId, trx)) ?? this.emptyProfile(personId);
+      await this.store.replaceThumbnails(trx, personId, mailEtag, thumbnails);
+      await this.store.saveProfile(
+        {
+        ...previous,
+        syncedEtag: mailEtag,
+        pictureTimestamp: nextPictureTimestamp(previous.pictureTimestamp, now),
+        lastCheckedAt: now.toISOString(),
+        lastSyncedAt: now.toISOString(),
+        lastError: null,
+        lastErrorAt: null,
+        lastTrigger: trigger,
+        },
+        trx,
+      );
+    });
+    for (const size of ['S', 'M', 'L'] as const) this.hot.delete(`${personId}:${size}`);
+  }
+
+  private emptyProfile(personId: string): SiteProfile {
+    return { personId, syncedEtag: null, pictureTimestamp: '', lastCheckedAt: null, lastSyncedAt: null, lastError: null, lastErrorAt: null, lastTrigger: null };
+  }
+
+  private async placeholderFor(person: Person, size: SiteThumbnailSize): Promise<ThumbnailImage> {
+    const initials = person.displayName.split(/\s+/).filter(Boolean).map((w) => w[0]).join('').slice(0, 2) || '?';
+    const hue = stableHue(person.id);
+    const key = `${initials}:${hue}:${size}`;
+    const cached = this.placeholders.get(key);
+    if (cached) return cached;
+    const image = await renderPlaceholder({ initials, hue, size });
+    const placeholder: ThumbnailImage = { ...image, etag: `"placeholder-${hue}-${encodeURIComponent(initials)}-${size}"`, placeholder: true, sourceEtag: null };
+    this.placeholders.set(key, placeholder);
+    return placeholder;
+  }
+}
+
+/** A colour that is the same for a person on every server and every day. */
+export function stableHue(personId: string): number {
+  return createHash('sha256').update(personId).digest().readUInt16BE(0) % 360;
+}
+
+/** Seconds since the epoch, and always later than the previous value, so every version changes it. */
+function nextPictureTimestamp(previous: string, now: Date): string {
+  const seconds = Math.floor(now.getTime() / 1000);
+  const before = Number(previous) || 0;
+  return String(Math.max(seconds, before + 1));
+}

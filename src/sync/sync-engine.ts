@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import type { Person } from '../directory/index.ts';
+import { AppError } from '../errors.ts';
+import { renderSiteThumbnails } from '../imaging/index.ts';
+import type { SitesService } from '../sites/index.ts';
+import type { PhotoSource } from './photo-source.ts';
+import type { SyncRunStore } from './sync-run-store.ts';
+import { describeSyncState, type SyncOutcome, type SyncRun, type SyncState, type SyncTrigger } from './sync-state.ts';
+
+export interface SyncResult {
+  personId: string;
+  outcome: SyncOutcome;
+  mailEtag: string | null;
+  error: string | null;
+  durationMs: number;
+}
+
+export interface SyncEngineOptions {
+  now?: () => Date;
+  newId?: () => string;
+  /** Told about every finished run (metrics, logs). */
+  onRun?: (run: SyncRun) => void;
+}
+
+/** Moves a person's photo from the PhotoSource (Mail) into Sites. */
+export class SyncEngine {
+  private readonly inFlight = new Map<string, Promise<SyncResult>>();
+  private readonly now: () => Date;
+  private readonly newId: () => string;
+
+  constructor(
+    private readonly source: PhotoSource,
+    private readonly sites: SitesService,
+    private readonly runs: SyncRunStore,
+    private readonly options: SyncEngineOptions = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+    this.newId = options.newId ?? randomUUID;
+  }
+
+  /**
+   * Compares Mail's ETag with the one Sites last synced; renders and swaps only when they differ.
+   * Concurrent calls for one person share one run (single flight). A failure keeps the previous copy
+   * and is recorded with its reason; it is reported in the result, not thrown.
+   */
+  syncProfilePhoto(person: Person, trigger: SyncTrigger): Promise<SyncResult> {
+    const running = this.inFlight.get(person.id);
+    if (running) return running;
+    const run = this.run(person, trigger).finally(() => this.inFlight.delete(person.id));
+    this.inFlight.set(person.id, run);
+    return run;
+  }
+
+  async getSyncState(person: Person): Promise<SyncState> {
+    const [metadata, profile] = await Promise.all([this.source.getMetadata(person), this.sites.getProfile(person.id)]);
+    return describeSyncState(profile, metadata?.etag ?? null);
+  }
+
+  getSyncHistory(person: Person, limit = 20): Promise<SyncRun[]> {
+    return this.runs.listForPerson(person.id, limit);
+  }
+
+  private async run(person: Person, trigger: SyncTrigger): Promise<SyncResult> {
+    const startedAt = this.now();
+    const started = performance.now();
+    let outcome: SyncOutcome;
+    let mailEtag: string | null = null;
+    let error: string | null = null;
+    try {
+      const [metadata, profile] = await Promise.all([this.source.getMetadata(person), this.sites.getProfile(person.id)]);
+      mailEtag = metadata?.etag ?? null;
+      if (mailEtag === (profile?.syncedEtag ?? null)) {
+        await this.sites.recordCheck(person.id, trigger);
+        outcome = 'unchanged';
+      } else {
+        const photo = mailEtag === null ? null : await this.source.getPhoto(person);
+        if (photo) {
+          mailEtag = photo.etag;
+          await this.sites.applyMailPhoto(person.id, photo.etag, await renderSiteThumbnails(photo.bytes), trigger);
+          outcome = 'synced';
+        } else {
+          mailEtag = null;
+          await this.sites.applyPlaceholder(person.id, trigger);
+          outcome = 'placeholder';
+        }
+      }
+    } catch (failure) {
+      outcome = 'failed';
+      error = failure instanceof AppError ? failure.message : `Unexpected error: ${failure instanceof Error ? failure.message : String(failure)}`;
+      await this.sites.recordFailure(person.id, trigger, error).catch(() => {});
+    }
+    const durationMs = performance.now() - started;
+    const run: SyncRun = { id: this.newId(), personId: person.id, trigger, outcome, error, mailEtag, startedAt: startedAt.toISOString(), durationMs };
+    await this.runs.insert(run).catch(() => {});
+    this.options.onRun?.(run);
+    return { personId: person.id, outcome, mailEtag, error, durationMs };
+  }
+}

@@ -1,0 +1,41 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Actor, RequestAuthentication } from '../identity/index.ts';
+import type { SafeHtml } from './html.ts';
+import { renderPage } from './layout.ts';
+
+export type PersonActor = Extract<Actor, { kind: 'person' }>;
+
+/** Marks a route as a portal page: its errors render as HTML. */
+export const PAGE = { page: true } as const;
+
+const csrfTokens = new WeakMap<FastifyReply, string>();
+
+/**
+ * One CSRF token per response: each generateCsrf() call on a request without the secret cookie
+ * mints a new secret, and a page with two forms would otherwise set two cookies that disagree.
+ */
+export function csrfToken(reply: FastifyReply): string {
+  let token = csrfTokens.get(reply);
+  if (!token) {
+    token = reply.generateCsrf();
+    csrfTokens.set(reply, token);
+  }
+  return token;
+}
+
+/** What every portal page needs: who is signed in (or a redirect to sign in) and the page frame. */
+export function createPageRendering(auth: RequestAuthentication) {
+  return {
+    async signedIn(request: FastifyRequest, reply: FastifyReply): Promise<PersonActor | undefined> {
+      const actor = await auth.findActor(request).catch(() => undefined);
+      if (actor?.kind === 'person') return actor;
+      await reply.redirect(`/signin?next=${encodeURIComponent(request.url)}`, 303);
+      return undefined;
+    },
+    page(reply: FastifyReply, actor: PersonActor | undefined, title: string, body: SafeHtml, scripts?: string[]): FastifyReply {
+      return reply
+        .type('text/html; charset=utf-8')
+        .send(renderPage({ title, person: actor?.person, csrfToken: csrfToken(reply), ...(scripts && { scripts }) }, body));
+    },
+  };
+}

@@ -1,0 +1,163 @@
+import type { FastifyInstance } from 'fastify';
+import type { DirectoryService, Person } from '../directory/index.ts';
+import { NotFound } from '../errors.ts';
+import type { RequestAuthentication } from '../identity/index.ts';
+import type { SiteThumbnailSize } from '../imaging/index.ts';
+import type { SitesService } from '../sites/index.ts';
+import type { SyncEngine, SyncState } from '../sync/index.ts';
+import { html, type SafeHtml } from './html.ts';
+import { createPageRendering, PAGE } from './page-rendering.ts';
+
+export interface SitesPagesOptions {
+  directory: DirectoryService;
+  sites: SitesService;
+  sync: SyncEngine;
+  auth: RequestAuthentication;
+}
+
+const PEOPLE_PER_PAGE = 48;
+const PIXELS: Record<SiteThumbnailSize, number> = { S: 48, M: 72, L: 160 };
+
+/** A Sites photo as the browser loads it: through userphoto.aspx, which is where the sync hooks in. */
+function sitesPhoto(person: Person, size: SiteThumbnailSize, alt: string): SafeHtml {
+  const src = `/_layouts/15/userphoto.aspx?size=${size}&accountname=${encodeURIComponent(person.userPrincipalName)}`;
+  return html`<img class="photo" src="${src}" width="${PIXELS[size]}" height="${PIXELS[size]}" alt="${alt}">`;
+}
+
+const STATE_WORDS: Record<SyncState['state'], string> = {
+  'never-synced': 'Never synced: Sites has not yet looked at your Mail photo.',
+  'in-sync': 'In sync: Sites shows the same photo as Mail.',
+  'out-of-date': 'Out of date: Mail has a newer photo than Sites shows.',
+  failed: 'Failed: the last sync did not work, so Sites still shows the previous copy.',
+};
+
+/** Files, Sites (with the people directory and profiles) and the page that explains photo sync. */
+export async function registerSitesPages(app: FastifyInstance, options: SitesPagesOptions): Promise<void> {
+  const { directory, sites, sync, auth } = options;
+  const { signedIn, page } = createPageRendering(auth);
+
+  app.get('/files', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    const me = actor.person;
+    return page(
+      reply,
+      actor,
+      'Files',
+      html`<header class="card photo-row">
+          ${sitesPhoto(me, 'L', `${me.displayName}'s photo in Sites`)}
+          <div><h1>${me.displayName}'s files</h1><p class="hint">${me.userPrincipalName}</p></div>
+        </header>
+        <section class="card" aria-labelledby="files-heading">
+          <h2 id="files-heading">Recent files</h2>
+          <p>No files yet. The photo above is the one Sites shows for you everywhere.</p>
+        </section>
+        <p><a href="/">Back to the portal</a> · <a href="/about/photo-sync">About profile photo sync</a></p>`,
+    );
+  });
+
+  app.get<{ Querystring: { page?: string } }>('/sites', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    const me = actor.person;
+    const pageNumber = Math.max(1, Math.min(10_000, Number.parseInt(request.query.page ?? '1', 10) || 1));
+    const people = await directory.listPeople({ limit: PEOPLE_PER_PAGE + 1, offset: (pageNumber - 1) * PEOPLE_PER_PAGE });
+    const hasNext = people.length > PEOPLE_PER_PAGE;
+    return page(
+      reply,
+      actor,
+      'Sites',
+      html`<h1>Sites</h1>
+        <section class="card photo-row" aria-label="You">
+          ${sitesPhoto(me, 'L', `${me.displayName}'s photo in Sites`)}
+          <div><h2>${me.displayName}</h2><p><a href="/sites/people/${encodeURIComponent(me.userPrincipalName)}">Your profile</a></p></div>
+        </section>
+        <section aria-labelledby="people-heading">
+          <h2 id="people-heading">People</h2>
+          <ul class="people">
+            ${people.slice(0, PEOPLE_PER_PAGE).map(
+              (person) => html`<li><a href="/sites/people/${encodeURIComponent(person.userPrincipalName)}">
+                  ${sitesPhoto(person, 'M', `${person.displayName}'s photo`)}<span>${person.displayName}</span></a></li>`,
+            )}
+          </ul>
+          <nav class="actions" aria-label="Pages">
+            ${pageNumber > 1 ? html`<a href="/sites?page=${pageNumber - 1}">Previous page</a>` : ''}
+            ${hasNext ? html`<a href="/sites?page=${pageNumber + 1}">Next page</a>` : ''}
+          </nav>
+        </section>`,
+    );
+  });
+
+  app.get<{ Params: { upn: string } }>('/sites/people/:upn', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    const person = await directory.findPerson(request.params.upn.slice(0, 256));
+    if (!person) throw new NotFound(`There is no person called ${request.params.upn.slice(0, 256)}.`);
+    const properties = await sites.getProperties(person);
+    const own = person.id === actor.person.id;
+    return page(
+      reply,
+      actor,
+      person.displayName,
+      html`<section class="card photo-row">
+          ${sitesPhoto(person, 'L', `${person.displayName}'s photo in Sites`)}
+          <div><h1>${person.displayName}</h1><p>${person.mail ?? person.userPrincipalName}</p>
+          ${own ? html`<p><a href="/mail/photo">Change your photo in Mail</a></p>` : ''}</div>
+        </section>
+        <section class="card" aria-labelledby="props-heading">
+          <h2 id="props-heading">Profile properties</h2>
+          <table><thead><tr><th scope="col">Property</th><th scope="col">Value</th></tr></thead>
+          <tbody>${properties.map((p) => html`<tr><th scope="row">${p.key}</th><td>${p.value}</td></tr>`)}</tbody></table>
+        </section>
+        <p><a href="/sites">Back to Sites</a></p>`,
+    );
+  });
+
+  app.get('/about/photo-sync', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    const me = actor.person;
+    const [state, history] = await Promise.all([sync.getSyncState(me), sync.getSyncHistory(me, 5)]);
+    return page(
+      reply,
+      actor,
+      'About profile photo sync',
+      html`<h1>About profile photo sync</h1>
+        <section class="card" aria-labelledby="rules-heading">
+          <h2 id="rules-heading">How your photo gets around</h2>
+          <ol>
+            <li><strong>Mail holds your photo.</strong> You add, change or remove it on <a href="/mail/photo">Add your profile photo</a>; an admin can do it for you.</li>
+            <li><strong>Sites keeps its own copy</strong> in three sizes (small 48×48, medium 72×72, large up to 300 pixels). Until it has one, it shows your initials on a colour.</li>
+            <li><strong>Sites copies only from Mail</strong>, never from the directory's photo, even when Mail has none.</li>
+            <li><strong>The copy happens when you act:</strong> sign in and open the <a href="/files">Files</a> or <a href="/sites">Sites</a> tile (or your own profile). A fresh sign-in always checks; within one sign-in it checks again at most every so often.</li>
+            <li><strong>Other people see the last copy</strong> Sites took; looking at you never makes Sites copy your photo.</li>
+            <li>A copy takes the whole photo at once: small, medium and large always come from the same version. If copying fails, Sites keeps the previous copy.</li>
+          </ol>
+        </section>
+        <section class="card" aria-labelledby="state-heading">
+          <h2 id="state-heading">Your photo now</h2>
+          <div class="photo-row">
+            ${sitesPhoto(me, 'M', 'Your photo in Sites')}
+            <div>
+              <p role="status" class="state state-${state.state}">${STATE_WORDS[state.state]}</p>
+              ${state.reason ? html`<p>Reason: ${state.reason}</p>` : ''}
+              <dl>
+                <dt>Last checked</dt><dd>${formatTime(state.lastCheckedAt)}</dd>
+                <dt>Last synced</dt><dd>${formatTime(state.lastSyncedAt)}</dd>
+              </dl>
+            </div>
+          </div>
+          ${history.length
+            ? html`<h3>Recent checks</h3>
+                <table><thead><tr><th scope="col">When</th><th scope="col">Why</th><th scope="col">Result</th><th scope="col">Time taken</th></tr></thead>
+                <tbody>${history.map((run) => html`<tr><td>${formatTime(run.startedAt)}</td><td>${run.trigger}</td><td>${run.outcome}${run.error ? html` — ${run.error}` : ''}</td><td>${run.durationMs} ms</td></tr>`)}</tbody></table>`
+            : ''}
+        </section>
+        <p><a href="/">Back to the portal</a></p>`,
+    );
+  });
+}
+
+function formatTime(iso: string | null): string {
+  return iso ? `${iso.slice(0, 19).replace('T', ' ')} UTC` : 'never';
+}
