@@ -68,7 +68,7 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
   );
 
   app.get<{ Params: { file: string } }>(
-    `${PROFILE_PICTURES_PATH.replace(/ /g, '%20')}/:file`,
+    `${PROFILE_PICTURES_PATH}/:file`,
     { schema: { tags: ['SharePoint'], summary: 'A profile picture file, e.g. ada_contoso_com_MThumb.jpg' } },
     async (request, reply) => {
       const found = await sites.findByThumbnailFile(request.params.file);

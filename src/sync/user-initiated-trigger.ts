@@ -17,21 +17,27 @@ export interface UserInitiatedOptions {
  * ever see the last synced copy.
  */
 export class UserInitiatedTrigger {
-  private readonly checkedSessions: TtlCache<string, true>;
+  /** The check each session made last; later requests in the window wait for it instead of racing it. */
+  private readonly sessionChecks: TtlCache<string, Promise<unknown>>;
 
   constructor(
     private readonly engine: SyncEngine,
     private readonly options: UserInitiatedOptions,
   ) {
-    this.checkedSessions = new TtlCache(Math.max(1, options.sessionRecheckMinutes * 60_000), 100_000);
+    this.sessionChecks = new TtlCache(Math.max(1, options.sessionRecheckMinutes * 60_000), 100_000);
   }
 
   async onSitesPhotoRequested(viewer: Actor | undefined, target: Person, size: SiteThumbnailSize): Promise<void> {
     if (viewer?.kind !== 'person' || viewer.via !== 'session' || viewer.person.id !== target.id) return;
     if (size !== 'L' && !this.options.allSizesTrigger) return;
     const key = `${viewer.sessionKey}:${target.id}`;
-    if (this.options.sessionRecheckMinutes > 0 && this.checkedSessions.get(key)) return;
-    this.checkedSessions.set(key, true);
-    await this.engine.syncProfilePhoto(target, 'own-photo-view');
+    const earlier = this.options.sessionRecheckMinutes > 0 ? this.sessionChecks.get(key) : undefined;
+    if (earlier) {
+      await earlier;
+      return;
+    }
+    const check = this.engine.syncProfilePhoto(target, 'own-photo-view');
+    this.sessionChecks.set(key, check);
+    await check;
   }
 }
