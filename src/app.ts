@@ -55,7 +55,13 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     ...(overrides.onListenerError && { onListenerError: overrides.onListenerError }),
   });
   const sites = new SitesService(new SiteStore(database.db), directory, { publicUrl: config.publicUrl, ...(now && { now }) });
-  const sync = new SyncEngine(mailPhotoSource(mail), sites, new SyncRunStore(database.db), { ...(now && { now }) });
+  const sync = new SyncEngine(mailPhotoSource(mail), sites, new SyncRunStore(database.db), {
+    ...(now && { now }),
+    onRun: (run) => {
+      metrics.syncRuns.inc({ trigger: run.trigger, outcome: run.outcome });
+      metrics.syncSeconds.observe(run.durationMs / 1000);
+    },
+  });
   const userInitiatedTrigger = new UserInitiatedTrigger(sync, {
     allSizesTrigger: config.syncOnAnyThumbnailSize,
     sessionRecheckMinutes: config.syncSessionRecheckMinutes,

@@ -25,6 +25,18 @@ export function createMetrics() {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
       registers: [registry],
     }),
+    syncRuns: new Counter({
+      name: 'photosync_sync_runs_total',
+      help: 'Mail → Sites sync runs by trigger and outcome',
+      labelNames: ['trigger', 'outcome'] as const,
+      registers: [registry],
+    }),
+    syncSeconds: new Histogram({
+      name: 'photosync_sync_duration_seconds',
+      help: 'Duration of one Mail → Sites sync run',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
   };
 }
 

@@ -25,6 +25,9 @@ export async function serve(services: Services, io: CliIo, options: { demo: bool
     io.stdout.write(`Demo people (password for each, valid until the next start: ${seed.password}):\n${seed.people.map((p) => `    ${p}\n`).join('')}`);
   }
 
+  await services.identity.deleteExpiredSessions();
+  // Expired sessions are refused anyway; this only keeps the table small.
+  const sessionCleanup = setInterval(() => void services.identity.deleteExpiredSessions().catch(() => {}), 3_600_000).unref();
   await app.listen({ port: config.port, host: config.host });
   io.stdout.write(`photosync is listening on ${config.publicUrl.href} (database: ${services.database.dialect === 'sqlite' ? config.sqliteFile : 'PostgreSQL'})\n`);
 
@@ -33,6 +36,7 @@ export async function serve(services: Services, io: CliIo, options: { demo: bool
       app.log.info({ signal }, 'shutting down');
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
+      clearInterval(sessionCleanup);
       await app.close();
       resolve();
     };

@@ -91,10 +91,6 @@ export class DirectoryService {
     await this.people.setDirectoryPhoto(personId, bytes, this.now());
   }
 
-  getDirectoryPhoto(personId: string): Promise<Buffer | null> {
-    return this.people.findDirectoryPhoto(personId);
-  }
-
   /**
    * Adds or updates people from CSV with the header `userPrincipalName,displayName,mail,role`.
    * Each bad row is reported with its line number; the good rows still go in (unless dryRun).

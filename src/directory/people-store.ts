@@ -112,9 +112,4 @@ export class PeopleStore {
       .where('id', '=', personId)
       .execute();
   }
-
-  async findDirectoryPhoto(personId: string): Promise<Buffer | null> {
-    const row = await this.db.selectFrom('people').select('directory_photo').where('id', '=', personId).executeTakeFirst();
-    return row?.directory_photo ?? null;
-  }
 }
