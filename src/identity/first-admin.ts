@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { DirectoryService, Person } from '../directory/index.ts';
+import { Conflict } from '../errors.ts';
 import type { IdentityService } from './identity-service.ts';
 
 export type FirstAdminResult = { created: false } | { created: true; person: Person; oneTimePassword?: string };
@@ -17,9 +18,14 @@ export async function ensureFirstAdmin(
   const oneTimePassword = options.password ? undefined : randomBytes(18).toString('base64url');
   const passwordHash = await identity.hashPassword(options.password ?? oneTimePassword!);
   const existing = await directory.findPerson(options.userPrincipalName);
-  const person =
-    existing ??
-    (await directory.addPerson({ userPrincipalName: options.userPrincipalName, displayName: 'Administrator', role: 'admin' }));
+  let person = existing;
+  try {
+    person ??= await directory.addPerson({ userPrincipalName: options.userPrincipalName, displayName: 'Administrator', role: 'admin' });
+  } catch (error) {
+    // Another process starting at the same moment created it first: theirs stands.
+    if (error instanceof Conflict) return { created: false };
+    throw error;
+  }
   if (existing) await directory.setRole(existing.id, 'admin');
   await directory.setPasswordHash(person.id, passwordHash, oneTimePassword !== undefined);
   return { created: true, person, ...(oneTimePassword && { oneTimePassword }) };

@@ -28,6 +28,11 @@ export function createPageRendering(auth: RequestAuthentication) {
   return {
     async signedIn(request: FastifyRequest, reply: FastifyReply): Promise<PersonActor | undefined> {
       const actor = await auth.findActor(request).catch(() => undefined);
+      if (actor?.kind === 'person' && actor.person.mustChangePassword && !request.url.startsWith('/account/password')) {
+        // A one-time password opens only the page that replaces it.
+        await reply.redirect('/account/password', 303);
+        return undefined;
+      }
       if (actor?.kind === 'person') return actor;
       await reply.redirect(`/signin?next=${encodeURIComponent(request.url)}`, 303);
       return undefined;
