@@ -70,14 +70,16 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
     return reply.redirect('/signin', 303);
   });
 
-  app.get('/', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+  app.get<{ Querystring: { done?: string } }>('/', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
+    const done = request.query.done;
     return page(
       reply,
       actor,
       'Home',
       html`<h1>Hello, ${actor.person.displayName}</h1>
+        ${done && FLASH[done] ? html`<p class="notice" role="status">${FLASH[done]}</p>` : ''}
         <ul class="tiles" aria-label="Apps">
           <li><a class="tile" href="/mail/photo"><strong>Mail</strong>Your mailbox and its profile photo: the one source every other app takes it from.</a></li>
           <li><a class="tile" href="/files"><strong>Files</strong>Your files home, headed by the photo Sites shows for you.</a></li>
