@@ -74,7 +74,7 @@ export class MailPhotoService {
         this.currentVersions.delete(target.id);
         return this.getRendition(reader, target, size, { fresh: true });
       }
-      rendition = { ...row, etag: `${version.etag}-${chosen}` };
+      rendition = { ...row, versionEtag: version.etag, etag: `${version.etag}-${chosen}` };
       this.renditions.set(key, rendition);
     }
     return rendition;

@@ -21,12 +21,6 @@ export class PhotoStore {
       .where('state', '=', 'current')
       .executeTakeFirst();
     if (!row) return undefined;
-    const sizes = await db
-      .selectFrom('photo_renditions')
-      .select('size')
-      .where('version_id', '=', row.id)
-      .orderBy('size', 'desc')
-      .execute();
     return {
       id: row.id,
       personId: row.person_id,
@@ -36,11 +30,11 @@ export class PhotoStore {
       source: row.source as PhotoSource,
       setById: row.set_by_id,
       createdAt: row.created_at,
-      sizes: sizes.map((s) => s.size as GraphPhotoSize),
+      sizes: row.sizes.split(',').map((size) => Number(size) as GraphPhotoSize),
     };
   }
 
-  async findRendition(versionId: string, size: GraphPhotoSize): Promise<Omit<StoredRendition, 'etag'> | undefined> {
+  async findRendition(versionId: string, size: GraphPhotoSize): Promise<Omit<StoredRendition, 'etag' | 'versionEtag'> | undefined> {
     const row = await this.db
       .selectFrom('photo_renditions')
       .selectAll()
@@ -67,7 +61,7 @@ export class PhotoStore {
 
   async insertVersion(
     trx: Transaction<Schema>,
-    version: Omit<PhotoVersion, 'sizes'>,
+    version: PhotoVersion,
     renditions: readonly Rendition[],
   ): Promise<void> {
     await trx
@@ -78,6 +72,7 @@ export class PhotoStore {
         etag: version.etag,
         width: version.width,
         height: version.height,
+        sizes: version.sizes.join(','),
         source: version.source,
         set_by_id: version.setById,
         created_at: version.createdAt,

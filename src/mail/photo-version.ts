@@ -19,6 +19,9 @@ export interface PhotoVersion {
 
 export interface StoredRendition {
   versionId: string;
+  /** The version's ETag (the content hash of the upload). */
+  versionEtag: string;
+  /** This size's own ETag. */
   etag: string;
   size: GraphPhotoSize;
   width: number;

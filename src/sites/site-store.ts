@@ -68,7 +68,7 @@ export class SiteStore {
   }
 
   /** Upserts the profile row; the sync engine runs this inside its transaction. */
-  async saveProfile(profile: SiteProfile, trx: Transaction<Schema> | Kysely<Schema> = this.db): Promise<void> {
+  async saveProfile(profile: SiteProfile, trx: Transaction<Schema>): Promise<void> {
     const values = {
       person_id: profile.personId,
       synced_etag: profile.syncedEtag,
@@ -81,6 +81,19 @@ export class SiteStore {
     };
     const { person_id: _key, ...changes } = values;
     await trx.insertInto('site_profiles').values(values).onConflict((oc) => oc.column('person_id').doUpdateSet(changes)).execute();
+  }
+
+  /**
+   * Records a check (and its error, if any) without touching what is synced: a plain upsert of these
+   * columns only, so it can never undo a swap that another process committed meanwhile.
+   */
+  async saveCheck(personId: string, check: { checkedAt: string; error: string | null; trigger: string }): Promise<void> {
+    const changes = { last_checked_at: check.checkedAt, last_error: check.error, last_error_at: check.error ? check.checkedAt : null, last_trigger: check.trigger };
+    await this.db
+      .insertInto('site_profiles')
+      .values({ person_id: personId, synced_etag: null, picture_timestamp: '', last_synced_at: null, ...changes })
+      .onConflict((oc) => oc.column('person_id').doUpdateSet(changes))
+      .execute();
   }
 
   async replaceThumbnails(trx: Transaction<Schema>, personId: string, sourceEtag: string | null, thumbnails: readonly SiteThumbnail[]): Promise<void> {

@@ -76,17 +76,14 @@ export class SitesService {
     await this.swap(personId, null, [], trigger);
   }
 
+  /** Nothing changed: only the time of the check is recorded. */
   async recordCheck(personId: string, trigger: string): Promise<void> {
-    const now = this.now().toISOString();
-    const profile = (await this.store.findProfile(personId)) ?? this.emptyProfile(personId);
-    await this.store.saveProfile({ ...profile, lastCheckedAt: now, lastError: null, lastErrorAt: null, lastTrigger: trigger });
+    await this.store.saveCheck(personId, { checkedAt: this.now().toISOString(), error: null, trigger });
   }
 
   /** The previous copy stays; only the reason is recorded. */
   async recordFailure(personId: string, trigger: string, reason: string): Promise<void> {
-    const now = this.now().toISOString();
-    const profile = (await this.store.findProfile(personId)) ?? this.emptyProfile(personId);
-    await this.store.saveProfile({ ...profile, lastCheckedAt: now, lastError: reason.slice(0, 1000), lastErrorAt: now, lastTrigger: trigger });
+    await this.store.saveCheck(personId, { checkedAt: this.now().toISOString(), error: reason.slice(0, 1000), trigger });
   }
 
   private async swap(personId: string, mailEtag: string | null, thumbnails: readonly SiteThumbnail[], trigger: string): Promise<void> {

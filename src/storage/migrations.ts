@@ -54,6 +54,7 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
           .addColumn('etag', 'text', (c) => c.notNull())
           .addColumn('width', 'integer', (c) => c.notNull())
           .addColumn('height', 'integer', (c) => c.notNull())
+          .addColumn('sizes', 'text', (c) => c.notNull())
           .addColumn('source', 'text', (c) => c.notNull())
           .addColumn('set_by_id', 'text')
           .addColumn('created_at', 'text', (c) => c.notNull())

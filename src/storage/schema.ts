@@ -46,6 +46,8 @@ export interface PhotoVersionsTable {
   /** Side of the largest stored rendition. */
   width: number;
   height: number;
+  /** The stored Graph sizes, largest first, comma-separated: read with the version in one query. */
+  sizes: string;
   source: string;
   set_by_id: string | null;
   created_at: string;

@@ -31,9 +31,8 @@ export function mailPhotoSource(mail: MailPhotoService): PhotoSource {
     },
     async getPhoto(person) {
       try {
-        const version = await mail.getPhoto(CLI_ACTOR, person, { fresh: true });
-        const rendition = await mail.getRendition(CLI_ACTOR, person, version.sizes[0], { fresh: true });
-        return { etag: version.etag, bytes: rendition.bytes };
+        const rendition = await mail.getRendition(CLI_ACTOR, person, undefined, { fresh: true });
+        return { etag: rendition.versionEtag, bytes: rendition.bytes };
       } catch (error) {
         return noPhotoAsNull(error);
       }
