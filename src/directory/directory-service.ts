@@ -57,7 +57,12 @@ export class DirectoryService {
 
   /** Sign-in and SharePoint's accountname accept the UPN or the mail address. */
   async findByUpnOrMail(name: string): Promise<Person | undefined> {
-    return (await this.people.findByUpn(name)) ?? (await this.people.findByMail(name));
+    const key = `name:${name.toLowerCase()}`;
+    const cached = this.found.get(key);
+    if (cached) return cached;
+    const person = (await this.people.findByUpn(name)) ?? (await this.people.findByMail(name));
+    if (person) this.found.set(key, person);
+    return person;
   }
 
   listPeople(options: { limit?: number; offset?: number } = {}): Promise<Person[]> {

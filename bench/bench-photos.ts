@@ -1,0 +1,55 @@
+import sharp from 'sharp';
+
+/** Distinct 12-megapixel (4000×3000) JPEGs: a gradient, shapes and a little grain, each in its own colours. */
+export async function generateCameraPhotos(count: number): Promise<Buffer[]> {
+  const photos: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const hue = (i * 47) % 360;
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="4000" height="3000">
+      <defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">
+        <stop offset="0" stop-color="hsl(${hue},60%,35%)"/><stop offset="1" stop-color="hsl(${(hue + 120) % 360},50%,70%)"/>
+      </linearGradient></defs>
+      <rect width="4000" height="3000" fill="url(#g)"/>
+      <circle cx="${1500 + i * 40}" cy="1300" r="700" fill="hsl(${(hue + 60) % 360},40%,80%)"/>
+      <rect x="${400 + i * 25}" y="2000" width="3000" height="600" fill="hsl(${(hue + 200) % 360},45%,40%)"/>
+    </svg>`;
+    const grain = await sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 6 } } })
+      .raw()
+      .toBuffer();
+    const photo = await sharp(Buffer.from(svg))
+      .composite([{ input: grain, raw: { width: 4000, height: 3000, channels: 3 }, blend: 'soft-light' }])
+      .jpeg({ quality: 82 })
+      .toBuffer();
+    photos.push(photo);
+  }
+  return photos;
+}
+
+/** Runs `work` over the items with `inFlight` at a time; returns items per second. */
+export async function throughput<T>(items: readonly T[], inFlight: number, work: (item: T, index: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      await work(items[index]!, index);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return items.length / ((performance.now() - started) / 1000);
+}
+
+/** Samples this process's resident memory while `work` runs; returns the peak in MB. */
+export async function peakRssDuring<T>(work: () => Promise<T>): Promise<{ result: T; peakRssMb: number }> {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 20);
+  try {
+    const result = await work();
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return { result, peakRssMb: peak / 1024 / 1024 };
+  } finally {
+    clearInterval(timer);
+  }
+}

@@ -1,0 +1,68 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { buildHttpApp, createServices } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import { CLI_ACTOR } from '../src/identity/index.ts';
+import { peakRssDuring, throughput } from './bench-photos.ts';
+
+const GRAPH_SIZES = [648, 504, 432, 360, 240, 120, 96, 64, 48];
+
+/** What the server's imaging does for an upload, straight on sharp: the baseline. */
+async function rawSharpCascade(photo: Buffer): Promise<Buffer[]> {
+  const meta = await sharp(photo).metadata();
+  const largest = GRAPH_SIZES.find((s) => s <= Math.min(meta.width!, meta.height!))!;
+  const pixels = await sharp(photo, { failOn: 'warning', limitInputPixels: 40_000_000 })
+    .rotate()
+    .resize(largest, largest, { fit: 'cover', position: 'centre' })
+    .flatten({ background: '#ffffff' })
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  const raw = { raw: { width: pixels.info.width, height: pixels.info.height, channels: pixels.info.channels } };
+  return Promise.all(
+    GRAPH_SIZES.filter((s) => s <= largest).map((size) => {
+      let image = sharp(pixels.data, raw);
+      if (size !== largest) image = image.resize(size, size, { kernel: 'lanczos3' });
+      return image.jpeg({ quality: 90 }).toBuffer();
+    }),
+  );
+}
+
+export interface UploadBenchResult {
+  rawSharpPerSecond: number;
+  uploadsPerSecond: number;
+  ratio: number;
+  peakRssMb: number;
+}
+
+/** 12 MP JPEG uploads through the real server's Graph API, 2 in flight, against raw sharp doing the same cascade. */
+export async function benchUploads(photos: Buffer[]): Promise<UploadBenchResult> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'photosync-bench-upload-'));
+  const services = await createServices(loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'warn' }));
+  const app = await buildHttpApp(services);
+  try {
+    const address = await app.listen({ port: 0, host: '127.0.0.1' });
+    const tokens: string[] = [];
+    for (let i = 0; i < photos.length; i++) {
+      const person = await services.directory.addPerson({ userPrincipalName: `upload${i}@bench.example` });
+      tokens.push((await services.identity.createApiToken(CLI_ACTOR, person, 'bench')).token);
+    }
+    const upload = async (photo: Buffer, i: number) => {
+      const response = await fetch(`${address}/v1.0/me/photo/$value`, { method: 'PUT', headers: { authorization: `Bearer ${tokens[i]}`, 'content-type': 'image/jpeg' }, body: new Uint8Array(photo) });
+      if (response.status !== 200) throw new Error(`upload ${i} answered ${response.status}: ${await response.text()}`);
+    };
+    // Warm up both paths (sharp's thread pool, the HTTP connection pool).
+    await rawSharpCascade(photos[0]!);
+    await upload(photos[0]!, 0);
+
+    const rawSharpPerSecond = await throughput(photos, 2, (photo) => rawSharpCascade(photo));
+    const { result: uploadsPerSecond, peakRssMb } = await peakRssDuring(() => throughput(photos, 2, upload));
+    return { rawSharpPerSecond, uploadsPerSecond, ratio: uploadsPerSecond / rawSharpPerSecond, peakRssMb };
+  } finally {
+    await app.close();
+    await services.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
