@@ -45,6 +45,8 @@ export async function benchReads(options: { seconds: number; connections: number
     const compare = async (url: string, headers: Record<string, string>, bareUrl: string) => {
       const ours: LoadResult[] = [];
       const bare: LoadResult[] = [];
+      await runLoad(url, headers, { ...options, seconds: 2 }); // warm-up: JIT, caches, connections
+      await runLoad(bareUrl, {}, { ...options, seconds: 2 });
       for (let round = 0; round < options.rounds; round++) {
         ours.push(await runLoad(url, headers, options));
         bare.push(await runLoad(bareUrl, {}, options));
@@ -81,7 +83,6 @@ async function prepareData(dataDir: string) {
 }
 
 async function runLoad(url: string, headers: Record<string, string>, options: { seconds: number; connections: number }): Promise<LoadResult> {
-  await autocannon({ url, headers, connections: options.connections, duration: 1 }); // warm-up
   const result = await autocannon({ url, headers, connections: options.connections, duration: options.seconds });
   const errors = result.errors + result.timeouts + result.non2xx;
   return { requestsPerSecond: result.requests.average, p50Ms: result.latency.p50, p99Ms: result.latency.p99, errors };

@@ -5,12 +5,12 @@ import { benchUploads } from './upload-throughput.ts';
 
 // Each figure is measured against its own baseline in this same run, so the ratios hold on any machine.
 const uploads = Number(process.env.BENCH_UPLOADS ?? 24);
-const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+const seconds = Number(process.env.BENCH_SECONDS ?? 2);
 
 const ratio = (value: number, goal: number) => `${value.toFixed(2)}× (goal ≥ ${goal}×) ${value >= goal ? 'ok' : 'BELOW GOAL'}`;
 const rps = (r: LoadResult) => `${Math.round(r.requestsPerSecond).toLocaleString('en')} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, errors ${r.errors}`;
 
-console.log(`photosync benchmark — node ${process.version}, ${uploads} uploads, ${seconds} s per load run\n`);
+console.log(`photosync benchmark — node ${process.version}, ${uploads} uploads, ${seconds} s per load round\n`);
 
 console.log(`Generating ${uploads} distinct 12 MP JPEGs…`);
 const photos = await generateCameraPhotos(uploads);
@@ -29,8 +29,8 @@ console.log(`  syncProfilePhoto:          ${sync.syncsPerSecond.toFixed(1)} /s (
 console.log(`  ratio:                     ${ratio(sync.ratio, 0.8)}`);
 console.log(`  no-op check (ETag equal):  ${sync.noOpCheckMicros.toFixed(0)} µs each`);
 
-const reads = await benchReads({ seconds, connections: 10, rounds: 3 });
-console.log('\nHot reads (server in a child process with LOG_LEVEL=warn; autocannon, 10 connections; median of 3 alternating rounds)');
+const reads = await benchReads({ seconds, connections: 10, rounds: 7 });
+console.log('\nHot reads (server in a child process with LOG_LEVEL=warn; autocannon, 10 connections; median of 7 alternating rounds)');
 console.log(`  GET …/photos/48x48/$value: ${rps(reads.graph48)}`);
 console.log(`  bare node:http, same bytes: ${rps(reads.graph48Bare)}`);
 console.log(`  ratio:                     ${ratio(reads.graph48.requestsPerSecond / reads.graph48Bare.requestsPerSecond, 0.8)}`);

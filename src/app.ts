@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import csrf from '@fastify/csrf-protection';
 import formbody from '@fastify/formbody';
-import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -10,7 +9,6 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
 import { DirectoryService, PeopleStore } from './directory/index.ts';
 import { CredentialStore, IdentityService, createRequestAuthentication } from './identity/index.ts';
-import { MAIL_PHOTO_MAX_BYTES } from './imaging/index.ts';
 import { MailPhotoService, PhotoStore, registerGraphPhotoRoutes } from './mail/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { registerSharePointRoutes, SitesService, SiteStore } from './sites/index.ts';
@@ -111,10 +109,6 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   });
   await app.register(rateLimit, { global: false });
   await app.register(formbody, { bodyLimit: 64 * 1024 });
-  await app.register(multipart, {
-    attachFieldsToBody: 'keyValues',
-    limits: { fileSize: MAIL_PHOTO_MAX_BYTES, files: 1, fields: 5, fieldSize: 4096 },
-  });
   await app.register(swagger, {
     openapi: {
       info: { title: 'photosync', version: '0.1.0', description: 'Microsoft Graph-compatible profile photo API and operations endpoints.' },

@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import multipart from '@fastify/multipart';
 import { AppError, BadRequest, TooManyRequests } from '../errors.ts';
 import type { IdentityService, RequestAuthentication } from '../identity/index.ts';
 import { MIN_PASSWORD_LENGTH } from '../identity/index.ts';
+import { MAIL_PHOTO_MAX_BYTES } from '../imaging/index.ts';
 import type { MailPhotoService, PhotoVersion } from '../mail/index.ts';
 import { html, type SafeHtml } from './html.ts';
 import { createPageRendering, csrfToken, PAGE, type PersonActor } from './page-rendering.ts';
@@ -136,19 +138,27 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
     return photoPage(reply, actor, await currentVersion(actor), { done: request.query.done });
   });
 
-  app.post<{ Body: Form }>('/mail/photo', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    const file = request.body?.photo;
-    try {
-      if (!Buffer.isBuffer(file) || file.length === 0) throw new BadRequest('Choose a photo to upload.');
-      const { changed } = await mail.setPhoto(actor, actor.person, file, 'page');
-      return reply.redirect(`/mail/photo?done=${changed ? 'uploaded' : 'unchanged'}`, 303);
-    } catch (error) {
-      if (!(error instanceof AppError) || error.status >= 500) throw error;
-      reply.code(error.status);
-      return photoPage(reply, actor, await currentVersion(actor), { error: error.message });
-    }
+  // Multipart parsing lives in its own scope: the plugin adds hooks to every request in its scope,
+  // and only this form needs them.
+  await app.register(async (uploads) => {
+    await uploads.register(multipart, {
+      attachFieldsToBody: 'keyValues',
+      limits: { fileSize: MAIL_PHOTO_MAX_BYTES, files: 1, fields: 5, fieldSize: 4096 },
+    });
+    uploads.post<{ Body: Form }>('/mail/photo', { config: PAGE, preHandler: uploads.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      const file = request.body?.photo;
+      try {
+        if (!Buffer.isBuffer(file) || file.length === 0) throw new BadRequest('Choose a photo to upload.');
+        const { changed } = await mail.setPhoto(actor, actor.person, file, 'page');
+        return reply.redirect(`/mail/photo?done=${changed ? 'uploaded' : 'unchanged'}`, 303);
+      } catch (error) {
+        if (!(error instanceof AppError) || error.status >= 500) throw error;
+        reply.code(error.status);
+        return photoPage(reply, actor, await currentVersion(actor), { error: error.message });
+      }
+    });
   });
 
   app.post('/mail/photo/remove', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
