@@ -5,6 +5,8 @@
  */
 export class TtlCache<K, V> {
   private readonly entries = new Map<K, { value: V; expiresAt: number }>();
+  /** Bumped by every delete/clear, so a load that raced an invalidation is not cached. */
+  private epoch = 0;
 
   constructor(
     private readonly ttlMs: number,
@@ -31,11 +33,26 @@ export class TtlCache<K, V> {
     this.entries.set(key, { value, expiresAt: this.clock() + this.ttlMs });
   }
 
+  /**
+   * The cached value, or `load()`'s result, cached only if nothing was invalidated while it loaded:
+   * a read that started before a write must not put the old value back after the write cleared it.
+   */
+  async getOrLoad(key: K, load: () => Promise<V>): Promise<V> {
+    const cached = this.get(key);
+    if (cached !== undefined) return cached;
+    const epoch = this.epoch;
+    const value = await load();
+    if (epoch === this.epoch) this.set(key, value);
+    return value;
+  }
+
   delete(key: K): void {
+    this.epoch++;
     this.entries.delete(key);
   }
 
   clear(): void {
+    this.epoch++;
     this.entries.clear();
   }
 }

@@ -127,7 +127,7 @@ export class MailPhotoService {
     });
 
     this.options.metrics?.photoUploads.inc({ result: outcome.changed ? 'stored' : 'unchanged' });
-    this.currentVersions.set(target.id, outcome.version);
+    this.currentVersions.delete(target.id);
     if (outcome.changed) {
       await this.emit({ kind: 'set', personId: target.id, version: outcome.version, previousEtag: outcome.previousEtag });
     }
@@ -143,17 +143,14 @@ export class MailPhotoService {
       if (current) await this.store.endCurrentVersion(trx, current.id, 'removed', now);
       return current;
     });
-    this.currentVersions.set(target.id, null);
+    this.currentVersions.delete(target.id);
     if (!removed) throw new ImageNotFound(`${target.userPrincipalName} has no profile photo to remove.`);
     await this.emit({ kind: 'removed', personId: target.id, previousEtag: removed.etag });
   }
 
   private async findCurrentVersion(personId: string, options: ReadOptions): Promise<PhotoVersion | undefined> {
-    const cached = options.fresh ? undefined : this.currentVersions.get(personId);
-    if (cached !== undefined) return cached ?? undefined;
-    const version = await this.store.findCurrentVersion(personId);
-    this.currentVersions.set(personId, version ?? null);
-    return version;
+    if (options.fresh) return this.store.findCurrentVersion(personId);
+    return (await this.currentVersions.getOrLoad(personId, async () => (await this.store.findCurrentVersion(personId)) ?? null)) ?? undefined;
   }
 
   private async emit(change: PhotoChange): Promise<void> {

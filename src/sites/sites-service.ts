@@ -38,15 +38,10 @@ export class SitesService {
 
   /** The synced thumbnail, or the person's placeholder: never a missing image. Hot ones come from memory. */
   async getThumbnail(person: Person, size: SiteThumbnailSize): Promise<ThumbnailImage> {
-    const key = `${person.id}:${size}`;
-    const cached = this.hot.get(key);
-    if (cached) return cached;
-    const stored = await this.store.findThumbnail(person.id, size);
-    const image: ThumbnailImage = stored
-      ? { ...stored, etag: `"${stored.sourceEtag}-${size}"`, placeholder: false }
-      : await this.placeholderFor(person, size);
-    this.hot.set(key, image);
-    return image;
+    return this.hot.getOrLoad(`${person.id}:${size}`, async () => {
+      const stored = await this.store.findThumbnail(person.id, size);
+      return stored ? { ...stored, etag: `"${stored.sourceEtag}-${size}"`, placeholder: false } : this.placeholderFor(person, size);
+    });
   }
 
   /** All three sizes read in one snapshot (for checks that S, M and L share a version). */

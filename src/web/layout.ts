@@ -19,6 +19,7 @@ export function renderPage(options: PageOptions, body: SafeHtml): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · photosync</title>
 <link rel="stylesheet" href="/assets/portal.css">
+<link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">
 ${(options.scripts ?? []).map((src) => html`<script src="${src}" defer></script>`)}
 </head>
 <body>

@@ -4,14 +4,15 @@ import { NotFound } from '../errors.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
 import type { SiteThumbnailSize } from '../imaging/index.ts';
 import type { SitesService } from '../sites/index.ts';
-import type { SyncEngine, SyncState } from '../sync/index.ts';
+import type { SyncEngine, SyncState, UserInitiatedTrigger } from '../sync/index.ts';
 import { html, type SafeHtml } from './html.ts';
-import { createPageRendering, PAGE } from './page-rendering.ts';
+import { createPageRendering, PAGE, type PersonActor } from './page-rendering.ts';
 
 export interface SitesPagesOptions {
   directory: DirectoryService;
   sites: SitesService;
   sync: SyncEngine;
+  trigger: UserInitiatedTrigger;
   auth: RequestAuthentication;
 }
 
@@ -33,12 +34,20 @@ const STATE_WORDS: Record<SyncState['state'], string> = {
 
 /** Files, Sites (with the people directory and profiles) and the page that explains photo sync. */
 export async function registerSitesPages(app: FastifyInstance, options: SitesPagesOptions): Promise<void> {
-  const { directory, sites, sync, auth } = options;
+  const { directory, sites, sync, trigger, auth } = options;
   const { signedIn, page } = createPageRendering(auth);
+
+  /**
+   * These pages show the person's own L photo, so they make the same check its request would, before
+   * the HTML goes out: then every size of their photo on the page (the L header and the M in the
+   * people list) comes from the synced copy, instead of racing the L request.
+   */
+  const showsOwnPhoto = (actor: PersonActor) => trigger.onSitesPhotoRequested(actor, actor.person, 'L');
 
   app.get('/files', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
+    await showsOwnPhoto(actor);
     const me = actor.person;
     return page(
       reply,
@@ -59,6 +68,7 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
   app.get<{ Querystring: { page?: string } }>('/sites', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
+    await showsOwnPhoto(actor);
     const me = actor.person;
     const pageNumber = Math.max(1, Math.min(10_000, Number.parseInt(request.query.page ?? '1', 10) || 1));
     const people = await directory.listPeople({ limit: PEOPLE_PER_PAGE + 1, offset: (pageNumber - 1) * PEOPLE_PER_PAGE });
@@ -93,8 +103,9 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
     if (!actor) return reply;
     const person = await directory.findPerson(request.params.upn.slice(0, 256));
     if (!person) throw new NotFound(`There is no person called ${request.params.upn.slice(0, 256)}.`);
-    const properties = await sites.getProperties(person);
     const own = person.id === actor.person.id;
+    if (own) await showsOwnPhoto(actor);
+    const properties = await sites.getProperties(person);
     return page(
       reply,
       actor,

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import sharp from 'sharp';
+import { CLI_ACTOR } from '../../src/identity/index.ts';
+import { makePhoto } from '../support/images.ts';
+import { startTestApp, TEST_PASSWORD, type TestApp } from '../support/test-app.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SCREENSHOTS = path.resolve('test-results');
+const haveChromium = fs.existsSync(CHROMIUM);
+if (!haveChromium && process.env.CI) throw new Error(`Chromium is required in CI but ${CHROMIUM} is missing (.ci/run installs Debian's chromium).`);
+const skip = haveChromium ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH); browser tests skipped`;
+if (skip) console.log(`# ${skip}`);
+
+const RED = '#d01010';
+const GREEN = '#10c020';
+
+describe('the photo sync story in a real browser', { skip }, () => {
+  let t: TestApp;
+  let browser: Browser;
+  let base: string;
+  const problems: string[] = [];
+
+  before(async () => {
+    fs.mkdirSync(SCREENSHOTS, { recursive: true });
+    t = await startTestApp('sqlite');
+    base = await t.app.listen({ port: 0, host: '127.0.0.1' });
+    await t.addPerson('ada.lovelace@contoso.example');
+    await t.addPerson('grace.hopper@contoso.example');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  /** A private window: a context with no cookies, as a fresh browser session is. */
+  async function privateWindow(): Promise<Page> {
+    const context: BrowserContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    const page = await context.newPage();
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()} (${message.location().url})`);
+    });
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    return page;
+  }
+
+  async function signIn(page: Page, upn: string): Promise<void> {
+    await page.goto(`${base}/`);
+    await page.getByLabel('User name').fill(upn);
+    await page.getByLabel('Password').fill(TEST_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: /^Hello, / }).waitFor();
+  }
+
+  async function openTile(page: Page, name: 'Mail' | 'Files' | 'Sites'): Promise<void> {
+    await page.getByRole('link', { name: new RegExp(`^${name}`) }).click();
+    await page.waitForLoadState('load');
+  }
+
+  /** What a person sees in an image: the mean colour of its middle, read from a screenshot. */
+  async function colourOf(page: Page, alt: string): Promise<'red' | 'green' | 'other'> {
+    const image = page.getByAltText(alt, { exact: true }).first();
+    await image.waitFor();
+    await page.waitForFunction((text) => {
+      const img = [...document.images].find((i) => i.alt === text);
+      return Boolean(img && img.complete && img.naturalWidth > 0);
+    }, alt);
+    const shot = await image.screenshot();
+    const { width, height } = await sharp(shot).metadata();
+    const middle = await sharp(shot)
+      .extract({ left: Math.floor(width! / 4), top: Math.floor(height! / 4), width: Math.floor(width! / 2), height: Math.floor(height! / 2) })
+      .stats();
+    const [r, g, b] = middle.channels.map((c) => c.mean) as [number, number, number];
+    // Dominance, not exact values: the browser's colour management and the circular mask shift them.
+    if (r > g + 80 && r > b + 80) return 'red';
+    if (g > r + 60 && g > b + 40) return 'green';
+    return 'other';
+  }
+
+  async function snapshot(page: Page, name: string): Promise<void> {
+    await page.screenshot({ path: path.join(SCREENSHOTS, `e2e-${name}.png`), fullPage: true });
+  }
+
+  test('a new Mail photo reaches Sites only when its owner signs in and opens Sites or Files', async () => {
+    const ada = (await t.services.directory.findPerson('ada.lovelace@contoso.example'))!;
+    await t.services.mail.setPhoto(CLI_ACTOR, ada, await makePhoto('jpeg', 800, 800, { color: RED, marker: RED }), 'cli');
+
+    // A colleague sees the placeholder: Sites has never copied Ada's photo.
+    const grace = await privateWindow();
+    await signIn(grace, 'grace.hopper@contoso.example');
+    await openTile(grace, 'Sites');
+    await snapshot(grace, '01-colleague-sees-placeholder');
+    assert.equal(await colourOf(grace, "Ada Lovelace's photo"), 'other');
+
+    // Ada, in a private window, signs in and opens Sites: her photo arrives in the same page load.
+    const adaFirst = await privateWindow();
+    await signIn(adaFirst, 'ada.lovelace@contoso.example');
+    await snapshot(adaFirst, '02-home-tiles');
+    await openTile(adaFirst, 'Sites');
+    await snapshot(adaFirst, '03-person-opens-sites-and-sees-A');
+    assert.equal(await colourOf(adaFirst, "Ada Lovelace's photo in Sites"), 'red');
+
+    // She changes her photo to B in Mail.
+    await adaFirst.goto(`${base}/`);
+    await adaFirst.getByRole('link', { name: 'Add your profile photo' }).click();
+    await adaFirst.getByLabel('Choose a photo').setInputFiles({ name: 'b.jpg', mimeType: 'image/jpeg', buffer: await makePhoto('jpeg', 800, 800, { color: GREEN, marker: GREEN }) });
+    await adaFirst.getByAltText('Preview of the chosen photo').waitFor();
+    await adaFirst.getByRole('button', { name: 'Replace photo' }).click();
+    await adaFirst.getByRole('status').filter({ hasText: 'Your photo is saved in Mail.' }).waitFor();
+    await snapshot(adaFirst, '04-person-changes-photo-to-B-in-mail');
+    assert.equal(await colourOf(adaFirst, 'Your current profile photo'), 'green');
+
+    // The colleague still sees A: nothing syncs until Ada acts again.
+    await grace.reload();
+    await snapshot(grace, '05-colleague-still-sees-A');
+    assert.equal(await colourOf(grace, "Ada Lovelace's photo"), 'red');
+
+    // Ada signs in again in a fresh window and opens Files: B, for everyone.
+    const adaAgain = await privateWindow();
+    await signIn(adaAgain, 'ada.lovelace@contoso.example');
+    await openTile(adaAgain, 'Files');
+    await snapshot(adaAgain, '06-person-opens-files-and-sees-B');
+    assert.equal(await colourOf(adaAgain, "Ada Lovelace's photo in Sites"), 'green');
+    await grace.reload();
+    await snapshot(grace, '07-colleague-sees-B');
+    assert.equal(await colourOf(grace, "Ada Lovelace's photo"), 'green');
+
+    // The info page tells Ada her own state.
+    await adaAgain.goto(`${base}/about/photo-sync`);
+    await adaAgain.getByText('In sync: Sites shows the same photo as Mail.').waitFor();
+    await snapshot(adaAgain, '08-about-profile-photo-sync');
+
+    assert.deepEqual(problems, [], 'no console errors, page errors or CSP violations');
+  });
+});
