@@ -10,6 +10,8 @@ import { CLI_ACTOR } from '../src/identity/index.ts';
 
 export interface LoadResult {
   requestsPerSecond: number;
+  /** Server CPU (user + system) per request: steadier than req/s on a VM whose speed drifts. */
+  cpuMicrosPerRequest: number;
   p50Ms: number;
   p99Ms: number;
   errors: number;
@@ -36,25 +38,25 @@ export async function benchReads(options: { seconds: number; connections: number
     execFileSync('taskset', ['-cp', '0', String(process.pid)], { stdio: 'ignore' });
     fs.writeFileSync(path.join(dataDir, 'graph48.jpg'), bytes48);
     fs.writeFileSync(path.join(dataDir, 'sites-s.jpg'), bytesS);
-    await startChild(['bin/photosync.js', 'serve'], { DATA_DIR: dataDir, PORT: '4701', LOG_LEVEL: 'warn', PATH: process.env.PATH ?? '' }, children);
-    await startChild(['bench/bare-server.mjs'], { BYTES_FILE: path.join(dataDir, 'graph48.jpg'), PORT: '4702' }, children);
-    await startChild(['bench/bare-server.mjs'], { BYTES_FILE: path.join(dataDir, 'sites-s.jpg'), PORT: '4703' }, children);
+    const photosync = await startChild(['bin/photosync.js', 'serve'], { DATA_DIR: dataDir, PORT: '4701', LOG_LEVEL: 'warn', PATH: process.env.PATH ?? '' }, children);
+    const bare48 = await startChild(['bench/bare-server.mjs'], { BYTES_FILE: path.join(dataDir, 'graph48.jpg'), PORT: '4702' }, children);
+    const bareS = await startChild(['bench/bare-server.mjs'], { BYTES_FILE: path.join(dataDir, 'sites-s.jpg'), PORT: '4703' }, children);
 
     // This VM's speed drifts from second to second; alternating the contenders over several rounds
     // and taking each one's median keeps the ratio honest.
-    const compare = async (url: string, headers: Record<string, string>, bareUrl: string) => {
-      const ours: LoadResult[] = [];
-      const bare: LoadResult[] = [];
-      await runLoad(url, headers, { ...options, seconds: 2 }); // warm-up: JIT, caches, connections
-      await runLoad(bareUrl, {}, { ...options, seconds: 2 });
+    const compare = async (url: string, headers: Record<string, string>, bareUrl: string, bare: ChildProcess) => {
+      const ourRuns: LoadResult[] = [];
+      const bareRuns: LoadResult[] = [];
+      await runLoad(url, headers, photosync, { ...options, seconds: 2 }); // warm-up: JIT, caches, connections
+      await runLoad(bareUrl, {}, bare, { ...options, seconds: 2 });
       for (let round = 0; round < options.rounds; round++) {
-        ours.push(await runLoad(url, headers, options));
-        bare.push(await runLoad(bareUrl, {}, options));
+        ourRuns.push(await runLoad(url, headers, photosync, options));
+        bareRuns.push(await runLoad(bareUrl, {}, bare, options));
       }
-      return [median(ours), median(bare)] as const;
+      return [median(ourRuns), median(bareRuns)] as const;
     };
-    const [graph48, graph48Bare] = await compare(`http://127.0.0.1:4701/v1.0/users/${upn}/photos/48x48/$value`, { authorization: `Bearer ${token}` }, 'http://127.0.0.1:4702/');
-    const [userPhotoS, userPhotoSBare] = await compare(`http://127.0.0.1:4701/_layouts/15/userphoto.aspx?size=S&accountname=${upn}`, {}, 'http://127.0.0.1:4703/');
+    const [graph48, graph48Bare] = await compare(`http://127.0.0.1:4701/v1.0/users/${upn}/photos/48x48/$value`, { authorization: `Bearer ${token}` }, 'http://127.0.0.1:4702/', bare48);
+    const [userPhotoS, userPhotoSBare] = await compare(`http://127.0.0.1:4701/_layouts/15/userphoto.aspx?size=S&accountname=${upn}`, {}, 'http://127.0.0.1:4703/', bareS);
     return { graph48, graph48Bare, userPhotoS, userPhotoSBare };
   } finally {
     await Promise.all(children.map(stopChild));
@@ -82,10 +84,19 @@ async function prepareData(dataDir: string) {
   }
 }
 
-async function runLoad(url: string, headers: Record<string, string>, options: { seconds: number; connections: number }): Promise<LoadResult> {
+async function runLoad(url: string, headers: Record<string, string>, server: ChildProcess, options: { seconds: number; connections: number }): Promise<LoadResult> {
+  const cpuBefore = cpuSeconds(server);
   const result = await autocannon({ url, headers, connections: options.connections, duration: options.seconds });
+  const cpuMicrosPerRequest = ((cpuSeconds(server) - cpuBefore) * 1e6) / Math.max(1, result.requests.total);
   const errors = result.errors + result.timeouts + result.non2xx;
-  return { requestsPerSecond: result.requests.average, p50Ms: result.latency.p50, p99Ms: result.latency.p99, errors };
+  return { requestsPerSecond: result.requests.average, cpuMicrosPerRequest, p50Ms: result.latency.p50, p99Ms: result.latency.p99, errors };
+}
+
+/** User + system CPU seconds a child has used, from /proc (Linux clock ticks of 1/100 s). */
+function cpuSeconds(child: ChildProcess): number {
+  const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function startChild(args: string[], env: Record<string, string>, children: ChildProcess[]): Promise<ChildProcess> {

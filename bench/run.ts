@@ -8,7 +8,8 @@ const uploads = Number(process.env.BENCH_UPLOADS ?? 24);
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
 
 const ratio = (value: number, goal: number) => `${value.toFixed(2)}× (goal ≥ ${goal}×) ${value >= goal ? 'ok' : 'BELOW GOAL'}`;
-const rps = (r: LoadResult) => `${Math.round(r.requestsPerSecond).toLocaleString('en')} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, errors ${r.errors}`;
+const rps = (r: LoadResult) =>
+  `${Math.round(r.requestsPerSecond).toLocaleString('en')} req/s, server CPU ${r.cpuMicrosPerRequest.toFixed(0)} µs/request, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, errors ${r.errors}`;
 
 console.log(`photosync benchmark — node ${process.version}, ${uploads} uploads, ${seconds} s per load round\n`);
 
