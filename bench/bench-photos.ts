@@ -39,16 +39,17 @@ export async function throughput<T>(items: readonly T[], inFlight: number, work:
   return items.length / ((performance.now() - started) / 1000);
 }
 
-/** Samples this process's resident memory while `work` runs; returns the peak in MB. */
-export async function peakRssDuring<T>(work: () => Promise<T>): Promise<{ result: T; peakRssMb: number }> {
-  let peak = process.memoryUsage().rss;
+/** Samples this process's resident memory while `work` runs; returns it at the start and at its peak, in MB. */
+export async function peakRssDuring<T>(work: () => Promise<T>): Promise<{ result: T; startRssMb: number; peakRssMb: number }> {
+  const start = process.memoryUsage().rss;
+  let peak = start;
   const timer = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 20);
   try {
     const result = await work();
     peak = Math.max(peak, process.memoryUsage().rss);
-    return { result, peakRssMb: peak / 1024 / 1024 };
+    return { result, startRssMb: start / 1024 / 1024, peakRssMb: peak / 1024 / 1024 };
   } finally {
     clearInterval(timer);
   }

@@ -21,7 +21,7 @@ console.log(`\nUploads (12 MP JPEG, avg ${averageKb.toFixed(0)} KB, 2 in flight)
 console.log(`  raw sharp, same cascade:   ${upload.rawSharpPerSecond.toFixed(2)} photos/s`);
 console.log(`  PUT …/photo/$value (HTTP): ${upload.uploadsPerSecond.toFixed(2)} photos/s`);
 console.log(`  ratio:                     ${ratio(upload.ratio, 0.8)}`);
-console.log(`  peak RSS of this process during the upload run (server and client): ${upload.peakRssMb.toFixed(0)} MB`);
+console.log(`  RSS of this process (server, client and the test photos): ${upload.startRssMb.toFixed(0)} MB before the upload run, ${upload.peakRssMb.toFixed(0)} MB at its peak`);
 
 const sync = await benchSync({ people: 40, noOpChecks: 500 });
 console.log('\nSync, Mail 648 → Sites S/M/L (one at a time)');

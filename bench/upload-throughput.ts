@@ -34,6 +34,7 @@ export interface UploadBenchResult {
   rawSharpPerSecond: number;
   uploadsPerSecond: number;
   ratio: number;
+  startRssMb: number;
   peakRssMb: number;
 }
 
@@ -58,8 +59,8 @@ export async function benchUploads(photos: Buffer[]): Promise<UploadBenchResult>
     await upload(photos[0]!, 0);
 
     const rawSharpPerSecond = await throughput(photos, 2, (photo) => rawSharpCascade(photo));
-    const { result: uploadsPerSecond, peakRssMb } = await peakRssDuring(() => throughput(photos, 2, upload));
-    return { rawSharpPerSecond, uploadsPerSecond, ratio: uploadsPerSecond / rawSharpPerSecond, peakRssMb };
+    const { result: uploadsPerSecond, startRssMb, peakRssMb } = await peakRssDuring(() => throughput(photos, 2, upload));
+    return { rawSharpPerSecond, uploadsPerSecond, ratio: uploadsPerSecond / rawSharpPerSecond, startRssMb, peakRssMb };
   } finally {
     await app.close();
     await services.close();
