@@ -69,8 +69,9 @@ export class MailPhotoService {
     let rendition = this.renditions.get(key);
     if (!rendition) {
       const row = await this.store.findRendition(version.id, chosen);
-      // The version was replaced between the two reads: answer from the new one.
       if (!row) {
+        // The version was replaced between the two reads: answer once more, from the database's current one.
+        if (options.fresh) throw new ImageNotFound(`The photo of ${target.userPrincipalName} changed while it was read; try again.`);
         this.currentVersions.delete(target.id);
         return this.getRendition(reader, target, size, { fresh: true });
       }

@@ -87,8 +87,7 @@ export class SitesService {
       await lockPersonRow(trx, personId);
       const previous = (await this.store.findProfile(personId, trx)) ?? this.emptyProfile(personId);
       await this.store.replaceThumbnails(trx, personId, mailEtag, thumbnails);
-      await this.store.saveProfile(
-        {
+      const profile: SiteProfile = {
         ...previous,
         syncedEtag: mailEtag,
         pictureTimestamp: nextPictureTimestamp(previous.pictureTimestamp, now),
@@ -97,9 +96,8 @@ export class SitesService {
         lastError: null,
         lastErrorAt: null,
         lastTrigger: trigger,
-        },
-        trx,
-      );
+      };
+      await this.store.saveProfile(profile, trx);
     });
     for (const size of ['S', 'M', 'L'] as const) this.hot.delete(`${personId}:${size}`);
   }
