@@ -6,14 +6,29 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { AuditLog } from './audit/index.ts';
+import { BulkRunRegistry } from './bulk-run.ts';
 import type { Config } from './config.ts';
 import { DirectoryService, PeopleStore } from './directory/index.ts';
 import { CredentialStore, IdentityService, createRequestAuthentication } from './identity/index.ts';
-import { MailPhotoService, PhotoStore, registerGraphPhotoRoutes } from './mail/index.ts';
+import { MailPhotoService, PhotoImporter, PhotoStore, registerGraphPhotoRoutes } from './mail/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { registerSharePointRoutes, SitesService, SiteStore } from './sites/index.ts';
 import { openDatabase, type Database } from './storage/index.ts';
-import { mailPhotoSource, SyncEngine, SyncRunStore, UserInitiatedTrigger } from './sync/index.ts';
+import {
+  InProcessSyncQueue,
+  mailPhotoSource,
+  PgBossSyncQueue,
+  SyncAdministration,
+  SyncAutomation,
+  SyncEngine,
+  SyncRunStore,
+  SyncSettingsStore,
+  SyncStatusStore,
+  UserInitiatedTrigger,
+  type SyncJobHandlers,
+} from './sync/index.ts';
+import { TtlCache } from './ttl-cache.ts';
 import { registerAssetRoutes } from './web/asset-routes.ts';
 import { registerErrorHandling } from './web/error-handler.ts';
 import { registerOperationsRoutes } from './web/operations-routes.ts';
@@ -31,6 +46,11 @@ export interface Services {
   sites: SitesService;
   sync: SyncEngine;
   userInitiatedTrigger: UserInitiatedTrigger;
+  audit: AuditLog;
+  syncAutomation: SyncAutomation;
+  syncAdmin: SyncAdministration;
+  photoImporter: PhotoImporter;
+  /** Stops the background work (waiting for running syncs), then closes the database. */
   close(): Promise<void>;
 }
 
@@ -38,6 +58,8 @@ export interface ServiceOverrides {
   now?: () => Date;
   /** Invoked when a photo-change listener fails; the server logs it. */
   onListenerError?: (error: unknown) => void;
+  /** Tests shorten the in-process queue's retry backoff. */
+  retryDelayMs?: number;
 }
 
 /** The composition root: every service, built by hand from the configuration. */
@@ -45,14 +67,17 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const database = await openDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
   const now = overrides.now;
   const metrics = createMetrics();
+  const audit = new AuditLog(database.db, now);
+  const runs = new BulkRunRegistry();
   const directory = new DirectoryService(new PeopleStore(database.db), now);
-  const identity = new IdentityService(new CredentialStore(database.db), directory, { sessionTtlHours: config.sessionTtlHours, ...(now && { now }) });
+  const identity = new IdentityService(new CredentialStore(database.db), directory, { sessionTtlHours: config.sessionTtlHours, audit, ...(now && { now }) });
   const mail = new MailPhotoService(new PhotoStore(database.db), {
     metrics,
+    audit,
     ...(now && { now }),
     ...(overrides.onListenerError && { onListenerError: overrides.onListenerError }),
   });
-  const sites = new SitesService(new SiteStore(database.db), directory, { publicUrl: config.publicUrl, ...(now && { now }) });
+  const sites = new SitesService(new SiteStore(database.db), directory, { publicUrl: config.publicUrl, audit, ...(now && { now }) });
   const sync = new SyncEngine(mailPhotoSource(mail), sites, new SyncRunStore(database.db), {
     ...(now && { now }),
     onRun: (run) => {
@@ -64,7 +89,41 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     allSizesTrigger: config.syncOnAnyThumbnailSize,
     sessionRecheckMinutes: config.syncSessionRecheckMinutes,
   });
-  return { config, database, metrics, directory, identity, mail, sites, sync, userInitiatedTrigger, close: () => database.close() };
+
+  const syncSettings = new SyncSettingsStore(database.db, { mode: config.syncMode, intervalMinutes: config.syncIntervalMinutes }, now);
+  const syncStatus = new SyncStatusStore(database.db);
+  const stateCounts = new TtlCache<string, Record<string, number>>(15_000, 1);
+  metrics.countPeopleBySyncStateWith(() => stateCounts.getOrLoad('counts', () => syncStatus.countByState()));
+  // The queue calls back into the automation, which needs the queue: the handlers close over it.
+  let syncAutomation: SyncAutomation | undefined;
+  const handlers: SyncJobHandlers = { sync: (job) => syncAutomation!.runJob(job), tick: () => syncAutomation!.tick() };
+  const queue = database.sqlExecutor
+    ? new PgBossSyncQueue(database.sqlExecutor, handlers, { concurrency: config.syncConcurrency })
+    : new InProcessSyncQueue(handlers, { concurrency: config.syncConcurrency, ...(overrides.retryDelayMs !== undefined && { retryDelayMs: overrides.retryDelayMs }) });
+  syncAutomation = new SyncAutomation(sync, directory, syncSettings, syncStatus, queue);
+  mail.onPhotoChanged((change) => syncAutomation.onPhotoChanged(change));
+  const syncAdmin = new SyncAdministration(sync, directory, syncSettings, syncStatus, runs, audit, config.syncConcurrency);
+  const photoImporter = new PhotoImporter(mail, directory, runs, audit, config.syncConcurrency);
+
+  return {
+    config,
+    database,
+    metrics,
+    directory,
+    identity,
+    mail,
+    sites,
+    sync,
+    userInitiatedTrigger,
+    audit,
+    syncAutomation,
+    syncAdmin,
+    photoImporter,
+    async close() {
+      await syncAutomation.stop();
+      await database.close();
+    },
+  };
 }
 
 /** The HTTP face of the services: security plugins, error mapping, then each domain's routes. */

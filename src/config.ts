@@ -1,4 +1,9 @@
+import os from 'node:os';
 import path from 'node:path';
+
+/** How Sites follows Mail: the Microsoft 365 default, or the two modes it lacks. */
+export const SYNC_MODES = ['user-initiated', 'on-change', 'scheduled'] as const;
+export type SyncMode = (typeof SYNC_MODES)[number];
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -20,6 +25,12 @@ export interface Config {
   syncOnAnyThumbnailSize: boolean;
   /** Within one session, a person's own photo view re-checks Mail at most this often (0: every time). */
   syncSessionRecheckMinutes: number;
+  /** The mode until an admin changes it (the admin's choice is stored in the database and wins). */
+  syncMode: SyncMode;
+  /** Scheduled mode: how often the out-of-date people are synced, until an admin changes it. */
+  syncIntervalMinutes: number;
+  /** Syncs and imports running at once in this process (image work: about one per core). */
+  syncConcurrency: number;
 }
 
 /** A bad environment variable: the message names it and says what is allowed. */
@@ -60,6 +71,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     trustProxy: boolean(env, 'TRUST_PROXY', false),
     syncOnAnyThumbnailSize: boolean(env, 'SYNC_ON_ANY_THUMBNAIL_SIZE', false),
     syncSessionRecheckMinutes: integer(env, 'SYNC_SESSION_RECHECK_MINUTES', 60, 0, 7 * 24 * 60),
+    syncMode: oneOf(env, 'SYNC_MODE', SYNC_MODES, 'user-initiated'),
+    syncIntervalMinutes: integer(env, 'SYNC_INTERVAL_MINUTES', 60, 1, 7 * 24 * 60),
+    syncConcurrency: integer(env, 'SYNC_CONCURRENCY', os.availableParallelism(), 1, 64),
   };
 }
 

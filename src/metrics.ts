@@ -1,10 +1,28 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Counts per sync state, read from the database when Prometheus scrapes (the caller caches). */
+export type PeopleBySyncStateSource = () => Promise<Record<string, number>>;
 
 /** Every Prometheus metric the process exposes, in one registry per app (tests build several apps). */
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  let peopleBySyncState: PeopleBySyncStateSource | undefined;
   return {
+    /** Wired once the sync status store exists (the metrics are created first). */
+    countPeopleBySyncStateWith(source: PeopleBySyncStateSource) {
+      peopleBySyncState = source;
+    },
+    peopleBySyncState: new Gauge({
+      name: 'photosync_people_by_sync_state',
+      help: 'People per sync state (never-synced, in-sync, out-of-date, failed)',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      async collect() {
+        if (!peopleBySyncState) return;
+        for (const [state, people] of Object.entries(await peopleBySyncState())) this.set({ state }, people);
+      },
+    }),
     registry,
     httpRequestSeconds: new Histogram({
       name: 'photosync_http_request_duration_seconds',

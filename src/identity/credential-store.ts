@@ -88,7 +88,7 @@ export class CredentialStore {
   }
 
   findToken(id: string) {
-    return this.db.selectFrom('api_tokens').select(['id', 'person_id', 'revoked_at']).where('id', '=', id).executeTakeFirst();
+    return this.db.selectFrom('api_tokens').select(['id', 'person_id', 'name', 'revoked_at']).where('id', '=', id).executeTakeFirst();
   }
 
   async revokeToken(id: string, now: Date): Promise<void> {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes as cryptoRandomBytes, randomUUID } from 'node:crypto';
 import { hash, verify, type Algorithm } from '@node-rs/argon2';
+import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { DirectoryService, Person } from '../directory/index.ts';
 import { BadRequest, Forbidden, NotFound, Unauthenticated } from '../errors.ts';
 import { isAdmin, type Actor } from './actor.ts';
@@ -19,6 +20,7 @@ export interface IdentityOptions {
   sessionTtlHours: number;
   now?: () => Date;
   randomBytes?: (size: number) => Buffer;
+  audit?: AuditLog;
 }
 
 export interface SignedIn {
@@ -109,6 +111,13 @@ export class IdentityService {
     const token = TOKEN_PREFIX + this.randomBytes(32).toString('base64url');
     const id = randomUUID();
     await this.credentials.insertToken({ id, personId: owner.id, name: label, tokenHash: sha256(token) }, this.now());
+    await this.options.audit?.record({
+      actor: describeActor(actor),
+      action: 'token.create',
+      target: { id: owner.id, name: owner.userPrincipalName },
+      detail: `token ${id} "${label}"`,
+      ip: actor.ip ?? null,
+    });
     return { id, token };
   }
 
@@ -141,6 +150,14 @@ export class IdentityService {
     }
     await this.credentials.revokeToken(tokenId, this.now());
     this.recentTokens.clear();
+    const owner = await this.directory.findPerson(token.person_id);
+    await this.options.audit?.record({
+      actor: describeActor(actor),
+      action: 'token.revoke',
+      target: owner ? { id: owner.id, name: owner.userPrincipalName } : null,
+      detail: `token ${tokenId} "${token.name}"`,
+      ip: actor.ip ?? null,
+    });
   }
 
   async deleteExpiredSessions(): Promise<void> {

@@ -23,13 +23,17 @@ export function createRequestAuthentication(identity: IdentityService, options: 
 
   const resolve = async (request: FastifyRequest): Promise<Actor | undefined> => {
     const authorization = request.headers.authorization;
+    let actor: Actor | undefined;
     if (authorization !== undefined) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
       if (!match) throw new Unauthenticated('The Authorization header must be "Bearer <token>".');
-      return identity.authenticateBearer(match[1]!);
+      actor = await identity.authenticateBearer(match[1]!);
+    } else {
+      const session = request.cookies[SESSION_COOKIE];
+      actor = session ? await identity.resolveSession(session) : undefined;
     }
-    const session = request.cookies[SESSION_COOKIE];
-    return session ? identity.resolveSession(session) : undefined;
+    // Actors are cached across requests; the address belongs to this request only.
+    return actor && { ...actor, ip: request.ip };
   };
 
   const findActor = (request: FastifyRequest) => {

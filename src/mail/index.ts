@@ -1,4 +1,5 @@
-export { MailPhotoService, assertCanEditPhoto, type PhotoChangeListener, type MailPhotoOptions, type ReadOptions } from './mail-photo-service.ts';
+export { MailPhotoService, assertCanEditPhoto, photoContentEtag, type PhotoChangeListener, type MailPhotoOptions, type ReadOptions } from './mail-photo-service.ts';
 export { PhotoStore } from './photo-store.ts';
 export { registerGraphPhotoRoutes, type GraphRouteOptions } from './graph-routes.ts';
 export { quoteEtag, type PhotoVersion, type StoredRendition, type PhotoChange, type PhotoSource } from './photo-version.ts';
+export { PhotoImporter, parseImportMapping, IMPORT_OUTCOMES, IMPORT_MAX_BYTES, type ImportFile, type ImportFileResult, type ImportOutcome, type ImportReport, type ImportMapping } from './photo-import.ts';

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { Person } from '../directory/index.ts';
 import { AppError, Forbidden, ImageNotFound } from '../errors.ts';
 import { isAdmin, actorPersonId, type Actor } from '../identity/index.ts';
@@ -23,6 +24,8 @@ export interface MailPhotoOptions {
   /** How long another process's photo change may take to show here. */
   cacheTtlMs?: number;
   onListenerError?: (error: unknown, change: PhotoChange) => void;
+  /** Every change is recorded in the same transaction as the change. */
+  audit?: AuditLog;
 }
 
 /** Mail: the one source of truth for profile photos. */
@@ -93,17 +96,8 @@ export class MailPhotoService {
     limits: { maxBytes?: number } = {},
   ): Promise<{ version: PhotoVersion; changed: boolean }> {
     assertCanEditPhoto(actor, target);
-    const started = performance.now();
-    let rendered;
-    try {
-      rendered = await renderMailPhotoSizes(bytes, limits);
-    } catch (error) {
-      if (error instanceof AppError) this.options.metrics?.photoUploads.inc({ result: 'rejected' });
-      throw error;
-    } finally {
-      this.options.metrics?.imageProcessingSeconds.observe((performance.now() - started) / 1000);
-    }
-    const etag = createHash('sha256').update(bytes).digest('hex').slice(0, 32);
+    const rendered = await this.render(bytes, limits);
+    const etag = photoContentEtag(bytes);
     const largest = rendered.renditions[0]!;
     const now = this.now();
 
@@ -124,6 +118,16 @@ export class MailPhotoService {
         sizes: rendered.renditions.map((r) => r.size),
       };
       await this.store.insertVersion(trx, version, rendered.renditions);
+      await this.options.audit?.record(
+        {
+          actor: describeActor(actor, source === 'import' ? 'import' : undefined),
+          action: current ? 'photo.replace' : 'photo.set',
+          target: { id: target.id, name: target.userPrincipalName },
+          detail: `${rendered.renditions.length} sizes up to ${largest.width}x${largest.height}, ETag ${etag}, from ${source}`,
+          ip: actor.ip ?? null,
+        },
+        trx,
+      );
       return { version, changed: true, previousEtag: current?.etag ?? null };
     });
 
@@ -141,12 +145,44 @@ export class MailPhotoService {
     const removed = await this.store.transaction(async (trx) => {
       await lockPersonRow(trx, target.id);
       const current = await this.store.findCurrentVersion(target.id, trx);
-      if (current) await this.store.endCurrentVersion(trx, current.id, 'removed', now);
+      if (current) {
+        await this.store.endCurrentVersion(trx, current.id, 'removed', now);
+        await this.options.audit?.record(
+          { actor: describeActor(actor), action: 'photo.remove', target: { id: target.id, name: target.userPrincipalName }, detail: `ETag ${current.etag}`, ip: actor.ip ?? null },
+          trx,
+        );
+      }
       return current;
     });
     this.currentVersions.delete(target.id);
     if (!removed) throw new ImageNotFound(`${target.userPrincipalName} has no profile photo to remove.`);
     await this.emit({ kind: 'removed', personId: target.id, previousEtag: removed.etag });
+  }
+
+  /**
+   * Everything an upload goes through short of storing it (for a dry run): the same validation and
+   * rendering, and the ETag the photo would get.
+   */
+  async checkPhoto(bytes: Buffer, limits: { maxBytes?: number } = {}): Promise<{ etag: string }> {
+    await this.render(bytes, limits);
+    return { etag: photoContentEtag(bytes) };
+  }
+
+  /** The ETag of the person's current photo, read from the database (not the cache). */
+  async currentEtag(target: Person): Promise<string | null> {
+    return (await this.store.findCurrentVersion(target.id))?.etag ?? null;
+  }
+
+  private async render(bytes: Buffer, limits: { maxBytes?: number }) {
+    const started = performance.now();
+    try {
+      return await renderMailPhotoSizes(bytes, limits);
+    } catch (error) {
+      if (error instanceof AppError) this.options.metrics?.photoUploads.inc({ result: 'rejected' });
+      throw error;
+    } finally {
+      this.options.metrics?.imageProcessingSeconds.observe((performance.now() - started) / 1000);
+    }
   }
 
   private async findCurrentVersion(personId: string, options: ReadOptions): Promise<PhotoVersion | undefined> {
@@ -163,6 +199,11 @@ export class MailPhotoService {
       }
     }
   }
+}
+
+/** A photo's ETag is a hash of the uploaded bytes: the same file uploaded again is the same version. */
+export function photoContentEtag(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex').slice(0, 32);
 }
 
 /** A person may change only their own photo; an admin (Set-UserPhoto) or the operator anyone's. */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { SYNC_AUDIT_ACTOR, type AuditLog } from '../audit/index.ts';
 import type { DirectoryService, Person } from '../directory/index.ts';
 import { renderPlaceholder, type SiteThumbnail, type SiteThumbnailSize } from '../imaging/index.ts';
 import { lockPersonRow } from '../storage/index.ts';
@@ -11,6 +12,8 @@ export interface SitesOptions {
   now?: () => Date;
   /** How long another process's swap may take to show here; swaps in this process show at once. */
   cacheTtlMs?: number;
+  /** Every swap is recorded in the swap's own transaction. */
+  audit?: AuditLog;
 }
 
 /** Sites: each person's S/M/L copies and profile properties. It never reads Mail or the directory photo. */
@@ -83,6 +86,7 @@ export class SitesService {
 
   private async swap(personId: string, mailEtag: string | null, thumbnails: readonly SiteThumbnail[], trigger: string): Promise<void> {
     const now = this.now();
+    const person = await this.directory.findPerson(personId);
     await this.store.transaction(async (trx) => {
       await lockPersonRow(trx, personId);
       const previous = (await this.store.findProfile(personId, trx)) ?? this.emptyProfile(personId);
@@ -98,6 +102,15 @@ export class SitesService {
         lastTrigger: trigger,
       };
       await this.store.saveProfile(profile, trx);
+      await this.options.audit?.record(
+        {
+          actor: SYNC_AUDIT_ACTOR,
+          action: 'sites.sync',
+          target: { id: personId, name: person?.userPrincipalName ?? personId },
+          detail: `${mailEtag ? `S/M/L from Mail ETag ${mailEtag}` : 'back to the placeholder'} (trigger: ${trigger})`,
+        },
+        trx,
+      );
     });
     for (const size of ['S', 'M', 'L'] as const) this.hot.delete(`${personId}:${size}`);
   }

@@ -11,9 +11,15 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Database {
   readonly db: Kysely<Schema>;
   readonly dialect: Dialect;
+  /** PostgreSQL only: raw SQL on the same pool, for the job library (pg-boss) so it needs no pool of its own. */
+  readonly sqlExecutor?: SqlExecutor;
   /** Throws when the database cannot answer (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface SqlExecutor {
+  executeSql(text: string, values: unknown[]): Promise<{ rows: any[] }>;
 }
 
 export interface DatabaseOptions {
@@ -47,11 +53,11 @@ function openSqlite(file: string): Database {
 }
 
 function openPostgres(url: string): Database {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  const pool = new pg.Pool({ connectionString: url, max: 12 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-  return wrap(db, 'postgres');
+  return { ...wrap(db, 'postgres'), sqlExecutor: { executeSql: (text, values) => pool.query(text, values) } };
 }
 
 function wrap(db: Kysely<Schema>, dialect: Dialect): Database {

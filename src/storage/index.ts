@@ -1,4 +1,4 @@
-export { openDatabase, type Database, type DatabaseOptions, type Dialect } from './database.ts';
+export { openDatabase, type Database, type DatabaseOptions, type Dialect, type SqlExecutor } from './database.ts';
 export type * from './schema.ts';
 export { isUniqueViolation } from './unique-violation.ts';
 export { lockPersonRow } from './person-lock.ts';

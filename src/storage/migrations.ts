@@ -119,6 +119,34 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
         await db.schema.createIndex('sync_runs_person_started').on('sync_runs').columns(['person_id', 'started_at']).execute();
       },
     },
+    '0003_settings_audit_sync_status': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('settings')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('updated_by', 'text')
+          .execute();
+        await db.schema
+          .createTable('audit_log')
+          .addColumn('seq', dialect === 'postgres' ? 'bigserial' : 'integer', (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('actor_kind', 'text', (c) => c.notNull())
+          .addColumn('actor_id', 'text')
+          .addColumn('actor_name', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('target_id', 'text')
+          .addColumn('target_name', 'text')
+          .addColumn('detail', 'text')
+          .addColumn('ip', 'text')
+          .execute();
+        await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
+        await db.schema.createIndex('audit_log_target').on('audit_log').columns(['target_id', 'seq']).execute();
+        // The status page pages through people by UPN and finds the stale ones oldest-checked first.
+        await db.schema.createIndex('site_profiles_last_checked').on('site_profiles').column('last_checked_at').execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

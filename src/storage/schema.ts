@@ -1,3 +1,4 @@
+import type { Generated } from 'kysely';
 /** Table shapes as the database holds them. Times are ISO-8601 UTC strings; flags are 0/1. */
 
 export interface PeopleTable {
@@ -101,6 +102,28 @@ export interface SyncRunsTable {
   duration_ms: number;
 }
 
+/** Admin settings that live in the database so every process sees the same value. */
+export interface SettingsTable {
+  key: string;
+  value: string;
+  updated_at: string;
+  updated_by: string | null;
+}
+
+/** Append-only: rows are inserted, never updated or deleted. */
+export interface AuditLogTable {
+  seq: Generated<number>;
+  at: string;
+  actor_kind: string;
+  actor_id: string | null;
+  actor_name: string;
+  action: string;
+  target_id: string | null;
+  target_name: string | null;
+  detail: string | null;
+  ip: string | null;
+}
+
 export interface Schema {
   people: PeopleTable;
   sessions: SessionsTable;
@@ -110,4 +133,6 @@ export interface Schema {
   site_profiles: SiteProfilesTable;
   site_thumbnails: SiteThumbnailsTable;
   sync_runs: SyncRunsTable;
+  settings: SettingsTable;
+  audit_log: AuditLogTable;
 }

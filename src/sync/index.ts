@@ -2,4 +2,10 @@ export { SyncEngine, type SyncResult, type SyncEngineOptions } from './sync-engi
 export { SyncRunStore } from './sync-run-store.ts';
 export { mailPhotoSource, type PhotoSource } from './photo-source.ts';
 export { UserInitiatedTrigger, type UserInitiatedOptions } from './user-initiated-trigger.ts';
-export { describeSyncState, type SyncState, type SyncStateKind, type SyncRun, type SyncTrigger, type SyncOutcome } from './sync-state.ts';
+export { describeSyncState, type SyncState, type SyncStateKind, SYNC_STATE_KINDS, type SyncRun, type SyncTrigger, type SyncOutcome } from './sync-state.ts';
+export { SyncStatusStore, type PersonSyncStatus, type SyncStatusQuery } from './sync-status-store.ts';
+export { SyncSettingsStore, validateSyncSettings, type SyncSettings } from './sync-settings.ts';
+export { InProcessSyncQueue, type SyncJob, type SyncJobHandlers, type SyncJobQueue } from './sync-job-queue.ts';
+export { PgBossSyncQueue } from './pg-boss-sync-queue.ts';
+export { SyncAutomation } from './sync-automation.ts';
+export { SyncAdministration } from './sync-admin.ts';

@@ -17,6 +17,7 @@ export interface SyncRun {
 }
 
 export type SyncStateKind = 'never-synced' | 'in-sync' | 'out-of-date' | 'failed';
+export const SYNC_STATE_KINDS: readonly SyncStateKind[] = ['never-synced', 'in-sync', 'out-of-date', 'failed'];
 
 export interface SyncState {
   state: SyncStateKind;

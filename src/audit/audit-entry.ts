@@ -1,0 +1,60 @@
+import type { Actor } from '../identity/index.ts';
+
+/** Who acted: a person for themself, an admin, an API token, the CLI, a bulk import, or the sync. */
+export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'import' | 'sync';
+
+export type AuditAction =
+  | 'photo.set'
+  | 'photo.replace'
+  | 'photo.remove'
+  | 'sites.sync'
+  | 'sync.mode'
+  | 'sync.force'
+  | 'import.run'
+  | 'token.create'
+  | 'token.revoke';
+
+export const AUDIT_ACTIONS: readonly AuditAction[] = [
+  'photo.set',
+  'photo.replace',
+  'photo.remove',
+  'sites.sync',
+  'sync.mode',
+  'sync.force',
+  'import.run',
+  'token.create',
+  'token.revoke',
+];
+
+export interface AuditActor {
+  kind: AuditActorKind;
+  /** The person behind it, when there is one (an admin importing, a token's owner). */
+  id: string | null;
+  name: string;
+}
+
+export interface NewAuditEntry {
+  actor: AuditActor;
+  action: AuditAction;
+  target?: { id: string; name: string } | null;
+  detail?: string | null;
+  /** Where a web or API request came from. */
+  ip?: string | null;
+}
+
+export interface AuditEntry extends Required<NewAuditEntry> {
+  seq: number;
+  at: string;
+}
+
+/** The audit's view of an actor; `via` names the bulk path (an import) that acted on their behalf. */
+export function describeActor(actor: Actor, via?: 'import'): AuditActor {
+  if (actor.kind === 'operator') return { kind: via ?? actor.name, id: null, name: actor.name };
+  const person = { id: actor.person.id, name: actor.person.userPrincipalName };
+  if (via) return { kind: via, ...person };
+  if (actor.via === 'token') return { kind: 'token', ...person };
+  return { kind: actor.person.role === 'admin' ? 'admin' : 'person', ...person };
+}
+
+/** The sync engine acting on its own (on change, on schedule) or for whoever triggered it. */
+export const SYNC_AUDIT_ACTOR: AuditActor = { kind: 'sync', id: null, name: 'sync' };

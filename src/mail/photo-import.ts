@@ -1,0 +1,168 @@
+import path from 'node:path';
+import { describeActor, type AuditLog } from '../audit/index.ts';
+import { forEachWithConcurrency, type BulkRun, type BulkRunRegistry } from '../bulk-run.ts';
+import { CsvSyntaxError, parseCsv, type DirectoryService } from '../directory/index.ts';
+import { AppError, BadRequest, Forbidden } from '../errors.ts';
+import { isAdmin, type Actor } from '../identity/index.ts';
+import { photoContentEtag, type MailPhotoService } from './mail-photo-service.ts';
+
+/** Camera originals are often larger than the 4 MB an API upload may be; the pixel limit still holds. */
+export const IMPORT_MAX_BYTES = 20 * 1024 * 1024;
+
+export type ImportOutcome = 'imported' | 'unchanged' | 'would-import' | 'unknown-person' | 'bad-image';
+export const IMPORT_OUTCOMES: readonly ImportOutcome[] = ['imported', 'unchanged', 'would-import', 'unknown-person', 'bad-image'];
+
+/** A file to import; read only when its turn comes, so a large folder never sits in memory. */
+export interface ImportFile {
+  name: string;
+  read(): Promise<Buffer>;
+}
+
+export interface ImportFileResult {
+  file: string;
+  outcome: ImportOutcome;
+  userPrincipalName: string | null;
+  reason: string | null;
+}
+
+/** A CSV row that could not be used, by its line number. */
+export interface MappingProblem {
+  line: number;
+  message: string;
+}
+
+export interface ImportReport {
+  dryRun: boolean;
+  cancelled: boolean;
+  counts: Record<ImportOutcome, number>;
+  mappingProblems: MappingProblem[];
+  files: ImportFileResult[];
+}
+
+export interface ImportMapping {
+  /** Lower-case file name → UPN, with the line it came from. */
+  byFile: Map<string, { userPrincipalName: string; line: number }>;
+  problems: MappingProblem[];
+}
+
+/**
+ * Reads a `file,userPrincipalName` CSV (header required, columns in any order). Bad rows are reported
+ * by line and skipped; a file without a header or with broken quoting is refused as a whole.
+ */
+export function parseImportMapping(text: string): ImportMapping {
+  let records;
+  try {
+    records = parseCsv(text);
+  } catch (error) {
+    if (error instanceof CsvSyntaxError) throw new BadRequest(`The mapping CSV cannot be read: ${error.message}`);
+    throw error;
+  }
+  const header = records.shift();
+  const columns = header?.fields.map((f) => f.trim().toLowerCase()) ?? [];
+  const fileColumn = columns.indexOf('file');
+  const upnColumn = columns.indexOf('userprincipalname');
+  if (fileColumn < 0 || upnColumn < 0) {
+    throw new BadRequest('The mapping CSV needs a header row with the columns file and userPrincipalName.');
+  }
+  const byFile: ImportMapping['byFile'] = new Map();
+  const problems: MappingProblem[] = [];
+  for (const record of records) {
+    const file = record.fields[fileColumn]?.trim() ?? '';
+    const upn = record.fields[upnColumn]?.trim() ?? '';
+    if (!file || !upn) {
+      problems.push({ line: record.line, message: `needs both a file and a userPrincipalName (got "${file}", "${upn}")` });
+    } else if (file.includes('/') || file.includes('\\')) {
+      problems.push({ line: record.line, message: `"${file}" must be a file name, not a path` });
+    } else if (byFile.has(file.toLowerCase())) {
+      problems.push({ line: record.line, message: `${file} is already mapped on line ${byFile.get(file.toLowerCase())!.line}` });
+    } else {
+      byFile.set(file.toLowerCase(), { userPrincipalName: upn, line: record.line });
+    }
+  }
+  return { byFile, problems };
+}
+
+export interface PhotoImportOptions {
+  mapping?: ImportMapping;
+  dryRun: boolean;
+  /** Told about each file as it finishes (the CLI's plain lines). */
+  onFile?: (result: ImportFileResult) => void;
+}
+
+/**
+ * Bulk import: each file is matched to a person (by the CSV, else by its name being their UPN or
+ * mail) and stored through the same `MailPhotoService.setPhoto` as any upload. A file with the same
+ * content as the current photo changes nothing, so running an import twice is harmless. A bad file
+ * is reported and the run goes on; it never touches anyone's photo.
+ */
+export class PhotoImporter {
+  constructor(
+    private readonly mail: MailPhotoService,
+    private readonly directory: DirectoryService,
+    private readonly runs: BulkRunRegistry,
+    private readonly audit: AuditLog,
+    private readonly concurrency: number,
+  ) {}
+
+  /** Starts in the background; the run shows progress and can be cancelled, the report comes at the end. */
+  start(actor: Actor, files: readonly ImportFile[], options: PhotoImportOptions): { run: BulkRun; report: Promise<ImportReport> } {
+    if (!isAdmin(actor)) throw new Forbidden('Only an admin can import photos.');
+    const who = describeActor(actor, 'import');
+    const run = this.runs.start('import', options.dryRun ? `Dry run: import ${files.length} photos` : `Import ${files.length} photos`, who.name, files.length);
+    const mappingProblems = [...(options.mapping?.problems ?? [])];
+    const names = new Set(files.map((f) => f.name.toLowerCase()));
+    for (const [file, { line }] of options.mapping?.byFile ?? []) {
+      if (!names.has(file)) mappingProblems.push({ line, message: `${file} is not among the files` });
+    }
+    mappingProblems.sort((a, b) => a.line - b.line);
+
+    const results: ImportFileResult[] = [];
+    const report = (async (): Promise<ImportReport> => {
+      try {
+        await forEachWithConcurrency(files, this.concurrency, run.signal, async (file) => {
+          const result = await this.importOne(actor, file, options);
+          results.push(result);
+          options.onFile?.(result);
+          run.itemDone({ item: file.name, failure: result.outcome === 'bad-image' || result.outcome === 'unknown-person' ? result.reason : null });
+        });
+      } finally {
+        run.finish();
+      }
+      const counts = Object.fromEntries(IMPORT_OUTCOMES.map((o) => [o, results.filter((r) => r.outcome === o).length])) as Record<ImportOutcome, number>;
+      await this.audit.record({
+        actor: who,
+        action: 'import.run',
+        detail: `${options.dryRun ? 'dry run, ' : ''}${files.length} files: ${IMPORT_OUTCOMES.map((o) => `${counts[o]} ${o}`).join(', ')}`,
+        ip: actor.ip ?? null,
+      });
+      return { dryRun: options.dryRun, cancelled: run.signal.aborted, counts, mappingProblems, files: results.sort((a, b) => a.file.localeCompare(b.file)) };
+    })();
+    return { run, report };
+  }
+
+  private async importOne(actor: Actor, file: ImportFile, options: PhotoImportOptions): Promise<ImportFileResult> {
+    const mapped = options.mapping?.byFile.get(file.name.toLowerCase());
+    const name = mapped?.userPrincipalName ?? path.parse(file.name).name;
+    const person = await this.directory.findByUpnOrMail(name);
+    if (!person) {
+      const reason = mapped
+        ? `line ${mapped.line} of the CSV maps it to ${name}, who is not in the directory`
+        : `nobody has the user principal name or mail "${name}" (name the file <upn>.jpg or map it in the CSV)`;
+      return { file: file.name, outcome: 'unknown-person', userPrincipalName: null, reason };
+    }
+    const done = (outcome: ImportOutcome, reason: string | null = null) => ({ file: file.name, outcome, userPrincipalName: person.userPrincipalName, reason });
+    try {
+      const bytes = await file.read();
+      if (photoContentEtag(bytes) === (await this.mail.currentEtag(person))) return done('unchanged');
+      if (options.dryRun) {
+        await this.mail.checkPhoto(bytes, { maxBytes: IMPORT_MAX_BYTES });
+        return done('would-import');
+      }
+      const { changed } = await this.mail.setPhoto(actor, person, bytes, 'import', { maxBytes: IMPORT_MAX_BYTES });
+      return done(changed ? 'imported' : 'unchanged');
+    } catch (error) {
+      if (error instanceof AppError) return done('bad-image', error.message);
+      return done('bad-image', `could not be read: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import type { DirectoryService } from '../directory/index.ts';
+import type { PhotoChange } from '../mail/index.ts';
+import type { SyncEngine } from './sync-engine.ts';
+import type { SyncJob, SyncJobQueue } from './sync-job-queue.ts';
+import type { SyncSettingsStore } from './sync-settings.ts';
+import type { SyncStatusStore } from './sync-status-store.ts';
+
+/** How many out-of-date people one scheduled sweep queues at most; the next sweep takes the rest. */
+const SWEEP_BATCH = 50_000;
+
+/**
+ * The two modes beyond Microsoft 365. On change: Mail's after-commit event queues a sync of that
+ * person. Scheduled: once per interval the out-of-date people are queued, oldest-checked first.
+ * Workers take the queued jobs with bounded concurrency. The user-initiated triggers work in every mode.
+ */
+export class SyncAutomation {
+  constructor(
+    private readonly engine: SyncEngine,
+    private readonly directory: DirectoryService,
+    private readonly settings: SyncSettingsStore,
+    private readonly status: SyncStatusStore,
+    private readonly queue: SyncJobQueue,
+  ) {}
+
+  async onPhotoChanged(change: PhotoChange): Promise<void> {
+    if ((await this.settings.get()).mode !== 'on-change') return;
+    await this.queue.enqueue([{ personId: change.personId, trigger: 'on-change' }]);
+  }
+
+  /** The queue's job handler: a failed sync throws so the queue retries it. */
+  async runJob(job: SyncJob): Promise<void> {
+    const person = await this.directory.findPerson(job.personId);
+    if (!person) return;
+    const result = await this.engine.syncProfilePhoto(person, job.trigger);
+    if (result.outcome === 'failed') throw new Error(result.error ?? 'sync failed');
+  }
+
+  /** Once a minute: in scheduled mode, sweep when the interval has passed since the last sweep. */
+  async tick(): Promise<void> {
+    const settings = await this.settings.get();
+    if (settings.mode !== 'scheduled') return;
+    if (!(await this.settings.claimScheduledSweep(settings.intervalMinutes))) return;
+    await this.queueOutOfDate();
+  }
+
+  /** Queues everyone whose Sites copy is out of date or never checked; returns how many. */
+  async queueOutOfDate(): Promise<number> {
+    const personIds = await this.status.listOutOfDate(SWEEP_BATCH);
+    await this.queue.enqueue(personIds.map((personId) => ({ personId, trigger: 'scheduled' as const })));
+    return personIds.length;
+  }
+
+  startWorkers(): Promise<void> {
+    return this.queue.startWorkers();
+  }
+
+  whenIdle(): Promise<void> {
+    return this.queue.whenIdle();
+  }
+
+  stop(): Promise<void> {
+    return this.queue.stop();
+  }
+}

@@ -1,0 +1,85 @@
+import type { Kysely } from 'kysely';
+import { SYNC_MODES, type SyncMode } from '../config.ts';
+import { BadRequest } from '../errors.ts';
+import type { Schema } from '../storage/index.ts';
+import { TtlCache } from '../ttl-cache.ts';
+
+export interface SyncSettings {
+  mode: SyncMode;
+  intervalMinutes: number;
+}
+
+const MODE_KEY = 'sync.mode';
+const INTERVAL_KEY = 'sync.interval_minutes';
+const LAST_SWEEP_KEY = 'sync.last_scheduled_sweep_at';
+export const MAX_INTERVAL_MINUTES = 7 * 24 * 60;
+
+/**
+ * The sync mode and schedule, stored in the database so every process follows the admin's choice;
+ * the environment gives only the defaults. Read through a short cache: another process's change
+ * takes effect here within two seconds.
+ */
+export class SyncSettingsStore {
+  private readonly cache = new TtlCache<string, SyncSettings>(2000, 1);
+
+  constructor(
+    private readonly db: Kysely<Schema>,
+    private readonly defaults: SyncSettings,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  get(): Promise<SyncSettings> {
+    return this.cache.getOrLoad('settings', async () => {
+      const rows = await this.db.selectFrom('settings').select(['key', 'value']).where('key', 'in', [MODE_KEY, INTERVAL_KEY]).execute();
+      const stored = new Map(rows.map((row) => [row.key, row.value]));
+      const mode = stored.get(MODE_KEY);
+      const interval = Number(stored.get(INTERVAL_KEY));
+      return {
+        mode: (SYNC_MODES as readonly string[]).includes(mode ?? '') ? (mode as SyncMode) : this.defaults.mode,
+        intervalMinutes: Number.isInteger(interval) && interval > 0 ? interval : this.defaults.intervalMinutes,
+      };
+    });
+  }
+
+  async save(settings: SyncSettings, updatedBy: string): Promise<void> {
+    const checked = validateSyncSettings(settings);
+    await this.db.transaction().execute(async (trx) => {
+      for (const [key, value] of [[MODE_KEY, checked.mode], [INTERVAL_KEY, String(checked.intervalMinutes)]] as const) {
+        const row = { key, value, updated_at: this.now().toISOString(), updated_by: updatedBy };
+        await trx.insertInto('settings').values(row).onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: row.updated_at, updated_by: updatedBy })).execute();
+      }
+    });
+    this.cache.clear();
+  }
+
+  /**
+   * Claims the scheduled sweep if it is due: one compare-and-set, so across processes (and a
+   * double tick) exactly one sweep runs per interval.
+   */
+  async claimScheduledSweep(intervalMinutes: number): Promise<boolean> {
+    const now = this.now();
+    const dueBefore = new Date(now.getTime() - intervalMinutes * 60_000 + 5_000).toISOString();
+    const row = { key: LAST_SWEEP_KEY, value: now.toISOString(), updated_at: now.toISOString(), updated_by: 'sync' };
+    const inserted = await this.db.insertInto('settings').values(row).onConflict((oc) => oc.column('key').doNothing()).executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return true;
+    const updated = await this.db
+      .updateTable('settings')
+      .set({ value: row.value, updated_at: row.updated_at })
+      .where('key', '=', LAST_SWEEP_KEY)
+      .where('value', '<=', dueBefore)
+      .executeTakeFirst();
+    return Number(updated.numUpdatedRows) > 0;
+  }
+}
+
+/** Form fields and CLI arguments arrive as strings; both come through here. */
+export function validateSyncSettings(input: { mode: unknown; intervalMinutes: unknown }): SyncSettings {
+  if (typeof input.mode !== 'string' || !(SYNC_MODES as readonly string[]).includes(input.mode)) {
+    throw new BadRequest(`The sync mode must be one of ${SYNC_MODES.join(', ')} (got "${String(input.mode).slice(0, 40)}").`);
+  }
+  const interval = typeof input.intervalMinutes === 'number' ? input.intervalMinutes : Number(String(input.intervalMinutes ?? '').trim() || NaN);
+  if (!Number.isInteger(interval) || interval < 1 || interval > MAX_INTERVAL_MINUTES) {
+    throw new BadRequest(`The schedule interval must be a whole number of minutes from 1 to ${MAX_INTERVAL_MINUTES}.`);
+  }
+  return { mode: input.mode as SyncMode, intervalMinutes: interval };
+}
