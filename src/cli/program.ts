@@ -6,7 +6,10 @@ import { ROLES, type Role } from '../directory/index.ts';
 import { AppError } from '../errors.ts';
 import { CLI_ACTOR } from '../identity/index.ts';
 import { GRAPH_PHOTO_SIZES, type GraphPhotoSize } from '../imaging/index.ts';
-import { CliFailure, EXIT, type CliIo } from './cli-io.ts';
+import { registerAuditCommand } from './audit-command.ts';
+import { CliFailure, EXIT, type CliContext, type CliIo } from './cli-io.ts';
+import { registerPhotoImportCommand } from './photo-import-command.ts';
+import { registerSyncCommands } from './sync-commands.ts';
 import { askHiddenPassword, readPasswordFromStdin } from './read-password.ts';
 import { serve } from './serve-command.ts';
 
@@ -166,6 +169,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         out(`Revoked token ${id}.`);
       }),
     );
+
+  const context: CliContext = { io, withServices, out, json };
+  registerPhotoImportCommand(program, context);
+  registerSyncCommands(program, context);
+  registerAuditCommand(program, context);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
