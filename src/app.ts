@@ -29,7 +29,11 @@ import {
   type SyncJobHandlers,
 } from './sync/index.ts';
 import { TtlCache } from './ttl-cache.ts';
+import { registerAdminAuditPage } from './web/admin-audit-page.ts';
+import { registerAdminImportPages, renderImportReport } from './web/admin-import-pages.ts';
+import { registerAdminSyncPages } from './web/admin-sync-pages.ts';
 import { registerAssetRoutes } from './web/asset-routes.ts';
+import { registerBulkRunPages } from './web/bulk-run-pages.ts';
 import { registerErrorHandling } from './web/error-handler.ts';
 import { registerOperationsRoutes } from './web/operations-routes.ts';
 import { registerSecurityHeaders } from './web/security-headers.ts';
@@ -47,6 +51,7 @@ export interface Services {
   sync: SyncEngine;
   userInitiatedTrigger: UserInitiatedTrigger;
   audit: AuditLog;
+  syncStatus: SyncStatusStore;
   syncAutomation: SyncAutomation;
   syncAdmin: SyncAdministration;
   photoImporter: PhotoImporter;
@@ -116,6 +121,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     sync,
     userInitiatedTrigger,
     audit,
+    syncStatus,
     syncAutomation,
     syncAdmin,
     photoImporter,
@@ -197,6 +203,17 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     onPhotoRequested: (viewer, target, size) => services.userInitiatedTrigger.onSitesPhotoRequested(viewer, target, size),
     onProfilePictureSet: async (person) => {
       await services.sync.syncProfilePhoto(person, 'set-my-profile-picture');
+    },
+  });
+  await app.register(registerAdminSyncPages, { directory: services.directory, syncAdmin: services.syncAdmin, auth });
+  await app.register(registerAdminImportPages, { photoImporter: services.photoImporter, auth });
+  await app.register(registerAdminAuditPage, { audit: services.audit, auth });
+  await app.register(registerBulkRunPages, {
+    syncAdmin: services.syncAdmin,
+    auth,
+    finishedRunDetails: (actor, run) => {
+      const report = run.kind === 'import' ? services.photoImporter.findReport(actor, run.id) : undefined;
+      return report && renderImportReport(report);
     },
   });
   return app;

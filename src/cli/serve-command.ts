@@ -29,6 +29,8 @@ export async function serve(services: Services, io: CliIo, options: { demo: bool
   // Expired sessions are refused anyway; this only keeps the table small.
   const sessionCleanup = setInterval(() => void services.identity.deleteExpiredSessions().catch(() => {}), 3_600_000).unref();
   await app.listen({ port: config.port, host: config.host });
+  // On-change and scheduled syncs: this process now takes queued jobs (on PostgreSQL, with the others).
+  await services.syncAutomation.startWorkers();
   io.stdout.write(`photosync is listening on ${config.publicUrl.href} (database: ${services.database.dialect === 'sqlite' ? config.sqliteFile : 'PostgreSQL'})\n`);
 
   await new Promise<void>((resolve) => {

@@ -85,8 +85,6 @@ export function parseImportMapping(text: string): ImportMapping {
 export interface PhotoImportOptions {
   mapping?: ImportMapping;
   dryRun: boolean;
-  /** Told about each file as it finishes (the CLI's plain lines). */
-  onFile?: (result: ImportFileResult) => void;
 }
 
 /**
@@ -96,6 +94,9 @@ export interface PhotoImportOptions {
  * is reported and the run goes on; it never touches anyone's photo.
  */
 export class PhotoImporter {
+  /** The reports of this process's last imports, by run id, for the run's page. */
+  private readonly reports = new Map<string, ImportReport>();
+
   constructor(
     private readonly mail: MailPhotoService,
     private readonly directory: DirectoryService,
@@ -105,8 +106,17 @@ export class PhotoImporter {
   ) {}
 
   /** Starts in the background; the run shows progress and can be cancelled, the report comes at the end. */
-  start(actor: Actor, files: readonly ImportFile[], options: PhotoImportOptions): { run: BulkRun; report: Promise<ImportReport> } {
+  assertCanImport(actor: Actor): void {
     if (!isAdmin(actor)) throw new Forbidden('Only an admin can import photos.');
+  }
+
+  findReport(actor: Actor, runId: string): ImportReport | undefined {
+    this.assertCanImport(actor);
+    return this.reports.get(runId);
+  }
+
+  start(actor: Actor, files: readonly ImportFile[], options: PhotoImportOptions): { run: BulkRun; report: Promise<ImportReport> } {
+    this.assertCanImport(actor);
     const who = describeActor(actor, 'import');
     const run = this.runs.start('import', options.dryRun ? `Dry run: import ${files.length} photos` : `Import ${files.length} photos`, who.name, files.length);
     const mappingProblems = [...(options.mapping?.problems ?? [])];
@@ -122,20 +132,24 @@ export class PhotoImporter {
         await forEachWithConcurrency(files, this.concurrency, run.signal, async (file) => {
           const result = await this.importOne(actor, file, options);
           results.push(result);
-          options.onFile?.(result);
           run.itemDone({ item: file.name, failure: result.outcome === 'bad-image' || result.outcome === 'unknown-person' ? result.reason : null });
         });
+        const counts = Object.fromEntries(IMPORT_OUTCOMES.map((o) => [o, results.filter((r) => r.outcome === o).length])) as Record<ImportOutcome, number>;
+        const report: ImportReport = { dryRun: options.dryRun, cancelled: run.signal.aborted, counts, mappingProblems, files: results.sort((a, b) => a.file.localeCompare(b.file)) };
+        // Kept before the run reports "finished", so the run's page finds it.
+        this.reports.set(run.id, report);
+        for (const id of [...this.reports.keys()].slice(0, Math.max(0, this.reports.size - 20))) this.reports.delete(id);
+        // A dry run changes nothing, not even the audit log.
+        if (!options.dryRun) await this.audit.record({
+          actor: who,
+          action: 'import.run',
+          detail: `${files.length} files: ${IMPORT_OUTCOMES.map((o) => `${counts[o]} ${o}`).join(', ')}`,
+          ip: actor.ip ?? null,
+        });
+        return report;
       } finally {
         run.finish();
       }
-      const counts = Object.fromEntries(IMPORT_OUTCOMES.map((o) => [o, results.filter((r) => r.outcome === o).length])) as Record<ImportOutcome, number>;
-      await this.audit.record({
-        actor: who,
-        action: 'import.run',
-        detail: `${options.dryRun ? 'dry run, ' : ''}${files.length} files: ${IMPORT_OUTCOMES.map((o) => `${counts[o]} ${o}`).join(', ')}`,
-        ip: actor.ip ?? null,
-      });
-      return { dryRun: options.dryRun, cancelled: run.signal.aborted, counts, mappingProblems, files: results.sort((a, b) => a.file.localeCompare(b.file)) };
     })();
     return { run, report };
   }

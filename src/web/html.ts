@@ -29,3 +29,8 @@ function render(value: Interpolation): string {
   if (Array.isArray(value)) return value.map(render).join('');
   return escapeHtml(String(value));
 }
+
+/** Stored times are ISO strings in UTC; pages show them to the second. */
+export function formatTime(iso: string | null): string {
+  return iso ? `${iso.slice(0, 19).replace('T', ' ')} UTC` : 'never';
+}

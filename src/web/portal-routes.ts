@@ -88,7 +88,10 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
           <li><a class="tile" href="/sites"><strong>Sites</strong>Team sites and the people directory, with everyone's Sites photo.</a></li>
         </ul>
         <p><a href="/mail/photo">Add your profile photo</a> · <a href="/about/photo-sync">About profile photo sync</a></p>
-        ${actor.person.role === 'admin' ? html`<p class="hint">Admin: the API is described at <a href="/docs">/docs</a>.</p>` : ''}`,
+        ${actor.person.role === 'admin'
+          ? html`<nav aria-label="Admin" class="card"><h2>Admin</h2>
+              <p><a href="/admin/sync">Sync status</a> · <a href="/admin/import">Import photos</a> · <a href="/admin/audit">Audit log</a> · <a href="/docs">API documentation</a></p></nav>`
+          : ''}`,
     );
   });
 

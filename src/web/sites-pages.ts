@@ -5,7 +5,7 @@ import type { RequestAuthentication } from '../identity/index.ts';
 import type { SiteThumbnailSize } from '../imaging/index.ts';
 import type { SitesService } from '../sites/index.ts';
 import type { SyncEngine, SyncState, UserInitiatedTrigger } from '../sync/index.ts';
-import { html, type SafeHtml } from './html.ts';
+import { formatTime, html, type SafeHtml } from './html.ts';
 import { createPageRendering, PAGE, type PersonActor } from './page-rendering.ts';
 
 export interface SitesPagesOptions {
@@ -167,8 +167,4 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
         <p><a href="/">Back to the portal</a></p>`,
     );
   });
-}
-
-function formatTime(iso: string | null): string {
-  return iso ? `${iso.slice(0, 19).replace('T', ' ')} UTC` : 'never';
 }

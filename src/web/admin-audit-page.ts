@@ -1,0 +1,71 @@
+import type { FastifyInstance } from 'fastify';
+import { AUDIT_ACTIONS, type AuditAction, type AuditActorKind, type AuditLog } from '../audit/index.ts';
+import { BadRequest, Forbidden } from '../errors.ts';
+import { isAdmin, type RequestAuthentication } from '../identity/index.ts';
+import { formatTime, html } from './html.ts';
+import { createPageRendering, PAGE } from './page-rendering.ts';
+
+const ACTOR_KINDS: readonly AuditActorKind[] = ['person', 'admin', 'token', 'cli', 'seed', 'import', 'sync'];
+const PAGE_SIZE = 100;
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], name: string): T | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) throw new BadRequest(`The ${name} filter must be one of ${allowed.join(', ')}.`);
+  return value as T;
+}
+
+function sinceFilter(value: unknown): Date | undefined {
+  if (value === undefined || value === '') return undefined;
+  const date = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value) ? new Date(`${value}T00:00:00Z`) : undefined;
+  if (!date || Number.isNaN(date.getTime())) throw new BadRequest('The "since" filter must be a date such as 2026-11-01.');
+  return date;
+}
+
+/** The audit log for admins: newest first, filtered by action, kind of actor, person and date. */
+export async function registerAdminAuditPage(app: FastifyInstance, options: { audit: AuditLog; auth: RequestAuthentication }): Promise<void> {
+  const { audit, auth } = options;
+  const { signedIn, page } = createPageRendering(auth);
+
+  app.get<{ Querystring: Record<string, unknown> }>('/admin/audit', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    if (!isAdmin(actor)) throw new Forbidden('Only an admin can read the audit log.');
+    const q = request.query;
+    const action = oneOf<AuditAction>(q.action, AUDIT_ACTIONS, 'action');
+    const actorKind = oneOf<AuditActorKind>(q.actor, ACTOR_KINDS, 'actor');
+    const person = typeof q.person === 'string' && q.person.trim() ? q.person.trim().slice(0, 200) : undefined;
+    const since = sinceFilter(q.since);
+    const before = q.before === undefined || q.before === '' ? undefined : Number(q.before);
+    if (before !== undefined && !(Number.isInteger(before) && before > 0)) throw new BadRequest('The page position must be a positive whole number.');
+    const entries = await audit.list({ limit: PAGE_SIZE + 1, ...(action && { action }), ...(actorKind && { actorKind }), ...(person && { person }), ...(since && { since }), ...(before && { before }) });
+    const shown = entries.slice(0, PAGE_SIZE);
+    const filters = { action, actor: actorKind, person, since: typeof q.since === 'string' ? q.since : undefined };
+    const nextLink = new URLSearchParams(Object.entries({ ...filters, before: String(shown.at(-1)?.seq ?? '') }).filter((e): e is [string, string] => !!e[1]));
+    return page(
+      reply,
+      actor,
+      'Audit log',
+      html`<h1>Audit log</h1>
+        <form method="get" action="/admin/audit" class="search card" role="search">
+          <label for="action">Action</label>
+          <select id="action" name="action"><option value="">Any</option>${AUDIT_ACTIONS.map((a) => html`<option ${a === action ? 'selected' : ''}>${a}</option>`)}</select>
+          <label for="actor">Who</label>
+          <select id="actor" name="actor"><option value="">Anyone</option>${ACTOR_KINDS.map((k) => html`<option ${k === actorKind ? 'selected' : ''}>${k}</option>`)}</select>
+          <label for="person">Person (part of a user principal name)</label>
+          <input id="person" name="person" type="text" value="${person ?? ''}">
+          <label for="since">Since</label>
+          <input id="since" name="since" type="date" value="${filters.since ?? ''}">
+          <div class="actions"><button type="submit" class="secondary">Filter</button></div>
+        </form>
+        <table>
+          <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Whose</th><th scope="col">Details</th><th scope="col">From</th></tr></thead>
+          <tbody>${shown.map(
+            (e) => html`<tr><td>${formatTime(e.at)}</td><td>${e.actor.kind}: ${e.actor.name}</td><td>${e.action}</td><td>${e.target?.name ?? '-'}</td><td>${e.detail ?? ''}</td><td>${e.ip ?? '-'}</td></tr>`,
+          )}</tbody>
+        </table>
+        ${shown.length === 0 ? html`<p>No entries match.</p>` : ''}
+        <nav class="actions" aria-label="Pages">${entries.length > PAGE_SIZE ? html`<a href="/admin/audit?${nextLink.toString()}" rel="next">Older entries</a>` : ''}</nav>
+        <p><a href="/">Back to the portal</a></p>`,
+    );
+  });
+}

@@ -1,0 +1,133 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import multipart, { type MultipartFile } from '@fastify/multipart';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BadRequest, ImageTooLarge } from '../errors.ts';
+import type { RequestAuthentication } from '../identity/index.ts';
+import { IMPORT_MAX_BYTES, IMPORT_OUTCOMES, parseImportMapping, type ImportFile, type ImportReport, type PhotoImporter } from '../mail/index.ts';
+import { html, type SafeHtml } from './html.ts';
+import { createPageRendering, csrfToken, PAGE } from './page-rendering.ts';
+
+export interface AdminImportPagesOptions {
+  photoImporter: PhotoImporter;
+  auth: RequestAuthentication;
+}
+
+const MAX_FILES = 5000;
+const MAX_MAPPING_BYTES = 1024 * 1024;
+
+/** A file part as the form's body holds it once it is on disk. */
+interface ReceivedFile {
+  name: string;
+  path: string;
+  tooLarge: boolean;
+}
+
+const uploadDirs = new WeakMap<FastifyRequest, Promise<string>>();
+
+/**
+ * Streams each uploaded file to a temporary folder as it arrives (hundreds of photos never sit in
+ * memory); the import then reads them one at a time like the CLI reads a folder.
+ */
+async function saveUploadedFile(this: FastifyRequest, part: MultipartFile): Promise<void> {
+  if (part.fieldname === 'map') {
+    const bytes = await part.toBuffer().catch(() => {
+      throw new BadRequest(`The mapping CSV may be at most ${MAX_MAPPING_BYTES / 1024} KB.`);
+    });
+    (part as unknown as { value: string }).value = bytes.toString('utf8');
+    return;
+  }
+  let dir = uploadDirs.get(this);
+  if (!dir) {
+    dir = fsp.mkdtemp(path.join(os.tmpdir(), 'photosync-import-'));
+    uploadDirs.set(this, dir);
+  }
+  const name = path.basename(part.filename || 'unnamed');
+  const file = path.join(await dir, `${Math.random().toString(36).slice(2)}-${name}`);
+  await pipeline(part.file, fs.createWriteStream(file));
+  const received: ReceivedFile = { name, path: file, tooLarge: part.file.truncated };
+  (part as unknown as { value: ReceivedFile }).value = received;
+}
+
+/** The admin page that imports many photos at once, with an optional CSV mapping. */
+export async function registerAdminImportPages(app: FastifyInstance, options: AdminImportPagesOptions): Promise<void> {
+  const { photoImporter, auth } = options;
+  const { signedIn, page } = createPageRendering(auth);
+
+  app.get('/admin/import', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    photoImporter.assertCanImport(actor);
+    return page(
+      reply,
+      actor,
+      'Import photos',
+      html`<h1>Import photos</h1>
+        <form method="post" action="/admin/import" enctype="multipart/form-data" class="card">
+          <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
+          <label for="photos">Photos</label>
+          <input id="photos" name="photos" type="file" accept="image/jpeg,image/png" multiple required aria-describedby="photos-hint">
+          <p id="photos-hint" class="hint">Name each file after the person's user principal name or mail (<code>ada@contoso.com.jpg</code>), or map the names in a CSV. JPEG or PNG, at most ${IMPORT_MAX_BYTES / 1024 / 1024} MB each, up to ${MAX_FILES} files.</p>
+          <label for="map">Mapping CSV (optional)</label>
+          <input id="map" name="map" type="file" accept=".csv,text/csv" aria-describedby="map-hint">
+          <p id="map-hint" class="hint">A header row <code>file,userPrincipalName</code>, then one row per photo.</p>
+          <label class="choice"><input type="checkbox" name="dryRun" value="1"> Dry run: check everything, change nothing</label>
+          <div class="actions"><button type="submit">Import</button></div>
+        </form>
+        <p><a href="/">Back to the portal</a></p>`,
+    );
+  });
+
+  await app.register(async (uploads) => {
+    await uploads.register(multipart, {
+      attachFieldsToBody: 'keyValues',
+      onFile: saveUploadedFile,
+      throwFileSizeLimit: false,
+      limits: { fileSize: IMPORT_MAX_BYTES, files: MAX_FILES + 1, fields: 10, fieldSize: 4096 },
+    });
+    uploads.post<{ Body: Record<string, unknown> }>('/admin/import', { config: PAGE, preHandler: uploads.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+      const dir = uploadDirs.get(request);
+      const removeUploads = () => dir?.then((d) => fsp.rm(d, { recursive: true, force: true })).catch(() => {});
+      try {
+        const actor = await signedIn(request, reply);
+        if (!actor) {
+          await removeUploads();
+          return reply;
+        }
+        const received = ([] as unknown[]).concat(request.body?.photos ?? []) as ReceivedFile[];
+        if (received.length === 0 || typeof received[0] !== 'object') throw new BadRequest('Choose the photos to import.');
+        const mapText = request.body?.map;
+        const mapping = typeof mapText === 'string' && mapText.trim() ? parseImportMapping(mapText) : undefined;
+        const files: ImportFile[] = received.map((f) => ({
+          name: f.name,
+          read: async () => {
+            if (f.tooLarge) throw new ImageTooLarge(`The file is larger than ${IMPORT_MAX_BYTES / 1024 / 1024} MB.`);
+            return fsp.readFile(f.path);
+          },
+        }));
+        const { run, report } = photoImporter.start(actor, files, { dryRun: request.body?.dryRun === '1', ...(mapping && { mapping }) });
+        void report.finally(removeUploads);
+        return reply.redirect(`/admin/runs/${run.id}`, 303);
+      } catch (error) {
+        await removeUploads();
+        throw error;
+      }
+    });
+  });
+}
+
+/** The report under a finished import's progress: every file's outcome and the CSV's bad rows. */
+export function renderImportReport(report: ImportReport): SafeHtml {
+  return html`<section class="card" aria-labelledby="report-heading">
+    <h2 id="report-heading">${report.dryRun ? 'Dry run report (nothing was changed)' : 'Import report'}</h2>
+    <p>${IMPORT_OUTCOMES.map((o) => `${report.counts[o]} ${o}`).join(', ')}.</p>
+    ${report.mappingProblems.length
+      ? html`<h3>Mapping CSV</h3><ul>${report.mappingProblems.map((p) => html`<li>Line ${p.line}: ${p.message}</li>`)}</ul>`
+      : ''}
+    <table><thead><tr><th scope="col">File</th><th scope="col">Person</th><th scope="col">Result</th></tr></thead>
+    <tbody>${report.files.map((f) => html`<tr><td>${f.file}</td><td>${f.userPrincipalName ?? '-'}</td><td class="outcome-${f.outcome}">${f.outcome}${f.reason ? html`<br><span class="hint">${f.reason}</span>` : ''}</td></tr>`)}</tbody></table>
+  </section>`;
+}

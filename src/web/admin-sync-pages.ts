@@ -1,0 +1,210 @@
+import type { FastifyInstance } from 'fastify';
+import { SYNC_MODES } from '../config.ts';
+import type { DirectoryService } from '../directory/index.ts';
+import { BadRequest } from '../errors.ts';
+import type { RequestAuthentication } from '../identity/index.ts';
+import { SYNC_STATE_KINDS, type SyncAdministration, type SyncStateKind } from '../sync/index.ts';
+import { formatTime, html } from './html.ts';
+import { createPageRendering, csrfToken, PAGE } from './page-rendering.ts';
+
+export interface AdminSyncPagesOptions {
+  directory: DirectoryService;
+  syncAdmin: SyncAdministration;
+  auth: RequestAuthentication;
+}
+
+type Form = Record<string, unknown>;
+const PAGE_SIZE = 50;
+const SYNC_OUTCOMES = ['unchanged', 'synced', 'placeholder', 'failed'] as const;
+
+const STATE_LABELS: Record<SyncStateKind, string> = {
+  'never-synced': 'Never synced',
+  'in-sync': 'In sync',
+  'out-of-date': 'Out of date',
+  failed: 'Failed',
+};
+const MODE_LABELS: Record<(typeof SYNC_MODES)[number], string> = {
+  'user-initiated': 'User-initiated (like Microsoft 365): a person\'s own visit to Files or Sites syncs them',
+  'on-change': 'On change: every Mail photo change syncs Sites at once',
+  scheduled: 'Scheduled: the out-of-date people are synced every interval',
+};
+const FLASH: Record<string, string> = { settings: 'The sync settings are saved.' };
+
+function queryText(value: unknown, name: string, max = 200): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || value.length > max) throw new BadRequest(`The ${name} must be text of at most ${max} characters.`);
+  return value.trim() || undefined;
+}
+
+function stateFilter(value: unknown): SyncStateKind | undefined {
+  const state = queryText(value, 'state filter', 20);
+  if (state !== undefined && !(SYNC_STATE_KINDS as readonly string[]).includes(state)) {
+    throw new BadRequest(`The state filter must be one of ${SYNC_STATE_KINDS.join(', ')}.`);
+  }
+  return state as SyncStateKind | undefined;
+}
+
+/** The admin's "Sync status" page, a person's sync history, the mode setting and forced syncs. */
+export async function registerAdminSyncPages(app: FastifyInstance, options: AdminSyncPagesOptions): Promise<void> {
+  const { directory, syncAdmin, auth } = options;
+  const { signedIn, page } = createPageRendering(auth);
+
+  app.get<{ Querystring: Record<string, unknown> }>('/admin/sync', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    const search = queryText(request.query.q, 'search');
+    const state = stateFilter(request.query.state);
+    const after = queryText(request.query.after, 'page position', 300)?.toLowerCase();
+    const [settings, counts, rows] = await Promise.all([
+      syncAdmin.getSettings(actor),
+      syncAdmin.countByState(actor),
+      syncAdmin.listStatus(actor, { ...(search && { search }), ...(state && { state }), ...(after && { after }), limit: PAGE_SIZE + 1 }),
+    ]);
+    const more = rows.length > PAGE_SIZE;
+    const shown = rows.slice(0, PAGE_SIZE);
+    const total = SYNC_STATE_KINDS.reduce((sum, kind) => sum + counts[kind], 0);
+    const link = (params: Record<string, string | undefined>) => {
+      const query = new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined));
+      return `/admin/sync${query.size ? `?${query}` : ''}`;
+    };
+    const token = csrfToken(reply);
+    const done = typeof request.query.done === 'string' ? FLASH[request.query.done] : undefined;
+    const runs = syncAdmin.listRuns(actor).filter((r) => r.kind === 'sync').slice(0, 5);
+    return page(
+      reply,
+      actor,
+      'Sync status',
+      html`<h1>Sync status</h1>
+        ${done ? html`<p class="notice" role="status">${done}</p>` : ''}
+        <ul class="counts" aria-label="People per sync state">
+          <li><a href="${link({ q: search })}" ${state ? '' : html`aria-current="true"`}><strong>${total}</strong> Everyone</a></li>
+          ${SYNC_STATE_KINDS.map(
+            (kind) => html`<li><a class="state-${kind}" href="${link({ q: search, state: kind })}" ${state === kind ? html`aria-current="true"` : ''}><strong>${counts[kind]}</strong> ${STATE_LABELS[kind]}</a></li>`,
+          )}
+        </ul>
+        <div class="photo-row">
+          <form method="post" action="/admin/sync/settings" class="card">
+            <input type="hidden" name="_csrf" value="${token}">
+            <fieldset><legend>Sync mode</legend>
+              ${SYNC_MODES.map(
+                (mode) => html`<label class="choice"><input type="radio" name="mode" value="${mode}" ${settings.mode === mode ? 'checked' : ''}> ${MODE_LABELS[mode]}</label>`,
+              )}
+            </fieldset>
+            <label for="interval">Interval for the scheduled mode (minutes)</label>
+            <input id="interval" name="intervalMinutes" type="number" min="1" max="10080" value="${settings.intervalMinutes}" required>
+            <div class="actions"><button type="submit">Save settings</button></div>
+          </form>
+          <div class="card">
+            <h2>Force a sync</h2>
+            <p class="hint">Copies Mail's photo to Sites now, for everyone or only for the people whose copy is out of date or never checked. Progress shows live; you can cancel.</p>
+            <form method="post" action="/admin/sync/runs" class="actions">
+              <input type="hidden" name="_csrf" value="${token}">
+              <button type="submit" name="scope" value="stale">Sync the out-of-date</button>
+              <button type="submit" name="scope" value="all" class="secondary">Sync everyone</button>
+            </form>
+            ${runs.length
+              ? html`<h3>Recent runs</h3><ul>${runs.map((r) => {
+                  const p = r.progress();
+                  return html`<li><a href="/admin/runs/${r.id}">${p.label}</a>: ${p.done}/${p.total}, ${p.failed} failed (${p.status})</li>`;
+                })}</ul>`
+              : ''}
+          </div>
+        </div>
+        <form method="get" action="/admin/sync" class="search" role="search">
+          <label for="q">Search by name or user principal name</label>
+          <input id="q" name="q" type="text" value="${search ?? ''}">
+          <label for="state">State</label>
+          <select id="state" name="state">
+            <option value="">Any</option>
+            ${SYNC_STATE_KINDS.map((kind) => html`<option value="${kind}" ${state === kind ? 'selected' : ''}>${STATE_LABELS[kind]}</option>`)}
+          </select>
+          <div class="actions"><button type="submit" class="secondary">Search</button></div>
+        </form>
+        <table class="status">
+          <thead><tr><th scope="col">Person</th><th scope="col">State</th><th scope="col">Last checked</th><th scope="col">Last synced</th><th scope="col">Last trigger</th><th scope="col"><span class="skip">Action</span></th></tr></thead>
+          <tbody>
+            ${shown.map(
+              (row) => html`<tr>
+                <td><a href="/admin/sync/people/${encodeURIComponent(row.userPrincipalName)}">${row.displayName}</a><br><span class="hint">${row.userPrincipalName}</span></td>
+                <td class="state state-${row.state}">${STATE_LABELS[row.state]}${row.reason ? html`<br><span class="hint">${row.reason}</span>` : ''}</td>
+                <td>${formatTime(row.lastCheckedAt)}</td>
+                <td>${formatTime(row.lastSyncedAt)}</td>
+                <td>${row.lastTrigger ?? '-'}</td>
+                <td><form method="post" action="/admin/sync/people/${encodeURIComponent(row.userPrincipalName)}" class="inline">
+                  <input type="hidden" name="_csrf" value="${token}">
+                  <button type="submit" class="secondary" aria-label="Sync ${row.displayName} now">Sync</button>
+                </form></td>
+              </tr>`,
+            )}
+          </tbody>
+        </table>
+        ${shown.length === 0 ? html`<p>Nobody matches.</p>` : ''}
+        <nav class="actions" aria-label="Pages">
+          ${after ? html`<a href="${link({ q: search, state })}">First page</a>` : ''}
+          ${more ? html`<a href="${link({ q: search, state, after: shown.at(-1)!.userPrincipalName.toLowerCase() })}" rel="next">Next page</a>` : ''}
+        </nav>
+        <p><a href="/">Back to the portal</a></p>`,
+    );
+  });
+
+  app.post<{ Body: Form }>('/admin/sync/settings', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    await syncAdmin.changeSettings(actor, { mode: request.body?.mode, intervalMinutes: request.body?.intervalMinutes });
+    return reply.redirect('/admin/sync?done=settings', 303);
+  });
+
+  app.post<{ Body: Form }>('/admin/sync/runs', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    const scope = request.body?.scope;
+    if (scope !== 'all' && scope !== 'stale') throw new BadRequest('Choose whom to sync: everyone or the out-of-date.');
+    const run = await syncAdmin.startSyncAll(actor, { staleOnly: scope === 'stale' });
+    return reply.redirect(`/admin/runs/${run.id}`, 303);
+  });
+
+  app.get<{ Params: { upn: string }; Querystring: { done?: string } }>('/admin/sync/people/:upn', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    const person = await directory.getPerson(request.params.upn);
+    const { state, history } = await syncAdmin.personStatus(actor, person);
+    const outcome = SYNC_OUTCOMES.find((o) => o === request.query.done);
+    return page(
+      reply,
+      actor,
+      `Sync of ${person.displayName}`,
+      html`<h1>Sync of ${person.displayName}</h1>
+        ${outcome ? html`<p class="${outcome === 'failed' ? 'alert' : 'notice'}" role="status">Sync finished: ${outcome}.</p>` : ''}
+        <section class="card">
+          <p class="state state-${state.state}">${STATE_LABELS[state.state]}</p>
+          ${state.reason ? html`<p>Reason: ${state.reason}</p>` : ''}
+          <dl>
+            <dt>User principal name</dt><dd>${person.userPrincipalName}</dd>
+            <dt>Mail ETag</dt><dd><code>${state.mailEtag ?? '(no photo)'}</code></dd>
+            <dt>Synced ETag</dt><dd><code>${state.syncedEtag ?? '(placeholder)'}</code></dd>
+            <dt>Last checked</dt><dd>${formatTime(state.lastCheckedAt)}</dd>
+            <dt>Last synced</dt><dd>${formatTime(state.lastSyncedAt)}</dd>
+            <dt>Last trigger</dt><dd>${state.lastTrigger ?? '-'}</dd>
+          </dl>
+          <form method="post" action="/admin/sync/people/${encodeURIComponent(person.userPrincipalName)}" class="actions">
+            <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
+            <button type="submit">Sync now</button>
+          </form>
+        </section>
+        <h2>History</h2>
+        ${history.length
+          ? html`<table><thead><tr><th scope="col">When</th><th scope="col">Trigger</th><th scope="col">Result</th><th scope="col">Duration</th></tr></thead>
+              <tbody>${history.map((run) => html`<tr><td>${formatTime(run.startedAt)}</td><td>${run.trigger}</td><td>${run.outcome}${run.error ? html` — ${run.error}` : ''}</td><td>${run.durationMs} ms</td></tr>`)}</tbody></table>`
+          : html`<p>No sync has run for ${person.displayName} yet.</p>`}
+        <p><a href="/admin/sync">Back to sync status</a></p>`,
+    );
+  });
+
+  app.post<{ Params: { upn: string } }>('/admin/sync/people/:upn', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    const person = await directory.getPerson(request.params.upn);
+    const result = await syncAdmin.syncPerson(actor, person);
+    return reply.redirect(`/admin/sync/people/${encodeURIComponent(person.userPrincipalName)}?done=${result.outcome}`, 303);
+  });
+}

@@ -1,0 +1,38 @@
+// Live progress of a long run (force sync, import): listens to the run's server-sent events.
+(function () {
+  const section = document.getElementById('run');
+  if (!section || !window.EventSource) return;
+  const text = (id, value) => { const el = document.getElementById(id); if (el) el.textContent = String(value); };
+
+  function show(p) {
+    const percent = p.total === 0 ? 100 : Math.floor((p.done / p.total) * 100);
+    const bar = document.getElementById('run-bar');
+    bar.max = p.total || 1;
+    bar.value = p.total === 0 ? 1 : p.done;
+    text('run-percent', percent + '%');
+    text('run-done', p.done);
+    text('run-total', p.total);
+    text('run-failed', p.failed);
+    text('run-rate', p.ratePerSecond);
+    text('run-eta', p.etaSeconds === null ? '-' : p.etaSeconds + ' s');
+    text('run-status', p.status === 'running' ? 'Running' : p.status === 'cancelled' ? 'Cancelled' : 'Finished');
+    document.getElementById('run-failures').replaceChildren(...p.failures.map((f) => {
+      const li = document.createElement('li');
+      const strong = document.createElement('strong');
+      strong.textContent = f.item;
+      li.append(strong, ': ' + f.reason);
+      return li;
+    }));
+    document.getElementById('run-no-failures').hidden = p.failures.length > 0;
+    if (p.status !== 'running') document.getElementById('run-cancel').hidden = true;
+  }
+
+  const events = new EventSource(section.dataset.events);
+  events.addEventListener('progress', (e) => show(JSON.parse(e.data)));
+  events.addEventListener('finished', (e) => {
+    show(JSON.parse(e.data));
+    events.close();
+    const hint = document.getElementById('run-reload-hint');
+    if (hint) hint.textContent = 'Finished. Reload to see the full report.';
+  });
+})();

@@ -1,0 +1,103 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { BulkProgress, BulkRun } from '../bulk-run.ts';
+import { NotFound } from '../errors.ts';
+import type { Actor, RequestAuthentication } from '../identity/index.ts';
+import type { SyncAdministration } from '../sync/index.ts';
+import { formatTime, html, type SafeHtml } from './html.ts';
+import { createPageRendering, csrfToken, PAGE } from './page-rendering.ts';
+
+export interface BulkRunPagesOptions {
+  syncAdmin: SyncAdministration;
+  auth: RequestAuthentication;
+  /** Extra content for a finished run (the import's report). */
+  finishedRunDetails?: (actor: Actor, run: BulkRun) => SafeHtml | undefined;
+}
+
+/** How often a page watching a run hears about it. */
+const EVENT_INTERVAL_MS = 250;
+
+export function progressFigures(p: BulkProgress): SafeHtml {
+  const percent = p.total === 0 ? 100 : Math.floor((p.done / p.total) * 100);
+  return html`<progress id="run-bar" max="${p.total || 1}" value="${p.total === 0 ? 1 : p.done}" aria-label="${p.label}">${percent}%</progress>
+    <p id="run-figures" role="status" aria-live="polite"><span id="run-percent">${percent}%</span> —
+      <span id="run-done">${p.done}</span> of <span id="run-total">${p.total}</span> done,
+      <span id="run-failed">${p.failed}</span> failed, <span id="run-rate">${p.ratePerSecond}</span> per second,
+      ETA <span id="run-eta">${p.etaSeconds === null ? '-' : `${p.etaSeconds} s`}</span>.
+      <span id="run-status">${p.status === 'running' ? 'Running' : p.status === 'cancelled' ? 'Cancelled' : 'Finished'}</span></p>`;
+}
+
+/**
+ * A long run's page (a force sync, an import): live figures over server-sent events (the page's
+ * script is an asset; the CSP allows no inline script), the failures with their reasons, and Cancel.
+ */
+export async function registerBulkRunPages(app: FastifyInstance, options: BulkRunPagesOptions): Promise<void> {
+  const { syncAdmin, auth } = options;
+  const { signedIn, page } = createPageRendering(auth);
+  const findRun = (actor: Actor, id: string) => {
+    const run = syncAdmin.findRun(actor, id);
+    if (!run) throw new NotFound('There is no such run in this server process (runs are kept in memory until the server restarts).');
+    return run;
+  };
+
+  app.get<{ Params: { id: string } }>('/admin/runs/:id', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    const run = findRun(actor, request.params.id);
+    const p = run.progress();
+    return page(
+      reply,
+      actor,
+      p.label,
+      html`<h1>${p.label}</h1>
+        <p class="hint">Started by ${p.startedBy} at ${formatTime(p.startedAt)}.</p>
+        <section class="card" id="run" data-events="/admin/runs/${run.id}/events">
+          ${progressFigures(p)}
+          <form method="post" action="/admin/runs/${run.id}/cancel" class="actions" id="run-cancel" ${p.status !== 'running' ? 'hidden' : ''}>
+            <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
+            <button type="submit" class="danger">Cancel</button>
+          </form>
+        </section>
+        <section class="card" aria-labelledby="failures-heading">
+          <h2 id="failures-heading">Failures</h2>
+          <ul id="run-failures">${p.failures.map((f) => html`<li><strong>${f.item}</strong>: ${f.reason}</li>`)}</ul>
+          <p class="hint" id="run-no-failures" ${p.failures.length ? 'hidden' : ''}>None so far.</p>
+        </section>
+        ${p.status !== 'running' ? options.finishedRunDetails?.(actor, run) ?? '' : html`<p class="hint" id="run-reload-hint">Reload when it has finished to see the full report.</p>`}
+        <p><a href="${run.kind === 'import' ? '/admin/import' : '/admin/sync'}">Back</a></p>`,
+      ['/assets/run-progress.js'],
+    );
+  });
+
+  app.get<{ Params: { id: string } }>('/admin/runs/:id/events', { config: PAGE, schema: { hide: true } }, async (request, reply: FastifyReply) => {
+    const actor = await auth.requireActor(request);
+    const run = findRun(actor, request.params.id);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      connection: 'keep-alive',
+    });
+    const send = (event: string, data: BulkProgress) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    send('progress', run.progress());
+    // Progress changes per item; the page needs a few updates a second, not one per person.
+    const timer = setInterval(() => send('progress', run.progress()), EVENT_INTERVAL_MS);
+    const end = () => {
+      clearInterval(timer);
+      if (!res.writableEnded) {
+        send('finished', run.progress());
+        res.end();
+      }
+    };
+    void run.finished.then(end);
+    request.raw.on('close', () => clearInterval(timer));
+  });
+
+  app.post<{ Params: { id: string } }>('/admin/runs/:id/cancel', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    findRun(actor, request.params.id).cancel();
+    return reply.redirect(`/admin/runs/${encodeURIComponent(request.params.id)}`, 303);
+  });
+}
