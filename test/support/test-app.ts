@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { buildHttpApp, createServices, type Services } from '../../src/app.ts';
+import { buildHttpApp, createServices, type ServiceOverrides, type Services } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { Person, Role } from '../../src/directory/index.ts';
 import { CLI_ACTOR } from '../../src/identity/index.ts';
@@ -24,7 +24,7 @@ export interface TestApp {
 }
 
 /** A real app on a fresh database of the given kind, with its own data directory. */
-export async function startTestApp(kind: DatabaseKind, extraEnv: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(kind: DatabaseKind, extraEnv: Record<string, string> = {}, overrides: ServiceOverrides = {}): Promise<TestApp> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'photosync-test-'));
   const postgres = kind === 'postgres' ? await createScratchPostgres() : undefined;
   const env: Record<string, string> = {
@@ -35,7 +35,7 @@ export async function startTestApp(kind: DatabaseKind, extraEnv: Record<string, 
     ...(postgres && { DATABASE_URL: postgres.url }),
     ...extraEnv,
   };
-  const services = await createServices(loadConfig(env));
+  const services = await createServices(loadConfig(env), overrides);
   const app = await buildHttpApp(services);
   await app.ready();
 
