@@ -193,7 +193,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     signInAttemptsPerMinute: config.signInAttemptsPerMinute,
   });
   await app.register(registerGraphPhotoRoutes, { mail: services.mail, directory: services.directory, auth, publicUrl: config.publicUrl });
-  await app.register(registerSitesPages, { directory: services.directory, sites: services.sites, sync: services.sync, trigger: services.userInitiatedTrigger, auth });
+  await app.register(registerSitesPages, { directory: services.directory, sites: services.sites, sync: services.sync, trigger: services.userInitiatedTrigger, auth, syncMode: () => services.syncAutomation.currentMode() });
   await app.register(registerSharePointRoutes, {
     sites: services.sites,
     mail: services.mail,

@@ -87,10 +87,15 @@ export class SyncAdministration {
     await this.audit.record({ actor: who, action: 'sync.force', detail: `${options.staleOnly ? 'out-of-date people' : 'everyone'}: ${personIds.length}`, ip: actor.ip ?? null });
     const trigger = forcedTrigger(actor);
     void forEachWithConcurrency(personIds, this.concurrency, run.signal, async (personId) => {
-      const person = await this.directory.findPerson(personId).catch(() => undefined);
-      if (!person) return run.itemDone({ item: personId, failure: 'The person no longer exists.' });
-      const result = await this.engine.syncProfilePhoto(person, trigger);
-      run.itemDone({ item: person.userPrincipalName, failure: result.outcome === 'failed' ? result.error ?? 'failed' : null });
+      try {
+        const person = await this.directory.findPerson(personId);
+        if (!person) return run.itemDone({ item: personId, failure: 'The person no longer exists.' });
+        const result = await this.engine.syncProfilePhoto(person, trigger);
+        run.itemDone({ item: person.userPrincipalName, failure: result.outcome === 'failed' ? result.error ?? 'failed' : null });
+      } catch (error) {
+        // The engine reports failures in its result; this is the unexpected (a lost database connection).
+        run.itemDone({ item: personId, failure: `Unexpected error: ${error instanceof Error ? error.message : String(error)}` });
+      }
     }).finally(() => run.finish());
     return run;
   }

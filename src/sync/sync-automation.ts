@@ -1,3 +1,4 @@
+import type { SyncMode } from '../config.ts';
 import type { DirectoryService } from '../directory/index.ts';
 import type { PhotoChange } from '../mail/index.ts';
 import type { SyncEngine } from './sync-engine.ts';
@@ -21,6 +22,11 @@ export class SyncAutomation {
     private readonly status: SyncStatusStore,
     private readonly queue: SyncJobQueue,
   ) {}
+
+  /** Anyone may know the mode (the info page states it); only admins change it. */
+  async currentMode(): Promise<SyncMode> {
+    return (await this.settings.get()).mode;
+  }
 
   async onPhotoChanged(change: PhotoChange): Promise<void> {
     if ((await this.settings.get()).mode !== 'on-change') return;

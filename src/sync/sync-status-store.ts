@@ -39,11 +39,13 @@ const stateOf = sql<SyncStateKind>`case
 export class SyncStatusStore {
   constructor(private readonly db: Kysely<Schema>) {}
 
+  /** Enabled people only: a disabled account is never synced, so it would count as stale forever. */
   private people() {
     return this.db
       .selectFrom('people as p')
       .leftJoin('photo_versions as pv', (join) => join.onRef('pv.person_id', '=', 'p.id').on('pv.state', '=', 'current'))
-      .leftJoin('site_profiles as sp', 'sp.person_id', 'p.id');
+      .leftJoin('site_profiles as sp', 'sp.person_id', 'p.id')
+      .where('p.enabled', '=', 1);
   }
 
   async countByState(): Promise<Record<SyncStateKind, number>> {
@@ -96,7 +98,6 @@ export class SyncStatusStore {
   async listOutOfDate(limit: number): Promise<string[]> {
     const rows = await this.people()
       .select('p.id')
-      .where('p.enabled', '=', 1)
       .where((eb) => eb.or([eb('sp.last_checked_at', 'is', null), eb('sp.synced_etag', 'is distinct from', eb.ref('pv.etag'))]))
       .orderBy(sql`sp.last_checked_at is not null`)
       .orderBy('sp.last_checked_at')

@@ -83,15 +83,19 @@ export async function registerBulkRunPages(app: FastifyInstance, options: BulkRu
     send('progress', run.progress());
     // Progress changes per item; the page needs a few updates a second, not one per person.
     const timer = setInterval(() => send('progress', run.progress()), EVENT_INTERVAL_MS);
+    let closed = false;
     const end = () => {
       clearInterval(timer);
-      if (!res.writableEnded) {
+      if (!closed && !res.writableEnded) {
         send('finished', run.progress());
         res.end();
       }
     };
     void run.finished.then(end);
-    request.raw.on('close', () => clearInterval(timer));
+    request.raw.on('close', () => {
+      closed = true;
+      clearInterval(timer);
+    });
   });
 
   app.post<{ Params: { id: string } }>('/admin/runs/:id/cancel', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {

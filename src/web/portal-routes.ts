@@ -85,7 +85,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
         <ul class="tiles" aria-label="Apps">
           <li><a class="tile" href="/mail/photo"><strong>Mail</strong>Your mailbox and its profile photo: the one source every other app takes it from.</a></li>
           <li><a class="tile" href="/files"><strong>Files</strong>Your files home, headed by the photo Sites shows for you.</a></li>
-          <li><a class="tile" href="/sites"><strong>Sites</strong>Team sites and the people directory, with everyone's Sites photo.</a></li>
+          <li><a class="tile" href="/sites"><strong>Sites</strong>The people directory, with everyone's Sites photo.</a></li>
         </ul>
         <p><a href="/mail/photo">Add your profile photo</a> · <a href="/about/photo-sync">About profile photo sync</a></p>
         ${actor.person.role === 'admin'

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { SyncMode } from '../config.ts';
 import type { DirectoryService, Person } from '../directory/index.ts';
 import { NotFound } from '../errors.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
@@ -14,6 +15,8 @@ export interface SitesPagesOptions {
   sync: SyncEngine;
   trigger: UserInitiatedTrigger;
   auth: RequestAuthentication;
+  /** The admin's sync mode, which the info page states. */
+  syncMode: () => Promise<SyncMode>;
 }
 
 const PEOPLE_PER_PAGE = 48;
@@ -128,7 +131,7 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const me = actor.person;
-    const [state, history] = await Promise.all([sync.getSyncState(me), sync.getSyncHistory(me, 5)]);
+    const [state, history, mode] = await Promise.all([sync.getSyncState(me), sync.getSyncHistory(me, 5), options.syncMode()]);
     return page(
       reply,
       actor,
@@ -141,6 +144,9 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
             <li><strong>Sites keeps its own copy</strong> in three sizes (small 48×48, medium 72×72, large up to 300 pixels). Until it has one, it shows your initials on a colour.</li>
             <li><strong>Sites copies only from Mail</strong>, never from the directory's photo, even when Mail has none.</li>
             <li><strong>The copy happens when you act:</strong> sign in and open the <a href="/files">Files</a> or <a href="/sites">Sites</a> tile (or your own profile). A fresh sign-in always checks; within one sign-in it checks again at most every so often.</li>
+            ${mode === 'user-initiated'
+              ? ''
+              : html`<li><strong>Here, your admin has turned on ${mode === 'on-change' ? 'sync on change: every change of your Mail photo reaches Sites within seconds' : 'scheduled sync: out-of-date copies are refreshed on a schedule'}</strong>, on top of the rule above.</li>`}
             <li><strong>Other people see the last copy</strong> Sites took; looking at you never makes Sites copy your photo.</li>
             <li>A copy takes the whole photo at once: small, medium and large always come from the same version. If copying fails, Sites keeps the previous copy.</li>
           </ol>

@@ -47,20 +47,20 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
       const entries = (await auditJson('--limit', '1000')).reverse();
       const summary = entries.map((e) => [e.actor.kind, e.actor.name, e.action, e.target?.name ?? null, e.ip]);
-      const tokens = (name: string) => summary.filter((s) => s[2] === name);
-      assert.deepEqual(summary.filter((s) => s[2].startsWith('photo.')), [
+      const entriesFor = (action: string) => summary.filter((s) => s[2] === action);
+      assert.deepEqual(summary.filter((s) => String(s[2]).startsWith('photo.')), [
         ['token', 'ada@contoso.example', 'photo.set', 'ada@contoso.example', '10.1.2.3'],
         ['token', 'boss@contoso.example', 'photo.replace', 'ada@contoso.example', '10.1.2.3'],
         ['token', 'boss@contoso.example', 'photo.remove', 'ada@contoso.example', '10.1.2.4'],
         ['import', 'cli', 'photo.set', 'ada@contoso.example', null],
       ]);
-      assert.deepEqual(tokens('import.run'), [['import', 'cli', 'import.run', null, null]]);
-      assert.deepEqual(tokens('sync.force'), [['cli', 'cli', 'sync.force', 'ada@contoso.example', null]]);
-      assert.deepEqual(tokens('sites.sync'), [['sync', 'sync', 'sites.sync', 'ada@contoso.example', null]]);
-      assert.deepEqual(tokens('sync.mode'), [['cli', 'cli', 'sync.mode', null, null]]);
+      assert.deepEqual(entriesFor('import.run'), [['import', 'cli', 'import.run', null, null]]);
+      assert.deepEqual(entriesFor('sync.force'), [['cli', 'cli', 'sync.force', 'ada@contoso.example', null]]);
+      assert.deepEqual(entriesFor('sites.sync'), [['sync', 'sync', 'sites.sync', 'ada@contoso.example', null]]);
+      assert.deepEqual(entriesFor('sync.mode'), [['cli', 'cli', 'sync.mode', null, null]]);
       assert.match(entries.find((e) => e.action === 'sync.mode')!.detail!, /user-initiated every 60 min → on-change every 60 min/);
-      assert.equal(tokens('token.create').length, 3, 'the two test tokens and the CLI one');
-      assert.deepEqual(tokens('token.revoke'), [['cli', 'cli', 'token.revoke', 'ada@contoso.example', null]]);
+      assert.equal(entriesFor('token.create').length, 3, 'the two test tokens and the CLI one');
+      assert.deepEqual(entriesFor('token.revoke'), [['cli', 'cli', 'token.revoke', 'ada@contoso.example', null]]);
       for (const entry of entries) assert.ok(Date.now() - Date.parse(entry.at) < 60_000, 'each entry has its time');
     });
 
