@@ -132,6 +132,17 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   };
 }
 
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+}
+const routesOfApps = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+
+/** Every route the app registered (so a test can prove each one has an access rule). */
+export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
+  return routesOfApps.get(app) ?? [];
+}
+
 /** The HTTP face of the services: security plugins, error mapping, then each domain's routes. */
 export async function buildHttpApp(services: Services): Promise<FastifyInstance> {
   const { config, metrics } = services;
@@ -145,6 +156,11 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     bodyLimit: 1024 * 1024,
   });
   registerErrorHandling(app);
+  const routes: RegisteredRoute[] = [];
+  routesOfApps.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of ([] as string[]).concat(route.method)) routes.push({ method, url: route.url });
+  });
 
   const secureCookies = config.publicUrl.protocol === 'https:';
   registerSecurityHeaders(app, { https: secureCookies });
