@@ -10,6 +10,7 @@ import { AuditLog } from './audit/index.ts';
 import { BulkRunRegistry } from './bulk-run.ts';
 import type { Config } from './config.ts';
 import { DirectoryService, PeopleStore } from './directory/index.ts';
+import { ImageWorkQueue } from './imaging/index.ts';
 import { CredentialStore, IdentityService, createRequestAuthentication } from './identity/index.ts';
 import { MailPhotoService, PhotoImporter, PhotoStore, registerGraphPhotoRoutes } from './mail/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -72,6 +73,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const database = await openDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
   const now = overrides.now;
   const metrics = createMetrics();
+  const imageWork = new ImageWorkQueue(config.imageConcurrency, config.uploadQueueLength);
   const audit = new AuditLog(database.db, now);
   const runs = new BulkRunRegistry();
   const directory = new DirectoryService(new PeopleStore(database.db), now);
@@ -79,12 +81,14 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const mail = new MailPhotoService(new PhotoStore(database.db), {
     metrics,
     audit,
+    imageWork,
     ...(now && { now }),
     ...(overrides.onListenerError && { onListenerError: overrides.onListenerError }),
   });
   const sites = new SitesService(new SiteStore(database.db), directory, { publicUrl: config.publicUrl, audit, ...(now && { now }) });
   const sync = new SyncEngine(mailPhotoSource(mail), sites, new SyncRunStore(database.db), {
     ...(now && { now }),
+    imageWork,
     onRun: (run) => {
       metrics.syncRuns.inc({ trigger: run.trigger, outcome: run.outcome });
       metrics.syncSeconds.observe(run.durationMs / 1000);

@@ -31,6 +31,10 @@ export interface Config {
   syncIntervalMinutes: number;
   /** Syncs and imports running at once in this process (image work: about one per core). */
   syncConcurrency: number;
+  /** Photos decoded and resized at once in this process. */
+  imageConcurrency: number;
+  /** Uploads that may wait for image work; one more gets 503 with Retry-After. */
+  uploadQueueLength: number;
 }
 
 /** A bad environment variable: the message names it and says what is allowed. */
@@ -74,6 +78,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     syncMode: oneOf(env, 'SYNC_MODE', SYNC_MODES, 'user-initiated'),
     syncIntervalMinutes: integer(env, 'SYNC_INTERVAL_MINUTES', 60, 1, 7 * 24 * 60),
     syncConcurrency: integer(env, 'SYNC_CONCURRENCY', os.availableParallelism(), 1, 64),
+    imageConcurrency: integer(env, 'IMAGE_CONCURRENCY', os.availableParallelism(), 1, 64),
+    uploadQueueLength: integer(env, 'UPLOAD_QUEUE_LENGTH', 4 * os.availableParallelism(), 0, 1000),
   };
 }
 

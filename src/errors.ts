@@ -83,3 +83,10 @@ export class TooManyRequests extends AppError {
     super('TooManyRequests', 429, message, { 'retry-after': String(retryAfterSeconds) });
   }
 }
+
+/** The server is at capacity for this kind of work; the client should come back shortly. */
+export class ServiceBusy extends AppError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super('serviceNotAvailable', 503, message, { 'retry-after': String(retryAfterSeconds) });
+  }
+}

@@ -24,3 +24,4 @@ export {
   type SiteThumbnail,
   type SiteThumbnailSize,
 } from './site-thumbnails.ts';
+export { ImageWorkQueue, type ImageWorkOptions } from './image-work-queue.ts';

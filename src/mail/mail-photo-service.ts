@@ -3,7 +3,7 @@ import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { Person } from '../directory/index.ts';
 import { AppError, Forbidden, ImageNotFound } from '../errors.ts';
 import { isAdmin, actorPersonId, type Actor } from '../identity/index.ts';
-import { renderMailPhotoSizes, type GraphPhotoSize } from '../imaging/index.ts';
+import { ImageWorkQueue, renderMailPhotoSizes, type GraphPhotoSize } from '../imaging/index.ts';
 import type { Metrics } from '../metrics.ts';
 import { lockPersonRow } from '../storage/index.ts';
 import { TtlCache } from '../ttl-cache.ts';
@@ -26,6 +26,14 @@ export interface MailPhotoOptions {
   onListenerError?: (error: unknown, change: PhotoChange) => void;
   /** Every change is recorded in the same transaction as the change. */
   audit?: AuditLog;
+  /** Shared with the sync, so all image work in the process has one bound. */
+  imageWork?: ImageWorkQueue;
+}
+
+export interface UploadLimits {
+  maxBytes?: number;
+  /** Imports wait for image work instead of being refused when the server is busy. */
+  background?: boolean;
 }
 
 /** Mail: the one source of truth for profile photos. */
@@ -93,7 +101,7 @@ export class MailPhotoService {
     target: Person,
     bytes: Buffer,
     source: PhotoSource,
-    limits: { maxBytes?: number } = {},
+    limits: UploadLimits = {},
   ): Promise<{ version: PhotoVersion; changed: boolean }> {
     assertCanEditPhoto(actor, target);
     const rendered = await this.render(bytes, limits);
@@ -163,7 +171,7 @@ export class MailPhotoService {
    * Everything an upload goes through short of storing it (for a dry run): the same validation and
    * rendering, and the ETag the photo would get.
    */
-  async checkPhoto(bytes: Buffer, limits: { maxBytes?: number } = {}): Promise<{ etag: string }> {
+  async checkPhoto(bytes: Buffer, limits: UploadLimits = {}): Promise<{ etag: string }> {
     await this.render(bytes, limits);
     return { etag: photoContentEtag(bytes) };
   }
@@ -173,10 +181,11 @@ export class MailPhotoService {
     return (await this.store.findCurrentVersion(target.id))?.etag ?? null;
   }
 
-  private async render(bytes: Buffer, limits: { maxBytes?: number }) {
+  private async render(bytes: Buffer, limits: UploadLimits) {
+    const render = () => renderMailPhotoSizes(bytes, limits.maxBytes === undefined ? {} : { maxBytes: limits.maxBytes });
     const started = performance.now();
     try {
-      return await renderMailPhotoSizes(bytes, limits);
+      return await (this.options.imageWork ? this.options.imageWork.run(render, { background: limits.background === true }) : render());
     } catch (error) {
       if (error instanceof AppError) this.options.metrics?.photoUploads.inc({ result: 'rejected' });
       throw error;

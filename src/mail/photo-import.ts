@@ -169,10 +169,10 @@ export class PhotoImporter {
       const bytes = await file.read();
       if (photoContentEtag(bytes) === (await this.mail.currentEtag(person))) return done('unchanged');
       if (options.dryRun) {
-        await this.mail.checkPhoto(bytes, { maxBytes: IMPORT_MAX_BYTES });
+        await this.mail.checkPhoto(bytes, { maxBytes: IMPORT_MAX_BYTES, background: true });
         return done('would-import');
       }
-      const { changed } = await this.mail.setPhoto(actor, person, bytes, 'import', { maxBytes: IMPORT_MAX_BYTES });
+      const { changed } = await this.mail.setPhoto(actor, person, bytes, 'import', { maxBytes: IMPORT_MAX_BYTES, background: true });
       return done(changed ? 'imported' : 'unchanged');
     } catch (error) {
       if (error instanceof AppError) return done('bad-image', error.message);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Person } from '../directory/index.ts';
 import { AppError } from '../errors.ts';
-import { renderSiteThumbnails } from '../imaging/index.ts';
+import { renderSiteThumbnails, type ImageWorkQueue } from '../imaging/index.ts';
 import type { SitesService } from '../sites/index.ts';
 import type { PhotoSource } from './photo-source.ts';
 import type { SyncRunStore } from './sync-run-store.ts';
@@ -20,6 +20,8 @@ export interface SyncEngineOptions {
   newId?: () => string;
   /** Told about every finished run (metrics, logs). */
   onRun?: (run: SyncRun) => void;
+  /** Shared with Mail's uploads; a sync waits its turn (it is never refused). */
+  imageWork?: ImageWorkQueue;
 }
 
 /** Moves a person's photo from the PhotoSource (Mail) into Sites. */
@@ -76,7 +78,9 @@ export class SyncEngine {
         const photo = mailEtag === null ? null : await this.source.getPhoto(person);
         if (photo) {
           mailEtag = photo.etag;
-          await this.sites.applyMailPhoto(person.id, photo.etag, await renderSiteThumbnails(photo.bytes), trigger);
+          const render = () => renderSiteThumbnails(photo.bytes);
+          const thumbnails = await (this.options.imageWork ? this.options.imageWork.run(render, { background: true }) : render());
+          await this.sites.applyMailPhoto(person.id, photo.etag, thumbnails, trigger);
           outcome = 'synced';
         } else {
           mailEtag = null;
