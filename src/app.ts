@@ -77,7 +77,14 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const audit = new AuditLog(database.db, now);
   const runs = new BulkRunRegistry();
   const directory = new DirectoryService(new PeopleStore(database.db), now);
-  const identity = new IdentityService(new CredentialStore(database.db), directory, { sessionTtlHours: config.sessionTtlHours, audit, ...(now && { now }) });
+  // Several processes on one PostgreSQL database tell each other what changed (LISTEN/NOTIFY).
+  const { processes } = database;
+  const identity = new IdentityService(new CredentialStore(database.db), directory, {
+    sessionTtlHours: config.sessionTtlHours,
+    audit,
+    onTokenRevoked: () => processes.publish('tokens', '*'),
+    ...(now && { now }),
+  });
   const mail = new MailPhotoService(new PhotoStore(database.db), {
     metrics,
     audit,
@@ -85,10 +92,16 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     ...(now && { now }),
     ...(overrides.onListenerError && { onListenerError: overrides.onListenerError }),
   });
-  const sites = new SitesService(new SiteStore(database.db), directory, { publicUrl: config.publicUrl, audit, ...(now && { now }) });
+  const sites = new SitesService(new SiteStore(database.db), directory, {
+    publicUrl: config.publicUrl,
+    audit,
+    onSwapped: (personId) => processes.publish('sites', personId),
+    ...(now && { now }),
+  });
   const sync = new SyncEngine(mailPhotoSource(mail), sites, new SyncRunStore(database.db), {
     ...(now && { now }),
     imageWork,
+    crossProcessLock: processes.withLock,
     onRun: (run) => {
       metrics.syncRuns.inc({ trigger: run.trigger, outcome: run.outcome });
       metrics.syncSeconds.observe(run.durationMs / 1000);
@@ -99,7 +112,12 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     sessionRecheckMinutes: config.syncSessionRecheckMinutes,
   });
 
-  const syncSettings = new SyncSettingsStore(database.db, { mode: config.syncMode, intervalMinutes: config.syncIntervalMinutes }, now);
+  const syncSettings = new SyncSettingsStore(database.db, { mode: config.syncMode, intervalMinutes: config.syncIntervalMinutes }, now, () => processes.publish('settings', '*'));
+  mail.onPhotoChanged((change) => processes.publish('mail', change.personId));
+  processes.subscribe('mail', (personId) => mail.forgetCachedPhoto(personId));
+  processes.subscribe('sites', (personId) => sites.forgetCachedThumbnails(personId));
+  processes.subscribe('tokens', () => identity.forgetCachedTokens());
+  processes.subscribe('settings', () => syncSettings.forgetCached());
   const syncStatus = new SyncStatusStore(database.db);
   const stateCounts = new TtlCache<string, Record<string, number>>(15_000, 1);
   metrics.countPeopleBySyncStateWith(() => stateCounts.getOrLoad('counts', () => syncStatus.countByState()));

@@ -21,6 +21,8 @@ export interface IdentityOptions {
   now?: () => Date;
   randomBytes?: (size: number) => Buffer;
   audit?: AuditLog;
+  /** Told after a revocation (to tell the other server processes, which cache tokens for seconds). */
+  onTokenRevoked?: () => Promise<void>;
 }
 
 export interface SignedIn {
@@ -150,6 +152,7 @@ export class IdentityService {
     }
     await this.credentials.revokeToken(tokenId, this.now());
     this.recentTokens.clear();
+    await this.options.onTokenRevoked?.().catch(() => {});
     const owner = await this.directory.findPerson(token.person_id);
     await this.options.audit?.record({
       actor: describeActor(actor),
@@ -158,6 +161,11 @@ export class IdentityService {
       detail: `token ${tokenId} "${token.name}"`,
       ip: actor.ip ?? null,
     });
+  }
+
+  /** A token was revoked in another process. */
+  forgetCachedTokens(): void {
+    this.recentTokens.clear();
   }
 
   async deleteExpiredSessions(): Promise<void> {

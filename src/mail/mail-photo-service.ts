@@ -194,6 +194,11 @@ export class MailPhotoService {
     }
   }
 
+  /** Another process changed this person's photo: the next read goes to the database. */
+  forgetCachedPhoto(personId: string): void {
+    this.currentVersions.delete(personId);
+  }
+
   private async findCurrentVersion(personId: string, options: ReadOptions): Promise<PhotoVersion | undefined> {
     if (options.fresh) return this.store.findCurrentVersion(personId);
     return (await this.currentVersions.getOrLoad(personId, async () => (await this.store.findCurrentVersion(personId)) ?? null)) ?? undefined;

@@ -14,6 +14,8 @@ export interface SitesOptions {
   cacheTtlMs?: number;
   /** Every swap is recorded in the swap's own transaction. */
   audit?: AuditLog;
+  /** Told after each committed swap (to tell the other server processes). */
+  onSwapped?: (personId: string) => Promise<void>;
 }
 
 /** Sites: each person's S/M/L copies and profile properties. It never reads Mail or the directory photo. */
@@ -112,6 +114,12 @@ export class SitesService {
         trx,
       );
     });
+    this.forgetCachedThumbnails(personId);
+    await this.options.onSwapped?.(personId).catch(() => {});
+  }
+
+  /** A swap happened (here or in another process): the next read goes to the database. */
+  forgetCachedThumbnails(personId: string): void {
     for (const size of ['S', 'M', 'L'] as const) this.hot.delete(`${personId}:${size}`);
   }
 

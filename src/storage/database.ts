@@ -3,6 +3,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
+import { postgresProcesses, singleProcess, type CrossProcess } from './cross-process.ts';
 import { migrationsFor } from './migrations.ts';
 import type { Schema } from './schema.ts';
 
@@ -13,6 +14,8 @@ export interface Database {
   readonly dialect: Dialect;
   /** PostgreSQL only: raw SQL on the same pool, for the job library (pg-boss) so it needs no pool of its own. */
   readonly sqlExecutor?: SqlExecutor;
+  /** Locks and change notices shared with the other server processes on the same database. */
+  readonly processes: CrossProcess;
   /** Throws when the database cannot answer (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -49,7 +52,7 @@ function openSqlite(file: string): Database {
   connection.pragma('synchronous = NORMAL');
   connection.pragma('foreign_keys = ON');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: connection }) });
-  return wrap(db, 'sqlite');
+  return wrap(db, 'sqlite', singleProcess());
 }
 
 function openPostgres(url: string): Database {
@@ -57,17 +60,19 @@ function openPostgres(url: string): Database {
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-  return { ...wrap(db, 'postgres'), sqlExecutor: { executeSql: (text, values) => pool.query(text, values) } };
+  return { ...wrap(db, 'postgres', postgresProcesses(url, pool)), sqlExecutor: { executeSql: (text, values) => pool.query(text, values) } };
 }
 
-function wrap(db: Kysely<Schema>, dialect: Dialect): Database {
+function wrap(db: Kysely<Schema>, dialect: Dialect, processes: CrossProcess): Database {
   return {
     db,
     dialect,
+    processes,
     async ping() {
       await sql`select 1`.execute(db);
     },
     async close() {
+      await processes.close();
       await db.destroy();
     },
   };

@@ -2,3 +2,4 @@ export { openDatabase, type Database, type DatabaseOptions, type Dialect, type S
 export type * from './schema.ts';
 export { isUniqueViolation } from './unique-violation.ts';
 export { lockPersonRow } from './person-lock.ts';
+export type { CrossProcess } from './cross-process.ts';

@@ -22,6 +22,8 @@ export interface SyncEngineOptions {
   onRun?: (run: SyncRun) => void;
   /** Shared with Mail's uploads; a sync waits its turn (it is never refused). */
   imageWork?: ImageWorkQueue;
+  /** Holds across server processes (PostgreSQL), so one person's sync runs in one place at a time. */
+  crossProcessLock?: <T>(key: string, work: () => Promise<T>) => Promise<T>;
 }
 
 /** Moves a person's photo from the PhotoSource (Mail) into Sites. */
@@ -48,7 +50,10 @@ export class SyncEngine {
   syncProfilePhoto(person: Person, trigger: SyncTrigger): Promise<SyncResult> {
     const running = this.inFlight.get(person.id);
     if (running) return running;
-    const run = this.run(person, trigger).finally(() => this.inFlight.delete(person.id));
+    const lock = this.options.crossProcessLock;
+    // In this process, concurrent triggers share one run; across processes, the lock makes the later
+    // run wait for the earlier and then find the ETags equal.
+    const run = (lock ? lock(`sync:${person.id}`, () => this.run(person, trigger)) : this.run(person, trigger)).finally(() => this.inFlight.delete(person.id));
     this.inFlight.set(person.id, run);
     return run;
   }

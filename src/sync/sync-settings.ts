@@ -26,6 +26,8 @@ export class SyncSettingsStore {
     private readonly db: Kysely<Schema>,
     private readonly defaults: SyncSettings,
     private readonly now: () => Date = () => new Date(),
+    /** Told after a save (to tell the other server processes). */
+    private readonly onSaved: () => Promise<void> = async () => {},
   ) {}
 
   get(): Promise<SyncSettings> {
@@ -49,6 +51,12 @@ export class SyncSettingsStore {
         await trx.insertInto('settings').values(row).onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: row.updated_at, updated_by: updatedBy })).execute();
       }
     });
+    this.forgetCached();
+    await this.onSaved().catch(() => {});
+  }
+
+  /** Saved here or in another process. */
+  forgetCached(): void {
     this.cache.clear();
   }
 
