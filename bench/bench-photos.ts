@@ -1,5 +1,28 @@
 import sharp from 'sharp';
 
+const GRAPH_SIZES = [648, 504, 432, 360, 240, 120, 96, 64, 48];
+
+/** What the server's imaging does for an upload, straight on sharp: the baseline. */
+export async function rawSharpCascade(photo: Buffer): Promise<Buffer[]> {
+  const meta = await sharp(photo).metadata();
+  const largest = GRAPH_SIZES.find((s) => s <= Math.min(meta.width!, meta.height!))!;
+  const pixels = await sharp(photo, { failOn: 'warning', limitInputPixels: 40_000_000 })
+    .rotate()
+    .resize(largest, largest, { fit: 'cover', position: 'centre' })
+    .flatten({ background: '#ffffff' })
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  const raw = { raw: { width: pixels.info.width, height: pixels.info.height, channels: pixels.info.channels } };
+  return Promise.all(
+    GRAPH_SIZES.filter((s) => s <= largest).map((size) => {
+      let image = sharp(pixels.data, raw);
+      if (size !== largest) image = image.resize(size, size, { kernel: 'lanczos3' });
+      return image.jpeg({ quality: 90 }).toBuffer();
+    }),
+  );
+}
+
 /** Distinct 12-megapixel (4000×3000) JPEGs: a gradient, shapes and a little grain, each in its own colours. */
 export async function generateCameraPhotos(count: number): Promise<Buffer[]> {
   const photos: Buffer[] = [];

@@ -1,40 +1,126 @@
+import { keepingCpuAffinity, postgresUnreachable } from './bench-support.ts';
 import { generateCameraPhotos } from './bench-photos.ts';
+import { benchBulkImport } from './bulk-import.ts';
+import { benchOnChangeLatency, benchOnChangeLatencyPostgres, generateSmallPhotos, type OnChangeLatencyResult } from './on-change-latency.ts';
 import { benchReads, type LoadResult } from './read-throughput.ts';
+import { benchSyncStatusQuery, benchSyncStatusQueryPostgres, type SyncStatusQueryResult } from './sync-status-query.ts';
 import { benchSync } from './sync-throughput.ts';
 import { benchUploads } from './upload-throughput.ts';
 
 // Each figure is measured against its own baseline in this same run, so the ratios hold on any machine.
+const SECTIONS = ['upload', 'sync', 'reads', 'import', 'onchange', 'status'] as const;
+type Section = (typeof SECTIONS)[number];
+const only = (process.env.BENCH_ONLY ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+const unknown = only.filter((s) => !(SECTIONS as readonly string[]).includes(s));
+if (unknown.length) throw new Error(`BENCH_ONLY: unknown section ${unknown.join(', ')}; the sections are ${SECTIONS.join(', ')}`);
+const runs = (section: Section) => only.length === 0 || only.includes(section);
+
 const uploads = Number(process.env.BENCH_UPLOADS ?? 24);
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
+const importFiles = Number(process.env.BENCH_IMPORT_FILES ?? 1000);
+const changes = Number(process.env.BENCH_CHANGES ?? 200);
+const statusPeople = Number(process.env.BENCH_PEOPLE ?? 100_000);
+/** Distinct 12 MP originals the import's files are made from (the rest differ by a JPEG comment). */
+const IMPORT_DISTINCT_PHOTOS = 20;
 
 const ratio = (value: number, goal: number) => `${value.toFixed(2)}× (goal ≥ ${goal}×) ${value >= goal ? 'ok' : 'BELOW GOAL'}`;
+const atMost = (value: number, goal: number, unit: string, digits = 0) => {
+  const space = unit === '×' ? '' : ' ';
+  return `${value.toFixed(digits)}${space}${unit} (goal ≤ ${goal}${space}${unit}) ${value <= goal ? 'ok' : 'ABOVE GOAL'}`;
+};
 const rps = (r: LoadResult) =>
   `${Math.round(r.requestsPerSecond).toLocaleString('en')} req/s, server CPU ${r.cpuMicrosPerRequest.toFixed(0)} µs/request, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, errors ${r.errors}`;
+const ms = (value: number) => (value < 10 ? value.toFixed(2) : value.toFixed(1));
 
-console.log(`photosync benchmark — node ${process.version}, ${uploads} uploads, ${seconds} s per load round\n`);
+console.log(
+  `photosync benchmark — node ${process.version}; sections: ${SECTIONS.filter(runs).join(', ')}` +
+    (only.length ? ' (BENCH_ONLY)' : ' (BENCH_ONLY=upload,sync,reads,import,onchange,status picks some)') +
+    '\n',
+);
 
-console.log(`Generating ${uploads} distinct 12 MP JPEGs…`);
-const photos = await generateCameraPhotos(uploads);
-const averageKb = photos.reduce((sum, p) => sum + p.length, 0) / photos.length / 1024;
-const upload = await benchUploads(photos);
-console.log(`\nUploads (12 MP JPEG, avg ${averageKb.toFixed(0)} KB, 2 in flight)`);
-console.log(`  raw sharp, same cascade:   ${upload.rawSharpPerSecond.toFixed(2)} photos/s`);
-console.log(`  PUT …/photo/$value (HTTP): ${upload.uploadsPerSecond.toFixed(2)} photos/s`);
-console.log(`  ratio:                     ${ratio(upload.ratio, 0.8)}`);
-console.log(`  RSS of this process (server, client and the test photos): ${upload.startRssMb.toFixed(0)} MB before the upload run, ${upload.peakRssMb.toFixed(0)} MB at its peak`);
+// The 12 MP test photos, generated once for the sections that need them (it takes a while).
+let cameraPhotos: Buffer[] = [];
+const needed = Math.max(runs('upload') ? uploads : 0, runs('import') ? IMPORT_DISTINCT_PHOTOS : 0);
+if (needed > 0) {
+  console.log(`Generating ${needed} distinct 12 MP JPEGs…`);
+  cameraPhotos = await generateCameraPhotos(needed);
+}
 
-const sync = await benchSync({ people: 40, noOpChecks: 500 });
-console.log('\nSync, Mail 648 → Sites S/M/L (one at a time)');
-console.log(`  raw sharp 648 → S/M/L:     ${sync.rawSharpPerSecond.toFixed(1)} /s`);
-console.log(`  syncProfilePhoto:          ${sync.syncsPerSecond.toFixed(1)} /s (fetch, render, one-transaction swap, run recorded)`);
-console.log(`  ratio:                     ${ratio(sync.ratio, 0.8)}`);
-console.log(`  no-op check (ETag equal):  ${sync.noOpCheckMicros.toFixed(0)} µs each`);
+if (runs('upload')) {
+  const photos = cameraPhotos.slice(0, uploads);
+  const averageKb = photos.reduce((sum, p) => sum + p.length, 0) / photos.length / 1024;
+  const upload = await benchUploads(photos);
+  console.log(`\nUploads (12 MP JPEG, avg ${averageKb.toFixed(0)} KB, 2 in flight, ${uploads} uploads)`);
+  console.log(`  raw sharp, same cascade:   ${upload.rawSharpPerSecond.toFixed(2)} photos/s`);
+  console.log(`  PUT …/photo/$value (HTTP): ${upload.uploadsPerSecond.toFixed(2)} photos/s`);
+  console.log(`  ratio:                     ${ratio(upload.ratio, 0.8)}`);
+  console.log(`  RSS of this process (server, client and the test photos): ${upload.startRssMb.toFixed(0)} MB before the upload run, ${upload.peakRssMb.toFixed(0)} MB at its peak`);
+}
 
-const reads = await benchReads({ seconds, connections: 10, rounds: 7 });
-console.log('\nHot reads (server in a child process with LOG_LEVEL=warn; autocannon, 10 connections; median of 7 alternating rounds)');
-console.log(`  GET …/photos/48x48/$value: ${rps(reads.graph48)}`);
-console.log(`  bare node:http, same bytes: ${rps(reads.graph48Bare)}`);
-console.log(`  ratio:                     ${ratio(reads.graph48.requestsPerSecond / reads.graph48Bare.requestsPerSecond, 0.8)}`);
-console.log(`  GET userphoto.aspx?size=S: ${rps(reads.userPhotoS)}`);
-console.log(`  bare node:http, same bytes: ${rps(reads.userPhotoSBare)}`);
-console.log(`  ratio:                     ${ratio(reads.userPhotoS.requestsPerSecond / reads.userPhotoSBare.requestsPerSecond, 0.8)}`);
+if (runs('sync')) {
+  const sync = await benchSync({ people: 40, noOpChecks: 500 });
+  console.log('\nSync, Mail 648 → Sites S/M/L (one at a time)');
+  console.log(`  raw sharp 648 → S/M/L:     ${sync.rawSharpPerSecond.toFixed(1)} /s`);
+  console.log(`  syncProfilePhoto:          ${sync.syncsPerSecond.toFixed(1)} /s (fetch, render, one-transaction swap, run recorded)`);
+  console.log(`  ratio:                     ${ratio(sync.ratio, 0.8)}`);
+  console.log(`  no-op check (ETag equal):  ${sync.noOpCheckMicros.toFixed(0)} µs each`);
+}
+
+if (runs('reads')) {
+  // benchReads pins this process to core 0; the sections after it need both cores back.
+  const reads = await keepingCpuAffinity(() => benchReads({ seconds, connections: 10, rounds: 7 }));
+  console.log('\nHot reads (server in a child process with LOG_LEVEL=warn; autocannon, 10 connections; median of 7 alternating rounds)');
+  console.log(`  GET …/photos/48x48/$value: ${rps(reads.graph48)}`);
+  console.log(`  bare node:http, same bytes: ${rps(reads.graph48Bare)}`);
+  console.log(`  ratio:                     ${ratio(reads.graph48.requestsPerSecond / reads.graph48Bare.requestsPerSecond, 0.8)}`);
+  console.log(`  GET userphoto.aspx?size=S: ${rps(reads.userPhotoS)}`);
+  console.log(`  bare node:http, same bytes: ${rps(reads.userPhotoSBare)}`);
+  console.log(`  ratio:                     ${ratio(reads.userPhotoS.requestsPerSecond / reads.userPhotoSBare.requestsPerSecond, 0.8)}`);
+}
+
+if (runs('import')) {
+  const result = await benchBulkImport({ files: importFiles, basePhotos: cameraPhotos.slice(0, IMPORT_DISTINCT_PHOTOS) });
+  console.log(
+    `\nBulk import (${result.files} files of 12 MP JPEG, avg ${result.averageKb.toFixed(0)} KB, from ${IMPORT_DISTINCT_PHOTOS} originals + a unique JPEG comment each; 2 in flight; each a child process, spawn to exit)`,
+  );
+  console.log(`  raw sharp, same cascade:   ${result.rawSharp.filesPerSecond.toFixed(2)} files/s (${result.rawSharp.seconds.toFixed(1)} s), peak RSS ${result.rawSharp.peakRssMb.toFixed(0)} MB`);
+  console.log(`  photosync photos import:   ${result.import.filesPerSecond.toFixed(2)} files/s (${result.import.seconds.toFixed(1)} s), all imported`);
+  console.log(`  ratio:                     ${ratio(result.ratio, 0.85)}`);
+  console.log(`  peak RSS of the import:    ${atMost(result.import.peakRssMb, 300, 'MB')}`);
+  console.log(`  the same import again:     ${result.secondImport.seconds.toFixed(1)} s, all unchanged (peak RSS ${result.secondImport.peakRssMb.toFixed(0)} MB)`);
+}
+
+if (runs('onchange')) {
+  console.log(`\nOn-change latency (server in a child process, SYNC_MODE=on-change; ${changes} sequential PUT …/me/photo/$value of distinct 400×400 JPEGs; clock from the PUT's 200 until userphoto.aspx?size=L shows the new ETag, polled every ~5 ms)`);
+  const photos = await generateSmallPhotos(changes);
+  const line = (label: string, r: OnChangeLatencyResult) =>
+    console.log(
+      `  ${label} p50 ${ms(r.p50Ms)} ms, p99 ${atMost(r.p99Ms, 1000, 'ms', 1)}, max ${ms(r.maxMs)} ms (PUT p50 ${ms(r.putP50Ms)} ms, ${r.pollsPerChange.toFixed(1)} polls/change; server exit ${r.serverExitCode})`,
+    );
+  line('SQLite:    ', await benchOnChangeLatency({ photos }));
+  const skip = await postgresUnreachable();
+  if (skip) console.log(`  PostgreSQL: skipped: ${skip}`);
+  else line('PostgreSQL:', await benchOnChangeLatencyPostgres(photos));
+}
+
+if (runs('status')) {
+  console.log(`\nSync status read model (${statusPeople.toLocaleString('en')} people: ~80% with a Mail photo; Sites ~25% never checked, ~50% in sync, ~20% out of date, ~5% failed)`);
+  const report = (r: SyncStatusQueryResult) => {
+    const name = r.dialect === 'sqlite' ? 'SQLite (not analyzed, as the app leaves it)' : 'PostgreSQL (analyzed)';
+    console.log(`  ${name}, filled in ${r.fillSeconds.toFixed(1)} s; counts ${JSON.stringify(r.countByState.counts)}`);
+    console.log(`    listOutOfDate(1000):       ${ms(r.outOfDate.serviceMs)} ms (median of ${r.outOfDate.runs}, ${r.outOfDate.rows} rows)`);
+    console.log(`    same SQL, bare driver:     ${ms(r.outOfDate.bareMs)} ms`);
+    console.log(`    ratio service/bare:        ${atMost(r.outOfDate.ratio, 2, '×', 2)}`);
+    console.log(`    countByState():            ${ms(r.countByState.serviceMs)} ms (same SQL bare: ${ms(r.countByState.bareMs)} ms)`);
+    console.log(
+      `    GET /admin/sync (inject):  ${ms(r.page.firstMs)} ms first page; ?state=failed ${ms(r.page.failedMs)} ms; ?q=user12345 ${ms(r.page.searchMs)} ms (medians of ${r.page.runs})`,
+    );
+  };
+  report(await benchSyncStatusQuery({ people: statusPeople }));
+  const skip = await postgresUnreachable();
+  if (skip) console.log(`  PostgreSQL: skipped: ${skip}`);
+  else report(await benchSyncStatusQueryPostgres({ people: statusPeople }));
+}
