@@ -44,7 +44,7 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 
 /** Reads and validates the whole configuration once; the only reader of the environment is the caller. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  const port = integer(env, 'PORT', 3000, 1, 65535);
+  const port = integer(env, 'PORT', 3000, 0, 65535);
   const dataDir = path.resolve(env.DATA_DIR?.trim() || './data');
   const databaseUrl = optional(env, 'DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {

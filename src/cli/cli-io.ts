@@ -1,4 +1,4 @@
-import type { Services } from '../app.ts';
+import type { Services } from '../services.ts';
 import type { Readable, Writable } from 'node:stream';
 
 /** The process's streams and environment, passed in so tests can run the CLI in-process. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Services } from '../app.ts';
+import type { Services } from '../services.ts';
 import { CLI_ACTOR } from '../identity/index.ts';
 import { drawDemoPortrait } from '../imaging/index.ts';
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { createServices, type Services } from '../app.ts';
+import { createServices, type Services } from '../services.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { ROLES, type Role } from '../directory/index.ts';
 import { AppError } from '../errors.ts';

@@ -1,5 +1,4 @@
-import type { Services } from '../app.ts';
-import { buildHttpApp } from '../app.ts';
+import type { Services } from '../services.ts';
 import { ensureFirstAdmin } from '../identity/index.ts';
 import type { CliIo } from './cli-io.ts';
 import { seedDemoPeople } from './demo-seed.ts';
@@ -8,6 +7,8 @@ import { seedDemoPeople } from './demo-seed.ts';
 export async function serve(services: Services, io: CliIo, options: { demo: boolean }): Promise<void> {
   const { config } = services;
   const admin = await ensureFirstAdmin(services.directory, services.identity, { userPrincipalName: config.adminUpn, password: config.adminPassword });
+  // Loaded only here: the other commands need the services, not the web server's code (and memory).
+  const { buildHttpApp } = await import('../app.ts');
   const app = await buildHttpApp(services);
 
   if (admin.created) {
@@ -28,10 +29,11 @@ export async function serve(services: Services, io: CliIo, options: { demo: bool
   await services.identity.deleteExpiredSessions();
   // Expired sessions are refused anyway; this only keeps the table small.
   const sessionCleanup = setInterval(() => void services.identity.deleteExpiredSessions().catch(() => {}), 3_600_000).unref();
-  await app.listen({ port: config.port, host: config.host });
+  const address = await app.listen({ port: config.port, host: config.host });
   // On-change and scheduled syncs: this process now takes queued jobs (on PostgreSQL, with the others).
   await services.syncAutomation.startWorkers();
-  io.stdout.write(`photosync is listening on ${config.publicUrl.href} (database: ${services.database.dialect === 'sqlite' ? config.sqliteFile : 'PostgreSQL'})\n`);
+  // PORT=0 picks a free port (tests, benchmarks): then the real address is the one to print.
+  io.stdout.write(`photosync is listening on ${config.port === 0 ? `${address}/` : config.publicUrl.href} (database: ${services.database.dialect === 'sqlite' ? config.sqliteFile : 'PostgreSQL'})\n`);
 
   await new Promise<void>((resolve) => {
     const stop = async (signal: string) => {

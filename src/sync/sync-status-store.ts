@@ -48,7 +48,27 @@ export class SyncStatusStore {
       .where('p.enabled', '=', 1);
   }
 
-  async countByState(): Promise<Record<SyncStateKind, number>> {
+  private countsCache: { at: number; ttlMs: number; counts: Promise<Record<SyncStateKind, number>> } | undefined;
+
+  /**
+   * Counting reads everyone (about 140 ms at 100,000 people), so a count is reused for twenty times
+   * as long as it took to make (at most 15 s): small directories always see fresh figures, large
+   * ones don't rescan on every page view and scrape.
+   */
+  countByState(): Promise<Record<SyncStateKind, number>> {
+    const now = performance.now();
+    if (this.countsCache && now - this.countsCache.at < this.countsCache.ttlMs) return this.countsCache.counts;
+    // While the count runs, callers share it.
+    const entry = { at: now, ttlMs: Number.POSITIVE_INFINITY, counts: this.countFresh() };
+    this.countsCache = entry;
+    entry.counts.then(
+      () => (entry.ttlMs = Math.min(15_000, 20 * (performance.now() - now))),
+      () => (this.countsCache = undefined),
+    );
+    return entry.counts;
+  }
+
+  private async countFresh(): Promise<Record<SyncStateKind, number>> {
     const rows = await this.people().select([stateOf.as('state'), (eb) => eb.fn.countAll<number>().as('people')]).groupBy(stateOf).execute();
     const counts = Object.fromEntries(SYNC_STATE_KINDS.map((kind) => [kind, 0])) as Record<SyncStateKind, number>;
     for (const row of rows) counts[row.state] = Number(row.people);

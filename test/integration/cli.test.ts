@@ -140,6 +140,6 @@ describe('configuration', () => {
   test('a bad environment variable stops the CLI with one line naming it', async () => {
     const run = await runPhotosync(['users', 'list'], { PORT: 'eighty', DATA_DIR: os.tmpdir() });
     assert.equal(run.code, 2);
-    assert.equal(run.stderr, 'photosync: configuration: PORT must be a whole number from 1 to 65535 (got "eighty")\n');
+    assert.equal(run.stderr, 'photosync: configuration: PORT must be a whole number from 0 to 65535 (got "eighty")\n');
   });
 });

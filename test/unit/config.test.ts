@@ -12,7 +12,7 @@ test('the defaults give the embedded SQLite file under ./data', () => {
 
 test('each bad value is refused with a message naming the variable and what is allowed', () => {
   const cases: [Record<string, string>, RegExp][] = [
-    [{ PORT: '0' }, /^PORT must be a whole number from 1 to 65535/],
+    [{ PORT: '65536' }, /^PORT must be a whole number from 0 to 65535/],
     [{ PORT: '3000x' }, /^PORT must be/],
     [{ DATABASE_URL: 'mysql://x' }, /^DATABASE_URL must be a postgres:\/\//],
     [{ PUBLIC_URL: 'ftp://x' }, /^PUBLIC_URL must be an absolute http/],
