@@ -1,19 +1,12 @@
 import { sql, type Kysely } from 'kysely';
 import type { Schema } from '../storage/index.ts';
-import { SYNC_STATE_KINDS, type SyncStateKind } from './sync-state.ts';
+import { SYNC_STATE_KINDS, type SyncState, type SyncStateKind } from './sync-state.ts';
 
-/** One row of the admin's sync status table. */
-export interface PersonSyncStatus {
+/** One row of the admin's sync status table: the person and the same state the info page shows. */
+export interface PersonSyncStatus extends SyncState {
   personId: string;
   userPrincipalName: string;
   displayName: string;
-  state: SyncStateKind;
-  mailEtag: string | null;
-  syncedEtag: string | null;
-  lastCheckedAt: string | null;
-  lastSyncedAt: string | null;
-  lastTrigger: string | null;
-  reason: string | null;
 }
 
 export interface SyncStatusQuery {

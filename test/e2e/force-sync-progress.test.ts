@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { CLI_ACTOR } from '../../src/identity/index.ts';
 import { makePhoto } from '../support/images.ts';
+import { browserSkip, launchChromium, privateWindow as privateWindowOf, SCREENSHOTS, signInAs } from '../support/browser.ts';
 import { startTestApp, TEST_PASSWORD, type TestApp } from '../support/test-app.ts';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SCREENSHOTS = path.resolve('test-results');
-const haveChromium = fs.existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI) throw new Error(`Chromium is required in CI but ${CHROMIUM} is missing (.ci/run installs Debian's chromium).`);
-const skip = haveChromium ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH); browser tests skipped`;
-if (skip) console.log(`# ${skip}`);
 
 const ADMIN = 'admin@contoso.example';
 const PEOPLE = 60;
@@ -32,13 +25,12 @@ function colourOf(i: number): string {
   return `#${channel(5)}${channel(3)}${channel(1)}`;
 }
 
-describe('a force sync watched in a real browser', { skip }, () => {
+describe('a force sync watched in a real browser', { skip: browserSkip }, () => {
   let t: TestApp;
   let browser: Browser;
   let base: string;
 
   before(async () => {
-    fs.mkdirSync(SCREENSHOTS, { recursive: true });
     t = await startTestApp('sqlite');
     base = await t.app.listen({ port: 0, host: '127.0.0.1' });
     await t.addPerson(ADMIN, { role: 'admin' });
@@ -49,34 +41,15 @@ describe('a force sync watched in a real browser', { skip }, () => {
       const person = await t.services.directory.addPerson({ userPrincipalName: upnOf(i), role: 'user', passwordHash });
       await t.services.mail.setPhoto(CLI_ACTOR, person, photos[i]!, 'cli');
     }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
     await t?.close();
   });
 
-  /** A private window: a context with no cookies, as a fresh browser session is. Its problems land in `problems`. */
-  async function privateWindow(problems: string[]): Promise<Page> {
-    const context: BrowserContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
-    const page = await context.newPage();
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console: ${message.text()} (${message.location().url})`);
-    });
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    return page;
-  }
-
-  async function signIn(page: Page, upn: string): Promise<void> {
-    await page.goto(`${base}/`);
-    await page.getByLabel('User name').fill(upn);
-    await page.getByLabel('Password').fill(TEST_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: /^Hello, / }).waitFor();
-  }
+  const privateWindow = (problems: string[]) => privateWindowOf(browser, problems);
+  const signIn = (page: Page, upn: string) => signInAs(page, base, upn);
 
   /** The number a state's link shows in the "People per sync state" list. */
   async function countShown(page: Page, label: 'Everyone' | 'Never synced' | 'In sync' | 'Out of date' | 'Failed'): Promise<number> {
