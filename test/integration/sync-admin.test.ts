@@ -183,6 +183,28 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.match(page.body, /id="run-percent">100%/);
     });
 
+    test('a force sync can be cancelled: it stops after the people in progress', async () => {
+      const run = await t.services.syncAdmin.startSyncAll(CLI_ACTOR, { staleOnly: false });
+      run.cancel();
+      await run.finished;
+      const progress = run.progress();
+      assert.equal(progress.status, 'cancelled');
+      assert.ok(progress.done < progress.total, `stopped early: ${progress.done} of ${progress.total}`);
+
+      // The page's Cancel button posts here (with CSRF) and comes back to the run.
+      const page = await t.app.inject({ method: 'GET', url: `/admin/runs/${run.id}`, headers: { cookie: adminCookie } });
+      assert.match(page.body, /id="run-status">Cancelled/);
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
+      const cancelled = await t.app.inject({
+        method: 'POST',
+        url: `/admin/runs/${run.id}/cancel`,
+        headers: { cookie: [adminCookie, cookiesOf(page)].filter(Boolean).join('; '), 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({ _csrf: csrf }).toString(),
+      });
+      assert.equal(cancelled.statusCode, 303);
+      assert.equal(cancelled.headers.location, `/admin/runs/${run.id}`);
+    });
+
     test('the admin pages and their actions refuse people who are not admins', async () => {
       const person = await t.addPerson('plain@contoso.example');
       const cookie = await t.signIn(person.userPrincipalName);
