@@ -9,9 +9,8 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { SitesService, SiteStore } from './sites/index.ts';
 import { openDatabase, type Database } from './storage/index.ts';
 import {
-  InProcessSyncQueue,
   mailPhotoSource,
-  PgBossSyncQueue,
+  createSyncJobQueue,
   SyncAdministration,
   SyncAutomation,
   SyncEngine,
@@ -104,9 +103,10 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   // The queue calls back into the automation, which needs the queue: the handlers close over it.
   let syncAutomation: SyncAutomation | undefined;
   const handlers: SyncJobHandlers = { sync: (job) => syncAutomation!.runJob(job), tick: () => syncAutomation!.tick() };
-  const queue = database.sqlExecutor
-    ? new PgBossSyncQueue(database.sqlExecutor, handlers, { concurrency: config.syncConcurrency })
-    : new InProcessSyncQueue(handlers, { concurrency: config.syncConcurrency, ...(overrides.retryDelayMs !== undefined && { retryDelayMs: overrides.retryDelayMs }) });
+  const queue = await createSyncJobQueue(database.sqlExecutor, handlers, {
+    concurrency: config.syncConcurrency,
+    ...(overrides.retryDelayMs !== undefined && { retryDelayMs: overrides.retryDelayMs }),
+  });
   syncAutomation = new SyncAutomation(sync, directory, syncSettings, syncStatus, queue);
   mail.onPhotoChanged((change) => syncAutomation.onPhotoChanged(change));
   const syncAdmin = new SyncAdministration(sync, directory, syncSettings, syncStatus, runs, audit, config.syncConcurrency);

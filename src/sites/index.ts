@@ -1,3 +1,5 @@
+import type { FastifyInstance } from 'fastify';
+import type { SharePointRouteOptions } from './sharepoint-routes.ts';
 export { SitesService, stableHue, type SitesOptions } from './sites-service.ts';
 export { SiteStore } from './site-store.ts';
 export {
@@ -10,4 +12,9 @@ export {
   type ThumbnailImage,
   type ProfileProperty,
 } from './site-profile.ts';
-export { registerSharePointRoutes, type SharePointRouteOptions } from './sharepoint-routes.ts';
+export type { SharePointRouteOptions } from './sharepoint-routes.ts';
+
+/** The SharePoint routes, loaded when the server registers them (CLI commands never load the web stack). */
+export async function registerSharePointRoutes(app: FastifyInstance, options: SharePointRouteOptions): Promise<void> {
+  await (await import('./sharepoint-routes.ts')).registerSharePointRoutes(app, options);
+}

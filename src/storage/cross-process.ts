@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 
 /**
  * What several server processes on one PostgreSQL database need from each other: a lock that holds
@@ -45,8 +45,8 @@ export function singleProcess(): CrossProcess {
  * connection from the main pool for its work, and a waiter never holds one, so the two pools cannot
  * deadlock each other), and one listening connection that reconnects when it drops.
  */
-export function postgresProcesses(url: string, mainPool: pg.Pool): CrossProcess {
-  const lockPool = new pg.Pool({ connectionString: url, max: 16 });
+export function postgresProcesses(driver: typeof pg, url: string, mainPool: pg.Pool): CrossProcess {
+  const lockPool = new driver.Pool({ connectionString: url, max: 16 });
   lockPool.on('error', () => {});
   const subscribers = new Subscribers();
   let listener: pg.Client | undefined;
@@ -54,7 +54,7 @@ export function postgresProcesses(url: string, mainPool: pg.Pool): CrossProcess 
   let listening: Promise<void> | undefined;
 
   const listen = (): Promise<void> => {
-    const client = new pg.Client({ connectionString: url });
+    const client = new driver.Client({ connectionString: url });
     client.on('notification', (message) => {
       const payload = message.payload ?? '';
       const split = payload.indexOf(':');

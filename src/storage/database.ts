@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { postgresProcesses, singleProcess, type CrossProcess } from './cross-process.ts';
 import { migrationsFor } from './migrations.ts';
 import type { Schema } from './schema.ts';
@@ -32,7 +32,9 @@ export interface DatabaseOptions {
 
 /** Opens the configured database and brings its schema up to date. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  const database = options.databaseUrl ? openPostgres(options.databaseUrl) : openSqlite(options.sqliteFile);
+  // The PostgreSQL driver is loaded only when it is used: the embedded default (and every CLI
+  // command on it) stays smaller without it.
+  const database = options.databaseUrl ? openPostgres((await import('pg')).default, options.databaseUrl) : openSqlite(options.sqliteFile);
   try {
     await migrateToLatest(database);
   } catch (error) {
@@ -55,12 +57,12 @@ function openSqlite(file: string): Database {
   return wrap(db, 'sqlite', singleProcess());
 }
 
-function openPostgres(url: string): Database {
-  const pool = new pg.Pool({ connectionString: url, max: 12 });
+function openPostgres(driver: typeof pg, url: string): Database {
+  const pool = new driver.Pool({ connectionString: url, max: 12 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-  return { ...wrap(db, 'postgres', postgresProcesses(url, pool)), sqlExecutor: { executeSql: (text, values) => pool.query(text, values) } };
+  return { ...wrap(db, 'postgres', postgresProcesses(driver, url, pool)), sqlExecutor: { executeSql: (text, values) => pool.query(text, values) } };
 }
 
 function wrap(db: Kysely<Schema>, dialect: Dialect, processes: CrossProcess): Database {

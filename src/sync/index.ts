@@ -5,7 +5,6 @@ export { UserInitiatedTrigger, type UserInitiatedOptions } from './user-initiate
 export { describeSyncState, type SyncState, type SyncStateKind, SYNC_STATE_KINDS, type SyncRun, type SyncTrigger, type SyncOutcome } from './sync-state.ts';
 export { SyncStatusStore, type PersonSyncStatus, type SyncStatusQuery } from './sync-status-store.ts';
 export { SyncSettingsStore, validateSyncSettings, type SyncSettings } from './sync-settings.ts';
-export { InProcessSyncQueue, type SyncJob, type SyncJobHandlers, type SyncJobQueue } from './sync-job-queue.ts';
-export { PgBossSyncQueue } from './pg-boss-sync-queue.ts';
+export { createSyncJobQueue, InProcessSyncQueue, type SyncJob, type SyncJobHandlers, type SyncJobQueue } from './sync-job-queue.ts';
 export { SyncAutomation } from './sync-automation.ts';
 export { SyncAdministration } from './sync-admin.ts';

@@ -1,3 +1,5 @@
+import type { SqlExecutor } from '../storage/index.ts';
+
 /** A sync job: one person, and what asked for it. */
 export interface SyncJob {
   personId: string;
@@ -27,6 +29,20 @@ export interface SyncJobQueue {
   whenIdle(): Promise<void>;
   /** Stops taking jobs and waits for the running ones. */
   stop(): Promise<void>;
+}
+
+/**
+ * The queue for this database: pg-boss (loaded only then) when there is PostgreSQL to share jobs
+ * through, else the in-process runner.
+ */
+export async function createSyncJobQueue(
+  executor: SqlExecutor | undefined,
+  handlers: SyncJobHandlers,
+  options: InProcessQueueOptions,
+): Promise<SyncJobQueue> {
+  if (!executor) return new InProcessSyncQueue(handlers, options);
+  const { PgBossSyncQueue } = await import('./pg-boss-sync-queue.ts');
+  return new PgBossSyncQueue(executor, handlers, { concurrency: options.concurrency });
 }
 
 export interface InProcessQueueOptions {
