@@ -75,7 +75,9 @@ export async function benchOnChangeLatency(options: { photos: readonly Buffer[];
     const base = `http://127.0.0.1:${port}`;
     const photoUrl = `${base}/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(upn)}`;
     const sitesEtag = async (ifNoneMatch?: string): Promise<string | undefined> => {
-      const response = await fetch(photoUrl, { headers: ifNoneMatch ? { 'if-none-match': ifNoneMatch } : {} });
+      // Read as a signed-in viewer (the token's owner: a token never triggers a sync, so only on-change does).
+      const auth = { authorization: `Bearer ${token}` };
+      const response = await fetch(photoUrl, { headers: ifNoneMatch ? { ...auth, 'if-none-match': ifNoneMatch } : auth });
       await response.arrayBuffer();
       if (response.status === 304) return ifNoneMatch;
       if (response.status !== 200) throw new Error(`userphoto.aspx answered ${response.status}`);

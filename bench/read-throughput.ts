@@ -47,7 +47,7 @@ export async function benchReads(options: { seconds: number; connections: number
     const graphUrl = `http://127.0.0.1:4701/v1.0/users/${upn}/photos/48x48/$value`;
     const graphHeaders = { authorization: `Bearer ${token}` };
     for (let i = 0; i < 5; i++) {
-      await runLoad(userPhotoUrl, {}, photosync, { ...options, seconds: 2 });
+      await runLoad(userPhotoUrl, graphHeaders, photosync, { ...options, seconds: 2 });
       await runLoad(graphUrl, graphHeaders, photosync, { ...options, seconds: 2 });
     }
 
@@ -65,7 +65,7 @@ export async function benchReads(options: { seconds: number; connections: number
       return [median(ourRuns), median(bareRuns)] as const;
     };
     const [graph48, graph48Bare] = await compare(graphUrl, graphHeaders, 'http://127.0.0.1:4702/', bare48);
-    const [userPhotoS, userPhotoSBare] = await compare(userPhotoUrl, {}, 'http://127.0.0.1:4703/', bareS);
+    const [userPhotoS, userPhotoSBare] = await compare(userPhotoUrl, graphHeaders, 'http://127.0.0.1:4703/', bareS);
     return { graph48, graph48Bare, userPhotoS, userPhotoSBare };
   } finally {
     await Promise.all(children.map(stopChild));

@@ -89,7 +89,12 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    // swagger-ui's own policy asks browsers to upgrade to https, which breaks the page on plain http.
+    transformStaticCSP: (csp) => (secureCookies ? csp : csp.replace(/;?\s*upgrade-insecure-requests/, '')),
+  });
 
   const auth = createRequestAuthentication(services.identity, { secureCookies, sessionTtlHours: config.sessionTtlHours });
   await app.register(registerOperationsRoutes, { database: services.database, metrics });

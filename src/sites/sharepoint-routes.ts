@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { DirectoryService, Person } from '../directory/index.ts';
-import { BadRequest, NotFound } from '../errors.ts';
+import { BadRequest, Forbidden, NotFound } from '../errors.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import { convertBmpToPng, type SiteThumbnailSize } from '../imaging/index.ts';
 import type { MailPhotoService } from '../mail/index.ts';
@@ -39,10 +39,10 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
     readCappedBody(payload, PROFILE_PICTURE_MAX_BYTES, '5,000,000 bytes').then((body) => done(null, body), (error: Error) => done(error));
   });
 
-  const viewerOf = (request: FastifyRequest) => auth.findActor(request).catch(() => undefined);
-
-  const servePhoto = async (request: FastifyRequest, reply: FastifyReply, person: Person, size: SiteThumbnailSize) => {
-    await options.onPhotoRequested(await viewerOf(request), person, size);
+  // As in SharePoint Online, people's photos are for signed-in people (a session or a token); this
+  // also keeps anonymous visitors from learning who exists by trying account names.
+  const servePhoto = async (request: FastifyRequest, reply: FastifyReply, viewer: Actor, person: Person, size: SiteThumbnailSize) => {
+    await options.onPhotoRequested(viewer, person, size);
     return sendThumbnail(request, reply, await sites.getThumbnail(person, size));
   };
 
@@ -59,11 +59,12 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
       },
     },
     async (request, reply) => {
+      const viewer = await auth.requireActor(request);
       const size = parseThumbnailSize(request.query.size ?? 'M');
       const name = request.query.accountname!.trim().replace(CLAIMS_PREFIX, '');
       const person = await directory.findByUpnOrMail(name);
       if (!person) throw new NotFound(`There is no person with the account name ${name}.`);
-      return servePhoto(request, reply, person, size);
+      return servePhoto(request, reply, viewer, person, size);
     },
   );
 
@@ -71,9 +72,10 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
     `${PROFILE_PICTURES_PATH}/:file`,
     { schema: { tags: ['SharePoint'], summary: 'A profile picture file, e.g. ada_contoso_com_MThumb.jpg' } },
     async (request, reply) => {
+      const viewer = await auth.requireActor(request);
       const found = await sites.findByThumbnailFile(request.params.file);
       if (!found) throw new NotFound(`There is no profile picture named ${request.params.file.slice(0, 300)}.`);
-      return servePhoto(request, reply, found.person, found.size);
+      return servePhoto(request, reply, viewer, found.person, found.size);
     },
   );
 
@@ -87,16 +89,22 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
       const call = /^\/_api\/sp\.userprofiles\.peoplemanager\/([a-z]+)(\(.*\))?$/.exec(path);
       const actor = await auth.requireActor(request);
       if (actor.kind !== 'person') throw new BadRequest('A person must be signed in.');
+      const reading = request.method === 'GET' || request.method === 'HEAD';
 
-      if (call?.[1] === 'getmyproperties' && request.method === 'GET') {
+      if (call?.[1] === 'getmyproperties' && reading) {
         return sendPersonProperties(request, reply, actor.person);
       }
-      if (call?.[1] === 'getpropertiesfor' && request.method === 'GET') {
+      if (call?.[1] === 'getpropertiesfor' && reading) {
         const target = await directory.findByUpnOrMail(accountNameArgument(request.url, request.query));
         if (!target) throw new NotFound('There is no person with that account name.');
         return sendPersonProperties(request, reply, target);
       }
       if (call?.[1] === 'setmyprofilepicture' && request.method === 'POST') {
+        // A browser's cookie goes along with any cross-site POST; a custom header does not (it needs
+        // a CORS preflight this server never grants). SharePoint's clients send X-RequestDigest.
+        if (actor.via === 'session' && !request.headers['x-requestdigest']) {
+          throw new Forbidden('A signed-in browser must send the X-RequestDigest header with this request, as SharePoint requires.');
+        }
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         await mail.setPhoto(actor, actor.person, await convertBmpToPng(body), 'sites', { maxBytes: 4 * PROFILE_PICTURE_MAX_BYTES });
         await options.onProfilePictureSet(actor.person);

@@ -27,6 +27,15 @@ interface ReceivedFile {
 }
 
 const uploadDirs = new WeakMap<FastifyRequest, Promise<string>>();
+/** Requests whose uploaded files an import took over (it deletes them when it is done). */
+const handedOver = new WeakSet<FastifyRequest>();
+
+async function removeUploads(request: FastifyRequest): Promise<void> {
+  await uploadDirs
+    .get(request)
+    ?.then((dir) => fsp.rm(dir, { recursive: true, force: true }))
+    .catch(() => {});
+}
 
 /**
  * Streams each uploaded file to a temporary folder as it arrives (hundreds of photos never sit in
@@ -88,15 +97,23 @@ export async function registerAdminImportPages(app: FastifyInstance, options: Ad
       throwFileSizeLimit: false,
       limits: { fileSize: IMPORT_MAX_BYTES, files: MAX_FILES + 1, fields: 10, fieldSize: 4096 },
     });
-    uploads.post<{ Body: Record<string, unknown> }>('/admin/import', { config: PAGE, preHandler: uploads.csrfProtection, schema: { hide: true } }, async (request, reply) => {
-      const dir = uploadDirs.get(request);
-      const removeUploads = () => dir?.then((d) => fsp.rm(d, { recursive: true, force: true })).catch(() => {});
-      try {
+    uploads.post<{ Body: Record<string, unknown> }>(
+      '/admin/import',
+      {
+        config: PAGE,
+        // Who may import is settled before a byte of the body is written to disk.
+        onRequest: async (request) => photoImporter.assertCanImport(await auth.requireActor(request)),
+        preHandler: uploads.csrfProtection,
+        // Whatever refused the request after the files were written (CSRF, a bad CSV) leaves no files behind.
+        onResponse: async (request) => {
+          if (!handedOver.has(request)) await removeUploads(request);
+        },
+        onRequestAbort: async (request) => removeUploads(request),
+        schema: { hide: true },
+      },
+      async (request, reply) => {
         const actor = await signedIn(request, reply);
-        if (!actor) {
-          await removeUploads();
-          return reply;
-        }
+        if (!actor) return reply;
         const received = ([] as unknown[]).concat(request.body?.photos ?? []) as ReceivedFile[];
         if (received.length === 0 || typeof received[0] !== 'object') throw new BadRequest('Choose the photos to import.');
         const mapText = request.body?.map;
@@ -109,13 +126,12 @@ export async function registerAdminImportPages(app: FastifyInstance, options: Ad
           },
         }));
         const { run, report } = photoImporter.start(actor, files, { dryRun: request.body?.dryRun === '1', ...(mapping && { mapping }) });
-        void report.finally(removeUploads);
+        handedOver.add(request);
+        const cleanUp = () => removeUploads(request);
+        void report.then(cleanUp, cleanUp);
         return reply.redirect(`/admin/runs/${run.id}`, 303);
-      } catch (error) {
-        await removeUploads();
-        throw error;
-      }
-    });
+      },
+    );
   });
 }
 

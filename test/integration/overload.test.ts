@@ -23,7 +23,7 @@ describe('overload', () => {
     const uploads = photos.map((payload) =>
       t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: { ...bearer(token), 'content-type': 'image/jpeg' }, payload }),
     );
-    const read = await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=S&accountname=${person.userPrincipalName}` });
+    const read = await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=S&accountname=${person.userPrincipalName}`, headers: bearer(token) });
     assert.equal(read.statusCode, 200, 'a thumbnail read is answered during the flood');
     const responses = await Promise.all(uploads);
     const statuses = responses.map((r) => r.statusCode);

@@ -103,7 +103,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(valueOf(properties, 'PhotoSync-SyncedMailETag'), version.etag);
       assert.match(valueOf(properties, 'SPS-PictureTimestamp') ?? '', /^\d+$/);
 
-      const picture = await fetch(new URL(new URL(me.PictureUrl).pathname, base));
+      const picture = await fetch(new URL(new URL(me.PictureUrl).pathname, base), { headers: { authorization: `Bearer ${await t.tokenFor(ada)}` } });
       assert.equal(picture.status, 200);
       assert.equal(picture.headers.get('content-type'), 'image/jpeg');
     });

@@ -48,7 +48,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('the PictureUrl serves the M thumbnail', async () => {
       const url = new URL((await api('/_api/SP.UserProfiles.PeopleManager/GetMyProperties', adaToken)).json().PictureUrl);
-      const image = await t.app.inject({ method: 'GET', url: url.pathname });
+      const image = await t.app.inject({ method: 'GET', url: url.pathname, headers: bearer(adaToken) });
       assert.equal(image.statusCode, 200);
       assert.equal(image.headers['content-type'], 'image/jpeg');
     });
@@ -98,7 +98,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       });
       assert.equal(response.statusCode, 200, response.body);
       assert.equal((await t.services.mail.getPhoto(CLI_ACTOR, grace)).source, 'sites', 'Mail holds it');
-      const shown = await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=M&accountname=${grace.userPrincipalName}` });
+      const shown = await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=M&accountname=${grace.userPrincipalName}`, headers: bearer(graceToken) });
       const [r, g] = await pixelAt(shown.rawPayload, 36, 36);
       assert.ok(g > 130 && r < 80, `Sites shows the new photo (got r=${r}, g=${g})`);
     });

@@ -25,10 +25,13 @@ for (const { kind, skip } of DATABASE_KINDS) {
     let counter = 0;
     let person: Person;
     let colleague: Person;
+    /** A colleague's API token: a signed-in viewer who never triggers anyone's sync. */
+    let viewer: Record<string, string>;
 
     before(async () => {
       t = await startTestApp(kind);
       colleague = await t.addPerson('colleague@contoso.example');
+      viewer = bearer(await t.tokenFor(colleague));
     });
     after(() => t.close());
     beforeEach(async () => {
@@ -38,7 +41,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
     const setMailPhoto = async (who: Person, bytes: Buffer) => {
       await t.services.mail.setPhoto(CLI_ACTOR, who, bytes, 'cli');
     };
-    const sitesPhoto = (who: Person, size: 'S' | 'M' | 'L', headers: Record<string, string> = {}) =>
+    const sitesPhoto = (who: Person, size: 'S' | 'M' | 'L', headers: Record<string, string> = viewer) =>
       t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=${size}&accountname=${encodeURIComponent(who.userPrincipalName)}`, headers });
     const runsOf = async (who: Person) => t.services.sync.getSyncHistory(who, 100);
     const properties = async (who: Person) => Object.fromEntries((await t.services.sites.getProperties(who)).map((p) => [p.key, p.value]));
@@ -91,7 +94,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const cookie = await t.signIn(colleague.userPrincipalName);
       for (const size of ['S', 'M', 'L'] as const) {
         assert.match((await sitesPhoto(person, size, { cookie })).headers.etag as string, /^"placeholder-/);
-        assert.match((await sitesPhoto(person, size)).headers.etag as string, /^"placeholder-/, 'nor anonymous ones');
+        assert.match((await sitesPhoto(person, size)).headers.etag as string, /^"placeholder-/, 'nor API tokens');
+        assert.equal((await sitesPhoto(person, size, {})).statusCode, 401, 'anonymous visitors see no photos at all');
       }
       const file = await t.app.inject({ method: 'GET', url: `/User%20Photos/Profile%20Pictures/${person.userPrincipalName.replace(/[@.]/g, '_')}_LThumb.jpg`, headers: { cookie } });
       assert.equal(file.statusCode, 200);
@@ -195,14 +199,16 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('userphoto.aspx answers If-None-Match with 304 and refuses unknown sizes', async () => {
       const first = await sitesPhoto(person, 'S');
-      const again = await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=S&accountname=${person.userPrincipalName}`, headers: { 'if-none-match': first.headers.etag as string } });
+      const again = await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=S&accountname=${person.userPrincipalName}`, headers: { ...viewer, 'if-none-match': first.headers.etag as string } });
       assert.equal(again.statusCode, 304);
       assert.match(first.headers['cache-control'] as string, /no-cache/);
-      const bad = await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=XL&accountname=${person.userPrincipalName}` });
+      const bad = await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=XL&accountname=${person.userPrincipalName}`, headers: viewer });
       assert.equal(bad.statusCode, 400);
       assert.match(bad.json().error.message, /use S, M or L/);
-      const unknown = await t.app.inject({ method: 'GET', url: '/_layouts/15/userphoto.aspx?size=S&accountname=nobody@contoso.example' });
+      const unknown = await t.app.inject({ method: 'GET', url: '/_layouts/15/userphoto.aspx?size=S&accountname=nobody@contoso.example', headers: viewer });
       assert.equal(unknown.statusCode, 404);
+      const anonymous = await t.app.inject({ method: 'GET', url: '/_layouts/15/userphoto.aspx?size=S&accountname=nobody@contoso.example' });
+      assert.equal(anonymous.statusCode, 401, 'anonymous visitors cannot learn who exists');
     });
   });
 }

@@ -24,6 +24,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
       // Retries back off in milliseconds here (on SQLite), so the retry rule is quick to see.
       t = await startTestApp(kind, {}, { retryDelayMs: 20 });
       await t.services.syncAutomation.startWorkers();
+      // Everyone else: a colleague's token, which never triggers a sync.
+      viewer = bearer(await t.tokenFor(await t.addPerson('viewer@contoso.example')));
     });
     after(() => t.close());
 
@@ -31,8 +33,9 @@ for (const { kind, skip } of DATABASE_KINDS) {
     const setMode = (mode: string, intervalMinutes = 60) => t.services.syncAdmin.changeSettings(CLI_ACTOR, { mode, intervalMinutes });
     const state = (who: Person) => t.services.sync.getSyncState(who);
     const runsOf = (who: Person) => t.services.sync.getSyncHistory(who, 100);
+    let viewer: Record<string, string>;
     const servedEtag = async (who: Person) =>
-      (await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(who.userPrincipalName)}` })).headers.etag as string;
+      (await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(who.userPrincipalName)}`, headers: viewer })).headers.etag as string;
 
     test('user-initiated mode never syncs without the person', async () => {
       await setMode('user-initiated');
