@@ -15,7 +15,7 @@ import { registerAdminImportPages, renderImportReport } from './web/admin-import
 import { registerAdminSyncPages } from './web/admin-sync-pages.ts';
 import { registerAssetRoutes } from './web/asset-routes.ts';
 import { registerBulkRunPages } from './web/bulk-run-pages.ts';
-import { registerErrorHandling } from './web/error-handler.ts';
+import { registerErrorHandling, sendFrameworkError } from './web/error-handler.ts';
 import { registerOperationsRoutes } from './web/operations-routes.ts';
 import { registerSecurityHeaders } from './web/security-headers.ts';
 import { registerPortalRoutes } from './web/portal-routes.ts';
@@ -46,6 +46,11 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     trustProxy: config.trustProxy,
     // Upload routes read their own bodies with a cap; this bounds every other parser.
     bodyLimit: 1024 * 1024,
+    // A client that stops sending mid-body is cut off (408) instead of holding its connection forever.
+    requestTimeout: 60_000,
+    // User ids and UPNs in paths may be long; longer ones get a clear 400 in Graph's error body.
+    maxParamLength: 1000,
+    frameworkErrors: (error, request, reply) => sendFrameworkError(error, request, reply),
   });
   registerErrorHandling(app);
   const routes: RegisteredRoute[] = [];

@@ -30,7 +30,7 @@ export class ImageNotFound extends NotFound {
 
 export class UserNotFound extends NotFound {
   constructor(idOrName: string) {
-    super(`Resource '${idOrName}' does not exist or one of its queried reference-property objects are not present.`);
+    super(`Resource '${shown(idOrName)}' does not exist or one of its queried reference-property objects are not present.`);
   }
 }
 
@@ -89,4 +89,20 @@ export class ServiceBusy extends AppError {
   constructor(message: string, retryAfterSeconds: number) {
     super('serviceNotAvailable', 503, message, { 'retry-after': String(retryAfterSeconds) });
   }
+}
+
+/**
+ * A value from the client as an error message may repeat it: at most `max` characters, control
+ * characters shown as `?`, so a hostile input cannot flood a terminal, a log line or a page.
+ */
+export function shown(value: string, max = 80): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
+
+/** Names and other text from clients must not carry control characters (NUL breaks PostgreSQL; ESC, terminals). */
+export function hasControlCharacters(value: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value);
 }

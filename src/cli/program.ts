@@ -204,8 +204,9 @@ function reportFailure(error: unknown, io: CliIo): number {
 }
 
 function parseGraphSize(value: string): GraphPhotoSize {
-  const size = Number(value.replace(/x\d+$/i, ''));
-  if (!GRAPH_PHOTO_SIZES.includes(size as GraphPhotoSize)) {
+  const [side, other] = value.toLowerCase().split('x');
+  const size = Number(side);
+  if (!GRAPH_PHOTO_SIZES.includes(size as GraphPhotoSize) || (other !== undefined && Number(other) !== size)) {
     throw new InvalidArgumentError(`use one of ${GRAPH_PHOTO_SIZES.join(', ')}`);
   }
   return size as GraphPhotoSize;

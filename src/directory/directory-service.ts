@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BadRequest, Conflict, UserNotFound } from '../errors.ts';
+import { BadRequest, Conflict, hasControlCharacters, shown, UserNotFound } from '../errors.ts';
 import { isUniqueViolation } from '../storage/index.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import { parseCsv, CsvSyntaxError } from './csv.ts';
@@ -41,6 +41,8 @@ export class DirectoryService {
 
   /** Graph addresses people by id or by userPrincipalName. */
   async findPerson(idOrUpn: string): Promise<Person | undefined> {
+    // No stored id or name has control characters (and PostgreSQL refuses a NUL in a query).
+    if (hasControlCharacters(idOrUpn) || idOrUpn.length > 1000) return undefined;
     const key = idOrUpn.toLowerCase();
     const cached = this.found.get(key);
     if (cached) return cached;
@@ -57,6 +59,7 @@ export class DirectoryService {
 
   /** Sign-in and SharePoint's accountname accept the UPN or the mail address. */
   async findByUpnOrMail(name: string): Promise<Person | undefined> {
+    if (hasControlCharacters(name) || name.length > 1000) return undefined;
     const key = `name:${name.toLowerCase()}`;
     const cached = this.found.get(key);
     if (cached) return cached;
@@ -168,13 +171,16 @@ export class DirectoryService {
   private validateNewPerson(input: NewPerson): Required<Omit<NewPerson, 'passwordHash'>> {
     const userPrincipalName = input.userPrincipalName.trim();
     if (!isValidUserPrincipalName(userPrincipalName)) {
-      throw new BadRequest(`"${userPrincipalName}" is not a valid user principal name (expected name@domain).`);
+      throw new BadRequest(`"${shown(userPrincipalName)}" is not a valid user principal name (expected name@domain).`);
+    }
+    if (input.displayName !== undefined && hasControlCharacters(input.displayName)) {
+      throw new BadRequest(`The display name "${shown(input.displayName)}" has control characters; use plain text.`);
     }
     const displayName = (input.displayName?.trim() || displayNameFromUpn(userPrincipalName)).slice(0, 256);
     const mail = input.mail?.trim() || '';
-    if (mail && !MAIL.test(mail)) throw new BadRequest(`"${mail}" is not a valid mail address.`);
+    if (mail && !MAIL.test(mail)) throw new BadRequest(`"${shown(mail)}" is not a valid mail address.`);
     const role = input.role ?? 'user';
-    if (!ROLES.includes(role)) throw new BadRequest(`"${role}" is not a role; use one of ${ROLES.join(', ')}.`);
+    if (!ROLES.includes(role)) throw new BadRequest(`"${shown(role)}" is not a role; use one of ${ROLES.join(', ')}.`);
     return { userPrincipalName, displayName, mail, role, mustChangePassword: input.mustChangePassword ?? false };
   }
 }

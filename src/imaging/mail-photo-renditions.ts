@@ -75,7 +75,7 @@ export async function validatePhotoUpload(
   const acceptedNames = accept.map(formatName).join(' or ');
   if (bytes.length === 0) throw new InvalidImage(`The photo is empty; send the bytes of a ${acceptedNames} image.`);
   if (bytes.length > maxBytes) {
-    throw new ImageTooLarge(`The photo is ${formatMegabytes(bytes.length)}; the limit is ${formatMegabytes(maxBytes)}.`);
+    throw new ImageTooLarge(`The photo is ${bytes.length.toLocaleString('en')} bytes; the limit is ${formatMegabytes(maxBytes)} (${maxBytes.toLocaleString('en')} bytes).`);
   }
   const format = detectImageFormat(bytes);
   if (format === 'svg') {

@@ -3,7 +3,7 @@ import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { Person } from '../directory/index.ts';
 import { AppError, Forbidden, ImageNotFound } from '../errors.ts';
 import { isAdmin, actorPersonId, type Actor } from '../identity/index.ts';
-import { ImageWorkQueue, renderMailPhotoSizes, type GraphPhotoSize } from '../imaging/index.ts';
+import { convertBmpToPng, ImageWorkQueue, renderMailPhotoSizes, type GraphPhotoSize } from '../imaging/index.ts';
 import type { Metrics } from '../metrics.ts';
 import { lockPersonRow } from '../storage/index.ts';
 import { TtlCache } from '../ttl-cache.ts';
@@ -34,6 +34,8 @@ export interface UploadLimits {
   maxBytes?: number;
   /** Imports wait for image work instead of being refused when the server is busy. */
   background?: boolean;
+  /** SetMyProfilePicture also takes BMP (converted to PNG first, inside the bounded image work). */
+  acceptBmp?: boolean;
 }
 
 /** Mail: the one source of truth for profile photos. */
@@ -182,7 +184,7 @@ export class MailPhotoService {
   }
 
   private async render(bytes: Buffer, limits: UploadLimits) {
-    const render = () => renderMailPhotoSizes(bytes, limits.maxBytes === undefined ? {} : { maxBytes: limits.maxBytes });
+    const render = async () => renderMailPhotoSizes(limits.acceptBmp ? await convertBmpToPng(bytes) : bytes, limits.maxBytes === undefined ? {} : { maxBytes: limits.maxBytes });
     const started = performance.now();
     try {
       return await (this.options.imageWork ? this.options.imageWork.run(render, { background: limits.background === true }) : render());

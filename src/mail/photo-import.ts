@@ -2,7 +2,7 @@ import path from 'node:path';
 import { describeActor, type AuditLog } from '../audit/index.ts';
 import { forEachWithConcurrency, type BulkRun, type BulkRunRegistry } from '../bulk-run.ts';
 import { CsvSyntaxError, parseCsv, type DirectoryService } from '../directory/index.ts';
-import { AppError, BadRequest, Forbidden } from '../errors.ts';
+import { AppError, BadRequest, Forbidden, shown } from '../errors.ts';
 import { isAdmin, type Actor } from '../identity/index.ts';
 import { photoContentEtag, type MailPhotoService } from './mail-photo-service.ts';
 
@@ -70,11 +70,11 @@ export function parseImportMapping(text: string): ImportMapping {
     const file = record.fields[fileColumn]?.trim() ?? '';
     const upn = record.fields[upnColumn]?.trim() ?? '';
     if (!file || !upn) {
-      problems.push({ line: record.line, message: `needs both a file and a userPrincipalName (got "${file}", "${upn}")` });
+      problems.push({ line: record.line, message: `needs both a file and a userPrincipalName (got "${shown(file)}", "${shown(upn)}")` });
     } else if (file.includes('/') || file.includes('\\')) {
-      problems.push({ line: record.line, message: `"${file}" must be a file name, not a path` });
+      problems.push({ line: record.line, message: `"${shown(file)}" must be a file name, not a path` });
     } else if (byFile.has(file.toLowerCase())) {
-      problems.push({ line: record.line, message: `${file} is already mapped on line ${byFile.get(file.toLowerCase())!.line}` });
+      problems.push({ line: record.line, message: `${shown(file)} is already mapped on line ${byFile.get(file.toLowerCase())!.line}` });
     } else {
       byFile.set(file.toLowerCase(), { userPrincipalName: upn, line: record.line });
     }
@@ -122,7 +122,7 @@ export class PhotoImporter {
     const mappingProblems = [...(options.mapping?.problems ?? [])];
     const names = new Set(files.map((f) => f.name.toLowerCase()));
     for (const [file, { line }] of options.mapping?.byFile ?? []) {
-      if (!names.has(file)) mappingProblems.push({ line, message: `${file} is not among the files` });
+      if (!names.has(file)) mappingProblems.push({ line, message: `${shown(file)} is not among the files` });
     }
     mappingProblems.sort((a, b) => a.line - b.line);
 
@@ -160,8 +160,8 @@ export class PhotoImporter {
     const person = await this.directory.findByUpnOrMail(name);
     if (!person) {
       const reason = mapped
-        ? `line ${mapped.line} of the CSV maps it to ${name}, who is not in the directory`
-        : `nobody has the user principal name or mail "${name}" (name the file <upn>.jpg or map it in the CSV)`;
+        ? `line ${mapped.line} of the CSV maps it to ${shown(name)}, who is not in the directory`
+        : `nobody has the user principal name or mail "${shown(name)}" (name the file <upn>.jpg or map it in the CSV)`;
       return { file: file.name, outcome: 'unknown-person', userPrincipalName: null, reason };
     }
     const done = (outcome: ImportOutcome, reason: string | null = null) => ({ file: file.name, outcome, userPrincipalName: person.userPrincipalName, reason });

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { DirectoryService, Person } from '../directory/index.ts';
-import { BadRequest, Forbidden, NotFound } from '../errors.ts';
+import { BadRequest, Forbidden, NotFound, shown } from '../errors.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
-import { convertBmpToPng, type SiteThumbnailSize } from '../imaging/index.ts';
+import type { SiteThumbnailSize } from '../imaging/index.ts';
 import type { MailPhotoService } from '../mail/index.ts';
 import { ifNoneMatchHits } from '../web/conditional-get.ts';
 import { readCappedBody } from '../web/raw-body.ts';
@@ -63,7 +63,7 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
       const size = parseThumbnailSize(request.query.size ?? 'M');
       const name = request.query.accountname!.trim().replace(CLAIMS_PREFIX, '');
       const person = await directory.findByUpnOrMail(name);
-      if (!person) throw new NotFound(`There is no person with the account name ${name}.`);
+      if (!person) throw new NotFound(`There is no person with the account name ${shown(name)}.`);
       return servePhoto(request, reply, viewer, person, size);
     },
   );
@@ -74,7 +74,7 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
     async (request, reply) => {
       const viewer = await auth.requireActor(request);
       const found = await sites.findByThumbnailFile(request.params.file);
-      if (!found) throw new NotFound(`There is no profile picture named ${request.params.file.slice(0, 300)}.`);
+      if (!found) throw new NotFound(`There is no profile picture named ${shown(request.params.file)}.`);
       return servePhoto(request, reply, viewer, found.person, found.size);
     },
   );
@@ -106,7 +106,8 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
           throw new Forbidden('A signed-in browser must send the X-RequestDigest header with this request, as SharePoint requires.');
         }
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        await mail.setPhoto(actor, actor.person, await convertBmpToPng(body), 'sites', { maxBytes: 4 * PROFILE_PICTURE_MAX_BYTES });
+        // A BMP becomes a PNG of up to 4× its size; the body itself was capped at 5,000,000 bytes.
+        await mail.setPhoto(actor, actor.person, body, 'sites', { maxBytes: 4 * PROFILE_PICTURE_MAX_BYTES, acceptBmp: true });
         await options.onProfilePictureSet(actor.person);
         return sendODataJson(request, reply, { 'odata.null': true });
       }
@@ -162,11 +163,12 @@ function keyValue(property: ProfileProperty, verbose: boolean) {
  * `GetPropertiesFor(accountName=@v)?@v='i:0#.f|membership|ada@…'` (and PnPjs's `GetPropertiesFor(@v)`),
  * or the account name given inline: `GetPropertiesFor(accountName='…')`.
  */
-function accountNameArgument(url: string, query: Record<string, string>): string {
+function accountNameArgument(url: string, query: Record<string, string | string[]>): string {
   const path = decodeURIComponent(url.split('?')[0]!);
   const inline = /\((?:accountName=)?'([^']{1,400})'\)$/i.exec(path)?.[1];
   const alias = /\((?:accountName=)?(@[a-z0-9]{1,20})\)$/i.exec(path)?.[1];
   const raw = inline ?? (alias ? query[alias] : undefined);
+  if (Array.isArray(raw)) throw new BadRequest(`Give ${alias} once.`);
   if (!raw) throw new BadRequest('Name the person: GetPropertiesFor(accountName=@v)?@v=\'i:0#.f|membership|<upn>\'.');
   const value = raw.trim().replace(/^'(.*)'$/s, '$1').replace(/''/g, "'");
   if (value.length === 0 || value.length > 400) throw new BadRequest('The account name must be 1 to 400 characters.');

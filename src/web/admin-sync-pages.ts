@@ -68,7 +68,7 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
       return `/admin/sync${query.size ? `?${query}` : ''}`;
     };
     const token = csrfToken(reply);
-    const done = typeof request.query.done === 'string' ? FLASH[request.query.done] : undefined;
+    const done = typeof request.query.done === 'string' && Object.hasOwn(FLASH, request.query.done) ? FLASH[request.query.done] : undefined;
     const runs = syncAdmin.listRuns(actor).filter((r) => r.kind === 'sync').slice(0, 5);
     return page(
       reply,

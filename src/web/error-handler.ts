@@ -20,12 +20,21 @@ const FASTIFY_ERRORS: Record<string, { code: string; message?: string }> = {
   FST_CSRF_INVALID_TOKEN: { code: 'Forbidden', message: 'This form has expired or was not sent from this site; reload the page and try again.' },
   FST_CSRF_MISSING_SECRET: { code: 'Forbidden', message: 'This form has expired or was not sent from this site; reload the page and try again.' },
   FST_INVALID_MULTIPART_CONTENT_TYPE: { code: 'BadRequest', message: 'The form must be sent as multipart/form-data.' },
+  FST_FILES_LIMIT: { code: 'BadRequest', message: 'The form has more files than it takes (the photo form takes one).' },
+  FST_FIELDS_LIMIT: { code: 'BadRequest', message: 'The form has more fields than it takes.' },
+  FST_PARTS_LIMIT: { code: 'BadRequest', message: 'The form has more parts than it takes.' },
+  FST_PROTO_VIOLATION: { code: 'BadRequest', message: 'The form has a field name that is not allowed.' },
+  FST_ERR_BAD_URL: { code: 'BadRequest', message: 'The address is not valid (it has a broken %-escape).' },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'BadRequest', message: 'A part of the address is too long.' },
 };
+
+/** Body-reading failures that say the client's upload was cut off or malformed, not that the server failed. */
+const CLIENT_BODY_FAILURES = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'ERR_STREAM_DESTROYED']);
 
 /** The one place where errors become HTTP responses: Graph's error body for the API, a page for people. */
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const body = describe(error);
+    const body = describe(error, request);
     if (body.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code: body.code, status: body.status }, body.message);
     return sendError(request, reply, body);
@@ -41,10 +50,22 @@ export function registerErrorHandling(app: FastifyInstance): void {
   );
 }
 
-function describe(error: FastifyError): ErrorBody {
+/** Errors fastify raises before a route is found (a broken %-escape, an over-long path part). */
+export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendError(request, reply, describe(error, request));
+}
+
+function isMultipart(request: FastifyRequest): boolean {
+  return (request.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/');
+}
+
+function describe(error: FastifyError, request: FastifyRequest): ErrorBody {
   if (error instanceof AppError) return { status: error.status, code: error.code, message: error.message, headers: error.headers };
   if (error.validation) {
     return { status: 400, code: 'BadRequest', message: `Invalid request: ${error.message}.`, headers: {} };
+  }
+  if (isMultipart(request) && (CLIENT_BODY_FAILURES.has(error.code) || /^(Multipart|Unexpected end of form|Malformed part header)/.test(error.message))) {
+    return { status: 400, code: 'BadRequest', message: 'The form could not be read: it was cut off or is not valid multipart/form-data. Send it again.', headers: {} };
   }
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) {

@@ -81,7 +81,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
       actor,
       'Home',
       html`<h1>Hello, ${actor.person.displayName}</h1>
-        ${done && FLASH[done] ? html`<p class="notice" role="status">${FLASH[done]}</p>` : ''}
+        ${done && Object.hasOwn(FLASH, done) ? html`<p class="notice" role="status">${FLASH[done]}</p>` : ''}
         <ul class="tiles" aria-label="Apps">
           <li><a class="tile" href="/mail/photo"><strong>Mail</strong>Your mailbox and its profile photo: the one source every other app takes it from.</a></li>
           <li><a class="tile" href="/files"><strong>Files</strong>Your files home, headed by the photo Sites shows for you.</a></li>
@@ -103,7 +103,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
       html`<h1>Add your profile photo</h1>
         <p>Your photo lives in Mail. Sites and the other apps take it from here.</p>
         ${message?.error ? html`<p class="alert" role="alert">${message.error}</p>` : ''}
-        ${message?.done && FLASH[message.done] ? html`<p class="notice" role="status">${FLASH[message.done]}</p>` : ''}
+        ${message?.done && Object.hasOwn(FLASH, message.done) ? html`<p class="notice" role="status">${FLASH[message.done]}</p>` : ''}
         <div class="photo-row">
           <figure class="card">
             ${version
@@ -233,6 +233,8 @@ function signInForm(csrfToken: string, next: string | undefined, error?: string,
 /** Only a path on this site; anything else (//evil.example, https://…) goes home. */
 export function safeNext(next: string | undefined): string {
   if (!next || next.length > 512 || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
+  // It becomes a Location header: printable ASCII only (no CR/LF, no characters a header cannot hold).
+  if (!/^[\x21-\x7e]+$/.test(next)) return '/';
   return next;
 }
 
