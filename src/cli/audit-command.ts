@@ -8,7 +8,7 @@ export function parseSince(value: string, now = new Date()): Date {
   if (age) return new Date(now.getTime() - Number(age[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as 'm' | 'h' | 'd']);
   const date = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim()) ? new Date(value.trim()) : undefined;
   // new Date('2026-02-30') is 2 March: a day that does not exist is refused, not moved.
-  const sameDay = date && date.toISOString().slice(0, 10) === value.trim().slice(0, 10);
+  const sameDay = date && !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === value.trim().slice(0, 10);
   if (!date || Number.isNaN(date.getTime()) || (!/[+-]\d{2}:?\d{2}$/.test(value.trim()) && !sameDay)) throw new InvalidArgumentError('use a date such as 2026-11-01 or 2026-11-01T08:00Z, or an age such as 30m, 24h or 7d');
   return date;
 }

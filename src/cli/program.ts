@@ -204,9 +204,9 @@ function reportFailure(error: unknown, io: CliIo): number {
 }
 
 function parseGraphSize(value: string): GraphPhotoSize {
-  const [side, other] = value.toLowerCase().split('x');
+  const [side, other, ...rest] = value.toLowerCase().split('x');
   const size = Number(side);
-  if (!GRAPH_PHOTO_SIZES.includes(size as GraphPhotoSize) || (other !== undefined && Number(other) !== size)) {
+  if (!GRAPH_PHOTO_SIZES.includes(size as GraphPhotoSize) || (other !== undefined && Number(other) !== size) || rest.length > 0) {
     throw new InvalidArgumentError(`use one of ${GRAPH_PHOTO_SIZES.join(', ')}`);
   }
   return size as GraphPhotoSize;
