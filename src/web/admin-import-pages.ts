@@ -102,10 +102,15 @@ export async function registerAdminImportPages(app: FastifyInstance, options: Ad
       {
         config: PAGE,
         // Who may import is settled before a byte of the body is written to disk.
-        onRequest: async (request) => photoImporter.assertCanImport(await auth.requireActor(request)),
+        onRequest: async (request, reply) => {
+          const actor = await auth.findActor(request).catch(() => undefined);
+          if (!actor) return reply.redirect('/signin?next=%2Fadmin%2Fimport', 303);
+          photoImporter.assertCanImport(actor);
+        },
         preHandler: uploads.csrfProtection,
-        // Whatever refused the request after the files were written (CSRF, a bad CSV) leaves no files behind.
-        onResponse: async (request) => {
+        // Whatever refused the request after the files were written (CSRF, a bad CSV) leaves no files
+        // behind: removed before the answer goes out.
+        onSend: async (request) => {
           if (!handedOver.has(request)) await removeUploads(request);
         },
         onRequestAbort: async (request) => removeUploads(request),
