@@ -24,13 +24,18 @@ export class ImageWorkQueue {
     private readonly retryAfterSeconds = 2,
   ) {}
 
+  /** Throws the 503 an upload would get now, before the server spends anything on reading its body. */
+  assertRoomForUpload(): void {
+    if (this.running >= this.concurrency && this.waitingUploads >= this.maxWaitingUploads) {
+      throw new ServiceBusy('The server is busy processing other photos; try again in a few seconds.', this.retryAfterSeconds);
+    }
+  }
+
   async run<T>(work: () => Promise<T>, options: ImageWorkOptions = {}): Promise<T> {
     if (this.running < this.concurrency) {
       this.running++;
     } else {
-      if (!options.background && this.waitingUploads >= this.maxWaitingUploads) {
-        throw new ServiceBusy('The server is busy processing other photos; try again in a few seconds.', this.retryAfterSeconds);
-      }
+      if (!options.background) this.assertRoomForUpload();
       if (!options.background) this.waitingUploads++;
       // The slot is handed over by the finishing task, so `running` stays as it is.
       await new Promise<void>((resolve) => this.waiting.push(resolve));

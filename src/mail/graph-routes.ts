@@ -107,9 +107,14 @@ export async function registerGraphPhotoRoutes(app: FastifyInstance, options: Gr
       await mail.setPhoto(actor, target, Buffer.isBuffer(body) ? body : Buffer.alloc(0), 'api');
       return reply.code(200).send();
     };
-    const uploadSchema = schema('Set or replace the photo (raw image/jpeg or image/png body, at most 4 MB)', { response: { 200: Type.Null(), ...errors } });
-    app.put<{ Params: Params }>(`${base}/photo/$value`, { schema: uploadSchema }, upload);
-    app.patch<{ Params: Params }>(`${base}/photo/$value`, { schema: uploadSchema }, upload);
+    const uploadSchema = schema('Set or replace the photo (raw image/jpeg or image/png body, at most 4 MB)', { response: { 200: Type.Null(), ...errors, 503: GraphError } });
+    // Refusals that need no body (401, 403, 404, 503) are answered before the body is read.
+    const beforeBody = async (request: FastifyRequest<{ Params: Params }>) => {
+      const { actor, target } = await resolve(request);
+      mail.assertUploadAccepted(actor, target);
+    };
+    app.put<{ Params: Params }>(`${base}/photo/$value`, { schema: uploadSchema, onRequest: beforeBody }, upload);
+    app.patch<{ Params: Params }>(`${base}/photo/$value`, { schema: uploadSchema, onRequest: beforeBody }, upload);
 
     app.delete<{ Params: Params }>(`${base}/photo`, { schema: schema('Remove the photo', { response: { 204: Type.Null(), ...errors } }) }, async (request, reply) => {
       const { actor, target } = await resolve(request);

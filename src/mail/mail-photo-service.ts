@@ -170,6 +170,15 @@ export class MailPhotoService {
   }
 
   /**
+   * The checks an upload can pass or fail before its body is read: who may change whose photo, and
+   * whether there is room for more image work (else 503 at once, instead of after reading 4 MB).
+   */
+  assertUploadAccepted(actor: Actor, target: Person): void {
+    assertCanEditPhoto(actor, target);
+    this.options.imageWork?.assertRoomForUpload();
+  }
+
+  /**
    * Everything an upload goes through short of storing it (for a dry run): the same validation and
    * rendering, and the ETag the photo would get.
    */

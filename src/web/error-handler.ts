@@ -35,7 +35,9 @@ const CLIENT_BODY_FAILURES = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET'
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const body = describe(error, request);
-    if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+    // A planned 503 (the server is at capacity) is not a failure worth a stack trace per request.
+    if (body.status >= 500 && body.status !== 503) request.log.error({ err: error }, 'request failed');
+    else if (body.status === 503) request.log.warn({ code: body.code, status: body.status }, body.message);
     else request.log.info({ code: body.code, status: body.status }, body.message);
     return sendError(request, reply, body);
   });
