@@ -1,5 +1,6 @@
 import type { Services } from '../services.ts';
 import { ensureFirstAdmin } from '../identity/index.ts';
+import { keepWorkerThreadsInBackground } from '../imaging/index.ts';
 import type { CliIo } from './cli-io.ts';
 import { seedDemoPeople } from './demo-seed.ts';
 
@@ -32,6 +33,8 @@ export async function serve(services: Services, io: CliIo, options: { demo: bool
   const address = await app.listen({ port: config.port, host: config.host });
   // On-change and scheduled syncs: this process now takes queued jobs (on PostgreSQL, with the others).
   await services.syncAutomation.startWorkers();
+  // Image work runs on lower-priority threads, so the event loop (every read) comes first.
+  const stopRenicing = keepWorkerThreadsInBackground();
   // PORT=0 picks a free port (tests, benchmarks): then the real address is the one to print.
   io.stdout.write(`photosync is listening on ${config.port === 0 ? `${address}/` : config.publicUrl.href} (database: ${services.database.dialect === 'sqlite' ? config.sqliteFile : 'PostgreSQL'})\n`);
 
@@ -41,6 +44,7 @@ export async function serve(services: Services, io: CliIo, options: { demo: bool
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       clearInterval(sessionCleanup);
+      stopRenicing();
       await app.close();
       resolve();
     };

@@ -25,3 +25,4 @@ export {
   type SiteThumbnailSize,
 } from './site-thumbnails.ts';
 export { ImageWorkQueue, type ImageWorkOptions } from './image-work-queue.ts';
+export { keepWorkerThreadsInBackground } from './thread-priority.ts';
