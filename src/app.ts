@@ -49,7 +49,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     // A client that stops sending mid-body is cut off (408) instead of holding its connection forever.
     requestTimeout: 60_000,
     // User ids and UPNs in paths may be long; longer ones get a clear 400 in Graph's error body.
-    maxParamLength: 1000,
+    routerOptions: { maxParamLength: 1000 },
     frameworkErrors: (error, request, reply) => sendFrameworkError(error, request, reply),
   });
   registerErrorHandling(app);
@@ -120,7 +120,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     publicUrl: config.publicUrl,
     onPhotoRequested: (viewer, target, size) => services.userInitiatedTrigger.onSitesPhotoRequested(viewer, target, size),
     onProfilePictureSet: async (person) => {
-      await services.sync.syncProfilePhoto(person, 'set-my-profile-picture');
+      await services.sync.syncProfilePhoto(person, 'set-my-profile-picture', { afterChange: true });
     },
   });
   await app.register(registerAdminSyncPages, { directory: services.directory, syncAdmin: services.syncAdmin, auth });

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
+import type { Transaction } from 'kysely';
 import { SYNC_AUDIT_ACTOR, type AuditLog } from '../audit/index.ts';
 import type { DirectoryService, Person } from '../directory/index.ts';
 import { renderPlaceholder, type SiteThumbnail, type SiteThumbnailSize } from '../imaging/index.ts';
-import { lockPersonRow } from '../storage/index.ts';
+import { lockPersonRow, type Schema } from '../storage/index.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import { profileProperties, thumbnailFileStem, type ProfileProperty, type SiteProfile, type ThumbnailImage } from './site-profile.ts';
 import type { SiteStore } from './site-store.ts';
@@ -17,6 +18,9 @@ export interface SitesOptions {
   /** Told after each committed swap (to tell the other server processes). */
   onSwapped?: (personId: string) => Promise<void>;
 }
+
+/** More writes that must commit with a swap or not at all (the sync run that made it). */
+export type InTransaction = (trx: Transaction<Schema>) => Promise<void>;
 
 /** Sites: each person's S/M/L copies and profile properties. It never reads Mail or the directory photo. */
 export class SitesService {
@@ -67,13 +71,13 @@ export class SitesService {
    * Swaps in a new set of thumbnails and the properties that describe them, in one transaction:
    * nobody ever sees S of one version and L of another.
    */
-  async applyMailPhoto(personId: string, mailEtag: string, thumbnails: readonly SiteThumbnail[], trigger: string): Promise<void> {
-    await this.swap(personId, mailEtag, thumbnails, trigger);
+  async applyMailPhoto(personId: string, mailEtag: string, thumbnails: readonly SiteThumbnail[], trigger: string, alsoInTransaction?: InTransaction): Promise<void> {
+    await this.swap(personId, mailEtag, thumbnails, trigger, alsoInTransaction);
   }
 
   /** Mail has no photo (any more): back to the placeholder, with the same all-or-nothing swap. */
-  async applyPlaceholder(personId: string, trigger: string): Promise<void> {
-    await this.swap(personId, null, [], trigger);
+  async applyPlaceholder(personId: string, trigger: string, alsoInTransaction?: InTransaction): Promise<void> {
+    await this.swap(personId, null, [], trigger, alsoInTransaction);
   }
 
   /** Nothing changed: only the time of the check is recorded. */
@@ -86,7 +90,7 @@ export class SitesService {
     await this.store.saveCheck(personId, { checkedAt: this.now().toISOString(), error: reason.slice(0, 1000), trigger });
   }
 
-  private async swap(personId: string, mailEtag: string | null, thumbnails: readonly SiteThumbnail[], trigger: string): Promise<void> {
+  private async swap(personId: string, mailEtag: string | null, thumbnails: readonly SiteThumbnail[], trigger: string, alsoInTransaction?: InTransaction): Promise<void> {
     const now = this.now();
     const person = await this.directory.findPerson(personId);
     await this.store.transaction(async (trx) => {
@@ -104,6 +108,7 @@ export class SitesService {
         lastTrigger: trigger,
       };
       await this.store.saveProfile(profile, trx);
+      await alsoInTransaction?.(trx);
       await this.options.audit?.record(
         {
           actor: SYNC_AUDIT_ACTOR,

@@ -12,8 +12,8 @@ export interface PgBossQueueOptions {
 }
 
 /**
- * The PostgreSQL queue: pg-boss on the app's own pool. All processes share the jobs; "stately" with
- * the person as the singleton key keeps at most one waiting and one running job per person.
+ * The PostgreSQL queue: pg-boss on the app's own pool. All processes share the jobs; two jobs for
+ * one person never run a sync twice (the cross-process lock and the ETag compare see to that).
  * Retries and their backoff are pg-boss's.
  */
 export class PgBossSyncQueue implements SyncJobQueue {
@@ -34,7 +34,7 @@ export class PgBossSyncQueue implements SyncJobQueue {
   async enqueue(jobs: readonly SyncJob[]): Promise<void> {
     if (jobs.length === 0) return;
     await this.ensureStarted();
-    await this.boss.insert(jobs.map((job) => ({ name: SYNC_QUEUE, data: job, singletonKey: job.personId })));
+    await this.boss.insert(jobs.map((job) => ({ name: SYNC_QUEUE, data: job })));
     for (const id of this.workerIds) this.boss.notifyWorker(id);
   }
 
@@ -69,7 +69,10 @@ export class PgBossSyncQueue implements SyncJobQueue {
       await this.boss.start();
       const retry = { retryLimit: SYNC_JOB_RETRY.retryLimit, retryDelay: SYNC_JOB_RETRY.retryDelaySeconds, retryBackoff: SYNC_JOB_RETRY.retryBackoff };
       // createQueue is idempotent across processes (it does nothing when the queue exists).
-      await this.boss.createQueue(SYNC_QUEUE, { name: SYNC_QUEUE, policy: 'stately', expireInSeconds: 300, ...retry });
+      // 'standard': a duplicate job for one person is a cheap ETag check, whereas 'stately' let one
+      // job left active by a crashed process block every worker's fetch until it expired.
+      // A sync takes well under a second; a job still active after a minute died with its process.
+      await this.boss.createQueue(SYNC_QUEUE, { name: SYNC_QUEUE, policy: 'standard', expireInSeconds: 60, ...retry });
       await this.boss.createQueue(TICK_QUEUE, { name: TICK_QUEUE, policy: 'singleton', expireInSeconds: 600 });
     })();
     return this.started;

@@ -37,27 +37,39 @@ export class SyncAutomation {
   async runJob(job: SyncJob): Promise<void> {
     const person = await this.directory.findPerson(job.personId);
     if (!person) return;
-    const result = await this.engine.syncProfilePhoto(person, job.trigger);
+    const result = await this.engine.syncProfilePhoto(person, job.trigger, { afterChange: job.trigger === 'on-change' });
     if (result.outcome === 'failed') throw new Error(result.error ?? 'sync failed');
   }
 
-  /** Once a minute: in scheduled mode, sweep when the interval has passed since the last sweep. */
+  /**
+   * Once a minute: in scheduled mode, sweep when the interval has passed since the last sweep. In
+   * on-change mode, queue anyone still out of date: a safety net for a change whose job was lost.
+   */
   async tick(): Promise<void> {
     const settings = await this.settings.get();
+    if (settings.mode === 'on-change') {
+      await this.queueOutOfDate('on-change');
+      return;
+    }
     if (settings.mode !== 'scheduled') return;
     if (!(await this.settings.claimScheduledSweep(settings.intervalMinutes))) return;
     await this.queueOutOfDate();
   }
 
   /** Queues everyone whose Sites copy is out of date or never checked; returns how many. */
-  async queueOutOfDate(): Promise<number> {
+  async queueOutOfDate(trigger: SyncJob['trigger'] = 'scheduled'): Promise<number> {
     const personIds = await this.status.listOutOfDate(SWEEP_BATCH);
-    await this.queue.enqueue(personIds.map((personId) => ({ personId, trigger: 'scheduled' as const })));
+    await this.queue.enqueue(personIds.map((personId) => ({ personId, trigger })));
     return personIds.length;
   }
 
-  startWorkers(): Promise<void> {
-    return this.queue.startWorkers();
+  /**
+   * Starts taking jobs. In on-change mode it first catches up: a change whose job was lost with a
+   * crashed process (queued in memory, or committed just before the process died) syncs now.
+   */
+  async startWorkers(): Promise<void> {
+    await this.queue.startWorkers();
+    if ((await this.settings.get()).mode === 'on-change') await this.queueOutOfDate('on-change');
   }
 
   whenIdle(): Promise<void> {

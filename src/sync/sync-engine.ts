@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { Transaction } from 'kysely';
 import type { Person } from '../directory/index.ts';
+import type { Schema } from '../storage/index.ts';
 import { AppError } from '../errors.ts';
 import { renderSiteThumbnails, type ImageWorkQueue } from '../imaging/index.ts';
 import type { SitesService } from '../sites/index.ts';
@@ -29,6 +31,7 @@ export interface SyncEngineOptions {
 /** Moves a person's photo from the PhotoSource (Mail) into Sites. */
 export class SyncEngine {
   private readonly inFlight = new Map<string, Promise<SyncResult>>();
+  private readonly followUps = new Map<string, Promise<SyncResult>>();
   private readonly now: () => Date;
   private readonly newId: () => string;
 
@@ -47,8 +50,21 @@ export class SyncEngine {
    * Concurrent calls for one person share one run (single flight). A failure keeps the previous copy
    * and is recorded with its reason; it is reported in the result, not thrown.
    */
-  syncProfilePhoto(person: Person, trigger: SyncTrigger): Promise<SyncResult> {
+  syncProfilePhoto(person: Person, trigger: SyncTrigger, options: { afterChange?: boolean } = {}): Promise<SyncResult> {
     const running = this.inFlight.get(person.id);
+    if (running && options.afterChange) {
+      // The running sync may have read Mail before this change: check once more after it; every
+      // change that arrives meanwhile shares that one follow-up.
+      let followUp = this.followUps.get(person.id);
+      if (!followUp) {
+        followUp = running.then(() => {
+          this.followUps.delete(person.id);
+          return this.syncProfilePhoto(person, trigger);
+        });
+        this.followUps.set(person.id, followUp);
+      }
+      return followUp;
+    }
     if (running) return running;
     const lock = this.options.crossProcessLock;
     // In this process, concurrent triggers share one run; across processes, the lock makes the later
@@ -73,6 +89,10 @@ export class SyncEngine {
     let outcome: SyncOutcome;
     let mailEtag: string | null = null;
     let error: string | null = null;
+    let run: SyncRun | undefined;
+    const describeRun = (): SyncRun => ({ id: this.newId(), personId: person.id, trigger, outcome, error, mailEtag, startedAt: startedAt.toISOString(), durationMs: performance.now() - started });
+    // A swap and the run that made it commit together: a crash never leaves a copy without its history.
+    const recordWithSwap = (trx: Transaction<Schema>) => this.runs.insert((run = describeRun()), trx);
     try {
       const [metadata, profile] = await Promise.all([this.source.getMetadata(person), this.sites.getProfile(person.id)]);
       mailEtag = metadata?.etag ?? null;
@@ -85,23 +105,25 @@ export class SyncEngine {
           mailEtag = photo.etag;
           const render = () => renderSiteThumbnails(photo.bytes);
           const thumbnails = await (this.options.imageWork ? this.options.imageWork.run(render, { background: true }) : render());
-          await this.sites.applyMailPhoto(person.id, photo.etag, thumbnails, trigger);
           outcome = 'synced';
+          await this.sites.applyMailPhoto(person.id, photo.etag, thumbnails, trigger, recordWithSwap);
         } else {
           mailEtag = null;
-          await this.sites.applyPlaceholder(person.id, trigger);
           outcome = 'placeholder';
+          await this.sites.applyPlaceholder(person.id, trigger, recordWithSwap);
         }
       }
     } catch (failure) {
+      run = undefined;
       outcome = 'failed';
       error = failure instanceof AppError ? failure.message : `Unexpected error: ${failure instanceof Error ? failure.message : String(failure)}`;
       await this.sites.recordFailure(person.id, trigger, error).catch(() => {});
     }
-    const durationMs = performance.now() - started;
-    const run: SyncRun = { id: this.newId(), personId: person.id, trigger, outcome, error, mailEtag, startedAt: startedAt.toISOString(), durationMs };
-    await this.runs.insert(run).catch(() => {});
+    if (!run) {
+      run = describeRun();
+      await this.runs.insert(run).catch(() => {});
+    }
     this.options.onRun?.(run);
-    return { personId: person.id, outcome, mailEtag, error, durationMs };
+    return { personId: person.id, outcome, mailEtag, error, durationMs: run.durationMs };
   }
 }

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Schema } from '../storage/index.ts';
 import type { SyncRun } from './sync-state.ts';
 
@@ -6,8 +6,9 @@ import type { SyncRun } from './sync-state.ts';
 export class SyncRunStore {
   constructor(private readonly db: Kysely<Schema>) {}
 
-  async insert(run: SyncRun): Promise<void> {
-    await this.db
+  /** Inside the Sites swap's transaction when the run made one. */
+  async insert(run: SyncRun, db: Kysely<Schema> | Transaction<Schema> = this.db): Promise<void> {
+    await db
       .insertInto('sync_runs')
       .values({
         id: run.id,
