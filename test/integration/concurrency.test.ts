@@ -10,7 +10,7 @@ import { CLI_ACTOR } from '../../src/identity/index.ts';
 import { photoContentEtag } from '../../src/mail/index.ts';
 import { createScratchPostgres, DATABASE_KINDS, postgresSkipReason } from '../support/databases.ts';
 import { makePhoto, meanColor } from '../support/images.ts';
-import { startServerChild, type ServerChild } from '../support/server-child.ts';
+import { freePort, KillableServer } from '../support/killable-server.ts';
 import { bearer, startTestApp, TEST_PASSWORD, type TestApp } from '../support/test-app.ts';
 
 const RED = '#d01010';
@@ -114,7 +114,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
 }
 
 describe('two server processes on one PostgreSQL database', { skip: postgresSkipReason ?? false }, () => {
-  let servers: ServerChild[] = [];
+  let servers: KillableServer[] = [];
   let scratch: { url: string; drop: () => Promise<void> };
   let dataDir: string;
   let person: Person;
@@ -122,7 +122,7 @@ describe('two server processes on one PostgreSQL database', { skip: postgresSkip
   let personToken: string;
   const env = () => ({ DATABASE_URL: scratch.url, DATA_DIR: dataDir, SYNC_SESSION_RECHECK_MINUTES: '0' });
 
-  const signIn = async (server: ServerChild, upn: string) => {
+  const signIn = async (server: KillableServer, upn: string) => {
     const form = await fetch(`${server.url}/signin`);
     const csrfCookie = (form.headers.getSetCookie()[0] ?? '').split(';')[0]!;
     const csrf = /name="_csrf" value="([^"]+)"/.exec(await form.text())?.[1] ?? '';
@@ -135,7 +135,7 @@ describe('two server processes on one PostgreSQL database', { skip: postgresSkip
     assert.equal(response.status, 303);
     return response.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
   };
-  const sitesPhoto = (server: ServerChild, size: string, cookie?: string) =>
+  const sitesPhoto = (server: KillableServer, size: string, cookie?: string) =>
     fetch(`${server.url}/_layouts/15/userphoto.aspx?size=${size}&accountname=${person.userPrincipalName}`, { headers: cookie ? { cookie } : bearer(adminTokens[0]!) });
 
   before(async () => {
@@ -152,7 +152,9 @@ describe('two server processes on one PostgreSQL database', { skip: postgresSkip
     personToken = (await services.identity.createApiToken(CLI_ACTOR, person, 't')).token;
     await services.mail.setPhoto(CLI_ACTOR, person, await solid(RED), 'cli');
     await services.close();
-    servers = await Promise.all([startServerChild(env()), startServerChild(env())]);
+    const serverEnv = { ...env(), HOST: '127.0.0.1', LOG_LEVEL: 'warn', PHOTOSYNC_ADMIN_PASSWORD: 'a long enough admin password' };
+    servers = [new KillableServer(await freePort(), serverEnv), new KillableServer(await freePort(), serverEnv)];
+    await Promise.all(servers.map((server) => server.start()));
   });
   after(async () => {
     await Promise.all(servers.map((s) => s.stop()));
@@ -181,7 +183,7 @@ describe('two server processes on one PostgreSQL database', { skip: postgresSkip
   });
 
   test('a swap in one process shows in the other at once (LISTEN/NOTIFY), not after its cache expires', async () => {
-    const [a, b] = servers as [ServerChild, ServerChild];
+    const [a, b] = servers as [KillableServer, KillableServer];
     assert.equal(await colourOf(Buffer.from(await (await sitesPhoto(b, 'S')).arrayBuffer())), 'red', 'B has red in its hot cache');
     const upload = await fetch(`${a.url}/v1.0/me/photo/$value`, { method: 'PUT', headers: { ...bearer(personToken), 'content-type': 'image/jpeg' }, body: new Uint8Array(await solid(GREEN)) });
     assert.equal(upload.status, 200);
