@@ -91,11 +91,14 @@ for (const { kind, skip } of DATABASE_KINDS) {
           await t.services.mail.setPhoto(CLI_ACTOR, person, i % 2 ? photos.green : photos.red, 'cli');
           await t.services.sync.syncProfilePhoto(person, 'admin');
         }
-        swapping = false;
-      })();
+      })().finally(() => (swapping = false));
       let sets = 0;
       let reads = 0;
-      while (swapping) {
+      // Bounded in time too: a failed swap loop must end the reads, and surface below.
+      const deadline = Date.now() + 60_000;
+      while (swapping && Date.now() < deadline) {
+        // Let the swaps' I/O (sharp, the database) run: in-process requests alone never leave the microtask queue.
+        await new Promise((resolve) => setImmediate(resolve));
         const set = await t.services.sites.getThumbnailSet(person);
         assert.ok(set.length === 0 || (set.length === 3 && new Set(set.map((s) => s.sourceEtag)).size === 1), `one version in a set: ${JSON.stringify(set)}`);
         sets++;
