@@ -105,6 +105,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const handlers: SyncJobHandlers = { sync: (job) => syncAutomation!.runJob(job), tick: () => syncAutomation!.tick() };
   const queue = await createSyncJobQueue(database.sqlExecutor, handlers, {
     concurrency: config.syncConcurrency,
+    setupLock: processes.withLock,
     ...(overrides.retryDelayMs !== undefined && { retryDelayMs: overrides.retryDelayMs }),
   });
   syncAutomation = new SyncAutomation(sync, directory, syncSettings, syncStatus, queue);

@@ -9,6 +9,11 @@ export interface PgBossQueueOptions {
   concurrency: number;
   /** pg-boss's fastest polling; a job enqueued by this process wakes a local worker at once anyway. */
   pollingIntervalSeconds?: number;
+  /**
+   * Held while pg-boss sets up its schema and queues: two processes starting at once otherwise
+   * deadlock in its create_queue (seen with two servers started together).
+   */
+  setupLock?: <T>(key: string, work: () => Promise<T>) => Promise<T>;
 }
 
 /**
@@ -48,7 +53,8 @@ export class PgBossSyncQueue implements SyncJobQueue {
       this.workerIds.push(id);
     }
     await this.boss.work(TICK_QUEUE, { pollingIntervalSeconds: 5 }, async () => this.handlers.tick());
-    await this.boss.schedule(TICK_QUEUE, '* * * * *');
+    const lock = this.options.setupLock ?? ((_key, work) => work());
+    await lock('pg-boss-setup', () => this.boss.schedule(TICK_QUEUE, '* * * * *'));
   }
 
   async whenIdle(): Promise<void> {
@@ -65,7 +71,8 @@ export class PgBossSyncQueue implements SyncJobQueue {
   }
 
   private ensureStarted(): Promise<void> {
-    this.started ??= (async () => {
+    const lock = this.options.setupLock ?? ((_key, work) => work());
+    this.started ??= lock('pg-boss-setup', async () => {
       await this.boss.start();
       const retry = { retryLimit: SYNC_JOB_RETRY.retryLimit, retryDelay: SYNC_JOB_RETRY.retryDelaySeconds, retryBackoff: SYNC_JOB_RETRY.retryBackoff };
       // createQueue is idempotent across processes (it does nothing when the queue exists).
@@ -74,7 +81,7 @@ export class PgBossSyncQueue implements SyncJobQueue {
       // A sync takes well under a second; a job still active after a minute died with its process.
       await this.boss.createQueue(SYNC_QUEUE, { name: SYNC_QUEUE, policy: 'standard', expireInSeconds: 60, ...retry });
       await this.boss.createQueue(TICK_QUEUE, { name: TICK_QUEUE, policy: 'singleton', expireInSeconds: 600 });
-    })();
+    });
     return this.started;
   }
 }

@@ -38,11 +38,11 @@ export interface SyncJobQueue {
 export async function createSyncJobQueue(
   executor: SqlExecutor | undefined,
   handlers: SyncJobHandlers,
-  options: InProcessQueueOptions,
+  options: InProcessQueueOptions & { setupLock?: <T>(key: string, work: () => Promise<T>) => Promise<T> },
 ): Promise<SyncJobQueue> {
   if (!executor) return new InProcessSyncQueue(handlers, options);
   const { PgBossSyncQueue } = await import('./pg-boss-sync-queue.ts');
-  return new PgBossSyncQueue(executor, handlers, { concurrency: options.concurrency });
+  return new PgBossSyncQueue(executor, handlers, { concurrency: options.concurrency, ...(options.setupLock && { setupLock: options.setupLock }) });
 }
 
 export interface InProcessQueueOptions {
