@@ -30,9 +30,10 @@ export async function serve(services: Services, io: CliIo, options: { demo: bool
   await services.identity.deleteExpiredSessions();
   // Expired sessions are refused anyway; this only keeps the table small.
   const sessionCleanup = setInterval(() => void services.identity.deleteExpiredSessions().catch(() => {}), 3_600_000).unref();
-  const address = await app.listen({ port: config.port, host: config.host });
-  // On-change and scheduled syncs: this process now takes queued jobs (on PostgreSQL, with the others).
+  // On-change and scheduled syncs: this process takes queued jobs (on PostgreSQL, with the others).
+  // Started before listening, so a ready server has already queued the catch-up after a crash.
   await services.syncAutomation.startWorkers();
+  const address = await app.listen({ port: config.port, host: config.host });
   // Image work runs on lower-priority threads, so the event loop (every read) comes first.
   const stopRenicing = keepWorkerThreadsInBackground();
   // PORT=0 picks a free port (tests, benchmarks): then the real address is the one to print.
