@@ -48,7 +48,7 @@ export class SyncAutomation {
   async tick(): Promise<void> {
     const settings = await this.settings.get();
     if (settings.mode === 'on-change') {
-      await this.queueOutOfDate('on-change');
+      await this.queueOutOfDate('on-change', { includeFailed: false });
       return;
     }
     if (settings.mode !== 'scheduled') return;
@@ -56,9 +56,13 @@ export class SyncAutomation {
     await this.queueOutOfDate();
   }
 
-  /** Queues everyone whose Sites copy is out of date or never checked; returns how many. */
-  async queueOutOfDate(trigger: SyncJob['trigger'] = 'scheduled'): Promise<number> {
-    const personIds = await this.status.listOutOfDate(SWEEP_BATCH);
+  /**
+   * Queues everyone whose Sites copy is out of date or never checked; returns how many. The
+   * on-change safety net leaves out failed people: their jobs were retried already, and a broken
+   * photo would otherwise be tried (and recorded) every minute.
+   */
+  async queueOutOfDate(trigger: SyncJob['trigger'] = 'scheduled', options: { includeFailed?: boolean } = {}): Promise<number> {
+    const personIds = await this.status.listOutOfDate(SWEEP_BATCH, options);
     await this.queue.enqueue(personIds.map((personId) => ({ personId, trigger })));
     return personIds.length;
   }
@@ -69,7 +73,7 @@ export class SyncAutomation {
    */
   async startWorkers(): Promise<void> {
     await this.queue.startWorkers();
-    if ((await this.settings.get()).mode === 'on-change') await this.queueOutOfDate('on-change');
+    if ((await this.settings.get()).mode === 'on-change') await this.queueOutOfDate('on-change', { includeFailed: false });
   }
 
   whenIdle(): Promise<void> {

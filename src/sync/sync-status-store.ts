@@ -108,9 +108,10 @@ export class SyncStatusStore {
    * Enabled people whose Sites copy differs from Mail or was never checked, the longest unchecked
    * first (never-checked before all others).
    */
-  async listOutOfDate(limit: number): Promise<string[]> {
-    const rows = await this.people()
-      .select('p.id')
+  async listOutOfDate(limit: number, options: { includeFailed?: boolean } = {}): Promise<string[]> {
+    let query = this.people().select('p.id');
+    if (options.includeFailed === false) query = query.where('sp.last_error', 'is', null);
+    const rows = await query
       .where((eb) => eb.or([eb('sp.last_checked_at', 'is', null), eb('sp.synced_etag', 'is distinct from', eb.ref('pv.etag'))]))
       .orderBy(sql`sp.last_checked_at is not null`)
       .orderBy('sp.last_checked_at')
