@@ -57,10 +57,10 @@ export async function registerAdminAuditPage(app: FastifyInstance, options: { au
           <input id="since" name="since" type="date" value="${filters.since ?? ''}">
           <div class="actions"><button type="submit" class="secondary">Filter</button></div>
         </form>
-        <table>
+        <table class="status">
           <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Whose</th><th scope="col">Details</th><th scope="col">From</th></tr></thead>
           <tbody>${shown.map(
-            (e) => html`<tr><td>${formatTime(e.at)}</td><td>${e.actor.kind}: ${e.actor.name}</td><td>${e.action}</td><td>${e.target?.name ?? '-'}</td><td>${e.detail ?? ''}</td><td>${e.ip ?? '-'}</td></tr>`,
+            (e) => html`<tr><td>${formatTime(e.at)}</td><td>${e.actor.kind === e.actor.name ? e.actor.kind : `${e.actor.kind}: ${e.actor.name}`}</td><td>${e.action}</td><td>${e.target?.name ?? '-'}</td><td>${e.detail ?? ''}</td><td>${e.ip ?? '-'}</td></tr>`,
           )}</tbody>
         </table>
         ${shown.length === 0 ? html`<p>No entries match.</p>` : ''}
