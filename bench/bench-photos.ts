@@ -23,11 +23,20 @@ export async function rawSharpCascade(photo: Buffer): Promise<Buffer[]> {
   );
 }
 
-/** Distinct 12-megapixel (4000×3000) JPEGs: a gradient, shapes and a little grain, each in its own colours. */
-export async function generateCameraPhotos(count: number): Promise<Buffer[]> {
+export interface CameraPhotoOptions {
+  /** Strength of the sensor-like grain: it decides how large the file is (6: about 0.3 MB). */
+  grainSigma?: (index: number) => number;
+  quality?: number;
+  /** Shifts every photo's colours, so two sets made with the same count differ. */
+  hueOffset?: number;
+}
+
+/** Distinct 12-megapixel (4000×3000) JPEGs: a gradient, shapes and grain, each in its own colours. */
+export async function generateCameraPhotos(count: number, options: CameraPhotoOptions = {}): Promise<Buffer[]> {
+  const { grainSigma = () => 6, quality = 82, hueOffset = 0 } = options;
   const photos: Buffer[] = [];
   for (let i = 0; i < count; i++) {
-    const hue = (i * 47) % 360;
+    const hue = (i * 47 + hueOffset) % 360;
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="4000" height="3000">
       <defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">
         <stop offset="0" stop-color="hsl(${hue},60%,35%)"/><stop offset="1" stop-color="hsl(${(hue + 120) % 360},50%,70%)"/>
@@ -36,16 +45,29 @@ export async function generateCameraPhotos(count: number): Promise<Buffer[]> {
       <circle cx="${1500 + i * 40}" cy="1300" r="700" fill="hsl(${(hue + 60) % 360},40%,80%)"/>
       <rect x="${400 + i * 25}" y="2000" width="3000" height="600" fill="hsl(${(hue + 200) % 360},45%,40%)"/>
     </svg>`;
-    const grain = await sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 6 } } })
+    const grain = await sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: grainSigma(i) } } })
       .raw()
       .toBuffer();
     const photo = await sharp(Buffer.from(svg))
       .composite([{ input: grain, raw: { width: 4000, height: 3000, channels: 3 }, blend: 'soft-light' }])
-      .jpeg({ quality: 82 })
+      .jpeg({ quality })
       .toBuffer();
     photos.push(photo);
   }
   return photos;
+}
+
+/**
+ * A copy of a JPEG with a comment segment (COM, 0xFFFE) right after the start-of-image marker: other
+ * bytes, so another content hash (ETag, a new Mail version), and the same pixels, so the same image work.
+ */
+export function withJpegComment(jpeg: Buffer, text: string): Buffer {
+  if (jpeg[0] !== 0xff || jpeg[1] !== 0xd8) throw new Error('not a JPEG (no SOI marker)');
+  const body = Buffer.from(text, 'latin1');
+  if (body.length > 65533) throw new Error('JPEG comment too long');
+  const header = Buffer.from([0xff, 0xfe, 0, 0]);
+  header.writeUInt16BE(body.length + 2, 2);
+  return Buffer.concat([jpeg.subarray(0, 2), header, body, jpeg.subarray(2)]);
 }
 
 /** Runs `work` over the items with `inFlight` at a time; returns items per second. */

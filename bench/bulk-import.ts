@@ -4,6 +4,7 @@ import path from 'node:path';
 import { createServices } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import type { ImportReport } from '../src/mail/index.ts';
+import { withJpegComment } from './bench-photos.ts';
 import { childEnv, runNodeChild, type ChildRun } from './bench-support.ts';
 
 export interface BulkImportResult {
@@ -19,19 +20,6 @@ export interface BulkImportResult {
 }
 
 const IN_FLIGHT = 2;
-
-/**
- * A copy of a JPEG with a comment segment (COM, 0xFFFE) right after the start-of-image marker: other
- * bytes, so another content hash (ETag), and the same pixels, so the same decoding cost.
- */
-export function withJpegComment(jpeg: Buffer, text: string): Buffer {
-  if (jpeg[0] !== 0xff || jpeg[1] !== 0xd8) throw new Error('not a JPEG (no SOI marker)');
-  const body = Buffer.from(text, 'latin1');
-  if (body.length > 65533) throw new Error('JPEG comment too long');
-  const header = Buffer.from([0xff, 0xfe, 0, 0]);
-  header.writeUInt16BE(body.length + 2, 2);
-  return Buffer.concat([jpeg.subarray(0, 2), header, body, jpeg.subarray(2)]);
-}
 
 /**
  * Bulk import of `files` 12 MP JPEGs through the real CLI (a child process, SYNC_CONCURRENCY=2), against

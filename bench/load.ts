@@ -26,8 +26,8 @@ import { createServices } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { CLI_ACTOR } from '../src/identity/index.ts';
 import { freePort, percentile, stopChild } from './bench-support.ts';
-import { generateCameraPhotos } from './bench-photos.ts';
-import { generatePhoneCameraPhotos, seedPortrait, withJpegComment } from './load-photos.ts';
+import { generateCameraPhotos, withJpegComment } from './bench-photos.ts';
+import { generatePhoneCameraPhotos, seedPortrait } from './load-photos.ts';
 import {
   cpuSnapshot,
   cpuUse,

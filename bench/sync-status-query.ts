@@ -10,6 +10,7 @@ import { buildHttpApp, createServices, type Services } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import type { Schema } from '../src/storage/index.ts';
 import { SyncStatusStore, type SyncStateKind } from '../src/sync/index.ts';
+import { mulberry32 } from '../test/support/mutation-fuzzer.ts';
 import { createScratchPostgres, median } from './bench-support.ts';
 
 export interface SyncStatusQueryResult {
@@ -28,17 +29,6 @@ const BATCH = 500;
 const ADMIN_UPN = 'status-admin@bench.example';
 const ADMIN_PASSWORD = 'bench-admin-password-0123456789';
 
-/** A small deterministic PRNG (mulberry32): the same mix of states on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const hex32 = (next: () => number) => Array.from({ length: 4 }, () => Math.floor(next() * 2 ** 32).toString(16).padStart(8, '0')).join('');
 
@@ -48,7 +38,8 @@ const hex32 = (next: () => number) => Array.from({ length: 4 }, () => Math.floor
  * another ETag (out of date), ~5% with the last sync failed.
  */
 async function fill(db: Kysely<Schema>, people: number): Promise<void> {
-  const next = random(20240611);
+  // The same mix of states on every run.
+  const next = mulberry32(20240611);
   const now = Date.now();
   const iso = (ms: number) => new Date(ms).toISOString();
   for (let start = 0; start < people; start += BATCH * 20) {

@@ -53,8 +53,7 @@ export class PgBossSyncQueue implements SyncJobQueue {
       this.workerIds.push(id);
     }
     await this.boss.work(TICK_QUEUE, { pollingIntervalSeconds: 5 }, async () => this.handlers.tick());
-    const lock = this.options.setupLock ?? ((_key, work) => work());
-    await lock('pg-boss-setup', () => this.boss.schedule(TICK_QUEUE, '* * * * *'));
+    await this.duringSetup(() => this.boss.schedule(TICK_QUEUE, '* * * * *'));
   }
 
   async whenIdle(): Promise<void> {
@@ -70,9 +69,12 @@ export class PgBossSyncQueue implements SyncJobQueue {
     await this.boss.stop({ graceful: true, wait: true, close: false, timeout: 10_000 });
   }
 
+  private duringSetup<T>(work: () => Promise<T>): Promise<T> {
+    return this.options.setupLock ? this.options.setupLock('pg-boss-setup', work) : work();
+  }
+
   private ensureStarted(): Promise<void> {
-    const lock = this.options.setupLock ?? ((_key, work) => work());
-    this.started ??= lock('pg-boss-setup', async () => {
+    this.started ??= this.duringSetup(async () => {
       await this.boss.start();
       const retry = { retryLimit: SYNC_JOB_RETRY.retryLimit, retryDelay: SYNC_JOB_RETRY.retryDelaySeconds, retryBackoff: SYNC_JOB_RETRY.retryBackoff };
       // createQueue is idempotent across processes (it does nothing when the queue exists).

@@ -4,15 +4,10 @@ import { BadRequest, Forbidden } from '../errors.ts';
 import { isAdmin, type RequestAuthentication } from '../identity/index.ts';
 import { formatTime, html } from './html.ts';
 import { createPageRendering, PAGE } from './page-rendering.ts';
+import { queryChoice } from './query-params.ts';
 
 const ACTOR_KINDS: readonly AuditActorKind[] = ['person', 'admin', 'token', 'cli', 'seed', 'import', 'sync'];
 const PAGE_SIZE = 100;
-
-function oneOf<T extends string>(value: unknown, allowed: readonly T[], name: string): T | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) throw new BadRequest(`The ${name} filter must be one of ${allowed.join(', ')}.`);
-  return value as T;
-}
 
 function sinceFilter(value: unknown): Date | undefined {
   if (value === undefined || value === '') return undefined;
@@ -31,8 +26,8 @@ export async function registerAdminAuditPage(app: FastifyInstance, options: { au
     if (!actor) return reply;
     if (!isAdmin(actor)) throw new Forbidden('Only an admin can read the audit log.');
     const q = request.query;
-    const action = oneOf<AuditAction>(q.action, AUDIT_ACTIONS, 'action');
-    const actorKind = oneOf<AuditActorKind>(q.actor, ACTOR_KINDS, 'actor');
+    const action = queryChoice<AuditAction>(q.action, AUDIT_ACTIONS, 'action');
+    const actorKind = queryChoice<AuditActorKind>(q.actor, ACTOR_KINDS, 'actor');
     const person = typeof q.person === 'string' && q.person.trim() ? q.person.trim().slice(0, 200) : undefined;
     const since = sinceFilter(q.since);
     const before = q.before === undefined || q.before === '' ? undefined : Number(q.before);

@@ -6,6 +6,7 @@ import type { RequestAuthentication } from '../identity/index.ts';
 import { SYNC_STATE_KINDS, type SyncAdministration, type SyncStateKind } from '../sync/index.ts';
 import { formatTime, html } from './html.ts';
 import { createPageRendering, csrfToken, PAGE } from './page-rendering.ts';
+import { queryChoice, queryText } from './query-params.ts';
 
 export interface AdminSyncPagesOptions {
   directory: DirectoryService;
@@ -30,20 +31,6 @@ const MODE_LABELS: Record<(typeof SYNC_MODES)[number], string> = {
 };
 const FLASH: Record<string, string> = { settings: 'The sync settings are saved.' };
 
-function queryText(value: unknown, name: string, max = 200): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (typeof value !== 'string' || value.length > max) throw new BadRequest(`The ${name} must be text of at most ${max} characters.`);
-  return value.trim() || undefined;
-}
-
-function stateFilter(value: unknown): SyncStateKind | undefined {
-  const state = queryText(value, 'state filter', 20);
-  if (state !== undefined && !(SYNC_STATE_KINDS as readonly string[]).includes(state)) {
-    throw new BadRequest(`The state filter must be one of ${SYNC_STATE_KINDS.join(', ')}.`);
-  }
-  return state as SyncStateKind | undefined;
-}
-
 /** The admin's "Sync status" page, a person's sync history, the mode setting and forced syncs. */
 export async function registerAdminSyncPages(app: FastifyInstance, options: AdminSyncPagesOptions): Promise<void> {
   const { directory, syncAdmin, auth } = options;
@@ -53,7 +40,7 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const search = queryText(request.query.q, 'search');
-    const state = stateFilter(request.query.state);
+    const state = queryChoice(request.query.state, SYNC_STATE_KINDS, 'state');
     const after = queryText(request.query.after, 'page position', 300)?.toLowerCase();
     const [settings, counts, rows] = await Promise.all([
       syncAdmin.getSettings(actor),

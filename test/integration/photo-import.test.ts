@@ -7,6 +7,7 @@ import type { Person } from '../../src/directory/index.ts';
 import { CLI_ACTOR } from '../../src/identity/index.ts';
 import { DATABASE_KINDS } from '../support/databases.ts';
 import { makePhoto } from '../support/images.ts';
+import { multipart } from '../support/multipart.ts';
 import { runPhotosync } from '../support/run-cli.ts';
 import { snapshotPhotoTables } from '../support/sync-fixtures.ts';
 import { cookiesOf, startTestApp, type TestApp } from '../support/test-app.ts';
@@ -115,25 +116,17 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const form = await t.app.inject({ method: 'GET', url: '/admin/import', headers: { cookie } });
       assert.equal(form.statusCode, 200);
       const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)![1]!;
-      const boundary = '----photosync-test-boundary';
-      const part = (name: string, value: Buffer | string, filename?: string) =>
-        Buffer.concat([
-          Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"${filename ? `; filename="${filename}"` : ''}\r\n${filename ? 'Content-Type: application/octet-stream\r\n' : ''}\r\n`),
-          Buffer.isBuffer(value) ? value : Buffer.from(value),
-          Buffer.from('\r\n'),
-        ]);
-      const body = Buffer.concat([
-        part('_csrf', csrf),
-        part('photos', await makePhoto('jpeg', 150, 150, { color: '#123456' }), 'portrait.jpg'),
-        part('photos', Buffer.from('<svg onload="alert(1)"/>'), 'importer@contoso.example.jpg'),
-        part('map', 'file,userPrincipalName\nportrait.jpg,importer@contoso.example\n', 'map.csv'),
-        Buffer.from(`--${boundary}--\r\n`),
+      const octets = 'application/octet-stream';
+      const upload = multipart({ _csrf: csrf }, [
+        { name: 'photos', filename: 'portrait.jpg', type: octets, bytes: await makePhoto('jpeg', 150, 150, { color: '#123456' }) },
+        { name: 'photos', filename: 'importer@contoso.example.jpg', type: octets, bytes: Buffer.from('<svg onload="alert(1)"/>') },
+        { name: 'map', filename: 'map.csv', type: octets, bytes: Buffer.from('file,userPrincipalName\nportrait.jpg,importer@contoso.example\n') },
       ]);
       const posted = await t.app.inject({
         method: 'POST',
         url: '/admin/import',
-        headers: { cookie: [cookie, cookiesOf(form)].join('; '), 'content-type': `multipart/form-data; boundary=${boundary}` },
-        payload: body,
+        headers: { cookie: [cookie, cookiesOf(form)].join('; '), 'content-type': upload.contentType },
+        payload: upload.payload,
       });
       assert.equal(posted.statusCode, 303, posted.body);
       const runUrl = posted.headers.location as string;

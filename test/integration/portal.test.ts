@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { DATABASE_KINDS } from '../support/databases.ts';
 import { makePhoto } from '../support/images.ts';
+import { multipart } from '../support/multipart.ts';
 import { cookiesOf, startTestApp, TEST_PASSWORD, type TestApp } from '../support/test-app.ts';
 
 function csrfTokenIn(page: LightMyRequestResponse): string {
@@ -11,19 +12,6 @@ function csrfTokenIn(page: LightMyRequestResponse): string {
   return token;
 }
 
-function multipart(fields: Record<string, string>, file?: { name: string; filename: string; type: string; bytes: Buffer }) {
-  const boundary = '----photosync-test-boundary';
-  const parts: Buffer[] = [];
-  for (const [name, value] of Object.entries(fields)) {
-    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
-  }
-  if (file) {
-    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${file.name}"; filename="${file.filename}"\r\nContent-Type: ${file.type}\r\n\r\n`));
-    parts.push(file.bytes, Buffer.from('\r\n'));
-  }
-  parts.push(Buffer.from(`--${boundary}--\r\n`));
-  return { payload: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
-}
 
 for (const { kind, skip } of DATABASE_KINDS) {
   describe(`the portal on ${kind}`, { skip }, () => {

@@ -4,6 +4,7 @@ import { CLI_ACTOR, SESSION_COOKIE } from '../../src/identity/index.ts';
 import { photoContentEtag } from '../../src/mail/index.ts';
 import type { DatabaseKind } from './databases.ts';
 import { makePhoto } from './images.ts';
+import { multipart } from './multipart.ts';
 import { cookiesOf, startTestApp, TEST_PASSWORD, type TestApp } from './test-app.ts';
 
 /**
@@ -156,19 +157,6 @@ export async function createAccessWorld(kind: DatabaseKind): Promise<World> {
   return world;
 }
 
-export function multipart(fields: Record<string, string>, file?: { name: string; filename: string; type: string; bytes: Buffer }) {
-  const boundary = '----photosync-access-boundary';
-  const parts: Buffer[] = [];
-  for (const [name, value] of Object.entries(fields)) {
-    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
-  }
-  if (file) {
-    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${file.name}"; filename="${file.filename}"\r\nContent-Type: ${file.type}\r\n\r\n`));
-    parts.push(file.bytes, Buffer.from('\r\n'));
-  }
-  parts.push(Buffer.from(`--${boundary}--\r\n`));
-  return { payload: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
-}
 
 /**
  * The outcome notation of the table, checked against a response:

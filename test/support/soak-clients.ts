@@ -201,14 +201,21 @@ export class SoakDriver {
       this.counts.putsAcked++;
       ledger.confirmed = photo.etag;
       ledger.confirmedBy = 'ack';
-    } else if (response.status === 503) {
-      this.counts.busy++;
     } else {
-      this.unexpected(ledger, op, response, body);
-      if (response.status >= 500) {
-        this.counts.unknownWrites++;
-        ledger.pending = { state: photo.etag, op, at: Date.now(), error: `${response.status}` };
-      }
+      this.notAcknowledged(ledger, op, response, body, photo.etag);
+    }
+  }
+
+  /** A 503 changed nothing; any other answer is unexpected, and a 5xx may or may not have committed. */
+  private notAcknowledged(ledger: PersonLedger, op: string, response: Response, body: string, attempted: string | null): void {
+    if (response.status === 503) {
+      this.counts.busy++;
+      return;
+    }
+    this.unexpected(ledger, op, response, body);
+    if (response.status >= 500) {
+      this.counts.unknownWrites++;
+      ledger.pending = { state: attempted, op, at: Date.now(), error: `${response.status}` };
     }
   }
 
@@ -235,14 +242,8 @@ export class SoakDriver {
       }
       ledger.confirmed = null;
       ledger.confirmedBy = 'ack';
-    } else if (response.status === 503) {
-      this.counts.busy++;
     } else {
-      this.unexpected(ledger, op, response, body);
-      if (response.status >= 500) {
-        this.counts.unknownWrites++;
-        ledger.pending = { state: null, op, at: Date.now(), error: `${response.status}` };
-      }
+      this.notAcknowledged(ledger, op, response, body, null);
     }
   }
 
