@@ -1,6 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { AUDIT_ACTIONS, type AuditAction } from '../audit/index.ts';
 import type { CliContext } from './cli-io.ts';
+import { printable } from './printable.ts';
 
 /** `--since` takes a date/time (2026-11-01, 2026-11-01T08:00Z) or an age (30m, 24h, 7d). */
 export function parseSince(value: string, now = new Date()): Date {
@@ -37,8 +38,8 @@ export function registerAuditCommand(program: Command, { withServices, out, json
         });
         if (options.json) return json(entries);
         for (const e of entries) {
-          const target = e.target ? ` ${e.target.name}` : '';
-          out(`${e.at}  ${e.actor.kind}:${e.actor.name}  ${e.action}${target}${e.detail ? `  ${e.detail}` : ''}${e.ip ? `  from ${e.ip}` : ''}`);
+          const target = e.target ? ` ${printable(e.target.name)}` : '';
+          out(`${e.at}  ${e.actor.kind}:${printable(e.actor.name)}  ${e.action}${target}${e.detail ? `  ${printable(e.detail)}` : ''}${e.ip ? `  from ${printable(e.ip)}` : ''}`);
         }
       }),
     );

@@ -8,6 +8,7 @@ import { CLI_ACTOR } from '../identity/index.ts';
 import { GRAPH_PHOTO_SIZES, type GraphPhotoSize } from '../imaging/index.ts';
 import { registerAuditCommand } from './audit-command.ts';
 import { CliFailure, EXIT, type CliContext, type CliIo } from './cli-io.ts';
+import { columns, printable, printableJson, printableLine } from './printable.ts';
 import { registerPhotoImportCommand } from './photo-import-command.ts';
 import { registerSyncCommands } from './sync-commands.ts';
 import { askHiddenPassword, readPasswordFromStdin } from './read-password.ts';
@@ -15,8 +16,9 @@ import { serve } from './serve-command.ts';
 
 /** Runs one `photosync …` command and returns its exit code (0 ok, 1 failed, 2 usage error). */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
-  const out = (line: string): void => void io.stdout.write(`${line}\n`);
-  const json = (value: unknown): void => void io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  // Every line the CLI prints passes here: stored values never reach the terminal as control characters.
+  const out = (line: string): void => void io.stdout.write(`${printableLine(line)}\n`);
+  const json = (value: unknown): void => void io.stdout.write(`${printableJson(value)}\n`);
 
   const withServices = async <T>(work: (services: Services) => Promise<T>): Promise<T> => {
     const services = await createServices(loadConfig(io.env));
@@ -72,7 +74,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       withServices(async ({ directory }) => {
         const people = await directory.listPeople({ limit: 100_000 });
         if (options.json) return json(people);
-        for (const p of people) out(`${p.userPrincipalName}\t${p.displayName}\t${p.mail ?? ''}\t${p.role}${p.enabled ? '' : '\tdisabled'}`);
+        for (const p of people) out(columns(p.userPrincipalName, p.displayName, p.mail ?? '', p.role, ...(p.enabled ? [] : ['disabled'])));
       }),
     );
 
@@ -86,7 +88,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       const report = await withServices(({ directory }) => directory.importPeopleFromCsv(text, { dryRun: options.dryRun === true }));
       if (options.json) json(report);
       else {
-        for (const row of report.rows.filter((r) => r.outcome === 'failed')) io.stderr.write(`line ${row.line}: ${row.message}\n`);
+        for (const row of report.rows.filter((r) => r.outcome === 'failed')) io.stderr.write(`line ${row.line}: ${printable(row.message ?? '')}\n`);
         const { created, updated, unchanged, failed } = report.counts;
         out(`${options.dryRun ? 'Dry run: would have ' : ''}created ${created}, updated ${updated}, unchanged ${unchanged}, failed ${failed}.`);
       }
@@ -156,7 +158,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       withServices(async ({ identity }) => {
         const list = await identity.listApiTokens(CLI_ACTOR);
         if (options.json) return json(list);
-        for (const t of list) out(`${t.id}\t${t.userPrincipalName}\t${t.name}\tcreated ${t.createdAt}\t${t.revokedAt ? `revoked ${t.revokedAt}` : `last used ${t.lastUsedAt ?? 'never'}`}`);
+        for (const t of list) out(columns(t.id, t.userPrincipalName, t.name, `created ${t.createdAt}`, t.revokedAt ? `revoked ${t.revokedAt}` : `last used ${t.lastUsedAt ?? 'never'}`));
       }),
     );
 
@@ -188,18 +190,18 @@ function reportFailure(error: unknown, io: CliIo): number {
     return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT.ok : EXIT.usage;
   }
   if (error instanceof CliFailure) {
-    if (error.message) io.stderr.write(`photosync: ${error.message}\n`);
+    if (error.message) io.stderr.write(`photosync: ${printable(error.message)}\n`);
     return error.exitCode;
   }
   if (error instanceof ConfigError) {
-    io.stderr.write(`photosync: configuration: ${error.message}\n`);
+    io.stderr.write(`photosync: configuration: ${printable(error.message)}\n`);
     return EXIT.usage;
   }
   if (error instanceof AppError) {
-    io.stderr.write(`photosync: ${error.message}\n`);
+    io.stderr.write(`photosync: ${printable(error.message)}\n`);
     return error.status === 400 && error.code === 'BadRequest' ? EXIT.usage : EXIT.failed;
   }
-  io.stderr.write(`photosync: ${error instanceof Error ? error.message : String(error)}\n`);
+  io.stderr.write(`photosync: ${printable(error instanceof Error ? error.message : String(error))}\n`);
   return EXIT.failed;
 }
 

@@ -101,7 +101,8 @@ export class DirectoryService {
 
   /**
    * Adds or updates people from CSV with the header `userPrincipalName,displayName,mail,role`.
-   * Each bad row is reported with its line number; the good rows still go in (unless dryRun).
+   * Each bad row is reported with its line number; the good rows still go in (unless dryRun). No
+   * row is ever half-stored, and no failure ends the import part-way without a report.
    */
   async importPeopleFromCsv(text: string, options: { dryRun: boolean }): Promise<PeopleImportReport> {
     let records;
@@ -161,8 +162,11 @@ export class DirectoryService {
           record('updated');
         }
       } catch (error) {
+        // Each row is one statement, so it is in or out whole; whatever stops it is that row's
+        // failure, reported like a bad value, and the rows after it still get their turn.
         if (error instanceof BadRequest) record('failed', error.message);
-        else throw error;
+        else if (isUniqueViolation(error)) record('failed', `${shown(upn)} was added by someone else meanwhile`);
+        else record('failed', `could not be saved: ${shown(error instanceof Error ? error.message : String(error), 200)}`);
       }
     }
     return report;
@@ -178,6 +182,7 @@ export class DirectoryService {
     }
     const displayName = (input.displayName?.trim() || displayNameFromUpn(userPrincipalName)).slice(0, 256);
     const mail = input.mail?.trim() || '';
+    if (mail && hasControlCharacters(mail)) throw new BadRequest(`"${shown(mail)}" is not a valid mail address: it has control characters.`);
     if (mail && !MAIL.test(mail)) throw new BadRequest(`"${shown(mail)}" is not a valid mail address.`);
     const role = input.role ?? 'user';
     if (!ROLES.includes(role)) throw new BadRequest(`"${shown(role)}" is not a role; use one of ${ROLES.join(', ')}.`);

@@ -2,7 +2,7 @@ import { createHash, randomBytes as cryptoRandomBytes, randomUUID } from 'node:c
 import { hash, verify, type Algorithm } from '@node-rs/argon2';
 import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { DirectoryService, Person } from '../directory/index.ts';
-import { BadRequest, Forbidden, NotFound, Unauthenticated } from '../errors.ts';
+import { BadRequest, Forbidden, hasControlCharacters, NotFound, shown, Unauthenticated } from '../errors.ts';
 import { isAdmin, type Actor } from './actor.ts';
 import type { ApiTokenInfo, CredentialStore } from './credential-store.ts';
 import { TtlCache } from '../ttl-cache.ts';
@@ -109,6 +109,8 @@ export class IdentityService {
     if (!isAdmin(actor) && !(actor.kind === 'person' && actor.person.id === owner.id)) {
       throw new Forbidden('Only an admin can create a token for someone else.');
     }
+    // The label is printed by `tokens list` and the audit log: plain text only.
+    if (hasControlCharacters(name)) throw new BadRequest(`The token label "${shown(name)}" has control characters; use plain text.`);
     const label = name.trim().slice(0, 100) || 'API token';
     const token = TOKEN_PREFIX + this.randomBytes(32).toString('base64url');
     const id = randomUUID();
