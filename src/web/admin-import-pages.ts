@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -55,10 +56,19 @@ async function saveUploadedFile(this: FastifyRequest, part: MultipartFile): Prom
     uploadDirs.set(this, dir);
   }
   const name = path.basename(part.filename || 'unnamed');
-  const file = path.join(await dir, `${Math.random().toString(36).slice(2)}-${name}`);
+  const file = path.join(await dir, temporaryFileName(name));
   await pipeline(part.file, fs.createWriteStream(file));
   const received: ReceivedFile = { name, path: file, tooLarge: part.file.truncated };
   (part as unknown as { value: ReceivedFile }).value = received;
+}
+
+/**
+ * The name an upload gets on disk: random, then at most the last 100 characters of its own name with
+ * only plain characters kept (easy to recognise in the folder). The person's name for it is kept
+ * apart, so a name the file system cannot hold (over 255 bytes, any character) still imports.
+ */
+function temporaryFileName(name: string): string {
+  return `${randomUUID()}-${name.replace(/[^A-Za-z0-9._@+-]/g, '_').slice(-100)}`;
 }
 
 /** The admin page that imports many photos at once, with an optional CSV mapping. */
