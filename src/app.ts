@@ -5,8 +5,8 @@ import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { createRequestAuthentication } from './identity/index.ts';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createRequestAuthentication, csrfBinding } from './identity/index.ts';
 import { registerGraphPhotoRoutes } from './mail/index.ts';
 import type { Services } from './services.ts';
 import { registerSharePointRoutes } from './sites/index.ts';
@@ -39,7 +39,8 @@ export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute
 export async function buildHttpApp(services: Services): Promise<FastifyInstance> {
   const { config, metrics } = services;
   const app = Fastify({
-    logger: { level: config.logLevel },
+    // The services' logger: request lines and background failures share one stream and level.
+    loggerInstance: services.log as FastifyBaseLogger,
     // One line per request from our onResponse hook instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomUUID(),
@@ -84,6 +85,9 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(csrf, {
     cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true, secure: secureCookies },
     getToken: (request) => (request.body as Record<string, unknown> | undefined)?._csrf as string | undefined,
+    // Each token is bound to the browser's session (csrfToken() in page-rendering makes them so).
+    getUserInfo: csrfBinding,
+    csrfOpts: { hmacKey: await services.identity.csrfKey() },
   });
   await app.register(rateLimit, { global: false });
   await app.register(formbody, { bodyLimit: 64 * 1024 });
@@ -101,8 +105,8 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     transformStaticCSP: (csp) => (secureCookies ? csp : csp.replace(/;?\s*upgrade-insecure-requests/, '')),
   });
 
-  const auth = createRequestAuthentication(services.identity, { secureCookies, sessionTtlHours: config.sessionTtlHours });
-  await app.register(registerOperationsRoutes, { database: services.database, metrics });
+  const auth = createRequestAuthentication(services.identity, { secureCookies, sessionLifetimeHours: config.sessionLifetimeHours });
+  await app.register(registerOperationsRoutes, { database: services.database, metrics, auth, metricsToken: config.metricsToken });
   await app.register(registerAssetRoutes);
   await app.register(registerPortalRoutes, {
     identity: services.identity,
@@ -120,7 +124,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     publicUrl: config.publicUrl,
     onPhotoRequested: (viewer, target, size) => services.userInitiatedTrigger.onSitesPhotoRequested(viewer, target, size),
     onProfilePictureSet: async (person) => {
-      await services.sync.syncProfilePhoto(person, 'set-my-profile-picture', { afterChange: true });
+      await services.syncRequests.syncNow(person, 'set-my-profile-picture', { afterChange: true });
     },
   });
   await app.register(registerAdminSyncPages, { directory: services.directory, syncAdmin: services.syncAdmin, auth });
@@ -129,8 +133,8 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(registerBulkRunPages, {
     syncAdmin: services.syncAdmin,
     auth,
-    finishedRunDetails: (actor, run) => {
-      const report = run.kind === 'import' ? services.photoImporter.findReport(actor, run.id) : undefined;
+    finishedRunDetails: async (actor, run) => {
+      const report = run.kind === 'import' ? await services.photoImporter.findReport(actor, run.id) : undefined;
       return report && renderImportReport(report);
     },
   });

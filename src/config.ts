@@ -18,8 +18,14 @@ export interface Config {
   logLevel: LogLevel;
   adminUpn: string;
   adminPassword: string | undefined;
+  /** Idle timeout: a session ends this long after its last request. */
   sessionTtlHours: number;
+  /** Absolute lifetime: a session ends this long after the sign-in, however active. */
+  sessionLifetimeHours: number;
+  /** Sign-in attempts per client address, and password changes per session, in a minute. */
   signInAttemptsPerMinute: number;
+  /** Prometheus sends it as a bearer token to scrape /metrics; unset, only admins may read /metrics. */
+  metricsToken: string | undefined;
   trustProxy: boolean;
   /** SharePoint's AllowAllPhotoThumbnailsTriggerExchangeSync: any size of one's own photo triggers a sync. */
   syncOnAnyThumbnailSize: boolean;
@@ -31,6 +37,10 @@ export interface Config {
   syncIntervalMinutes: number;
   /** Syncs and imports running at once in this process (image work: about one per core). */
   syncConcurrency: number;
+  /** How often each server looks for due sweeps, lost changes and abandoned runs. */
+  syncTickSeconds: number;
+  /** Finished bulk runs (their reports) are kept this many days. */
+  runRetentionDays: number;
   /** Photos decoded and resized at once in this process. */
   imageConcurrency: number;
   /** Uploads that may wait for image work; one more gets 503 with Retry-After. */
@@ -60,6 +70,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (!/^[^@\s]+@[^@\s]+$/.test(adminUpn)) {
     throw new ConfigError(`PHOTOSYNC_ADMIN_UPN must look like name@domain (got "${adminUpn}")`);
   }
+  const metricsToken = optional(env, 'METRICS_TOKEN');
+  if (metricsToken !== undefined && !/^[\x21-\x7e]{24,512}$/.test(metricsToken)) {
+    throw new ConfigError('METRICS_TOKEN must be 24 to 512 printable characters without spaces (e.g. from `openssl rand -hex 32`); leave it unset to let only admins read /metrics');
+  }
   return {
     port,
     host: optional(env, 'HOST') ?? '127.0.0.1',
@@ -71,13 +85,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     adminUpn,
     adminPassword,
     sessionTtlHours: integer(env, 'SESSION_TTL_HOURS', 12, 1, 24 * 90),
+    sessionLifetimeHours: integer(env, 'SESSION_LIFETIME_HOURS', 7 * 24, 1, 24 * 90),
     signInAttemptsPerMinute: integer(env, 'SIGNIN_ATTEMPTS_PER_MINUTE', 10, 1, 10_000),
+    metricsToken,
     trustProxy: boolean(env, 'TRUST_PROXY', false),
     syncOnAnyThumbnailSize: boolean(env, 'SYNC_ON_ANY_THUMBNAIL_SIZE', false),
     syncSessionRecheckMinutes: integer(env, 'SYNC_SESSION_RECHECK_MINUTES', 60, 0, 7 * 24 * 60),
     syncMode: oneOf(env, 'SYNC_MODE', SYNC_MODES, 'user-initiated'),
     syncIntervalMinutes: integer(env, 'SYNC_INTERVAL_MINUTES', 60, 1, 7 * 24 * 60),
     syncConcurrency: integer(env, 'SYNC_CONCURRENCY', os.availableParallelism(), 1, 64),
+    syncTickSeconds: integer(env, 'SYNC_TICK_SECONDS', 60, 1, 3600),
+    runRetentionDays: integer(env, 'RUN_RETENTION_DAYS', 30, 1, 3650),
     imageConcurrency: integer(env, 'IMAGE_CONCURRENCY', os.availableParallelism(), 1, 64),
     uploadQueueLength: integer(env, 'UPLOAD_QUEUE_LENGTH', 4 * os.availableParallelism(), 0, 1000),
   };

@@ -12,6 +12,9 @@ export class AppError extends Error {
     super(message);
     this.name = new.target.name;
   }
+
+  /** Where a person can go about it (an error page shows it as a link; the API body has the path in the message). */
+  link?: { href: string; text: string };
 }
 
 /** A person, token or other resource that does not exist (Graph: Request_ResourceNotFound). */
@@ -53,6 +56,13 @@ export class ImageTooLarge extends AppError {
   }
 }
 
+/** The photo was replaced between two reads that had to see the same version; reading again helps. */
+export class PhotoChangedWhileRead extends AppError {
+  constructor(message: string) {
+    super('PhotoChanged', 409, message);
+  }
+}
+
 export class BadRequest extends AppError {
   constructor(message: string, code = 'BadRequest') {
     super(code, 400, message);
@@ -62,6 +72,14 @@ export class BadRequest extends AppError {
 export class Conflict extends AppError {
   constructor(message: string) {
     super('Conflict', 409, message);
+  }
+}
+
+/** A second bulk sync while one runs: one at a time, so two runs never fight over the same people. */
+export class BulkSyncAlreadyRunning extends AppError {
+  constructor(readonly runId: string, startedBy: string) {
+    super('BulkSyncAlreadyRunning', 409, `A bulk sync started by ${startedBy} is still running (/admin/runs/${runId}); wait for it to finish or cancel it first.`);
+    this.link = { href: `/admin/runs/${runId}`, text: 'See the running sync' };
   }
 }
 
@@ -75,6 +93,14 @@ export class Unauthenticated extends AppError {
 export class Forbidden extends AppError {
   constructor(message = 'You are not allowed to do that.') {
     super('Authorization_RequestDenied', 403, message);
+  }
+}
+
+/** Signed in with a one-time password: nothing but the password page (and sign-out) until it is changed. */
+export class PasswordChangeRequired extends Forbidden {
+  constructor() {
+    super('You signed in with a one-time password: change it at /account/password before doing anything else.');
+    this.link = { href: '/account/password', text: 'Change your password' };
   }
 }
 

@@ -1,5 +1,5 @@
+import { pino, type Logger } from 'pino';
 import { AuditLog } from './audit/index.ts';
-import { BulkRunRegistry } from './bulk-run.ts';
 import type { Config } from './config.ts';
 import { DirectoryService, PeopleStore } from './directory/index.ts';
 import { CredentialStore, IdentityService } from './identity/index.ts';
@@ -7,6 +7,7 @@ import { ImageWorkQueue } from './imaging/index.ts';
 import { MailPhotoService, PhotoImporter, PhotoStore } from './mail/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { SitesService, SiteStore } from './sites/index.ts';
+import { BulkRuns } from './runs/index.ts';
 import { openDatabase, type Database } from './storage/index.ts';
 import {
   mailPhotoSource,
@@ -14,15 +15,17 @@ import {
   SyncAdministration,
   SyncAutomation,
   SyncEngine,
+  SyncRequests,
   SyncRunStore,
   SyncSettingsStore,
   SyncStatusStore,
   UserInitiatedTrigger,
-  type SyncJobHandlers,
 } from './sync/index.ts';
 
 export interface Services {
   config: Config;
+  /** The process's logger; each service logs through a child named after it. */
+  log: Logger;
   database: Database;
   metrics: Metrics;
   directory: DirectoryService;
@@ -30,37 +33,41 @@ export interface Services {
   mail: MailPhotoService;
   sites: SitesService;
   sync: SyncEngine;
+  syncRequests: SyncRequests;
   userInitiatedTrigger: UserInitiatedTrigger;
   audit: AuditLog;
   syncStatus: SyncStatusStore;
   syncAutomation: SyncAutomation;
   syncAdmin: SyncAdministration;
   photoImporter: PhotoImporter;
+  runs: BulkRuns;
   /** Stops the background work (waiting for running syncs), then closes the database. */
   close(): Promise<void>;
 }
 
 export interface ServiceOverrides {
   now?: () => Date;
-  /** Invoked when a photo-change listener fails; the server logs it. */
-  onListenerError?: (error: unknown) => void;
+  /** Where the services log (default: JSON lines on standard output at the configured level). */
+  logger?: Logger;
   /** Tests shorten the in-process queue's retry backoff. */
   retryDelayMs?: number;
 }
 
 /** The composition root: every service, built by hand from the configuration. */
 export async function createServices(config: Config, overrides: ServiceOverrides = {}): Promise<Services> {
+  const log = overrides.logger ?? pino({ level: config.logLevel });
   const database = await openDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
   const now = overrides.now;
   const metrics = createMetrics();
   const imageWork = new ImageWorkQueue(config.imageConcurrency, config.uploadQueueLength);
   const audit = new AuditLog(database.db, now);
-  const runs = new BulkRunRegistry();
+  const runs = new BulkRuns(database.db, { ...(now && { now }) });
   const directory = new DirectoryService(new PeopleStore(database.db), now);
   // Several processes on one PostgreSQL database tell each other what changed (LISTEN/NOTIFY).
   const { processes } = database;
   const identity = new IdentityService(new CredentialStore(database.db), directory, {
     sessionTtlHours: config.sessionTtlHours,
+    sessionLifetimeHours: config.sessionLifetimeHours,
     audit,
     onTokenRevoked: () => processes.publish('tokens', '*'),
     ...(now && { now }),
@@ -70,7 +77,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     audit,
     imageWork,
     ...(now && { now }),
-    ...(overrides.onListenerError && { onListenerError: overrides.onListenerError }),
+    onListenerError: (error, change) => log.child({ service: 'mail' }).error({ err: error, personId: change.personId, change: change.kind }, 'a photo-change listener failed after the change committed'),
   });
   const sites = new SitesService(new SiteStore(database.db), directory, {
     publicUrl: config.publicUrl,
@@ -82,14 +89,11 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     ...(now && { now }),
     imageWork,
     crossProcessLock: processes.withLock,
+    log: log.child({ service: 'sync' }),
     onRun: (run) => {
       metrics.syncRuns.inc({ trigger: run.trigger, outcome: run.outcome });
       metrics.syncSeconds.observe(run.durationMs / 1000);
     },
-  });
-  const userInitiatedTrigger = new UserInitiatedTrigger(sync, {
-    allSizesTrigger: config.syncOnAnyThumbnailSize,
-    sessionRecheckMinutes: config.syncSessionRecheckMinutes,
   });
 
   const syncSettings = new SyncSettingsStore(database.db, { mode: config.syncMode, intervalMinutes: config.syncIntervalMinutes }, now, () => processes.publish('settings', '*'));
@@ -100,21 +104,41 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   processes.subscribe('settings', () => syncSettings.forgetCached());
   const syncStatus = new SyncStatusStore(database.db);
   metrics.countPeopleBySyncStateWith(() => syncStatus.countByState());
-  // The queue calls back into the automation, which needs the queue: the handlers close over it.
+  // The queue calls back into the automation, which needs the queue: the handler closes over it.
   let syncAutomation: SyncAutomation | undefined;
-  const handlers: SyncJobHandlers = { sync: (job) => syncAutomation!.runJob(job), tick: () => syncAutomation!.tick() };
-  const queue = await createSyncJobQueue(database.sqlExecutor, handlers, {
+  const queue = await createSyncJobQueue(database.db, database.sqlExecutor, (job) => syncAutomation!.runJob(job), {
     concurrency: config.syncConcurrency,
+    log: log.child({ service: 'sync-queue' }),
     setupLock: processes.withLock,
+    ...(now && { now }),
     ...(overrides.retryDelayMs !== undefined && { retryDelayMs: overrides.retryDelayMs }),
   });
-  syncAutomation = new SyncAutomation(sync, directory, syncSettings, syncStatus, queue);
-  mail.onPhotoChanged((change) => syncAutomation.onPhotoChanged(change));
-  const syncAdmin = new SyncAdministration(sync, directory, syncSettings, syncStatus, runs, audit, config.syncConcurrency);
-  const photoImporter = new PhotoImporter(mail, directory, runs, audit, config.syncConcurrency);
+  // A committed change (here or in another process) or a new bulk run: workers look at once.
+  processes.subscribe('mail', () => queue.wake());
+  processes.subscribe('sync-jobs', () => queue.wake());
+  const syncRequests = new SyncRequests(sync, queue, syncSettings, runs, { log: log.child({ service: 'sync-requests' }), announce: () => processes.publish('sync-jobs', '*') });
+  // On-change mode: the request is written in the same transaction as the Mail change.
+  mail.recordChangesWith((personId, trx) => syncRequests.requestForChange(personId, trx));
+  syncAutomation = new SyncAutomation(sync, directory, syncSettings, syncStatus, queue, syncRequests, runs, {
+    log: log.child({ service: 'sync-automation' }),
+    tickIntervalMs: config.syncTickSeconds * 1000,
+    runRetentionDays: config.runRetentionDays,
+    ...(now && { now }),
+  });
+  const automation = syncAutomation;
+  const userInitiatedTrigger = new UserInitiatedTrigger(syncRequests, {
+    allSizesTrigger: config.syncOnAnyThumbnailSize,
+    sessionRecheckMinutes: config.syncSessionRecheckMinutes,
+  });
+  const syncAdmin = new SyncAdministration(sync, syncRequests, syncSettings, syncStatus, runs, audit, async (settings) => {
+    // Switched to on-change: whoever is behind now is synced now, not only at their next change.
+    if (settings.mode === 'on-change') await automation.queueOutOfDate('on-change', { includeFailed: false });
+  });
+  const photoImporter = new PhotoImporter(mail, directory, runs, audit, { concurrency: config.syncConcurrency, log: log.child({ service: 'import' }) });
 
   return {
     config,
+    log,
     database,
     metrics,
     directory,
@@ -122,14 +146,16 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     mail,
     sites,
     sync,
+    syncRequests,
     userInitiatedTrigger,
     audit,
     syncStatus,
     syncAutomation,
     syncAdmin,
     photoImporter,
+    runs,
     async close() {
-      await syncAutomation.stop();
+      await automation.stop();
       await database.close();
     },
   };

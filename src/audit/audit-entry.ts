@@ -11,6 +11,7 @@ export type AuditAction =
   | 'sync.mode'
   | 'sync.force'
   | 'import.run'
+  | 'run.cancel'
   | 'token.create'
   | 'token.revoke';
 
@@ -22,6 +23,7 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'sync.mode',
   'sync.force',
   'import.run',
+  'run.cancel',
   'token.create',
   'token.revoke',
 ];

@@ -41,13 +41,13 @@ export function registerPhotoImportCommand(program: Command, { io, withServices,
         });
       }
       const mapping = mappingText === undefined ? undefined : parseImportMapping(mappingText);
-      await withServices(async ({ photoImporter }) => {
-        const { run, report } = photoImporter.start(CLI_ACTOR, files, {
+      await withServices(async ({ photoImporter, syncAdmin }) => {
+        const { runId, report } = await photoImporter.start(CLI_ACTOR, files, {
           dryRun: options.dryRun === true,
           ...(mapping && { mapping }),
         });
-        const stopListening = cancelOnInterrupt(run, io);
-        await showProgress(run, io).finally(stopListening);
+        const stopListening = cancelOnInterrupt(() => syncAdmin.cancelRun(CLI_ACTOR, runId), io);
+        await showProgress(async () => (await syncAdmin.findRun(CLI_ACTOR, runId))!, io).finally(stopListening);
         const result = await report;
         if (options.json) json(result);
         else {

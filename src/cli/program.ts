@@ -1,10 +1,11 @@
 import fs from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { pino } from 'pino';
 import { createServices, type Services } from '../services.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { ROLES, type Role } from '../directory/index.ts';
 import { AppError } from '../errors.ts';
-import { CLI_ACTOR } from '../identity/index.ts';
+import { CLI_ACTOR, TOKEN_SCOPES, type TokenScope } from '../identity/index.ts';
 import { GRAPH_PHOTO_SIZES, type GraphPhotoSize } from '../imaging/index.ts';
 import { registerAuditCommand } from './audit-command.ts';
 import { CliFailure, EXIT, type CliContext, type CliIo } from './cli-io.ts';
@@ -20,8 +21,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const out = (line: string): void => void io.stdout.write(`${printableLine(line)}\n`);
   const json = (value: unknown): void => void io.stdout.write(`${printableJson(value)}\n`);
 
-  const withServices = async <T>(work: (services: Services) => Promise<T>): Promise<T> => {
-    const services = await createServices(loadConfig(io.env));
+  const withServices = async <T>(work: (services: Services) => Promise<T>, options: { server?: boolean } = {}): Promise<T> => {
+    const config = loadConfig(io.env);
+    // The server logs JSON lines on standard output; a command keeps standard output for its answer
+    // and logs only warnings and errors, on standard error.
+    const level = options.server || config.logLevel === 'silent' || ['fatal', 'error'].includes(config.logLevel) ? config.logLevel : 'warn';
+    const logger = pino({ level }, options.server ? io.stdout : io.stderr);
+    const services = await createServices(config, { logger });
     try {
       return await work(services);
     } finally {
@@ -39,7 +45,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('serve')
     .description('start the server (configured by environment variables; see README)')
     .option('--demo', 'also seed a handful of people with generated photos')
-    .action((options: { demo?: boolean }) => withServices((services) => serve(services, io, { demo: options.demo === true })));
+    .action((options: { demo?: boolean }) => withServices((services) => serve(services, io, { demo: options.demo === true }), { server: true }));
 
   const users = program.command('users').description('people in the directory');
   users
@@ -142,10 +148,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .description('create a token; prints it once, alone on standard output')
     .requiredOption('--user <userPrincipalName>', 'the person the token acts as')
     .option('--name <label>', 'what the token is for', 'API token')
-    .action((options: { user: string; name: string }) =>
+    .addOption(
+      new Option('--scope <scope>', 'photos: read and write photos as the person; admin: also the admin pages and actions (an admin\'s token only)')
+        .choices(TOKEN_SCOPES)
+        .default('photos'),
+    )
+    .addOption(new Option('--expires-in <duration>', 'how long it works, in days or hours: 30d, 12h (default 90d)').argParser(parseTokenLifetime).conflicts('expiry'))
+    .option('--no-expiry', 'a token that never expires (revoke it when it is no longer needed)')
+    .action((options: { user: string; name: string; scope: TokenScope; expiresIn?: number; expiry: boolean }) =>
       withServices(async ({ directory, identity }) => {
-        const { id, token } = await identity.createApiToken(CLI_ACTOR, await directory.getPerson(options.user), options.name);
-        io.stderr.write(`Created token ${id} for ${options.user}. It is shown only once:\n`);
+        const expiresInMs = options.expiry ? options.expiresIn : null;
+        const { id, token, expiresAt } = await identity.createApiToken(CLI_ACTOR, await directory.getPerson(options.user), options.name, { scope: options.scope, expiresInMs });
+        io.stderr.write(`Created token ${id} for ${printable(options.user)} (scope ${options.scope}, ${expiresAt ? `expires ${expiresAt}` : 'never expires'}). It is shown only once:\n`);
         out(token);
       }),
     );
@@ -158,7 +172,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       withServices(async ({ identity }) => {
         const list = await identity.listApiTokens(CLI_ACTOR);
         if (options.json) return json(list);
-        for (const t of list) out(columns(t.id, t.userPrincipalName, t.name, `created ${t.createdAt}`, t.revokedAt ? `revoked ${t.revokedAt}` : `last used ${t.lastUsedAt ?? 'never'}`));
+        const now = new Date().toISOString();
+        for (const t of list) {
+          const expiry = t.expiresAt === null ? 'never expires' : `${t.expiresAt <= now ? 'expired' : 'expires'} ${t.expiresAt}`;
+          out(columns(t.id, t.userPrincipalName, t.name, t.scope, `created ${t.createdAt}`, expiry, t.revokedAt ? `revoked ${t.revokedAt}` : `last used ${t.lastUsedAt ?? 'never'}`));
+        }
       }),
     );
 
@@ -203,6 +221,14 @@ function reportFailure(error: unknown, io: CliIo): number {
   }
   io.stderr.write(`photosync: ${printable(error instanceof Error ? error.message : String(error))}\n`);
   return EXIT.failed;
+}
+
+/** `30d` or `12h` as milliseconds: at least an hour, at most ten years. */
+function parseTokenLifetime(value: string): number {
+  const match = /^(\d{1,6})([dh])$/.exec(value.trim().toLowerCase());
+  const hours = match ? Number(match[1]) * (match[2] === 'd' ? 24 : 1) : 0;
+  if (hours < 1 || hours > 3650 * 24) throw new InvalidArgumentError('use a number of days or hours, like 30d or 12h (at most 3650d); or --no-expiry');
+  return hours * 3_600_000;
 }
 
 function parseGraphSize(value: string): GraphPhotoSize {

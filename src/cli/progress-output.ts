@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { BulkProgress, BulkRun } from '../bulk-run.ts';
+import type { BulkProgress } from '../runs/index.ts';
 import type { CliIo } from './cli-io.ts';
 
 const PLAIN_LINE_EVERY_MS = 2000;
@@ -13,46 +13,47 @@ function plainLine(p: BulkProgress): string {
   return `${p.done}/${p.total} done, ${p.failed} failed, ${p.ratePerSecond}/s, ETA ${formatEta(p.etaSeconds)}`;
 }
 
+/** How often the command reads its run from the database. */
+const READ_EVERY_MS = 200;
+
 /**
  * Shows a run's progress on standard error, so standard output stays clean for --json: a bar on a
- * terminal, a plain line every two seconds (and at the end) when piped. Returns when the run ends.
+ * terminal, a plain line every two seconds (and at the end) when piped. The run lives in the
+ * database (workers of any process may do its work): this reads it until it is over.
  */
-export async function showProgress(run: BulkRun, io: CliIo): Promise<BulkProgress> {
-  if (io.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      {
-        stream: io.stderr as NodeJS.WriteStream,
-        format: `${run.label} {bar} {percentage}% | {value}/{total} | {failed} failed | {rate}/s | ETA {eta_formatted}`,
-        hideCursor: true,
-      },
-      cliProgress.Presets.shades_classic,
-    );
-    bar.start(run.progress().total, 0, { failed: 0, rate: 0 });
-    const stop = run.onProgress((p) => bar.update(p.done, { failed: p.failed, rate: p.ratePerSecond }));
-    await run.finished;
-    stop();
-    bar.update(run.progress().done);
-    bar.stop();
-  } else {
-    let lastLine = 0;
-    const stop = run.onProgress((p) => {
-      const now = Date.now();
-      if (now - lastLine < PLAIN_LINE_EVERY_MS) return;
-      lastLine = now;
-      io.stderr.write(`${plainLine(p)}\n`);
-    });
-    await run.finished;
-    stop();
-    io.stderr.write(`${plainLine(run.progress())}\n`);
+export async function showProgress(readProgress: () => Promise<BulkProgress>, io: CliIo): Promise<BulkProgress> {
+  let progress = await readProgress();
+  const bar = io.stderr.isTTY
+    ? new cliProgress.SingleBar(
+        {
+          stream: io.stderr as NodeJS.WriteStream,
+          format: `${progress.label} {bar} {percentage}% | {value}/{total} | {failed} failed | {rate}/s | ETA {eta_formatted}`,
+          hideCursor: true,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  bar?.start(progress.total, progress.done, { failed: progress.failed, rate: progress.ratePerSecond });
+  let lastLine = Date.now();
+  while (progress.status === 'running') {
+    await new Promise((resolve) => setTimeout(resolve, READ_EVERY_MS));
+    progress = await readProgress();
+    bar?.update(progress.done, { failed: progress.failed, rate: progress.ratePerSecond });
+    if (!bar && Date.now() - lastLine >= PLAIN_LINE_EVERY_MS) {
+      lastLine = Date.now();
+      io.stderr.write(`${plainLine(progress)}\n`);
+    }
   }
-  return run.progress();
+  if (bar) bar.stop();
+  else io.stderr.write(`${plainLine(progress)}\n`);
+  return progress;
 }
 
 /** Ctrl-C cancels the run (it stops after the items in flight) instead of killing the process mid-way. */
-export function cancelOnInterrupt(run: BulkRun, io: CliIo): () => void {
+export function cancelOnInterrupt(cancel: () => Promise<unknown>, io: CliIo): () => void {
   const onInterrupt = () => {
     io.stderr.write('\nCancelling after the items in progress…\n');
-    run.cancel();
+    cancel().catch((error: unknown) => io.stderr.write(`Could not cancel: ${error instanceof Error ? error.message : String(error)}\n`));
   };
   process.once('SIGINT', onInterrupt);
   return () => process.off('SIGINT', onInterrupt);

@@ -16,7 +16,7 @@ export function registerSyncCommands(program: Command, { io, withServices, out, 
     .action(async (upn: string | undefined, options: { all?: boolean; staleOnly?: boolean; json?: boolean }) => {
       if ((upn === undefined) === !options.all) throw new CliFailure('Name one person, or pass --all (not both).', EXIT.usage);
       if (options.staleOnly && !options.all) throw new CliFailure('--stale-only goes with --all.', EXIT.usage);
-      await withServices(async ({ directory, syncAdmin }) => {
+      await withServices(async ({ directory, syncAdmin, syncAutomation }) => {
         if (upn !== undefined) {
           const result = await syncAdmin.syncPerson(CLI_ACTOR, await directory.getPerson(upn));
           if (options.json) json(result);
@@ -24,9 +24,11 @@ export function registerSyncCommands(program: Command, { io, withServices, out, 
           if (result.outcome === 'failed') throw new CliFailure('', EXIT.failed);
           return;
         }
-        const run = await syncAdmin.startSyncAll(CLI_ACTOR, { staleOnly: options.staleOnly === true });
-        const stopListening = cancelOnInterrupt(run, io);
-        const progress = await showProgress(run, io).finally(stopListening);
+        const runId = await syncAdmin.startSyncAll(CLI_ACTOR, { staleOnly: options.staleOnly === true });
+        // This process works on the run too (a server on the same database, if one runs, shares the jobs).
+        await syncAutomation.startWorkers({ tick: false });
+        const stopListening = cancelOnInterrupt(() => syncAdmin.cancelRun(CLI_ACTOR, runId), io);
+        const progress = await showProgress(async () => (await syncAdmin.findRun(CLI_ACTOR, runId))!, io).finally(stopListening);
         if (options.json) json(progress);
         else {
           for (const failure of progress.failures) out(`failed: ${failure.item}: ${failure.reason}`);

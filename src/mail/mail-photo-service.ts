@@ -1,11 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { Person } from '../directory/index.ts';
-import { AppError, Forbidden, ImageNotFound } from '../errors.ts';
-import { isAdmin, actorPersonId, type Actor } from '../identity/index.ts';
+import { AppError, Forbidden, ImageNotFound, PhotoChangedWhileRead } from '../errors.ts';
+import { hasAdminRole, actorPersonId, type Actor } from '../identity/index.ts';
 import { convertBmpToPng, ImageWorkQueue, renderMailPhotoSizes, type GraphPhotoSize } from '../imaging/index.ts';
 import type { Metrics } from '../metrics.ts';
-import { lockPersonRow } from '../storage/index.ts';
+import { lockPersonRow, type Schema } from '../storage/index.ts';
+import type { Transaction } from 'kysely';
 import { TtlCache } from '../ttl-cache.ts';
 import type { PhotoStore } from './photo-store.ts';
 import type { PhotoChange, PhotoSource, PhotoVersion, StoredRendition } from './photo-version.ts';
@@ -16,6 +17,8 @@ export interface ReadOptions {
 }
 
 export type PhotoChangeListener = (change: PhotoChange) => void | Promise<void>;
+/** Writes what a change must cause (a sync request) in the change's own transaction. */
+export type PhotoChangeRecorder = (personId: string, trx: Transaction<Schema>) => Promise<void>;
 
 export interface MailPhotoOptions {
   metrics?: Pick<Metrics, 'photoUploads' | 'imageProcessingSeconds'>;
@@ -41,6 +44,7 @@ export interface UploadLimits {
 /** Mail: the one source of truth for profile photos. */
 export class MailPhotoService {
   private readonly listeners = new Set<PhotoChangeListener>();
+  private readonly recorders: PhotoChangeRecorder[] = [];
   private readonly currentVersions: TtlCache<string, PhotoVersion | null>;
   // Renditions never change once written (a new photo is a new version), so their cache needs no invalidation.
   private readonly renditions = new TtlCache<string, StoredRendition>(10 * 60_000, 5000);
@@ -54,6 +58,11 @@ export class MailPhotoService {
     this.now = options.now ?? (() => new Date());
     this.newId = options.newId ?? randomUUID;
     this.currentVersions = new TtlCache(options.cacheTtlMs ?? 1000, 10_000);
+  }
+
+  /** Called inside each change's transaction: what it writes commits or rolls back with the change. */
+  recordChangesWith(recorder: PhotoChangeRecorder): void {
+    this.recorders.push(recorder);
   }
 
   /** Called after each committed change, never inside the transaction. */
@@ -84,7 +93,7 @@ export class MailPhotoService {
       const row = await this.store.findRendition(version.id, chosen);
       if (!row) {
         // The version was replaced between the two reads: answer once more, from the database's current one.
-        if (options.fresh) throw new ImageNotFound(`The photo of ${target.userPrincipalName} changed while it was read; try again.`);
+        if (options.fresh) throw new PhotoChangedWhileRead(`The photo of ${target.userPrincipalName} changed while it was read; try again.`);
         this.currentVersions.delete(target.id);
         return this.getRendition(reader, target, size, { fresh: true });
       }
@@ -128,6 +137,7 @@ export class MailPhotoService {
         sizes: rendered.renditions.map((r) => r.size),
       };
       await this.store.insertVersion(trx, version, rendered.renditions);
+      for (const record of this.recorders) await record(target.id, trx);
       await this.options.audit?.record(
         {
           actor: describeActor(actor, source === 'import' ? 'import' : undefined),
@@ -157,6 +167,7 @@ export class MailPhotoService {
       const current = await this.store.findCurrentVersion(target.id, trx);
       if (current) {
         await this.store.endCurrentVersion(trx, current.id, 'removed', now);
+        for (const record of this.recorders) await record(target.id, trx);
         await this.options.audit?.record(
           { actor: describeActor(actor), action: 'photo.remove', target: { id: target.id, name: target.userPrincipalName }, detail: `ETag ${current.etag}`, ip: actor.ip ?? null },
           trx,
@@ -231,9 +242,12 @@ export function photoContentEtag(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex').slice(0, 32);
 }
 
-/** A person may change only their own photo; an admin (Set-UserPhoto) or the operator anyone's. */
+/**
+ * A person may change only their own photo; an admin (Set-UserPhoto) or the operator anyone's. The
+ * admin's right goes with a `photos` token too: such a token acts on photos as its person.
+ */
 export function assertCanEditPhoto(actor: Actor, target: Person): void {
-  if (isAdmin(actor)) return;
+  if (hasAdminRole(actor)) return;
   if (actor.kind === 'person' && actor.person.id === target.id) return;
   throw new Forbidden('You can change only your own photo; an admin can change anyone\'s.');
 }

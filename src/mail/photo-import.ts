@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describeActor, type AuditLog } from '../audit/index.ts';
-import { forEachWithConcurrency, type BulkRun, type BulkRunRegistry } from '../bulk-run.ts';
+import type { Logger } from 'pino';
+import { forEachWithConcurrency, type BulkRuns } from '../runs/index.ts';
 import { CsvSyntaxError, parseCsv, type DirectoryService } from '../directory/index.ts';
 import { AppError, BadRequest, Forbidden, shown } from '../errors.ts';
 import { isAdmin, type Actor } from '../identity/index.ts';
@@ -37,6 +38,10 @@ export interface ImportReport {
   counts: Record<ImportOutcome, number>;
   mappingProblems: MappingProblem[];
   files: ImportFileResult[];
+}
+
+function countOutcomes(files: readonly ImportFileResult[]): Record<ImportOutcome, number> {
+  return Object.fromEntries(IMPORT_OUTCOMES.map((o) => [o, files.filter((f) => f.outcome === o).length])) as Record<ImportOutcome, number>;
 }
 
 export interface ImportMapping {
@@ -94,31 +99,48 @@ export interface PhotoImportOptions {
  * is reported and the run goes on; it never touches anyone's photo.
  */
 export class PhotoImporter {
-  /** The reports of this process's last imports, by run id, for the run's page. */
-  private readonly reports = new Map<string, ImportReport>();
-
   constructor(
     private readonly mail: MailPhotoService,
     private readonly directory: DirectoryService,
-    private readonly runs: BulkRunRegistry,
+    private readonly runs: BulkRuns,
     private readonly audit: AuditLog,
-    private readonly concurrency: number,
+    private readonly options: { concurrency: number; log: Logger },
   ) {}
 
-  /** Starts in the background; the run shows progress and can be cancelled, the report comes at the end. */
   assertCanImport(actor: Actor): void {
     if (!isAdmin(actor)) throw new Forbidden('Only an admin can import photos.');
   }
 
-  findReport(actor: Actor, runId: string): ImportReport | undefined {
+  /** The report of an import, from the database: after a restart and from any server process. */
+  async findReport(actor: Actor, runId: string): Promise<ImportReport | undefined> {
     this.assertCanImport(actor);
-    return this.reports.get(runId);
+    const run = await this.runs.get(runId);
+    if (run?.kind !== 'import') return undefined;
+    const files: ImportFileResult[] = (await this.runs.items(runId)).map((item) => ({
+      file: item.item,
+      outcome: item.outcome as ImportOutcome,
+      userPrincipalName: item.detail,
+      reason: item.reason,
+    }));
+    const summary = (run.summary ?? {}) as Partial<Pick<ImportReport, 'dryRun' | 'mappingProblems'>>;
+    return {
+      dryRun: summary.dryRun ?? run.label.startsWith('Dry run'),
+      cancelled: run.status === 'cancelled' || run.status === 'interrupted',
+      counts: countOutcomes(files),
+      mappingProblems: summary.mappingProblems ?? [],
+      files: files.sort((a, b) => a.file.localeCompare(b.file)),
+    };
   }
 
-  start(actor: Actor, files: readonly ImportFile[], options: PhotoImportOptions): { run: BulkRun; report: Promise<ImportReport> } {
+  /**
+   * Starts in the background and returns the run's id at once: progress and each file's result go
+   * to the database as they happen (the run's page follows them from any process, and Cancel works
+   * from any process); `report` settles when the run has ended.
+   */
+  async start(actor: Actor, files: readonly ImportFile[], options: PhotoImportOptions): Promise<{ runId: string; report: Promise<ImportReport> }> {
     this.assertCanImport(actor);
     const who = describeActor(actor, 'import');
-    const run = this.runs.start('import', options.dryRun ? `Dry run: import ${files.length} photos` : `Import ${files.length} photos`, who.name, files.length);
+    const runId = await this.runs.start({ kind: 'import', label: options.dryRun ? `Dry run: import ${files.length} photos` : `Import ${files.length} photos`, startedBy: who.name, total: files.length });
     const mappingProblems = [...(options.mapping?.problems ?? [])];
     const names = new Set(files.map((f) => f.name.toLowerCase()));
     for (const [file, { line }] of options.mapping?.byFile ?? []) {
@@ -126,32 +148,42 @@ export class PhotoImporter {
     }
     mappingProblems.sort((a, b) => a.line - b.line);
 
-    const results: ImportFileResult[] = [];
     const report = (async (): Promise<ImportReport> => {
+      // The run's sign of life while a slow file is read: a run that stops beating lost its process.
+      const heartbeat = setInterval(() => {
+        this.runs.heartbeat(runId).catch((error: unknown) => this.options.log.warn({ err: error, runId }, 'could not record that an import is alive'));
+      }, 10_000).unref();
+      let cancelled = false;
       try {
-        await forEachWithConcurrency(files, this.concurrency, run.signal, async (file) => {
+        await forEachWithConcurrency(files, this.options.concurrency, () => cancelled, async (file) => {
+          if (!(await this.runs.isRunning(runId))) {
+            cancelled = true;
+            return;
+          }
           const result = await this.importOne(actor, file, options);
-          results.push(result);
-          run.itemDone({ item: file.name, failure: result.outcome === 'bad-image' || result.outcome === 'unknown-person' ? result.reason : null });
+          await this.runs.recordItem(runId, { item: file.name, outcome: result.outcome, failed: result.outcome === 'bad-image' || result.outcome === 'unknown-person', reason: result.reason, detail: result.userPrincipalName });
         });
-        const counts = Object.fromEntries(IMPORT_OUTCOMES.map((o) => [o, results.filter((r) => r.outcome === o).length])) as Record<ImportOutcome, number>;
-        const report: ImportReport = { dryRun: options.dryRun, cancelled: run.signal.aborted, counts, mappingProblems, files: results.sort((a, b) => a.file.localeCompare(b.file)) };
-        // Kept before the run reports "finished", so the run's page finds it.
-        this.reports.set(run.id, report);
-        for (const id of [...this.reports.keys()].slice(0, Math.max(0, this.reports.size - 20))) this.reports.delete(id);
+        await this.runs.finish(runId, { dryRun: options.dryRun, mappingProblems });
+        const finished = (await this.findReport(actor, runId))!;
         // A dry run changes nothing, not even the audit log.
         if (!options.dryRun) await this.audit.record({
           actor: who,
           action: 'import.run',
-          detail: `${files.length} files: ${IMPORT_OUTCOMES.map((o) => `${counts[o]} ${o}`).join(', ')}`,
+          detail: `${files.length} files: ${IMPORT_OUTCOMES.map((o) => `${finished.counts[o]} ${o}`).join(', ')}${finished.cancelled ? ' (cancelled)' : ''}`,
           ip: actor.ip ?? null,
         });
-        return report;
+        return finished;
+      } catch (error) {
+        this.options.log.error({ err: error, runId, startedBy: who.name }, 'an import failed part-way; the files done so far are in its report');
+        await this.runs.markInterrupted(runId).catch(() => {
+          // The tick marks a run that stopped beating as interrupted within a minute anyway.
+        });
+        throw error;
       } finally {
-        run.finish();
+        clearInterval(heartbeat);
       }
     })();
-    return { run, report };
+    return { runId, report };
   }
 
   private async importOne(actor: Actor, file: ImportFile, options: PhotoImportOptions): Promise<ImportFileResult> {

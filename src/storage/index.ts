@@ -3,3 +3,4 @@ export type * from './schema.ts';
 export { isUniqueViolation } from './unique-violation.ts';
 export { lockPersonRow } from './person-lock.ts';
 export type { CrossProcess } from './cross-process.ts';
+export { sqlExecutorFor } from './sql-executor.ts';

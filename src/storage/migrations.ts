@@ -147,6 +147,109 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
         await db.schema.createIndex('site_profiles_last_checked').on('site_profiles').column('last_checked_at').execute();
       },
     },
+    '0004_durable_sync': {
+      async up(db: Kysely<any>) {
+        // Bulk runs (a force sync, an import) and what each item came to: any process shows, follows
+        // and cancels them, and they outlive a restart.
+        await db.schema
+          .createTable('bulk_runs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('label', 'text', (c) => c.notNull())
+          .addColumn('started_by', 'text', (c) => c.notNull())
+          .addColumn('filter', 'text')
+          .addColumn('total', 'integer', (c) => c.notNull())
+          .addColumn('done', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('failed', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('finished_at', 'text')
+          .addColumn('summary', 'text')
+          .execute();
+        await db.schema.createIndex('bulk_runs_started').on('bulk_runs').columns(['kind', 'started_at']).execute();
+        // One bulk sync at a time, across processes: the database refuses a second running one.
+        await sql`create unique index bulk_runs_one_running_sync on bulk_runs (kind) where state = 'running' and kind = 'sync'`.execute(db);
+        await db.schema
+          .createTable('bulk_run_items')
+          .addColumn('run_id', 'text', (c) => c.notNull().references('bulk_runs.id').onDelete('cascade'))
+          .addColumn('item', 'text', (c) => c.notNull())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('failed', 'integer', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('detail', 'text')
+          .addPrimaryKeyConstraint('bulk_run_items_pk', ['run_id', 'item'])
+          .execute();
+        await db.schema.createIndex('bulk_run_items_failed').on('bulk_run_items').columns(['run_id', 'failed', 'seq']).execute();
+        if (dialect === 'sqlite') {
+          // The embedded queue of sync requests (PostgreSQL keeps them as pg-boss jobs). A request is
+          // written in the same transaction as the change that caused it.
+          await db.schema
+            .createTable('sync_jobs')
+            .addColumn('id', 'text', (c) => c.primaryKey())
+            .addColumn('singleton_key', 'text')
+            .addColumn('person_ids', 'text', (c) => c.notNull())
+            .addColumn('trigger', 'text', (c) => c.notNull())
+            .addColumn('run_id', 'text')
+            .addColumn('priority', 'integer', (c) => c.notNull())
+            .addColumn('state', 'text', (c) => c.notNull())
+            .addColumn('available_at', 'text', (c) => c.notNull())
+            .addColumn('claimed_until', 'text')
+            .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+            .addColumn('created_at', 'text', (c) => c.notNull())
+            .execute();
+          // A person waits in the queue at most once; a running request does not count.
+          await db.schema
+            .createIndex('sync_jobs_one_waiting')
+            .on('sync_jobs')
+            .column('singleton_key')
+            .unique()
+            .where(sql.ref('state'), '=', 'waiting')
+            .execute();
+          await db.schema.createIndex('sync_jobs_due').on('sync_jobs').columns(['state', 'available_at']).execute();
+          await db.schema.createIndex('sync_jobs_run').on('sync_jobs').column('run_id').execute();
+        }
+        // The scheduled sweep and the safety net walk Sites profiles oldest-checked first, by index.
+        await db.schema.createIndex('site_profiles_checked_person').on('site_profiles').columns(['last_checked_at', 'person_id']).execute();
+      },
+    },
+    '0005_token_scope_session_lifetime': {
+      async up(db: Kysely<any>) {
+        // API tokens get a scope and an expiry. Tokens made before had neither: they keep working as
+        // `photos` tokens for 90 days from the upgrade (an admin token must be made again with
+        // `--scope admin` to open admin pages), and `tokens list` shows when each ends.
+        await db.schema.alterTable('api_tokens').addColumn('scope', 'text', (c) => c.notNull().defaultTo('photos')).execute();
+        await db.schema.alterTable('api_tokens').addColumn('expires_at', 'text').execute();
+        const upgradeExpiry = new Date(Date.now() + 90 * 24 * 3_600_000).toISOString();
+        await db.updateTable('api_tokens').set({ expires_at: upgradeExpiry }).where('revoked_at', 'is', null).execute();
+        // Sessions now also end at an absolute lifetime, kept in expires_at; the hourly cleanup finds them by it.
+        await db.schema.createIndex('sessions_expires').on('sessions').column('expires_at').execute();
+      },
+    },
+    '0006_site_picture_names': {
+      async up(db: Kysely<any>) {
+        // Each person's Sites photo files get a stored name (stem) of their own: SharePoint's name
+        // for a UPN (`@` and `.` as `_`) is not unique, so two people could share one file name.
+        await db.schema.alterTable('site_profiles').addColumn('picture_name', 'text').execute();
+        // Names already handed out as PictureURL keep working: among people with a synced photo whose
+        // UPNs map to one name, the earliest added keeps it and the others get `<name>.2`, `.3`, …
+        const stem = sql`replace(replace(p.upn_key, '@', '_'), '.', '_')`;
+        await sql`update site_profiles set picture_name = ranked.name
+          from (
+            select person_id, case when n = 1 then stem else stem || '.' || cast(n as text) end as name
+            from (
+              select sp.person_id, ${stem} as stem, row_number() over (partition by ${stem} order by p.created_at, p.id) as n
+              from site_profiles sp join people p on p.id = sp.person_id
+              where sp.synced_etag is not null
+            ) numbered
+          ) ranked
+          where site_profiles.person_id = ranked.person_id`.execute(db);
+        await db.schema.createIndex('site_profiles_picture_name').on('site_profiles').column('picture_name').unique().execute();
+        // Finds who a SharePoint-style name means before any name was stored for them (same expression as the query).
+        await sql`create index people_picture_stem on people (replace(replace(upn_key, '@', '_'), '.', '_'))`.execute(db);
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

@@ -33,7 +33,11 @@ export interface ApiTokensTable {
   person_id: string;
   name: string;
   token_hash: string;
+  /** `photos` (the column's default) or `admin`: see TokenScope. */
+  scope: Generated<string>;
   created_at: string;
+  /** Null: never expires (only when asked for at creation). */
+  expires_at: string | null;
   last_used_at: string | null;
   revoked_at: string | null;
 }
@@ -79,6 +83,12 @@ export interface SiteProfilesTable {
   last_error: string | null;
   last_error_at: string | null;
   last_trigger: string | null;
+  /**
+   * The stem of the person's photo file names (`<stem>_MThumb.jpg`): SharePoint's name for the UPN,
+   * or `<that>.2`, `.3`, … when someone else has it. Stored once, never changed; null until needed
+   * (so rows may be written without it).
+   */
+  picture_name?: string | null;
 }
 
 export interface SiteThumbnailsTable {
@@ -124,7 +134,59 @@ export interface AuditLogTable {
   ip: string | null;
 }
 
+export type BulkRunKind = 'sync' | 'import';
+export type BulkRunState = 'running' | 'finished' | 'cancelled' | 'interrupted';
+
+export interface BulkRunsTable {
+  id: string;
+  kind: BulkRunKind;
+  label: string;
+  started_by: string;
+  /** What the run covers, in words (e.g. "out-of-date people"). */
+  filter: string | null;
+  total: number;
+  done: number;
+  failed: number;
+  state: BulkRunState;
+  started_at: string;
+  /** Bumped with every item (and by a running import's heartbeat). */
+  updated_at: string;
+  finished_at: string | null;
+  /** JSON the run's kind adds to its report (an import's counts and CSV problems). */
+  summary: string | null;
+}
+
+export interface BulkRunItemsTable {
+  run_id: string;
+  item: string;
+  seq: number;
+  outcome: string;
+  failed: number;
+  reason: string | null;
+  detail: string | null;
+}
+
+/** SQLite only: the embedded queue of sync requests. */
+export interface SyncJobsTable {
+  id: string;
+  singleton_key: string | null;
+  /** JSON array of person ids. */
+  person_ids: string;
+  trigger: string;
+  run_id: string | null;
+  /** Higher first: one person's request goes before the chunks of a bulk run. */
+  priority: number;
+  state: 'waiting' | 'running';
+  available_at: string;
+  claimed_until: string | null;
+  attempts: number;
+  created_at: string;
+}
+
 export interface Schema {
+  bulk_runs: BulkRunsTable;
+  bulk_run_items: BulkRunItemsTable;
+  sync_jobs: SyncJobsTable;
   people: PeopleTable;
   sessions: SessionsTable;
   api_tokens: ApiTokensTable;

@@ -1,20 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import PgBoss from 'pg-boss';
-import type { SqlExecutor } from '../storage/index.ts';
-import { SYNC_JOB_RETRY, type SyncJob, type SyncJobHandlers, type SyncJobQueue } from './sync-job-queue.ts';
+import { sqlExecutorFor, type SqlExecutor } from '../storage/index.ts';
+import { SYNC_JOB_EXPIRY_SECONDS, SYNC_JOB_RETRY, type EnqueueOptions, type QueueOptions, type SyncJob, type SyncJobHandler, type SyncJobQueue } from './sync-job-queue.ts';
 
-const SYNC_QUEUE = 'photosync-sync';
-const TICK_QUEUE = 'photosync-tick';
-
-export interface PgBossQueueOptions {
-  concurrency: number;
-  /** pg-boss's fastest polling; a job enqueued by this process wakes a local worker at once anyway. */
-  pollingIntervalSeconds?: number;
-  /**
-   * Held while pg-boss sets up its schema and queues: two processes starting at once otherwise
-   * deadlock in its create_queue (seen with two servers started together).
-   */
-  setupLock?: <T>(key: string, work: () => Promise<T>) => Promise<T>;
-}
+/**
+ * The queue of sync requests. 'short' keeps at most one waiting job per singleton key: a person
+ * already waiting is not queued again, while a person being synced can get one follow-up. (A new
+ * name: the earlier 'photosync-sync' queue had the 'standard' policy, and a policy is fixed at creation.)
+ */
+const SYNC_QUEUE = 'photosync-sync-requests';
 
 /**
  * The PostgreSQL queue: pg-boss on the app's own pool. All processes share the jobs; two jobs for
@@ -27,39 +21,85 @@ export class PgBossSyncQueue implements SyncJobQueue {
   private readonly workerIds: string[] = [];
 
   constructor(
-    executor: SqlExecutor,
-    private readonly handlers: SyncJobHandlers,
-    private readonly options: PgBossQueueOptions,
+    private readonly executor: SqlExecutor,
+    private readonly handler: SyncJobHandler,
+    private readonly options: QueueOptions,
   ) {
-    this.boss = new PgBoss({ db: executor, schema: 'pgboss', supervise: true, schedule: true });
-    // pg-boss reports maintenance errors as events; an unhandled 'error' event would end the process.
-    this.boss.on('error', () => {});
+    this.boss = new PgBoss({ db: executor, schema: 'pgboss', supervise: true, schedule: false });
+    // An unhandled 'error' event would end the process; pg-boss reports maintenance and fetch errors here.
+    this.boss.on('error', (error) => options.log.warn({ err: error }, 'pg-boss reported an error'));
   }
 
-  async enqueue(jobs: readonly SyncJob[]): Promise<void> {
-    if (jobs.length === 0) return;
+  async enqueue(jobs: readonly SyncJob[], options: EnqueueOptions = {}): Promise<string[]> {
+    if (jobs.length === 0) return [];
     await this.ensureStarted();
-    await this.boss.insert(jobs.map((job) => ({ name: SYNC_QUEUE, data: job })));
+    const records = jobs.map((job) => {
+      const id = randomUUID();
+      return {
+        id,
+        name: SYNC_QUEUE,
+        data: job,
+        // Under 'short' every waiting job needs a key; only a singleton's is shared.
+        singletonKey: options.singleton ? job.personIds[0]! : id,
+        priority: options.bulk ? 0 : 10,
+        ...(options.delaySeconds && { startAfter: String(options.delaySeconds) }),
+      };
+    });
+    const db = options.db ? sqlExecutorFor(options.db) : undefined;
+    for (let i = 0; i < records.length; i += 500) {
+      await this.boss.insert(records.slice(i, i + 500), db ? { db } : {});
+    }
+    if (!options.db) this.wake();
+    return records.map((r) => r.id);
+  }
+
+  async forget(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.ensureStarted();
+    await this.boss.deleteJob(SYNC_QUEUE, [...ids]);
+  }
+
+  async pendingPersonIds(personIds: readonly string[]): Promise<Set<string>> {
+    if (personIds.length === 0) return new Set();
+    await this.ensureStarted();
+    const { rows } = await this.executor.executeSql(
+      `select distinct p.id from pgboss.job j, jsonb_array_elements_text(j.data->'personIds') p(id)
+        where j.name = $1 and j.state < 'completed' and p.id = any($2::text[])`,
+      [SYNC_QUEUE, personIds],
+    );
+    return new Set(rows.map((r: { id: string }) => r.id));
+  }
+
+  async hasPendingJobs(runId: string): Promise<boolean> {
+    await this.ensureStarted();
+    const { rows } = await this.executor.executeSql(`select 1 from pgboss.job where name = $1 and state < 'completed' and data->>'runId' = $2 limit 1`, [SYNC_QUEUE, runId]);
+    return rows.length > 0;
+  }
+
+  wake(): void {
     for (const id of this.workerIds) this.boss.notifyWorker(id);
   }
 
   async startWorkers(): Promise<void> {
     await this.ensureStarted();
-    const pollingIntervalSeconds = this.options.pollingIntervalSeconds ?? 0.5;
     for (let i = 0; i < this.options.concurrency; i++) {
-      const id = await this.boss.work<SyncJob>(SYNC_QUEUE, { batchSize: 1, pollingIntervalSeconds }, async ([job]) => {
-        if (job) await this.handlers.sync(job.data);
+      const id: string = await this.boss.work<SyncJob>(SYNC_QUEUE, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
+        try {
+          if (job) await this.handler(job.data);
+        } finally {
+          // pg-boss sleeps out its polling interval after each fetch unless notified: with work
+          // waiting, fetch again at once (otherwise a worker manages two jobs a second).
+          if (job) this.boss.notifyWorker(id);
+        }
       });
       this.workerIds.push(id);
     }
-    await this.boss.work(TICK_QUEUE, { pollingIntervalSeconds: 5 }, async () => this.handlers.tick());
-    await this.duringSetup(() => this.boss.schedule(TICK_QUEUE, '* * * * *'));
   }
 
   async whenIdle(): Promise<void> {
     if (!this.started) return;
     while ((await this.boss.getQueueSize(SYNC_QUEUE, { before: 'completed' })) > 0) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
 
@@ -78,11 +118,8 @@ export class PgBossSyncQueue implements SyncJobQueue {
       await this.boss.start();
       const retry = { retryLimit: SYNC_JOB_RETRY.retryLimit, retryDelay: SYNC_JOB_RETRY.retryDelaySeconds, retryBackoff: SYNC_JOB_RETRY.retryBackoff };
       // createQueue is idempotent across processes (it does nothing when the queue exists).
-      // 'standard': a duplicate job for one person is a cheap ETag check, whereas 'stately' let one
-      // job left active by a crashed process block every worker's fetch until it expired.
       // A sync takes well under a second; a job still active after a minute died with its process.
-      await this.boss.createQueue(SYNC_QUEUE, { name: SYNC_QUEUE, policy: 'standard', expireInSeconds: 60, ...retry });
-      await this.boss.createQueue(TICK_QUEUE, { name: TICK_QUEUE, policy: 'singleton', expireInSeconds: 600 });
+      await this.boss.createQueue(SYNC_QUEUE, { name: SYNC_QUEUE, policy: 'short', expireInSeconds: SYNC_JOB_EXPIRY_SECONDS, ...retry });
     });
     return this.started;
   }

@@ -1,9 +1,10 @@
 import { describeActor, type AuditLog } from '../audit/index.ts';
-import { BulkRun, forEachWithConcurrency, type BulkRunRegistry } from '../bulk-run.ts';
-import type { DirectoryService, Person } from '../directory/index.ts';
+import type { BulkProgress, BulkRunKind, BulkRuns } from '../runs/index.ts';
+import type { Person } from '../directory/index.ts';
 import { Forbidden } from '../errors.ts';
 import { isAdmin, type Actor } from '../identity/index.ts';
 import type { SyncEngine, SyncResult } from './sync-engine.ts';
+import type { SyncRequests } from './sync-requests.ts';
 import type { SyncSettings, SyncSettingsStore } from './sync-settings.ts';
 import { validateSyncSettings } from './sync-settings.ts';
 import type { SyncState, SyncRun, SyncTrigger, SyncStateKind } from './sync-state.ts';
@@ -21,12 +22,13 @@ function forcedTrigger(actor: Actor): SyncTrigger {
 export class SyncAdministration {
   constructor(
     private readonly engine: SyncEngine,
-    private readonly directory: DirectoryService,
+    private readonly requests: SyncRequests,
     private readonly settings: SyncSettingsStore,
     private readonly status: SyncStatusStore,
-    private readonly runs: BulkRunRegistry,
+    private readonly runs: BulkRuns,
     private readonly audit: AuditLog,
-    private readonly concurrency: number,
+    /** After a switch to on-change mode: the people already behind are queued at once. */
+    private readonly onModeChanged: (settings: SyncSettings) => Promise<void>,
   ) {}
 
   async getSettings(actor: Actor): Promise<SyncSettings> {
@@ -45,6 +47,7 @@ export class SyncAdministration {
       detail: `${before.mode} every ${before.intervalMinutes} min → ${next.mode} every ${next.intervalMinutes} min`,
       ip: actor.ip ?? null,
     });
+    if (next.mode !== before.mode) await this.onModeChanged(next);
     return next;
   }
 
@@ -72,41 +75,38 @@ export class SyncAdministration {
       target: { id: person.id, name: person.userPrincipalName },
       ip: actor.ip ?? null,
     });
-    return this.engine.syncProfilePhoto(person, forcedTrigger(actor));
+    return this.requests.syncNow(person, forcedTrigger(actor));
   }
 
   /**
-   * Syncs everyone (or only the out-of-date) in the background with bounded concurrency; the
-   * returned run reports progress and can be cancelled. One person's failure never stops the others.
+   * Syncs everyone (or only the out-of-date): a run in the database and its people as queued jobs,
+   * which the workers of every server process take. Returns the run's id; its progress is in the
+   * database, it can be cancelled from anywhere, and one person's failure never stops the others.
+   * One bulk sync at a time (BulkSyncAlreadyRunning).
    */
-  async startSyncAll(actor: Actor, options: { staleOnly: boolean }): Promise<BulkRun> {
+  async startSyncAll(actor: Actor, options: { staleOnly: boolean }): Promise<string> {
     assertAdmin(actor);
     const personIds = options.staleOnly ? await this.status.listOutOfDate(Number.MAX_SAFE_INTEGER) : await this.status.listEnabledPersonIds();
     const who = describeActor(actor);
-    const run = this.runs.start('sync', options.staleOnly ? 'Sync the out-of-date people' : 'Sync everyone', who.name, personIds.length);
-    await this.audit.record({ actor: who, action: 'sync.force', detail: `${options.staleOnly ? 'out-of-date people' : 'everyone'}: ${personIds.length}`, ip: actor.ip ?? null });
-    const trigger = forcedTrigger(actor);
-    void forEachWithConcurrency(personIds, this.concurrency, run.signal, async (personId) => {
-      try {
-        const person = await this.directory.findPerson(personId);
-        if (!person) return run.itemDone({ item: personId, failure: 'The person no longer exists.' });
-        const result = await this.engine.syncProfilePhoto(person, trigger);
-        run.itemDone({ item: person.userPrincipalName, failure: result.outcome === 'failed' ? result.error ?? 'failed' : null });
-      } catch (error) {
-        // The engine reports failures in its result; this is the unexpected (a lost database connection).
-        run.itemDone({ item: personId, failure: `Unexpected error: ${error instanceof Error ? error.message : String(error)}` });
-      }
-    }).finally(() => run.finish());
-    return run;
+    const filter = options.staleOnly ? 'out-of-date people' : 'everyone';
+    const runId = await this.requests.requestRun({ kind: 'sync', label: options.staleOnly ? 'Sync the out-of-date people' : 'Sync everyone', startedBy: who.name, filter }, personIds, forcedTrigger(actor));
+    await this.audit.record({ actor: who, action: 'sync.force', detail: `${filter}: ${personIds.length}`, ip: actor.ip ?? null });
+    return runId;
   }
 
-  listRuns(actor: Actor): BulkRun[] {
+  async listRuns(actor: Actor, kind?: BulkRunKind): Promise<BulkProgress[]> {
     assertAdmin(actor);
-    return this.runs.list();
+    return this.runs.list(kind, 20);
   }
 
-  findRun(actor: Actor, id: string): BulkRun | undefined {
+  async findRun(actor: Actor, id: string): Promise<BulkProgress | undefined> {
     assertAdmin(actor);
     return this.runs.get(id);
+  }
+
+  /** Cancels a running run (a sync or an import) from any process: items in progress finish, the rest are skipped. */
+  async cancelRun(actor: Actor, id: string): Promise<void> {
+    assertAdmin(actor);
+    if (await this.runs.cancel(id)) await this.audit.record({ actor: describeActor(actor), action: 'run.cancel', detail: id, ip: actor.ip ?? null });
   }
 }

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
+import type { Logger } from 'pino';
 import type { Person } from '../directory/index.ts';
 import type { Schema } from '../storage/index.ts';
 import { AppError } from '../errors.ts';
 import { renderSiteThumbnails, type ImageWorkQueue } from '../imaging/index.ts';
 import type { SitesService } from '../sites/index.ts';
-import type { PhotoSource } from './photo-source.ts';
+import type { PhotoSource, SourcePhotoMetadata } from './photo-source.ts';
 import type { SyncRunStore } from './sync-run-store.ts';
 import { describeSyncState, type SyncOutcome, type SyncRun, type SyncState, type SyncTrigger } from './sync-state.ts';
 
@@ -26,6 +27,8 @@ export interface SyncEngineOptions {
   imageWork?: ImageWorkQueue;
   /** Holds across server processes (PostgreSQL), so one person's sync runs in one place at a time. */
   crossProcessLock?: <T>(key: string, work: () => Promise<T>) => Promise<T>;
+  /** Where a failure that cannot be handed back (recording a failed run) is told. */
+  log?: Logger;
 }
 
 /** Moves a person's photo from the PhotoSource (Mail) into Sites. */
@@ -79,6 +82,11 @@ export class SyncEngine {
     return describeSyncState(profile, metadata?.etag ?? null);
   }
 
+  /** Mail's current photo as the sync sees it (the safety net names when it changed). */
+  mailPhotoOf(person: Person): Promise<SourcePhotoMetadata | null> {
+    return this.source.getMetadata(person);
+  }
+
   getSyncHistory(person: Person, limit = 20): Promise<SyncRun[]> {
     return this.runs.listForPerson(person.id, limit);
   }
@@ -117,11 +125,16 @@ export class SyncEngine {
       run = undefined;
       outcome = 'failed';
       error = failure instanceof AppError ? failure.message : `Unexpected error: ${failure instanceof Error ? failure.message : String(failure)}`;
-      await this.sites.recordFailure(person.id, trigger, error).catch(() => {});
+      this.options.log?.warn({ personId: person.id, userPrincipalName: person.userPrincipalName, trigger, reason: error }, 'sync failed; Sites keeps its previous copy');
+      await this.sites.recordFailure(person.id, trigger, error).catch((recordError: unknown) => {
+        this.options.log?.error({ err: recordError, personId: person.id, reason: error }, 'could not record a failed sync in the Sites profile');
+      });
     }
     if (!run) {
       run = describeRun();
-      await this.runs.insert(run).catch(() => {});
+      await this.runs.insert(run).catch((recordError: unknown) => {
+        this.options.log?.error({ err: recordError, personId: person.id, outcome }, 'could not record a sync run in the history');
+      });
     }
     this.options.onRun?.(run);
     return { personId: person.id, outcome, mailEtag, error, durationMs: run.durationMs };

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { SYNC_MODES, type SyncMode } from '../config.ts';
 import { BadRequest } from '../errors.ts';
 import type { Schema } from '../storage/index.ts';
@@ -12,6 +12,7 @@ export interface SyncSettings {
 const MODE_KEY = 'sync.mode';
 const INTERVAL_KEY = 'sync.interval_minutes';
 const LAST_SWEEP_KEY = 'sync.last_scheduled_sweep_at';
+const LAST_SAFETY_NET_KEY = 'sync.last_safety_net_at';
 export const MAX_INTERVAL_MINUTES = 7 * 24 * 60;
 
 /**
@@ -30,9 +31,10 @@ export class SyncSettingsStore {
     private readonly onSaved: () => Promise<void> = async () => {},
   ) {}
 
-  get(): Promise<SyncSettings> {
+  /** `db`: inside a transaction, read through it (on SQLite a second connection would wait for it). */
+  get(db: Kysely<Schema> | Transaction<Schema> = this.db): Promise<SyncSettings> {
     return this.cache.getOrLoad('settings', async () => {
-      const rows = await this.db.selectFrom('settings').select(['key', 'value']).where('key', 'in', [MODE_KEY, INTERVAL_KEY]).execute();
+      const rows = await db.selectFrom('settings').select(['key', 'value']).where('key', 'in', [MODE_KEY, INTERVAL_KEY]).execute();
       const stored = new Map(rows.map((row) => [row.key, row.value]));
       const mode = stored.get(MODE_KEY);
       const interval = Number(stored.get(INTERVAL_KEY));
@@ -52,6 +54,7 @@ export class SyncSettingsStore {
       }
     });
     this.forgetCached();
+    // Other processes would otherwise follow the change only when their cache expires (two seconds).
     await this.onSaved().catch(() => {});
   }
 
@@ -64,16 +67,26 @@ export class SyncSettingsStore {
    * Claims the scheduled sweep if it is due: one compare-and-set, so across processes (and a
    * double tick) exactly one sweep runs per interval.
    */
-  async claimScheduledSweep(intervalMinutes: number): Promise<boolean> {
+  claimScheduledSweep(intervalMinutes: number): Promise<boolean> {
+    return this.claimTurn(LAST_SWEEP_KEY, intervalMinutes * 60_000);
+  }
+
+  /** The on-change safety net's turn, the same way: one process looks per interval. */
+  claimSafetyNet(intervalMs: number): Promise<boolean> {
+    return this.claimTurn(LAST_SAFETY_NET_KEY, intervalMs);
+  }
+
+  private async claimTurn(key: string, intervalMs: number): Promise<boolean> {
     const now = this.now();
-    const dueBefore = new Date(now.getTime() - intervalMinutes * 60_000 + 5_000).toISOString();
-    const row = { key: LAST_SWEEP_KEY, value: now.toISOString(), updated_at: now.toISOString(), updated_by: 'sync' };
+    // A little slack, so a tick that comes a moment early does not skip a whole interval.
+    const dueBefore = new Date(now.getTime() - intervalMs + Math.min(5_000, intervalMs / 4)).toISOString();
+    const row = { key, value: now.toISOString(), updated_at: now.toISOString(), updated_by: 'sync' };
     const inserted = await this.db.insertInto('settings').values(row).onConflict((oc) => oc.column('key').doNothing()).executeTakeFirst();
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return true;
     const updated = await this.db
       .updateTable('settings')
       .set({ value: row.value, updated_at: row.updated_at })
-      .where('key', '=', LAST_SWEEP_KEY)
+      .where('key', '=', key)
       .where('value', '<=', dueBefore)
       .executeTakeFirst();
     return Number(updated.numUpdatedRows) > 0;

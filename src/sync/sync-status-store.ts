@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Schema } from '../storage/index.ts';
+import { yieldToEventLoop } from '../event-loop.ts';
 import { SYNC_STATE_KINDS, type SyncState, type SyncStateKind } from './sync-state.ts';
 
 /** One row of the admin's sync status table: the person and the same state the info page shows. */
@@ -27,6 +28,9 @@ const stateOf = sql<SyncStateKind>`case
   when sp.last_checked_at is null then 'never-synced'
   when sp.synced_etag is not distinct from pv.etag then 'in-sync'
   else 'out-of-date' end`;
+
+/** People per slice when a bulk path walks everyone (a few milliseconds of SQLite each). */
+const SLICE = 2000;
 
 /** Sync state across everyone: a read model over people, Mail's current versions and Sites' profiles. */
 export class SyncStatusStore {
@@ -61,11 +65,30 @@ export class SyncStatusStore {
     return entry.counts;
   }
 
+  /** In slices of the UPN order, yielding between them: on SQLite one count of 100,000 people would hold the event loop. */
   private async countFresh(): Promise<Record<SyncStateKind, number>> {
-    const rows = await this.people().select([stateOf.as('state'), (eb) => eb.fn.countAll<number>().as('people')]).groupBy(stateOf).execute();
     const counts = Object.fromEntries(SYNC_STATE_KINDS.map((kind) => [kind, 0])) as Record<SyncStateKind, number>;
-    for (const row of rows) counts[row.state] = Number(row.people);
+    for await (const range of this.upnRanges()) {
+      let query = this.people().select([stateOf.as('state'), (eb) => eb.fn.countAll<number>().as('people')]).where('p.upn_key', '>', range.after);
+      if (range.last !== undefined) query = query.where('p.upn_key', '<=', range.last);
+      for (const row of await query.groupBy(stateOf).execute()) counts[row.state] += Number(row.people);
+    }
     return counts;
+  }
+
+  /**
+   * Consecutive slices of the enabled people in UPN order, `SLICE` each, found with the UPN index
+   * alone; the last slice is open-ended. The loop gets a turn between slices.
+   */
+  private async *upnRanges(): AsyncGenerator<{ after: string; last: string | undefined }> {
+    let after = '';
+    for (;;) {
+      const edge = await this.db.selectFrom('people').select('upn_key').where('upn_key', '>', after).orderBy('upn_key').offset(SLICE - 1).limit(1).executeTakeFirst();
+      yield { after, last: edge?.upn_key };
+      if (!edge) return;
+      after = edge.upn_key;
+      await yieldToEventLoop();
+    }
   }
 
   /** A page in UPN order; the next page starts after the last row's UPN (no OFFSET scans). */
@@ -105,24 +128,55 @@ export class SyncStatusStore {
   }
 
   /**
-   * Enabled people whose Sites copy differs from Mail or was never checked, the longest unchecked
-   * first (never-checked before all others).
+   * Enabled people whose Sites copy differs from Mail or was never checked, the never-checked first
+   * and then the longest unchecked, at most `limit`. Walked in slices along indexes (people by UPN,
+   * Sites profiles by last check), yielding between them: never one query that reads and sorts everyone.
    */
   async listOutOfDate(limit: number, options: { includeFailed?: boolean } = {}): Promise<string[]> {
-    let query = this.people().select('p.id');
-    if (options.includeFailed === false) query = query.where('sp.last_error', 'is', null);
-    const rows = await query
-      .where((eb) => eb.or([eb('sp.last_checked_at', 'is', null), eb('sp.synced_etag', 'is distinct from', eb.ref('pv.etag'))]))
-      .orderBy(sql`sp.last_checked_at is not null`)
-      .orderBy('sp.last_checked_at')
-      .limit(limit)
-      .execute();
-    return rows.map((row) => row.id);
+    const found: string[] = [];
+    // Never checked: no Sites profile yet, or one never checked.
+    for await (const range of this.upnRanges()) {
+      let query = this.people().select('p.id').where('sp.last_checked_at', 'is', null).where('p.upn_key', '>', range.after);
+      if (range.last !== undefined) query = query.where('p.upn_key', '<=', range.last);
+      found.push(...(await query.execute()).map((row) => row.id));
+      if (found.length >= limit) return found.slice(0, limit);
+    }
+    // Checked before: along the (last_checked_at, person_id) index, oldest first.
+    let after: { at: string; id: string } | undefined;
+    for (;;) {
+      let slice = this.db.selectFrom('site_profiles as sp').select(['sp.person_id', 'sp.last_checked_at']).where('sp.last_checked_at', 'is not', null);
+      if (after) {
+        const { at, id } = after;
+        slice = slice.where((eb) => eb.or([eb('sp.last_checked_at', '>', at), eb.and([eb('sp.last_checked_at', '=', at), eb('sp.person_id', '>', id)])]));
+      }
+      const rows = await slice.orderBy('sp.last_checked_at').orderBy('sp.person_id').limit(SLICE).execute();
+      if (rows.length === 0) return found;
+      const stale = await this.outOfDateAmong(rows.map((r) => r.person_id), options);
+      found.push(...rows.map((r) => r.person_id).filter((id) => stale.has(id)));
+      if (found.length >= limit) return found.slice(0, limit);
+      const last = rows.at(-1)!;
+      after = { at: last.last_checked_at!, id: last.person_id };
+      await yieldToEventLoop();
+    }
   }
 
-  /** Everyone enabled, in UPN order (a force sync of all). */
+  /** Which of these people (enabled) have a Sites copy that is behind Mail or never checked. */
+  async outOfDateAmong(personIds: readonly string[], options: { includeFailed?: boolean } = {}): Promise<Set<string>> {
+    if (personIds.length === 0) return new Set();
+    let query = this.people().select('p.id').where('p.id', 'in', personIds);
+    if (options.includeFailed === false) query = query.where('sp.last_error', 'is', null);
+    const rows = await query.where((eb) => eb.or([eb('sp.last_checked_at', 'is', null), eb('sp.synced_etag', 'is distinct from', eb.ref('pv.etag'))])).execute();
+    return new Set(rows.map((row) => row.id));
+  }
+
+  /** Everyone enabled, in UPN order (a force sync of all), read in slices. */
   async listEnabledPersonIds(): Promise<string[]> {
-    const rows = await this.db.selectFrom('people').select('id').where('enabled', '=', 1).orderBy('upn_key').execute();
-    return rows.map((row) => row.id);
+    const ids: string[] = [];
+    for await (const range of this.upnRanges()) {
+      let query = this.db.selectFrom('people').select('id').where('enabled', '=', 1).where('upn_key', '>', range.after);
+      if (range.last !== undefined) query = query.where('upn_key', '<=', range.last);
+      ids.push(...(await query.orderBy('upn_key').execute()).map((row) => row.id));
+    }
+    return ids;
   }
 }

@@ -2,7 +2,7 @@ import type { Person } from '../directory/index.ts';
 import type { Actor } from '../identity/index.ts';
 import type { SiteThumbnailSize } from '../imaging/index.ts';
 import { TtlCache } from '../ttl-cache.ts';
-import type { SyncEngine } from './sync-engine.ts';
+import type { SyncRequests } from './sync-requests.ts';
 
 export interface UserInitiatedOptions {
   /** SharePoint's AllowAllPhotoThumbnailsTriggerExchangeSync: any size (not only L) triggers. */
@@ -21,7 +21,7 @@ export class UserInitiatedTrigger {
   private readonly sessionChecks: TtlCache<string, Promise<unknown>>;
 
   constructor(
-    private readonly engine: SyncEngine,
+    private readonly requests: SyncRequests,
     private readonly options: UserInitiatedOptions,
   ) {
     this.sessionChecks = new TtlCache(Math.max(1, options.sessionRecheckMinutes * 60_000), 100_000);
@@ -36,7 +36,7 @@ export class UserInitiatedTrigger {
       await earlier;
       return;
     }
-    const check = this.engine.syncProfilePhoto(target, 'own-photo-view');
+    const check = this.requests.syncNow(target, 'own-photo-view');
     this.sessionChecks.set(key, check);
     await check;
   }

@@ -140,11 +140,11 @@ export async function registerAdminImportPages(app: FastifyInstance, options: Ad
             return fsp.readFile(f.path);
           },
         }));
-        const { run, report } = photoImporter.start(actor, files, { dryRun: request.body?.dryRun === '1', ...(mapping && { mapping }) });
+        const { runId, report } = await photoImporter.start(actor, files, { dryRun: request.body?.dryRun === '1', ...(mapping && { mapping }) });
         handedOver.add(request);
         const cleanUp = () => removeUploads(request);
         void report.then(cleanUp, cleanUp);
-        return reply.redirect(`/admin/runs/${run.id}`, 303);
+        return reply.redirect(`/admin/runs/${runId}`, 303);
       },
     );
   });

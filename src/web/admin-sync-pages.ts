@@ -56,7 +56,7 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
     };
     const token = csrfToken(reply);
     const done = typeof request.query.done === 'string' && Object.hasOwn(FLASH, request.query.done) ? FLASH[request.query.done] : undefined;
-    const runs = syncAdmin.listRuns(actor).filter((r) => r.kind === 'sync').slice(0, 5);
+    const runs = (await syncAdmin.listRuns(actor, 'sync')).slice(0, 5);
     return page(
       reply,
       actor,
@@ -90,10 +90,7 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
               <button type="submit" name="scope" value="all" class="secondary">Sync everyone</button>
             </form>
             ${runs.length
-              ? html`<h3>Recent runs</h3><ul>${runs.map((r) => {
-                  const p = r.progress();
-                  return html`<li><a href="/admin/runs/${r.id}">${p.label}</a>: ${p.done}/${p.total}, ${p.failed} failed (${p.status})</li>`;
-                })}</ul>`
+              ? html`<h3>Recent runs</h3><ul>${runs.map((p) => html`<li><a href="/admin/runs/${p.id}">${p.label}</a>: ${p.done}/${p.total}, ${p.failed} failed (${p.status})</li>`)}</ul>`
               : ''}
           </div>
         </div>
@@ -146,8 +143,8 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
     if (!actor) return reply;
     const scope = request.body?.scope;
     if (scope !== 'all' && scope !== 'stale') throw new BadRequest('Choose whom to sync: everyone or the out-of-date.');
-    const run = await syncAdmin.startSyncAll(actor, { staleOnly: scope === 'stale' });
-    return reply.redirect(`/admin/runs/${run.id}`, 303);
+    const runId = await syncAdmin.startSyncAll(actor, { staleOnly: scope === 'stale' });
+    return reply.redirect(`/admin/runs/${runId}`, 303);
   });
 
   app.get<{ Params: { upn: string }; Querystring: { done?: string } }>('/admin/sync/people/:upn', { config: PAGE, schema: { hide: true } }, async (request, reply) => {

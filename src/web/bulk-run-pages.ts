@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { BulkProgress, BulkRun } from '../bulk-run.ts';
+import type { BulkProgress } from '../runs/index.ts';
 import { NotFound } from '../errors.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import type { SyncAdministration } from '../sync/index.ts';
@@ -9,12 +9,14 @@ import { createPageRendering, csrfToken, PAGE } from './page-rendering.ts';
 export interface BulkRunPagesOptions {
   syncAdmin: SyncAdministration;
   auth: RequestAuthentication;
-  /** Extra content for a finished run (the import's report). */
-  finishedRunDetails?: (actor: Actor, run: BulkRun) => SafeHtml | undefined;
+  /** Extra content for a run that is over (the import's report). */
+  finishedRunDetails?: (actor: Actor, run: BulkProgress) => Promise<SafeHtml | undefined>;
 }
 
-/** How often a page watching a run hears about it. */
-const EVENT_INTERVAL_MS = 250;
+/** How often a page watching a run hears about it (read from the database: any process may do the work). */
+const EVENT_INTERVAL_MS = 500;
+
+const STATUS_WORDS: Record<BulkProgress['status'], string> = { running: 'Running', finished: 'Finished', cancelled: 'Cancelled', interrupted: 'Interrupted' };
 
 export function progressFigures(p: BulkProgress): SafeHtml {
   const percent = p.total === 0 ? 100 : Math.floor((p.done / p.total) * 100);
@@ -23,36 +25,37 @@ export function progressFigures(p: BulkProgress): SafeHtml {
       <span id="run-done">${p.done}</span> of <span id="run-total">${p.total}</span> done,
       <span id="run-failed">${p.failed}</span> failed, <span id="run-rate">${p.ratePerSecond}</span> per second,
       ETA <span id="run-eta">${p.etaSeconds === null ? '-' : `${p.etaSeconds} s`}</span>.
-      <span id="run-status">${p.status === 'running' ? 'Running' : p.status === 'cancelled' ? 'Cancelled' : 'Finished'}</span></p>`;
+      <span id="run-status">${STATUS_WORDS[p.status]}</span></p>`;
 }
 
 /**
  * A long run's page (a force sync, an import): live figures over server-sent events (the page's
  * script is an asset; the CSP allows no inline script), the failures with their reasons, and Cancel.
+ * The run is in the database, so every server process serves these pages, also after a restart.
  */
 export async function registerBulkRunPages(app: FastifyInstance, options: BulkRunPagesOptions): Promise<void> {
   const { syncAdmin, auth } = options;
   const { signedIn, page } = createPageRendering(auth);
-  const findRun = (actor: Actor, id: string) => {
-    const run = syncAdmin.findRun(actor, id);
-    if (!run) throw new NotFound('There is no such run in this server process (runs are kept in memory until the server restarts).');
+  const findRun = async (actor: Actor, id: string) => {
+    const run = await syncAdmin.findRun(actor, id);
+    if (!run) throw new NotFound('There is no such run (finished runs are deleted after some days).');
     return run;
   };
 
   app.get<{ Params: { id: string } }>('/admin/runs/:id', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
-    const run = findRun(actor, request.params.id);
-    const p = run.progress();
+    const p = await findRun(actor, request.params.id);
+    const details = p.status !== 'running' ? await options.finishedRunDetails?.(actor, p) : undefined;
     return page(
       reply,
       actor,
       p.label,
       html`<h1>${p.label}</h1>
         <p class="hint">Started by ${p.startedBy} at ${formatTime(p.startedAt)}.</p>
-        <section class="card" id="run" data-events="/admin/runs/${run.id}/events">
+        <section class="card" id="run" data-events="/admin/runs/${p.id}/events">
           ${progressFigures(p)}
-          <form method="post" action="/admin/runs/${run.id}/cancel" class="actions" id="run-cancel" ${p.status !== 'running' ? 'hidden' : ''}>
+          <form method="post" action="/admin/runs/${p.id}/cancel" class="actions" id="run-cancel" ${p.status !== 'running' ? 'hidden' : ''}>
             <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
             <button type="submit" class="danger">Cancel</button>
           </form>
@@ -60,17 +63,17 @@ export async function registerBulkRunPages(app: FastifyInstance, options: BulkRu
         <section class="card" aria-labelledby="failures-heading">
           <h2 id="failures-heading">Failures</h2>
           <ul id="run-failures">${p.failures.map((f) => html`<li><strong>${f.item}</strong>: ${f.reason}</li>`)}</ul>
-          <p class="hint" id="run-no-failures" ${p.failures.length ? 'hidden' : ''}>None so far.</p>
+          <p class="hint" id="run-no-failures" ${p.failures.length ? 'hidden' : ''}>${p.status === 'running' ? 'None so far.' : 'None.'}</p>
         </section>
-        ${p.status !== 'running' ? options.finishedRunDetails?.(actor, run) ?? '' : html`<p class="hint" id="run-reload-hint">Reload when it has finished to see the full report.</p>`}
-        <p><a href="${run.kind === 'import' ? '/admin/import' : '/admin/sync'}">Back</a></p>`,
+        ${details ?? (p.status === 'running' ? html`<p class="hint" id="run-reload-hint">Reload when it has finished to see the full report.</p>` : '')}
+        <p><a href="${p.kind === 'import' ? '/admin/import' : '/admin/sync'}">Back</a></p>`,
       ['/assets/run-progress.js'],
     );
   });
 
   app.get<{ Params: { id: string } }>('/admin/runs/:id/events', { config: PAGE, schema: { hide: true } }, async (request, reply: FastifyReply) => {
     const actor = await auth.requireActor(request);
-    const run = findRun(actor, request.params.id);
+    let progress = await findRun(actor, request.params.id);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -80,28 +83,31 @@ export async function registerBulkRunPages(app: FastifyInstance, options: BulkRu
       connection: 'keep-alive',
     });
     const send = (event: string, data: BulkProgress) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    send('progress', run.progress());
-    // Progress changes per item; the page needs a few updates a second, not one per person.
-    const timer = setInterval(() => send('progress', run.progress()), EVENT_INTERVAL_MS);
+    send('progress', progress);
     let closed = false;
-    const end = () => {
-      clearInterval(timer);
-      if (!closed && !res.writableEnded) {
-        send('finished', run.progress());
-        res.end();
+    request.raw.on('close', () => (closed = true));
+    // The run's row is the truth wherever its work happens: read it a few times a second until it is over.
+    while (!closed && progress.status === 'running') {
+      await new Promise((resolve) => setTimeout(resolve, EVENT_INTERVAL_MS));
+      try {
+        progress = (await syncAdmin.findRun(actor, progress.id)) ?? { ...progress, status: 'interrupted' };
+      } catch (error) {
+        request.log.warn({ err: error, runId: progress.id }, 'could not read a run for its live page; the page stops following it');
+        break;
       }
-    };
-    void run.finished.then(end);
-    request.raw.on('close', () => {
-      closed = true;
-      clearInterval(timer);
-    });
+      if (!closed && progress.status === 'running') send('progress', progress);
+    }
+    if (!closed && !res.writableEnded) {
+      send('finished', progress);
+      res.end();
+    }
   });
 
   app.post<{ Params: { id: string } }>('/admin/runs/:id/cancel', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
-    findRun(actor, request.params.id).cancel();
+    await findRun(actor, request.params.id);
+    await syncAdmin.cancelRun(actor, request.params.id);
     return reply.redirect(`/admin/runs/${encodeURIComponent(request.params.id)}`, 303);
   });
 }

@@ -8,6 +8,7 @@ interface ErrorBody {
   code: string;
   message: string;
   headers: Record<string, string>;
+  link?: { href: string; text: string };
 }
 
 /** fastify's own 4xx errors, in words a person understands and with Graph-style codes. */
@@ -62,7 +63,7 @@ function isMultipart(request: FastifyRequest): boolean {
 }
 
 function describe(error: FastifyError, request: FastifyRequest): ErrorBody {
-  if (error instanceof AppError) return { status: error.status, code: error.code, message: error.message, headers: error.headers };
+  if (error instanceof AppError) return { status: error.status, code: error.code, message: error.message, headers: error.headers, ...(error.link && { link: error.link }) };
   if (error.validation) {
     return { status: 400, code: 'BadRequest', message: `Invalid request: ${error.message}.`, headers: {} };
   }
@@ -90,6 +91,7 @@ function sendError(request: FastifyRequest, reply: FastifyReply, body: ErrorBody
         { title: 'Something is not right' },
         html`<h1>Something is not right</h1>
           <p role="alert">${body.message}</p>
+          ${body.link ? html`<p><a href="${body.link.href}">${body.link.text}</a></p>` : ''}
           <p><a href="/">Back to the portal</a></p>
           <p class="hint">Request id: <code>${request.id}</code></p>`,
       ),

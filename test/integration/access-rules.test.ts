@@ -1,3 +1,4 @@
+import { runOutcome } from '../support/sync-fixtures.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -28,8 +29,11 @@ import { cookiesOf, startTestApp, TEST_PASSWORD } from '../support/test-app.ts';
  * Targets: `none` (no person in the request; `/v1.0/me/…` means the actor themself), `own` (the
  * actor's own UPN in the path or query), `other` (someone else's), `own+other` (one row for both).
  * Actors (columns): anonymous · person (Ada's session) · otherPerson (Grace's session) · admin
- * (an admin's session) · personToken (Ada's bearer token) · adminToken · revokedToken (Ada's revoked
- * token sent WITH a valid session cookie of Ada) · expiredSession (Ada's session past SESSION_TTL_HOURS).
+ * (an admin's session) · personToken (Ada's bearer token) · adminToken (an admin's token with the
+ * default `photos` scope) · revokedToken (Ada's revoked token sent WITH a valid session cookie of Ada) ·
+ * expiredSession (Ada's session past SESSION_TTL_HOURS) · oneTimeAdmin (the first admin's session,
+ * signed in with the one-time password and not changed yet) · adminScopedToken (an admin's token made
+ * with `--scope admin`) · expiredToken (Ada's token past its expiry, sent WITH a valid session of Ada).
  *
  * The rules, from DESIGN.md and README:
  * - Anyone signed in (session or token) may read photos and profiles; a person may change only their
@@ -37,20 +41,38 @@ import { cookiesOf, startTestApp, TEST_PASSWORD } from '../support/test-app.ts';
  *   to anyone without a valid credential; an invalid bearer token is never silently replaced by the
  *   cookie (or by nothing) on any route that looks at who is asking.
  * - Portal pages send a visitor without a (valid) session to /signin (303); the pages treat an
- *   invalid credential as none. Admin pages answer 403 to people who are not admins.
+ *   invalid credential as none. Admin pages (and /metrics) answer 403 to people who are not admins,
+ *   and to an admin's token without the `admin` scope: it acts on photos as its person (an admin's
+ *   Set-UserPhoto right included), nothing more. An expired token is refused like a revoked one.
+ * - A session signed in with a one-time password opens only the password page and sign-out: every
+ *   other page sends it to /account/password, every API answers 403 until the password is changed.
  * - userphoto.aspx and the profile picture files are what the pages' <img> tags load (with the
  *   session cookie). As in SharePoint Online they need a signed-in viewer: anonymous visitors get
  *   401 and so cannot learn who exists by trying account names. A revoked token gets 401 too.
  * - SetMyProfilePicture from a browser session must carry X-RequestDigest (a custom header a
  *   cross-site form cannot send): without it, 403. API tokens need no digest.
- * - Operations, the OpenAPI document/UI and the assets are public.
+ * - Operations (but /metrics: an admin, or METRICS_TOKEN), the OpenAPI document/UI and the assets are public.
  *
  * Outcome notation: see outcomeProblems() in test/support/access-world.ts.
  */
 
 type Target = 'none' | 'own' | 'other' | 'own+other';
 type O = string;
-type Row = [caseKey: string, target: Target, anonymous: O, person: O, otherPerson: O, admin: O, personToken: O, adminToken: O, revokedToken: O, expiredSession: O];
+type Row = [
+  caseKey: string,
+  target: Target,
+  anonymous: O,
+  person: O,
+  otherPerson: O,
+  admin: O,
+  personToken: O,
+  adminToken: O,
+  revokedToken: O,
+  expiredSession: O,
+  oneTimeAdmin: O,
+  adminScopedToken: O,
+  expiredToken: O,
+];
 
 // Outcomes used often. SIGNIN is "sent to sign in" (a refusal); SIGNED_OUT is sign-out's own success.
 const SIGNIN = '303 → /signin*';
@@ -71,87 +93,92 @@ const SYNCED = '303 → /admin/sync/people/*';
 const TO_DOCS = '302 → /docs/';
 const EVENTS = '200 events';
 const P401 = '401 html';
+// A one-time password's refusal on a page: sent to change it (exactly there).
+const PASSWORD_FIRST = '303 → /account/password';
+// Signing in with a one-time password succeeds (a session is issued) and goes to the password page.
+// Written with `*` to tell this success from the refusal above, which has the same Location.
+const CHOOSE_PASSWORD = '303 → /account/password*';
 
 // HEAD routes are not rows: each is generated from the GET row of the same pattern ("same as GET"),
 // unless a row names the HEAD route itself.
 const TABLE: Row[] = [
-  // case                                        target        anonymous    person         otherPerson    admin            personToken    adminToken       revokedToken expiredSession
+  // case                                       target       anonymous   person        otherPerson   admin           personToken   adminToken    revokedToken expiredSession oneTimeAdmin     adminScopedToken expiredToken
   // Operations, documentation, assets: public.
-  ['GET /healthz',                               'none',       OK_JSON,     OK_JSON,       OK_JSON,       OK_JSON,         OK_JSON,       OK_JSON,         OK_JSON,     OK_JSON],
-  ['GET /readyz',                                'none',       OK_JSON,     OK_JSON,       OK_JSON,       OK_JSON,         OK_JSON,       OK_JSON,         OK_JSON,     OK_JSON],
-  ['GET /metrics',                               'none',       '200',       '200',         '200',         '200',           '200',         '200',           '200',       '200'],
-  ['GET /docs',                                  'none',       OK_HTML,     OK_HTML,       OK_HTML,       OK_HTML,         OK_HTML,       OK_HTML,         OK_HTML,     OK_HTML],
-  ['HEAD /docs/',                                'none',       OK_HTML,     OK_HTML,       OK_HTML,       OK_HTML,         OK_HTML,       OK_HTML,         OK_HTML,     OK_HTML],
-  ['GET /docs/static/index.html',                'none',       TO_DOCS,     TO_DOCS,       TO_DOCS,       TO_DOCS,         TO_DOCS,       TO_DOCS,         TO_DOCS,     TO_DOCS],
-  ['GET /docs/static/swagger-initializer.js',    'none',       '200',       '200',         '200',         '200',           '200',         '200',           '200',       '200'],
-  ['GET /docs/static/*',                         'none',       '200',       '200',         '200',         '200',           '200',         '200',           '200',       '200'],
-  ['GET /docs/json',                             'none',       OK_JSON,     OK_JSON,       OK_JSON,       OK_JSON,         OK_JSON,       OK_JSON,         OK_JSON,     OK_JSON],
-  ['GET /docs/yaml',                             'none',       '200',       '200',         '200',         '200',           '200',         '200',           '200',       '200'],
-  ['GET /assets/favicon.svg',                    'none',       '200',       '200',         '200',         '200',           '200',         '200',           '200',       '200'],
-  ['GET /assets/photo-preview.js',               'none',       '200',       '200',         '200',         '200',           '200',         '200',           '200',       '200'],
-  ['GET /assets/portal.css',                     'none',       '200',       '200',         '200',         '200',           '200',         '200',           '200',       '200'],
-  ['GET /assets/run-progress.js',                'none',       '200',       '200',         '200',         '200',           '200',         '200',           '200',       '200'],
+  ['GET /healthz',                              'none',      OK_JSON,    OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      OK_JSON,     OK_JSON,       OK_JSON,         OK_JSON,         OK_JSON],
+  ['GET /readyz',                               'none',      OK_JSON,    OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      OK_JSON,     OK_JSON,       OK_JSON,         OK_JSON,         OK_JSON],
+  ['GET /metrics',                              'none',      G401,       G403,         G403,         '200',          G403,         G403,         G401,        G401,          G403,            '200',           G401],
+  ['GET /docs',                                 'none',      OK_HTML,    OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      OK_HTML,     OK_HTML,       OK_HTML,         OK_HTML,         OK_HTML],
+  ['HEAD /docs/',                               'none',      OK_HTML,    OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      OK_HTML,     OK_HTML,       OK_HTML,         OK_HTML,         OK_HTML],
+  ['GET /docs/static/index.html',               'none',      TO_DOCS,    TO_DOCS,      TO_DOCS,      TO_DOCS,        TO_DOCS,      TO_DOCS,      TO_DOCS,     TO_DOCS,       TO_DOCS,         TO_DOCS,         TO_DOCS],
+  ['GET /docs/static/swagger-initializer.js',   'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
+  ['GET /docs/static/*',                        'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
+  ['GET /docs/json',                            'none',      OK_JSON,    OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      OK_JSON,     OK_JSON,       OK_JSON,         OK_JSON,         OK_JSON],
+  ['GET /docs/yaml',                            'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
+  ['GET /assets/favicon.svg',                   'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
+  ['GET /assets/photo-preview.js',              'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
+  ['GET /assets/portal.css',                    'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
+  ['GET /assets/run-progress.js',               'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
 
   // Sign-in and the portal.
-  ['GET /signin',                                'none',       OK_HTML,     HOME,          HOME,          HOME,            HOME,          HOME,            OK_HTML,     OK_HTML],
-  ['POST /signin',                               'none',       HOME,        HOME,          HOME,          HOME,            HOME,          HOME,            HOME,        HOME],
-  ['POST /signout',                              'none',       SIGNED_OUT,  SIGNED_OUT,    SIGNED_OUT,    SIGNED_OUT,      SIGNED_OUT,    SIGNED_OUT,      SIGNED_OUT,  SIGNED_OUT],
-  ['GET /',                                      'none',       SIGNIN,      OK_HTML,       OK_HTML,       OK_HTML,         OK_HTML,       OK_HTML,         SIGNIN,      SIGNIN],
-  ['GET /mail/photo',                            'none',       SIGNIN,      OK_HTML,       OK_HTML,       OK_HTML,         OK_HTML,       OK_HTML,         SIGNIN,      SIGNIN],
-  ['POST /mail/photo',                           'none',       SIGNIN,      UPLOADED,      UPLOADED,      UPLOADED,        UPLOADED,      UPLOADED,        SIGNIN,      SIGNIN],
-  ['POST /mail/photo/remove',                    'none',       SIGNIN,      REMOVED,       REMOVED,       REMOVED,         REMOVED,       REMOVED,         SIGNIN,      SIGNIN],
-  ['GET /account/password',                      'none',       SIGNIN,      OK_HTML,       OK_HTML,       OK_HTML,         OK_HTML,       OK_HTML,         SIGNIN,      SIGNIN],
-  ['POST /account/password',                     'none',       SIGNIN,      PASSWORD_SET,  PASSWORD_SET,  PASSWORD_SET,    PASSWORD_SET,  PASSWORD_SET,    SIGNIN,      SIGNIN],
+  ['GET /signin',                               'none',      OK_HTML,    HOME,         HOME,         HOME,           HOME,         HOME,         OK_HTML,     OK_HTML,       OK_HTML,         HOME,            OK_HTML],
+  ['POST /signin',                              'none',      HOME,       HOME,         HOME,         HOME,           HOME,         HOME,         HOME,        HOME,          CHOOSE_PASSWORD, HOME,            HOME],
+  ['POST /signout',                             'none',      SIGNED_OUT, SIGNED_OUT,   SIGNED_OUT,   SIGNED_OUT,     SIGNED_OUT,   SIGNED_OUT,   SIGNED_OUT,  SIGNED_OUT,    SIGNED_OUT,      SIGNED_OUT,      SIGNED_OUT],
+  ['GET /',                                     'none',      SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['GET /mail/photo',                           'none',      SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['POST /mail/photo',                          'none',      SIGNIN,     UPLOADED,     UPLOADED,     UPLOADED,       UPLOADED,     UPLOADED,     SIGNIN,      SIGNIN,        PASSWORD_FIRST,  UPLOADED,        SIGNIN],
+  ['POST /mail/photo/remove',                   'none',      SIGNIN,     REMOVED,      REMOVED,      REMOVED,        REMOVED,      REMOVED,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  REMOVED,         SIGNIN],
+  ['GET /account/password',                     'none',      SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        OK_HTML,         OK_HTML,         SIGNIN],
+  ['POST /account/password',                    'none',      SIGNIN,     PASSWORD_SET, PASSWORD_SET, PASSWORD_SET,   PASSWORD_SET, PASSWORD_SET, SIGNIN,      SIGNIN,        PASSWORD_SET,    PASSWORD_SET,    SIGNIN],
 
   // The Graph photo API: /v1.0/me/… (the actor's own photo).
-  ['GET /v1.0/me/photo',                         'none',       G401,        OK_JSON,       OK_JSON,       OK_JSON,         OK_JSON,       OK_JSON,         G401,        G401],
-  ['GET /v1.0/me/photo/$value',                  'none',       G401,        OK_IMG,        OK_IMG,        OK_IMG,          OK_IMG,        OK_IMG,          G401,        G401],
-  ['GET /v1.0/me/photos',                        'none',       G401,        OK_JSON,       OK_JSON,       OK_JSON,         OK_JSON,       OK_JSON,         G401,        G401],
-  ['GET /v1.0/me/photos/:size',                  'none',       G401,        OK_JSON,       OK_JSON,       OK_JSON,         OK_JSON,       OK_JSON,         G401,        G401],
-  ['GET /v1.0/me/photos/:size/$value',           'none',       G401,        OK_IMG,        OK_IMG,        OK_IMG,          OK_IMG,        OK_IMG,          G401,        G401],
-  ['PUT /v1.0/me/photo/$value',                  'none',       G401,        '200',         '200',         '200',           '200',         '200',           G401,        G401],
-  ['PATCH /v1.0/me/photo/$value',                'none',       G401,        '200',         '200',         '200',           '200',         '200',           G401,        G401],
-  ['DELETE /v1.0/me/photo',                      'none',       G401,        '204',         '204',         '204',           '204',         '204',           G401,        G401],
+  ['GET /v1.0/me/photo',                        'none',      G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
+  ['GET /v1.0/me/photo/$value',                 'none',      G401,       OK_IMG,       OK_IMG,       OK_IMG,         OK_IMG,       OK_IMG,       G401,        G401,          G403,            OK_IMG,          G401],
+  ['GET /v1.0/me/photos',                       'none',      G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
+  ['GET /v1.0/me/photos/:size',                 'none',      G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
+  ['GET /v1.0/me/photos/:size/$value',          'none',      G401,       OK_IMG,       OK_IMG,       OK_IMG,         OK_IMG,       OK_IMG,       G401,        G401,          G403,            OK_IMG,          G401],
+  ['PUT /v1.0/me/photo/$value',                 'none',      G401,       '200',        '200',        '200',          '200',        '200',        G401,        G401,          G403,            '200',           G401],
+  ['PATCH /v1.0/me/photo/$value',               'none',      G401,       '200',        '200',        '200',          '200',        '200',        G401,        G401,          G403,            '200',           G401],
+  ['DELETE /v1.0/me/photo',                     'none',      G401,       '204',        '204',        '204',          '204',        '204',        G401,        G401,          G403,            '204',           G401],
 
   // The Graph photo API: /v1.0/users/{upn}/… — anyone signed in reads; only the person or an admin writes.
-  ['GET /v1.0/users/:user/photo',                'own+other',  G401,        OK_JSON,       OK_JSON,       OK_JSON,         OK_JSON,       OK_JSON,         G401,        G401],
-  ['GET /v1.0/users/:user/photo/$value',         'own+other',  G401,        OK_IMG,        OK_IMG,        OK_IMG,          OK_IMG,        OK_IMG,          G401,        G401],
-  ['GET /v1.0/users/:user/photos',               'own+other',  G401,        OK_JSON,       OK_JSON,       OK_JSON,         OK_JSON,       OK_JSON,         G401,        G401],
-  ['GET /v1.0/users/:user/photos/:size',         'own+other',  G401,        OK_JSON,       OK_JSON,       OK_JSON,         OK_JSON,       OK_JSON,         G401,        G401],
-  ['GET /v1.0/users/:user/photos/:size/$value',  'own+other',  G401,        OK_IMG,        OK_IMG,        OK_IMG,          OK_IMG,        OK_IMG,          G401,        G401],
-  ['PUT /v1.0/users/:user/photo/$value',         'own',        G401,        '200',         '200',         '200',           '200',         '200',           G401,        G401],
-  ['PUT /v1.0/users/:user/photo/$value',         'other',      G401,        G403,          G403,          '200',           G403,          '200',           G401,        G401],
-  ['PATCH /v1.0/users/:user/photo/$value',       'own',        G401,        '200',         '200',         '200',           '200',         '200',           G401,        G401],
-  ['PATCH /v1.0/users/:user/photo/$value',       'other',      G401,        G403,          G403,          '200',           G403,          '200',           G401,        G401],
-  ['DELETE /v1.0/users/:user/photo',             'own',        G401,        '204',         '204',         '204',           '204',         '204',           G401,        G401],
-  ['DELETE /v1.0/users/:user/photo',             'other',      G401,        G403,          G403,          '204',           G403,          '204',           G401,        G401],
+  ['GET /v1.0/users/:user/photo',               'own+other', G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
+  ['GET /v1.0/users/:user/photo/$value',        'own+other', G401,       OK_IMG,       OK_IMG,       OK_IMG,         OK_IMG,       OK_IMG,       G401,        G401,          G403,            OK_IMG,          G401],
+  ['GET /v1.0/users/:user/photos',              'own+other', G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
+  ['GET /v1.0/users/:user/photos/:size',        'own+other', G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
+  ['GET /v1.0/users/:user/photos/:size/$value', 'own+other', G401,       OK_IMG,       OK_IMG,       OK_IMG,         OK_IMG,       OK_IMG,       G401,        G401,          G403,            OK_IMG,          G401],
+  ['PUT /v1.0/users/:user/photo/$value',        'own',       G401,       '200',        '200',        '200',          '200',        '200',        G401,        G401,          G403,            '200',           G401],
+  ['PUT /v1.0/users/:user/photo/$value',        'other',     G401,       G403,         G403,         '200',          G403,         '200',        G401,        G401,          G403,            '200',           G401],
+  ['PATCH /v1.0/users/:user/photo/$value',      'own',       G401,       '200',        '200',        '200',          '200',        '200',        G401,        G401,          G403,            '200',           G401],
+  ['PATCH /v1.0/users/:user/photo/$value',      'other',     G401,       G403,         G403,         '200',          G403,         '200',        G401,        G401,          G403,            '200',           G401],
+  ['DELETE /v1.0/users/:user/photo',            'own',       G401,       '204',        '204',        '204',          '204',        '204',        G401,        G401,          G403,            '204',           G401],
+  ['DELETE /v1.0/users/:user/photo',            'other',     G401,       G403,         G403,         '204',          G403,         '204',        G401,        G401,          G403,            '204',           G401],
 
   // Sites pages.
-  ['GET /files',                                 'none',       SIGNIN,      OK_HTML,       OK_HTML,       OK_HTML,         OK_HTML,       OK_HTML,         SIGNIN,      SIGNIN],
-  ['GET /sites',                                 'none',       SIGNIN,      OK_HTML,       OK_HTML,       OK_HTML,         OK_HTML,       OK_HTML,         SIGNIN,      SIGNIN],
-  ['GET /sites/people/:upn',                     'own+other',  SIGNIN,      OK_HTML,       OK_HTML,       OK_HTML,         OK_HTML,       OK_HTML,         SIGNIN,      SIGNIN],
-  ['GET /about/photo-sync',                      'none',       SIGNIN,      OK_HTML,       OK_HTML,       OK_HTML,         OK_HTML,       OK_HTML,         SIGNIN,      SIGNIN],
+  ['GET /files',                                'none',      SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['GET /sites',                                'none',      SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['GET /sites/people/:upn',                    'own+other', SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['GET /about/photo-sync',                     'none',      SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
 
   // SharePoint-style endpoints. The photos are public by intent (README); a revoked token is still refused.
-  ['GET /_layouts/15/userphoto.aspx',            'own+other',  G401,        OK_IMG,        OK_IMG,        OK_IMG,          OK_IMG,        OK_IMG,          G401,        G401],
-  ['GET /User Photos/Profile Pictures/:file',    'own+other',  G401,        OK_IMG,        OK_IMG,        OK_IMG,          OK_IMG,        OK_IMG,          G401,        G401],
-  ['GET /_api/* GetMyProperties',                'none',       G401,        OK_JSON,       OK_JSON,       OK_JSON,         OK_JSON,       OK_JSON,         G401,        G401],
-  ['GET /_api/* GetPropertiesFor',               'own+other',  G401,        OK_JSON,       OK_JSON,       OK_JSON,         OK_JSON,       OK_JSON,         G401,        G401],
-  ['POST /_api/* SetMyProfilePicture',           'none',       G401,        G403,          G403,          G403,            OK_JSON,       OK_JSON,         G401,        G401],
+  ['GET /_layouts/15/userphoto.aspx',           'own+other', G401,       OK_IMG,       OK_IMG,       OK_IMG,         OK_IMG,       OK_IMG,       G401,        G401,          G403,            OK_IMG,          G401],
+  ['GET /User Photos/Profile Pictures/:file',   'own+other', G401,       OK_IMG,       OK_IMG,       OK_IMG,         OK_IMG,       OK_IMG,       G401,        G401,          G403,            OK_IMG,          G401],
+  ['GET /_api/* GetMyProperties',               'none',      G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
+  ['GET /_api/* GetPropertiesFor',              'own+other', G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
+  ['POST /_api/* SetMyProfilePicture',          'none',      G401,       G403,         G403,         G403,           OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
 
   // Admin pages and their forms.
-  ['GET /admin/sync',                            'none',       SIGNIN,      P403,          P403,          OK_HTML,         P403,          OK_HTML,         SIGNIN,      SIGNIN],
-  ['POST /admin/sync/settings',                  'none',       SIGNIN,      P403,          P403,          SETTINGS_SAVED,  P403,          SETTINGS_SAVED,  SIGNIN,      SIGNIN],
-  ['POST /admin/sync/runs',                      'none',       SIGNIN,      P403,          P403,          TO_RUN,          P403,          TO_RUN,          SIGNIN,      SIGNIN],
-  ['GET /admin/sync/people/:upn',                'own+other',  SIGNIN,      P403,          P403,          OK_HTML,         P403,          OK_HTML,         SIGNIN,      SIGNIN],
-  ['POST /admin/sync/people/:upn',               'own+other',  SIGNIN,      P403,          P403,          SYNCED,          P403,          SYNCED,          SIGNIN,      SIGNIN],
-  ['GET /admin/import',                          'none',       SIGNIN,      P403,          P403,          OK_HTML,         P403,          OK_HTML,         SIGNIN,      SIGNIN],
-  ['POST /admin/import',                         'none',       SIGNIN,      P403,          P403,          TO_RUN,          P403,          TO_RUN,          SIGNIN,      SIGNIN],
-  ['GET /admin/audit',                           'none',       SIGNIN,      P403,          P403,          OK_HTML,         P403,          OK_HTML,         SIGNIN,      SIGNIN],
-  ['GET /admin/runs/:id',                        'none',       SIGNIN,      P403,          P403,          OK_HTML,         P403,          OK_HTML,         SIGNIN,      SIGNIN],
+  ['GET /admin/sync',                           'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['POST /admin/sync/settings',                 'none',      SIGNIN,     P403,         P403,         SETTINGS_SAVED, P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  SETTINGS_SAVED,  SIGNIN],
+  ['POST /admin/sync/runs',                     'none',      SIGNIN,     P403,         P403,         TO_RUN,         P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_RUN,          SIGNIN],
+  ['GET /admin/sync/people/:upn',               'own+other', SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['POST /admin/sync/people/:upn',              'own+other', SIGNIN,     P403,         P403,         SYNCED,         P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  SYNCED,          SIGNIN],
+  ['GET /admin/import',                         'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['POST /admin/import',                        'none',      SIGNIN,     P403,         P403,         TO_RUN,         P403,         P403,         SIGNIN,      SIGNIN,        SIGNIN,          TO_RUN,          SIGNIN],
+  ['GET /admin/audit',                          'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['GET /admin/runs/:id',                       'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
   // The live progress stream is read by EventSource, which cannot follow a sign-in redirect: 401.
-  ['GET /admin/runs/:id/events',                 'none',       P401,        P403,          P403,          EVENTS,          P403,          EVENTS,          P401,        P401],
-  ['POST /admin/runs/:id/cancel',                'none',       SIGNIN,      P403,          P403,          TO_RUN,          P403,          TO_RUN,          SIGNIN,      SIGNIN],
+  ['GET /admin/runs/:id/events',                'none',      P401,       P403,         P403,         EVENTS,         P403,         P403,         P401,        P401,          P403,            EVENTS,          P401],
+  ['POST /admin/runs/:id/cancel',               'none',      SIGNIN,     P403,         P403,         TO_RUN,         P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_RUN,          SIGNIN],
 ];
 
 /** The forms: every state-changing route outside the APIs (/v1.0, /_api) must refuse a request without its CSRF token. */
@@ -214,7 +241,7 @@ const upload = (url: string) => (c: Cell): CellRequest => ({ url, headers: { 'co
 const runIdIn = (response: LightMyRequestResponse) => /^\/admin\/runs\/([^/?]+)$/.exec(String(response.headers.location ?? ''))?.[1];
 const awaitStartedRun = async (c: Cell, response: LightMyRequestResponse) => {
   const id = runIdIn(response);
-  if (id) await c.w.t.services.syncAdmin.findRun(CLI_ACTOR, id)?.finished;
+  if (id) await runOutcome(c.w.t, id);
 };
 
 const graphRead = (suffix: string, read: (c: Cell) => Promise<void> = ensureAnyPhoto): { me: CaseSpec; users: CaseSpec } => ({
@@ -248,7 +275,7 @@ const CASES: Record<string, CaseSpec> = {
   'GET /signin': { request: () => ({ url: '/signin' }) },
   'POST /signin': {
     touchesSessions: true,
-    request: (c) => ({ url: '/signin', form: { username: upn(c.self), password: TEST_PASSWORD } }),
+    request: (c) => ({ url: '/signin', form: { username: upn(c.self), password: c.w.actors[c.actor].password ?? TEST_PASSWORD } }),
     async effect(c, allowed, response) {
       const issued = /photosync_session=([^;]+)/.exec(cookiesOf(response))?.[1];
       if (!allowed) return assert.equal(issued, undefined, 'no session is issued');
@@ -279,14 +306,17 @@ const CASES: Record<string, CaseSpec> = {
     touchesSessions: true,
     async before(c) {
       c.memo.hash = await c.w.t.services.directory.findPasswordHash(c.self.id);
+      c.memo.mustChange = (await c.w.t.services.directory.findPerson(c.self.id))?.mustChangePassword ?? false;
     },
-    request: () => ({ url: '/account/password', form: { current: TEST_PASSWORD, new: NEW_PASSWORD, confirm: NEW_PASSWORD } }),
+    request: (c) => ({ url: '/account/password', form: { current: c.w.actors[c.actor].password ?? TEST_PASSWORD, new: NEW_PASSWORD, confirm: NEW_PASSWORD } }),
     async effect(c, allowed) {
       const changed = (await c.w.t.services.directory.findPasswordHash(c.self.id)) !== c.memo.hash;
       assert.equal(changed, allowed, allowed ? 'the password is changed' : 'the password is unchanged');
     },
     async after(c) {
-      if ((await c.w.t.services.directory.findPasswordHash(c.self.id)) !== c.memo.hash) await c.w.t.services.identity.setPassword(c.self.id, TEST_PASSWORD);
+      // The old password comes back as it was: a one-time password stays one to change.
+      const hash = c.memo.hash as string;
+      if ((await c.w.t.services.directory.findPasswordHash(c.self.id)) !== hash) await c.w.t.services.directory.setPasswordHash(c.self.id, hash, c.memo.mustChange as boolean);
     },
   },
 
@@ -342,12 +372,12 @@ const CASES: Record<string, CaseSpec> = {
   },
   'POST /admin/sync/runs': {
     async before(c) {
-      c.memo.runs = c.w.t.services.syncAdmin.listRuns(CLI_ACTOR).length;
+      c.memo.runs = (await c.w.t.services.syncAdmin.listRuns(CLI_ACTOR)).length;
     },
     request: () => ({ url: '/admin/sync/runs', form: { scope: 'stale' } }),
     settle: awaitStartedRun,
     async effect(c, allowed) {
-      assert.equal(c.w.t.services.syncAdmin.listRuns(CLI_ACTOR).length, (c.memo.runs as number) + (allowed ? 1 : 0), allowed ? 'a run started' : 'no run started');
+      assert.equal((await c.w.t.services.syncAdmin.listRuns(CLI_ACTOR)).length, (c.memo.runs as number) + (allowed ? 1 : 0), allowed ? 'a run started' : 'no run started');
     },
   },
   'GET /admin/sync/people/:upn': { targeted: true, request: (c) => ({ url: `/admin/sync/people/${enc(upn(c.target))}` }) },
@@ -428,8 +458,11 @@ function withHeadRules(rules: Rule[], registered: readonly { method: string; url
 }
 
 const BASE_RULES = expandRows(TABLE);
-/** Refused: an error status, or sent to sign in (SIGNIN; sign-out's own `303 → /signin` is its success). */
-const isRefusal = (expected: string) => /^(401|403|404)/.test(expected) || expected === SIGNIN;
+/**
+ * Refused: an error status, or sent to sign in (SIGNIN; sign-out's own `303 → /signin` is its
+ * success), or sent to change a one-time password first (PASSWORD_FIRST, not CHOOSE_PASSWORD).
+ */
+const isRefusal = (expected: string) => /^(401|403|404)/.test(expected) || expected === SIGNIN || expected === PASSWORD_FIRST;
 
 function cellFor(w: World, rule: Rule, actor: ActorName): Cell {
   const { self, other } = w.actors[actor];
@@ -552,14 +585,14 @@ for (const { kind, skip } of DATABASE_KINDS) {
     });
 
     test('the session id is rotated at sign-in, and a session ends at sign-out', async () => {
-      const form = await w.t.app.inject({ method: 'GET', url: '/signin' });
-      const csrfToken = /name="_csrf" value="([^"]+)"/.exec(form.body)![1]!;
-      const signIn = (sessionCookie: string) =>
+      // CSRF tokens are bound to the session cookie: each comes from a page shown with that cookie.
+      const csrfTokenFor = (sessionCookie: string) => w.csrf.tokenFor(/photosync_session=([^;]+)/.exec(sessionCookie)?.[1]);
+      const signIn = async (sessionCookie: string) =>
         w.t.app.inject({
           method: 'POST',
           url: '/signin',
-          headers: { cookie: [cookiesOf(form), sessionCookie].join('; '), 'content-type': 'application/x-www-form-urlencoded' },
-          payload: new URLSearchParams({ _csrf: csrfToken, username: upn(w.people.grace), password: TEST_PASSWORD }).toString(),
+          headers: { cookie: [w.csrf.cookie, sessionCookie].join('; '), 'content-type': 'application/x-www-form-urlencoded' },
+          payload: new URLSearchParams({ _csrf: await csrfTokenFor(sessionCookie), username: upn(w.people.grace), password: TEST_PASSWORD }).toString(),
         });
       const sessionOf = (response: LightMyRequestResponse) => /photosync_session=([^;]+)/.exec(cookiesOf(response))?.[1];
       const home = (session: string) => w.t.app.inject({ method: 'GET', url: '/', headers: { cookie: `${SESSION_COOKIE}=${session}` } });
@@ -582,8 +615,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const out = await w.t.app.inject({
         method: 'POST',
         url: '/signout',
-        headers: { cookie: [cookiesOf(form), `${SESSION_COOKIE}=${second}`].join('; '), 'content-type': 'application/x-www-form-urlencoded' },
-        payload: new URLSearchParams({ _csrf: csrfToken }).toString(),
+        headers: { cookie: [w.csrf.cookie, `${SESSION_COOKIE}=${second}`].join('; '), 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({ _csrf: await csrfTokenFor(`${SESSION_COOKIE}=${second}`) }).toString(),
       });
       assert.equal(out.statusCode, 303);
       assert.equal((await home(second)).statusCode, 303, 'the signed-out session no longer opens the portal');

@@ -5,7 +5,7 @@ import { CLI_ACTOR } from '../../src/identity/index.ts';
 import { DATABASE_KINDS } from '../support/databases.ts';
 import { makePhoto } from '../support/images.ts';
 import { runPhotosync } from '../support/run-cli.ts';
-import { corruptMailPhoto } from '../support/sync-fixtures.ts';
+import { corruptMailPhoto, runOutcome } from '../support/sync-fixtures.ts';
 import { cookiesOf, startTestApp, type TestApp } from '../support/test-app.ts';
 
 const photo = (n: number) => makePhoto('jpeg', 200, 200, { color: `#${(0x204060 + n * 0x030507).toString(16).slice(-6)}`, marker: '#ffffff' });
@@ -184,10 +184,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
     });
 
     test('a force sync can be cancelled: it stops after the people in progress', async () => {
-      const run = await t.services.syncAdmin.startSyncAll(CLI_ACTOR, { staleOnly: false });
-      run.cancel();
-      await run.finished;
-      const progress = run.progress();
+      const runId = await t.services.syncAdmin.startSyncAll(CLI_ACTOR, { staleOnly: false });
+      const run = { id: runId };
+      await t.services.syncAdmin.cancelRun(CLI_ACTOR, runId);
+      const progress = await runOutcome(t, runId);
       assert.equal(progress.status, 'cancelled');
       assert.ok(progress.done < progress.total, `stopped early: ${progress.done} of ${progress.total}`);
 

@@ -1,6 +1,7 @@
+import { runOutcome } from './sync-fixtures.ts';
 import type { LightMyRequestResponse } from 'fastify';
 import type { Person } from '../../src/directory/index.ts';
-import { CLI_ACTOR, SESSION_COOKIE } from '../../src/identity/index.ts';
+import { CLI_ACTOR, ensureFirstAdmin, SESSION_COOKIE } from '../../src/identity/index.ts';
 import { photoContentEtag } from '../../src/mail/index.ts';
 import type { DatabaseKind } from './databases.ts';
 import { makePhoto } from './images.ts';
@@ -11,7 +12,19 @@ import { cookiesOf, startTestApp, TEST_PASSWORD, type TestApp } from './test-app
  * The actors of the access-rule table, in its column order. Each is a real credential made the way
  * a client gets one: a session from the sign-in form, a token as `photosync tokens create` makes it.
  */
-export const ACTORS = ['anonymous', 'person', 'otherPerson', 'admin', 'personToken', 'adminToken', 'revokedToken', 'expiredSession'] as const;
+export const ACTORS = [
+  'anonymous',
+  'person',
+  'otherPerson',
+  'admin',
+  'personToken',
+  'adminToken',
+  'revokedToken',
+  'expiredSession',
+  'oneTimeAdmin',
+  'adminScopedToken',
+  'expiredToken',
+] as const;
 export type ActorName = (typeof ACTORS)[number];
 
 export interface ActorCredentials {
@@ -25,6 +38,8 @@ export interface ActorCredentials {
   bearer?: string;
   /** A live session that cells may end (sign-out, sign-in, password change); it is re-established after them. */
   keepsSession: boolean;
+  /** The password `self` signs in with (a one-time password for oneTimeAdmin); TEST_PASSWORD unless set. */
+  password?: string;
 }
 
 export interface CellRequest {
@@ -41,8 +56,8 @@ export interface World {
   t: TestApp;
   people: { ada: Person; grace: Person; root: Person };
   actors: Record<ActorName, ActorCredentials>;
-  /** One CSRF secret cookie and a token made from it (tokens are not bound to a session). */
-  csrf: { cookie: string; token: string };
+  /** One CSRF secret cookie; its tokens are bound to a session, so each is made for the session cookie sent with it. */
+  csrf: { cookie: string; tokenFor(sessionToken: string | undefined): Promise<string> };
   photos: { a: Buffer; b: Buffer; etagA: string; etagB: string };
   /** A finished force-sync run, for the /admin/runs/:id routes. */
   runId: string;
@@ -60,14 +75,17 @@ const sessionIn = (cookies: string) => /photosync_session=([^;]+)/.exec(cookies)
 
 /**
  * One app per database kind with every actor signed in once. The app runs on a clock the test
- * controls, so one session can be signed in, then left to expire by moving the clock past
- * SESSION_TTL_HOURS before everyone else signs in.
+ * controls, so one session can be signed in (and a token made to last an hour), then left to expire
+ * by moving the clock past SESSION_TTL_HOURS before everyone else signs in.
  */
 export async function createAccessWorld(kind: DatabaseKind): Promise<World> {
   let clock = new Date();
   const t = await startTestApp(kind, {}, { now: () => clock });
   const { identity, mail } = t.services;
 
+  // The installation's first admin, with the one-time password a fresh start prints (not changed yet).
+  const firstAdmin = await ensureFirstAdmin(t.services.directory, identity, { userPrincipalName: 'first.admin@contoso.example' });
+  if (!firstAdmin.created || !firstAdmin.oneTimePassword) throw new Error('no first admin with a one-time password');
   const ada = await t.addPerson('ada@contoso.example');
   const grace = await t.addPerson('grace@contoso.example');
   const root = await t.addPerson('root@contoso.example', { role: 'admin' });
@@ -75,9 +93,11 @@ export async function createAccessWorld(kind: DatabaseKind): Promise<World> {
   // Sessions expire when expires_at <= now; expires_at is the sign-in (or last touch) plus the TTL.
   const expired = sessionIn(await t.signIn(ada.userPrincipalName))!;
   if (!(await identity.resolveSession(expired))) throw new Error('the session to expire does not work to begin with');
+  const expiredToken = (await identity.createApiToken(CLI_ACTOR, ada, 'expired in the access-rule test', { expiresInMs: 3_600_000 })).token;
+  await identity.authenticateBearer(expiredToken);
   clock = new Date(clock.getTime() + t.services.config.sessionTtlHours * 3_600_000 + 60_000);
 
-  const session = async (person: Person) => sessionIn(await t.signIn(person.userPrincipalName))!;
+  const session = async (person: Person, password?: string) => sessionIn(await t.signIn(person.userPrincipalName, password))!;
   const revoked = await identity.createApiToken(CLI_ACTOR, ada, 'revoked in the access-rule test');
   await identity.revokeApiToken(CLI_ACTOR, revoked.id);
   if ((await identity.listApiTokens(CLI_ACTOR)).find((token) => token.id === revoked.id)?.revokedAt == null) {
@@ -90,16 +110,44 @@ export async function createAccessWorld(kind: DatabaseKind): Promise<World> {
     otherPerson: { self: grace, other: ada, sessionToken: await session(grace), keepsSession: true },
     admin: { self: root, other: ada, sessionToken: await session(root), keepsSession: true },
     personToken: { self: ada, other: grace, bearer: await t.tokenFor(ada), keepsSession: false },
+    // An admin's token as `tokens create` makes it by default: the photos scope.
     adminToken: { self: root, other: ada, bearer: await t.tokenFor(root), keepsSession: false },
     // A revoked token sent together with a valid session cookie of the same person: the token must not fall back to it.
     revokedToken: { self: ada, other: grace, bearer: revoked.token, sessionToken: await session(ada), keepsSession: true },
     expiredSession: { self: ada, other: grace, sessionToken: expired, keepsSession: false },
+    // Signed in with the one-time password, not changed yet.
+    oneTimeAdmin: {
+      self: firstAdmin.person,
+      other: ada,
+      sessionToken: await session(firstAdmin.person, firstAdmin.oneTimePassword),
+      keepsSession: true,
+      password: firstAdmin.oneTimePassword,
+    },
+    adminScopedToken: { self: root, other: ada, bearer: (await identity.createApiToken(CLI_ACTOR, root, 'admin scope', { scope: 'admin' })).token, keepsSession: false },
+    // Like the revoked token: an expired one sent with a valid session cookie of the same person.
+    expiredToken: { self: ada, other: grace, bearer: expiredToken, sessionToken: await session(ada), keepsSession: true },
   };
 
   const form = await t.app.inject({ method: 'GET', url: '/signin' });
-  const token = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1];
-  if (!token) throw new Error('no CSRF token on the sign-in page');
-  const csrf = { cookie: cookiesOf(form), token };
+  if (!/name="_csrf" value="([^"]+)"/.test(form.body)) throw new Error('no CSRF token on the sign-in page');
+  const csrfCookie = cookiesOf(form);
+  const csrfTokens = new Map<string, string>();
+  const csrf = {
+    cookie: csrfCookie,
+    /** A token from a page shown to this session cookie (or none): the sign-in page, or the password page for a live session. */
+    async tokenFor(sessionToken: string | undefined): Promise<string> {
+      const key = sessionToken ?? '';
+      const known = csrfTokens.get(key);
+      if (known) return known;
+      const cookie = [csrfCookie, ...(sessionToken ? [`${SESSION_COOKIE}=${sessionToken}`] : [])].join('; ');
+      let page = await t.app.inject({ method: 'GET', url: '/signin', headers: { cookie } });
+      if (page.statusCode !== 200) page = await t.app.inject({ method: 'GET', url: '/account/password', headers: { cookie } });
+      const token = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1];
+      if (!token) throw new Error(`no page with a CSRF token for the session ${key || '(none)'}: ${page.statusCode}`);
+      csrfTokens.set(key, token);
+      return token;
+    },
+  };
 
   const a = await makePhoto('jpeg', 120, 120, { color: '#3366cc', marker: '#ff0000' });
   const b = await makePhoto('jpeg', 96, 96, { color: '#22aa55', marker: '#ffee00' });
@@ -122,12 +170,13 @@ export async function createAccessWorld(kind: DatabaseKind): Promise<World> {
       for (const credentials of Object.values(actors)) {
         if (!credentials.keepsSession || !credentials.sessionToken) continue;
         if (await identity.resolveSession(credentials.sessionToken)) continue;
-        credentials.sessionToken = (await identity.signIn(credentials.self.userPrincipalName, TEST_PASSWORD)).sessionToken;
+        credentials.sessionToken = (await identity.signIn(credentials.self.userPrincipalName, credentials.password ?? TEST_PASSWORD)).sessionToken;
       }
     },
-    send(actor, method, request, options = {}) {
+    async send(actor, method, request, options = {}) {
       const credentials = actors[actor];
       const withCsrf = options.csrf ?? true;
+      const token = withCsrf && (request.form || request.multipart) ? await csrf.tokenFor(credentials.sessionToken) : '';
       const headers: Record<string, string> = { ...request.headers };
       const cookies: string[] = [];
       let payload = request.payload;
@@ -136,10 +185,10 @@ export async function createAccessWorld(kind: DatabaseKind): Promise<World> {
       if (credentials.bearer) headers.authorization = `Bearer ${credentials.bearer}`;
       if (request.form) {
         headers['content-type'] = 'application/x-www-form-urlencoded';
-        payload = new URLSearchParams({ ...(withCsrf && { _csrf: csrf.token }), ...request.form }).toString();
+        payload = new URLSearchParams({ ...(withCsrf && { _csrf: token }), ...request.form }).toString();
       }
       if (request.multipart) {
-        const body = multipart({ ...(withCsrf && { _csrf: csrf.token }), ...request.multipart.fields }, request.multipart.file);
+        const body = multipart({ ...(withCsrf && { _csrf: token }), ...request.multipart.fields }, request.multipart.file);
         headers['content-type'] = body.contentType;
         payload = body.payload;
       }
@@ -151,9 +200,8 @@ export async function createAccessWorld(kind: DatabaseKind): Promise<World> {
 
   // Every person starts with a Mail photo; a finished run gives the run pages something to show.
   for (const person of [ada, grace, root]) await world.ensurePhoto(person, 'a');
-  const run = await t.services.syncAdmin.startSyncAll(CLI_ACTOR, { staleOnly: false });
-  await run.finished;
-  world.runId = run.id;
+  world.runId = await t.services.syncAdmin.startSyncAll(CLI_ACTOR, { staleOnly: false });
+  await runOutcome(t, world.runId);
   return world;
 }
 

@@ -68,8 +68,8 @@ export interface SnapshotReader {
   read(options?: { fullIntegrity?: boolean }): Promise<Snapshot>;
   /** The cheap read the convergence wait polls. */
   mailAndSites(): Promise<MailAndSites>;
-  /** PostgreSQL: the unfinished pg-boss sync jobs of these people (for diagnosis), one line each. */
-  unfinishedJobs?(personIds: readonly string[]): Promise<Map<string, string[]>>;
+  /** The sync requests of these people still waiting or running (pg-boss jobs, or SQLite's queue), one line each. */
+  unfinishedJobs(personIds: readonly string[]): Promise<Map<string, string[]>>;
   close(): Promise<void>;
 }
 
@@ -129,6 +129,22 @@ export function sqliteSnapshotReader(file: string): SnapshotReader {
         db.close();
       }
     },
+    async unfinishedJobs(personIds) {
+      const found = new Map<string, string[]>(personIds.map((id) => [id, []]));
+      const db = open();
+      try {
+        db.pragma('busy_timeout = 10000');
+        const hasQueue = db.prepare("select name from sqlite_master where type = 'table' and name = 'sync_jobs'").get();
+        if (!hasQueue) return found;
+        const jobs = db
+          .prepare(`select p.value as person_id, j.state, j.created_at, j.attempts from sync_jobs j, json_each(j.person_ids) p where p.value in (${personIds.map(() => '?').join(', ')}) order by j.created_at`)
+          .all(...personIds) as { person_id: string; state: string; created_at: string; attempts: number }[];
+        for (const job of jobs) found.get(job.person_id)?.push(`${job.state} (created ${job.created_at}, attempts ${job.attempts})`);
+        return found;
+      } finally {
+        db.close();
+      }
+    },
     async close() {},
   };
 }
@@ -161,7 +177,7 @@ export async function postgresSnapshotReader(url: string): Promise<SnapshotReade
         snapshot.integrity = orphans.filter((o) => Number(o.n) > 0).map((o) => `${o.n} ${o.what}`);
         const hasBoss = (await rows<{ name: string | null }>("select to_regclass('pgboss.job')::text as name"))[0]?.name;
         if (hasBoss) {
-          const jobs = await rows<{ state: string; n: string }>("select state::text as state, count(*) as n from pgboss.job where name = 'photosync-sync' group by state");
+          const jobs = await rows<{ state: string; n: string }>("select state::text as state, count(*) as n from pgboss.job where name = 'photosync-sync-requests' group by state");
           snapshot.jobs = Object.fromEntries(jobs.map((j) => [j.state, Number(j.n)]));
         }
         return snapshot;
@@ -179,13 +195,14 @@ export async function postgresSnapshotReader(url: string): Promise<SnapshotReade
       if (!hasBoss) return found;
       const jobs = (
         await client.query(
-          `select singleton_key, state::text as state, created_on, started_on, retry_count from pgboss.job
-            where name = 'photosync-sync' and state < 'completed' and singleton_key = any($1) order by created_on`,
+          `select p.id as person_id, j.state::text as state, j.created_on, j.started_on, j.retry_count
+             from pgboss.job j, jsonb_array_elements_text(j.data->'personIds') p(id)
+            where j.name = 'photosync-sync-requests' and j.state < 'completed' and p.id = any($1) order by j.created_on`,
           [personIds],
         )
-      ).rows as { singleton_key: string; state: string; created_on: Date; started_on: Date | null; retry_count: number }[];
+      ).rows as { person_id: string; state: string; created_on: Date; started_on: Date | null; retry_count: number }[];
       for (const job of jobs) {
-        found.get(job.singleton_key)?.push(`${job.state} (created ${job.created_on.toISOString()}${job.started_on ? `, started ${job.started_on.toISOString()}` : ''}, retries ${job.retry_count})`);
+        found.get(job.person_id)?.push(`${job.state} (created ${job.created_on.toISOString()}${job.started_on ? `, started ${job.started_on.toISOString()}` : ''}, retries ${job.retry_count})`);
       }
       return found;
     },

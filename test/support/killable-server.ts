@@ -30,6 +30,8 @@ export class KillableServer {
   private child: ChildProcess | undefined;
   private exited: Promise<number | null> = Promise.resolve(null);
   private stdout = '';
+  /** When the current (or last) process was started, in epoch milliseconds. */
+  startedAtMs = 0;
   private stderr = '';
   starts = 0;
   /** Exits nobody asked for (not our SIGKILL or SIGTERM), with the output of that run. */
@@ -78,6 +80,7 @@ export class KillableServer {
     this.stopping = false;
     this.ready = false;
     this.starts++;
+    this.startedAtMs = Date.now();
     const started = performance.now();
     const child = spawn(process.execPath, [BIN, 'serve'], {
       env: { PATH: process.env.PATH ?? '', ...this.env, PORT: String(this.port) },
@@ -144,6 +147,21 @@ export class KillableServer {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** The JSON log records of this start whose message begins with `prefix`. */
+  logRecords(prefix: string): Record<string, unknown>[] {
+    const records: Record<string, unknown>[] = [];
+    for (const line of this.stdout.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const record = JSON.parse(line) as Record<string, unknown>;
+        if (typeof record.msg === 'string' && record.msg.startsWith(prefix)) records.push(record);
+      } catch {
+        // A line cut off by the kill is not a record.
+      }
+    }
+    return records;
   }
 
   /** What this start printed so far (stdout, then stderr). */

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Person } from '../../src/directory/index.ts';
+import type { BulkProgress } from '../../src/runs/index.ts';
 import type { TestApp } from './test-app.ts';
 
 /**
@@ -34,4 +35,12 @@ export async function snapshotPhotoTables(t: TestApp): Promise<string> {
     parts.push(`${table}:${lines.join('\n')}`);
   }
   return parts.join('\n\n');
+}
+
+/** Waits until a bulk run is over (its jobs are taken by the app's workers) and returns its progress. */
+export async function runOutcome(t: TestApp, runId: string, timeoutMs = 30_000): Promise<BulkProgress> {
+  return waitFor(async () => {
+    const progress = await t.services.runs.get(runId);
+    return progress && progress.status !== 'running' ? progress : undefined;
+  }, timeoutMs, `run ${runId} to end`);
 }

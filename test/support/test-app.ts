@@ -38,6 +38,8 @@ export async function startTestApp(kind: DatabaseKind, extraEnv: Record<string, 
   const services = await createServices(loadConfig(env), overrides);
   const app = await buildHttpApp(services);
   await app.ready();
+  // Queued syncs (on-change, bulk runs) are taken as in a server; the tick is the test's to call.
+  await services.syncAutomation.startWorkers({ tick: false });
 
   const testApp: TestApp = {
     app,

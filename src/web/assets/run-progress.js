@@ -15,7 +15,7 @@
     text('run-failed', p.failed);
     text('run-rate', p.ratePerSecond);
     text('run-eta', p.etaSeconds === null ? '-' : p.etaSeconds + ' s');
-    text('run-status', p.status === 'running' ? 'Running' : p.status === 'cancelled' ? 'Cancelled' : 'Finished');
+    text('run-status', { running: 'Running', finished: 'Finished', cancelled: 'Cancelled', interrupted: 'Interrupted' }[p.status] || p.status);
     document.getElementById('run-failures').replaceChildren(...p.failures.map((f) => {
       const li = document.createElement('li');
       const strong = document.createElement('strong');
@@ -23,7 +23,9 @@
       li.append(strong, ': ' + f.reason);
       return li;
     }));
-    document.getElementById('run-no-failures').hidden = p.failures.length > 0;
+    const none = document.getElementById('run-no-failures');
+    none.hidden = p.failures.length > 0;
+    if (p.status !== 'running') none.textContent = 'None.';
     if (p.status !== 'running') document.getElementById('run-cancel').hidden = true;
   }
 
@@ -33,6 +35,7 @@
     show(JSON.parse(e.data));
     events.close();
     const hint = document.getElementById('run-reload-hint');
-    if (hint) hint.textContent = 'Finished. Reload to see the full report.';
+    // The report (an import's file list) comes with the page: load it now.
+    if (hint) window.location.reload();
   });
 })();

@@ -1,0 +1,1 @@
+export { BulkRuns, forEachWithConcurrency, type BulkProgress, type BulkRunItem, type BulkRunKind, type BulkRunState, type StartRun } from './bulk-runs.ts';
