@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import { boundedSharp, withinTimeLimit } from './bounded-sharp.ts';
 
 /** A generated portrait (a coloured backdrop, a head and shoulders, initials) for demos and tests. */
 export async function drawDemoPortrait(options: { initials: string; hue: number; size?: number }): Promise<Buffer> {
@@ -10,5 +10,5 @@ export async function drawDemoPortrait(options: { initials: string; hue: number;
     <ellipse cx="50" cy="95" rx="34" ry="28" fill="hsl(${options.hue},30%,85%)"/>
     <text x="50" y="46" font-family="sans-serif" font-size="16" font-weight="bold" text-anchor="middle" fill="hsl(${options.hue},55%,30%)">${initials}</text>
   </svg>`;
-  return sharp(Buffer.from(svg)).jpeg({ quality: 90 }).toBuffer();
+  return withinTimeLimit(boundedSharp(Buffer.from(svg)).jpeg({ quality: 90 }).toBuffer());
 }

@@ -1,5 +1,6 @@
-import sharp from 'sharp';
 import { ImageTooLarge, InvalidImage, UnsupportedImageType } from '../errors.ts';
+import { boundedSharp, imageWorkTimedOut, isImageWorkTimeout, withinTimeLimit } from './bounded-sharp.ts';
+import { assertDecodeCostBounded } from './decode-cost.ts';
 import { detectImageFormat, formatName, type ImageFormat } from './image-format.ts';
 
 /** The Microsoft Graph HD photo sizes, in pixels per side. */
@@ -45,7 +46,7 @@ export async function renderMailPhotoSizes(bytes: Buffer, options: PrepareOption
   }
 
   const pixels = await decode(
-    sharp(bytes, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS })
+    boundedSharp(bytes, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS })
       .rotate()
       .resize(largest, largest, { fit: 'cover', position: 'centre' })
       .flatten({ background: '#ffffff' })
@@ -56,16 +57,19 @@ export async function renderMailPhotoSizes(bytes: Buffer, options: PrepareOption
   const raw = { width: pixels.info.width, height: pixels.info.height, channels: pixels.info.channels };
   const renditions = await Promise.all(
     sizes.map(async (size): Promise<Rendition> => {
-      let image = sharp(pixels.data, { raw });
+      let image = boundedSharp(pixels.data, { raw });
       if (size !== largest) image = image.resize(size, size, { kernel: 'lanczos3' });
-      const jpeg = await image.jpeg({ quality: JPEG_QUALITY }).toBuffer();
+      const jpeg = await withinTimeLimit(image.jpeg({ quality: JPEG_QUALITY }).toBuffer());
       return { size, width: size, height: size, contentType: 'image/jpeg', bytes: jpeg };
     }),
   );
   return { sourceFormat, renditions };
 }
 
-/** Everything short of decoding: size, format and dimensions, each with a message a person can act on. */
+/**
+ * Everything short of decoding: size, format, dimensions and what decoding would cost, each with a
+ * message a person can act on.
+ */
 export async function validatePhotoUpload(
   bytes: Buffer,
   options: PrepareOptions = {},
@@ -89,11 +93,13 @@ export async function validatePhotoUpload(
   if (width * height > MAX_INPUT_PIXELS) {
     throw new InvalidImage(`The image is ${width}×${height} pixels; at most ${MAX_INPUT_PIXELS / 1_000_000} megapixels are accepted.`);
   }
+  assertDecodeCostBounded(bytes);
   return { format, width, height };
 }
 
 async function readDimensions(bytes: Buffer): Promise<{ width: number; height: number }> {
-  const meta = await decode(sharp(bytes, { limitInputPixels: false }).metadata());
+  // Reads the header only: the pixel limit is checked on the answer, with a message that gives the size.
+  const meta = await decode(boundedSharp(bytes, { limitInputPixels: false }).metadata());
   if (!meta.width || !meta.height) throw new InvalidImage('The image could not be read: its size is missing.');
   return { width: meta.width, height: meta.height };
 }
@@ -103,6 +109,7 @@ async function decode<T>(work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (error) {
+    if (isImageWorkTimeout(error)) throw imageWorkTimedOut();
     const detail = error instanceof Error ? error.message : String(error);
     if (/pixel limit/i.test(detail)) throw new InvalidImage(`The image has more than ${MAX_INPUT_PIXELS / 1_000_000} megapixels.`);
     throw new InvalidImage('The image could not be read: the file is damaged or incomplete.');

@@ -1,7 +1,9 @@
-import sharp from 'sharp';
 import { InvalidImage } from '../errors.ts';
 import { decodeBmp } from './bmp.ts';
+import { boundedSharp, imageWorkTimedOut, isImageWorkTimeout, withinTimeLimit } from './bounded-sharp.ts';
+import { assertDecodeCostBounded } from './decode-cost.ts';
 import { detectImageFormat } from './image-format.ts';
+import { MAX_INPUT_PIXELS } from './mail-photo-renditions.ts';
 
 export type SiteThumbnailSize = 'S' | 'M' | 'L';
 export const SITE_THUMBNAIL_SIZES: readonly SiteThumbnailSize[] = ['S', 'M', 'L'];
@@ -20,24 +22,27 @@ const LARGE_LONGEST_SIDE = 300;
 
 /**
  * Sites' three JPEG thumbnails from Mail's largest photo, decoded once: L first (shrink-on-load),
- * then M and S from L's pixels.
+ * then M and S from L's pixels. The photo may come from a remote Graph endpoint, so it gets the same
+ * bounds on decoding as an upload.
  */
 export async function renderSiteThumbnails(mailPhoto: Buffer): Promise<SiteThumbnail[]> {
+  assertDecodeCostBounded(mailPhoto);
   let large;
   try {
-    large = await sharp(mailPhoto, { failOn: 'warning' })
+    large = await boundedSharp(mailPhoto, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS })
       .resize(LARGE_LONGEST_SIDE, LARGE_LONGEST_SIDE, { fit: 'inside', withoutEnlargement: true })
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
-  } catch {
+  } catch (error) {
+    if (isImageWorkTimeout(error)) throw imageWorkTimedOut();
     throw new InvalidImage('The Mail photo could not be read.');
   }
   const raw = { width: large.info.width, height: large.info.height, channels: large.info.channels };
   const encode = async (size: SiteThumbnailSize): Promise<SiteThumbnail> => {
-    let image = sharp(large.data, { raw });
+    let image = boundedSharp(large.data, { raw });
     if (size !== 'L') image = image.resize(SQUARE_SIDE[size], SQUARE_SIDE[size], { fit: 'cover', position: 'centre' });
-    const { data, info } = await image.jpeg(JPEG).toBuffer({ resolveWithObject: true });
+    const { data, info } = await withinTimeLimit(image.jpeg(JPEG).toBuffer({ resolveWithObject: true }));
     return { size, width: info.width, height: info.height, bytes: data };
   };
   return Promise.all(SITE_THUMBNAIL_SIZES.map(encode));
@@ -51,7 +56,7 @@ export async function renderPlaceholder(options: { initials: string; hue: number
     <rect width="100" height="100" fill="hsl(${options.hue},45%,42%)"/>
     <text x="50" y="50" dy="0.35em" font-family="DejaVu Sans, Liberation Sans, sans-serif" font-size="40" font-weight="bold" text-anchor="middle" fill="#ffffff">${initials}</text>
   </svg>`;
-  const bytes = await sharp(Buffer.from(svg)).flatten({ background: '#ffffff' }).jpeg(JPEG).toBuffer();
+  const bytes = await withinTimeLimit(boundedSharp(Buffer.from(svg)).flatten({ background: '#ffffff' }).jpeg(JPEG).toBuffer());
   return { size: options.size, width: side, height: side, bytes };
 }
 
@@ -62,5 +67,5 @@ export async function renderPlaceholder(options: { initials: string; hue: number
 export async function convertBmpToPng(bytes: Buffer): Promise<Buffer> {
   if (detectImageFormat(bytes) !== 'bmp') return bytes;
   const { width, height, pixels } = decodeBmp(bytes);
-  return sharp(pixels, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
+  return withinTimeLimit(boundedSharp(pixels, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer());
 }
