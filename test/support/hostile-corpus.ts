@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import { makeBmp } from './bmp.ts';
 import { makePhoto, pixelAt } from './images.ts';
 import { crc32, fixPngCrc, jpegScanRange, jpegSegments, pngChunk, pngChunks, Prng } from './mutation-fuzzer.ts';
+import { makeScanBombJpeg, maxBombScans } from './scan-bomb.ts';
 
 /**
  * The hostile-upload corpus: files a broken camera, a truncated transfer or an attacker would send,
@@ -353,6 +354,54 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
   add({ name: 'JPEG SOF says 100×100, scan is for 300×300', slug: 'sof-smaller', ext: 'jpg', bytes: jpegWithDeclaredSize(jpeg, 100, 100), expect: everywhere(either) });
   add({ name: 'JPEG SOF says 3000×3000, scan is for 300×300', slug: 'sof-larger', ext: 'jpg', bytes: jpegWithDeclaredSize(jpeg, 3000, 3000), expect: everywhere(reject(400, damaged)) });
   add({ name: 'JPEG SOF says width 0', slug: 'sof-zero', ext: 'jpg', bytes: jpegWithDeclaredSize(jpeg, 0, 300), expect: everywhere(reject(400)) });
+
+  // --- decode-cost bombs ----------------------------------------------------------------------
+  // Progressive JPEGs of a few hundred KB whose thousands of nearly empty scans each make the decoder
+  // visit every block again (issue 10: 11–15 s at 3000×3000, 49 s at 6000×6000). Refused before
+  // decoding, by counting scans; a file at the limit is a photo like any other.
+  const tooManyScans = /scans; photos have at most \d+\. Save it again as a normal JPEG\./;
+  const kb = (bytes: Buffer) => `${Math.round(bytes.length / 1024)} KB`;
+  for (const [side, components] of [
+    [3000, 3],
+    [6000, 3],
+    [4000, 1],
+  ] as const) {
+    const bomb = makeScanBombJpeg({ width: side, height: side, scans: maxBombScans(components), components });
+    const scans = maxBombScans(components).toLocaleString('en');
+    add({
+      name: `scan bomb: progressive ${side}×${side} ${components === 1 ? 'greyscale ' : ''}JPEG with ${scans} scans (${kb(bomb)})`,
+      slug: `scan-bomb-${side}-${components}`,
+      ext: 'jpg',
+      bytes: bomb,
+      expect: everywhere(reject(400, tooManyScans)),
+    });
+  }
+  {
+    const bomb = makeScanBombJpeg({ width: 1000, height: 1000, scans: 500, restartInterval: 512 });
+    add({ name: `scan bomb with restart markers: 1000×1000, 500 scans, RSTn every 512 blocks (${kb(bomb)})`, slug: 'scan-bomb-rst', ext: 'jpg', bytes: bomb, expect: everywhere(reject(400, tooManyScans)) });
+  }
+  {
+    // 0xFF fill bytes may precede any marker; a counter that looks for FF DA pairs only at segment
+    // boundaries would miss these scans, the decoder does not.
+    const bomb = makeScanBombJpeg({ width: 3000, height: 3000, scans: 1500 });
+    const filled = Buffer.from(bomb.toString('latin1').replace(/\xff\xda/g, '\xff\xff\xff\xda'), 'latin1');
+    add({ name: `scan bomb with 0xFF fill bytes before every scan: 3000×3000, 1,500 scans (${kb(filled)})`, slug: 'scan-bomb-fill', ext: 'jpg', bytes: filled, expect: everywhere(reject(400, tooManyScans)) });
+  }
+  add({
+    name: 'scan bomb by size: progressive 6000×6000 JPEG with 60 scans (each allowed, too many at that size)',
+    slug: 'scan-bomb-size',
+    ext: 'jpg',
+    bytes: makeScanBombJpeg({ width: 6000, height: 6000, scans: 60 }),
+    expect: everywhere(reject(400, /60 scans, too many to decode at that size/)),
+  });
+  add({ name: 'progressive 1500×1500 JPEG with 100 scans (the limit)', slug: 'scans-100', ext: 'jpg', bytes: makeScanBombJpeg({ width: 1500, height: 1500, scans: 100 }), expect: everywhere(accept) });
+  add({
+    name: 'JPEG with a 2,647-scan bomb after its end (EOI): the decoder never reads it',
+    slug: 'scan-bomb-after-eoi',
+    ext: 'jpg',
+    bytes: Buffer.concat([jpeg, makeScanBombJpeg({ width: 3000, height: 3000, scans: maxBombScans(3) })]),
+    expect: everywhere(accept),
+  });
 
   // --- scripts and documents -----------------------------------------------------------------
   add({

@@ -11,7 +11,7 @@ import { makeScanBombJpeg } from '../support/scan-bomb.ts';
  */
 
 const photo = (progressive: boolean) =>
-  sharp({ create: { width: 160, height: 120, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg({ quality: 80, progressive }).toBuffer();
+  sharp({ create: { width: 160, height: 120, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg({ quality: 80, progressive }).toBuffer();
 
 /** Every offset of an SOS marker in the file (found by walking the segments and the scan data). */
 function sosOffsets(jpeg: Buffer): number[] {
