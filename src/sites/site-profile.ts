@@ -12,6 +12,8 @@ export interface SiteProfile {
   lastError: string | null;
   lastErrorAt: string | null;
   lastTrigger: string | null;
+  /** The stem of the person's photo file names; see `pictureNameFor` in SitesService. Null until first needed. */
+  pictureName: string | null;
 }
 
 export interface ThumbnailImage {
@@ -31,19 +33,23 @@ export interface ProfileProperty {
   value: string;
 }
 
-/** SharePoint's photo file name: the UPN with `@` and `.` as `_`, then `_{S,M,L}Thumb.jpg`. */
-export function thumbnailFileName(userPrincipalName: string, size: SiteThumbnailSize): string {
-  return `${thumbnailFileStem(userPrincipalName)}_${size}Thumb.jpg`;
+/** A photo file's name: the person's picture name (see SiteProfile), then `_{S,M,L}Thumb.jpg`. */
+export function thumbnailFileName(pictureName: string, size: SiteThumbnailSize): string {
+  return `${pictureName}_${size}Thumb.jpg`;
 }
 
+/**
+ * SharePoint's name for a UPN's photo files: lower case, `@` and `.` as `_`. Not unique
+ * (`new.hire@` and `new_hire@` share it), so it is only where a person's picture name starts.
+ */
 export function thumbnailFileStem(userPrincipalName: string): string {
   return userPrincipalName.toLowerCase().replace(/[@.]/g, '_');
 }
 
 export const PROFILE_PICTURES_PATH = '/User Photos/Profile Pictures';
 
-export function thumbnailUrl(publicUrl: URL, person: Person, size: SiteThumbnailSize): string {
-  return new URL(`${PROFILE_PICTURES_PATH}/${thumbnailFileName(person.userPrincipalName, size)}`, publicUrl).href;
+export function thumbnailUrl(publicUrl: URL, pictureName: string, size: SiteThumbnailSize): string {
+  return new URL(`${PROFILE_PICTURES_PATH}/${thumbnailFileName(pictureName, size)}`, publicUrl).href;
 }
 
 export function claimsAccountName(person: Person): string {
@@ -52,7 +58,8 @@ export function claimsAccountName(person: Person): string {
 
 /** The user profile properties SharePoint clients read for the picture, plus photosync's own sync facts. */
 export function profileProperties(person: Person, profile: SiteProfile | undefined, publicUrl: URL): ProfileProperty[] {
-  const hasPhoto = Boolean(profile?.syncedEtag);
+  const pictureName = profile?.syncedEtag ? profile.pictureName : null;
+  const hasPhoto = Boolean(pictureName);
   const names = person.displayName.split(' ');
   return [
     { key: 'AccountName', value: claimsAccountName(person) },
@@ -62,7 +69,7 @@ export function profileProperties(person: Person, profile: SiteProfile | undefin
     { key: 'WorkEmail', value: person.mail ?? '' },
     { key: 'UserName', value: person.userPrincipalName },
     { key: 'SPS-UserPrincipalName', value: person.userPrincipalName },
-    { key: 'PictureURL', value: hasPhoto ? thumbnailUrl(publicUrl, person, 'M') : '' },
+    { key: 'PictureURL', value: pictureName ? thumbnailUrl(publicUrl, pictureName, 'M') : '' },
     { key: 'PictureImportEnabled', value: 'True' },
     { key: 'SPS-PicturePlaceholderState', value: hasPhoto ? '0' : '1' },
     { key: 'SPS-PictureTimestamp', value: profile?.pictureTimestamp ?? '' },

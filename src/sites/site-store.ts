@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { SiteThumbnail, SiteThumbnailSize } from '../imaging/index.ts';
-import type { Schema, SiteProfilesTable } from '../storage/index.ts';
+import { isUniqueViolation, type Schema, type SiteProfilesTable } from '../storage/index.ts';
 import type { SiteProfile } from './site-profile.ts';
 
 function toProfile(row: Selectable<SiteProfilesTable>): SiteProfile {
@@ -13,8 +13,12 @@ function toProfile(row: Selectable<SiteProfilesTable>): SiteProfile {
     lastError: row.last_error,
     lastErrorAt: row.last_error_at,
     lastTrigger: row.last_trigger,
+    pictureName: row.picture_name ?? null,
   };
 }
+
+/** SharePoint's file stem of a person's UPN, in SQL: the same expression as the index people_picture_stem. */
+const fileStemOfUpn = sql<string>`replace(replace(upn_key, '@', '_'), '.', '_')`;
 
 export interface StoredThumbnail {
   size: SiteThumbnailSize;
@@ -57,14 +61,56 @@ export class SiteStore {
     return rows.map((row) => ({ size: row.size, sourceEtag: row.source_etag, width: row.width, height: row.height, bytes: Buffer.from(row.bytes) }));
   }
 
-  /** The person behind a `<stem>_MThumb.jpg` name (UPN with `@` and `.` as `_`). */
-  async findPersonIdByFileStem(stem: string): Promise<string | undefined> {
-    const row = await this.db
+  /**
+   * Who a picture name means: the person it is stored for, else the earliest-added person without a
+   * stored name whose UPN has it as SharePoint's stem. One round trip, each half by its index
+   * (site_profiles_picture_name, people_picture_stem); the few people a stem finds are each checked
+   * by primary key (a join would let PostgreSQL, misled by stale statistics, scan every profile).
+   */
+  async findPersonIdByPictureName(pictureName: string): Promise<string | undefined> {
+    const stored = this.db
+      .selectFrom('site_profiles')
+      .select(['person_id as id', sql<number>`0`.as('rank'), sql<string>`''`.as('added')])
+      .where('picture_name', '=', pictureName);
+    const bySharePointStem = this.db
       .selectFrom('people')
-      .select('id')
-      .where(sql<string>`replace(replace(upn_key, '@', '_'), '.', '_')`, '=', stem.toLowerCase())
-      .executeTakeFirst();
+      .select(['people.id as id', sql<number>`1`.as('rank'), 'people.created_at as added'])
+      .where(fileStemOfUpn, '=', pictureName)
+      .where((eb) => eb.selectFrom('site_profiles').select('picture_name').whereRef('site_profiles.person_id', '=', 'people.id'), 'is', null);
+    const row = await stored.unionAll(bySharePointStem).orderBy('rank').orderBy('added').orderBy('id').limit(1).executeTakeFirst();
     return row?.id;
+  }
+
+  /**
+   * The numbers taken after `<stem>.`. Only asked when two UPNs share a stem, so a scan is fine; a
+   * prefix test, not LIKE (`_` is its wildcard) nor a range (PostgreSQL's collations ignore punctuation).
+   */
+  async findNameSuffixes(stem: string): Promise<number[]> {
+    const prefix = `${stem}.`;
+    const rows = await this.db
+      .selectFrom('site_profiles')
+      .select('picture_name')
+      .where(sql<string>`substr(picture_name, 1, ${prefix.length})`, '=', prefix)
+      .execute();
+    return rows.map((row) => Number(row.picture_name!.slice(stem.length + 1))).filter(Number.isInteger);
+  }
+
+  /**
+   * Gives the person this picture name unless they have one: false when they already had one or the
+   * name is someone else's (the unique index decides between processes).
+   */
+  async claimPictureName(personId: string, pictureName: string): Promise<boolean> {
+    try {
+      const result = await this.db
+        .insertInto('site_profiles')
+        .values({ person_id: personId, synced_etag: null, picture_timestamp: '', last_checked_at: null, last_synced_at: null, last_error: null, last_error_at: null, last_trigger: null, picture_name: pictureName })
+        .onConflict((oc) => oc.column('person_id').doUpdateSet({ picture_name: pictureName }).where('site_profiles.picture_name', 'is', null))
+        .executeTakeFirst();
+      return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+    } catch (error) {
+      if (isUniqueViolation(error)) return false;
+      throw error;
+    }
   }
 
   /** Upserts the profile row; the sync engine runs this inside its transaction. */

@@ -42,7 +42,10 @@ export class SitesService {
   }
 
   async getProperties(person: Person): Promise<ProfileProperty[]> {
-    return profileProperties(person, await this.store.findProfile(person.id), this.options.publicUrl);
+    const profile = await this.store.findProfile(person.id);
+    // A photo synced by a version that stored no name gets one now (swaps name the person first).
+    if (profile?.syncedEtag && !profile.pictureName) profile.pictureName = await this.pictureNameFor(person);
+    return profileProperties(person, profile, this.options.publicUrl);
   }
 
   /** The synced thumbnail, or the person's placeholder: never a missing image. Hot ones come from memory. */
@@ -58,13 +61,35 @@ export class SitesService {
     return (await this.store.findThumbnailSet(person.id)).map(({ size, sourceEtag }) => ({ size, sourceEtag }));
   }
 
-  /** `ada_contoso_com_LThumb.jpg` → Ada and L. */
+  /**
+   * `ada_contoso_com_LThumb.jpg` → Ada and L. A stored picture name wins; a SharePoint name nobody has
+   * yet means the earliest-added person it fits, the one `pictureNameFor` will give it to. Both by index.
+   */
   async findByThumbnailFile(fileName: string): Promise<{ person: Person; size: SiteThumbnailSize } | undefined> {
     const match = /^(.{1,300})_([SML])Thumb\.jpg$/i.exec(fileName);
     if (!match) return undefined;
-    const personId = await this.store.findPersonIdByFileStem(match[1]!);
+    const name = match[1]!.toLowerCase();
+    const personId = await this.store.findPersonIdByPictureName(name);
     const person = personId && (await this.directory.findPerson(personId));
     return person ? { person, size: match[2]!.toUpperCase() as SiteThumbnailSize } : undefined;
+  }
+
+  /**
+   * The person's picture name, given once and kept: SharePoint's name for their UPN, unless that
+   * belongs to someone else — another person holds it, or an earlier-added person it fits has none
+   * yet (it stays theirs) — then `<that>.2`, `.3`, …. A SharePoint name has no `.`, so the two kinds
+   * never meet. Two processes naming people at once are kept apart by the unique index.
+   */
+  async pictureNameFor(person: Person): Promise<string> {
+    const stem = thumbnailFileStem(person.userPrincipalName);
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const named = (await this.store.findProfile(person.id))?.pictureName;
+      if (named) return named;
+      const holder = await this.store.findPersonIdByPictureName(stem);
+      const name = holder === undefined || holder === person.id ? stem : `${stem}.${Math.max(1, ...(await this.store.findNameSuffixes(stem))) + 1}`;
+      if (await this.store.claimPictureName(person.id, name)) return name;
+    }
+    throw new Error(`could not give ${person.userPrincipalName} a picture name: the names kept being taken`);
   }
 
   /**
@@ -93,6 +118,8 @@ export class SitesService {
   private async swap(personId: string, mailEtag: string | null, thumbnails: readonly SiteThumbnail[], trigger: string, alsoInTransaction?: InTransaction): Promise<void> {
     const now = this.now();
     const person = await this.directory.findPerson(personId);
+    // Named before the swap: whoever reads the new properties finds the files under that name.
+    if (person && mailEtag !== null) await this.pictureNameFor(person);
     await this.store.transaction(async (trx) => {
       await lockPersonRow(trx, personId);
       const previous = (await this.store.findProfile(personId, trx)) ?? this.emptyProfile(personId);
@@ -129,7 +156,7 @@ export class SitesService {
   }
 
   private emptyProfile(personId: string): SiteProfile {
-    return { personId, syncedEtag: null, pictureTimestamp: '', lastCheckedAt: null, lastSyncedAt: null, lastError: null, lastErrorAt: null, lastTrigger: null };
+    return { personId, syncedEtag: null, pictureTimestamp: '', lastCheckedAt: null, lastSyncedAt: null, lastError: null, lastErrorAt: null, lastTrigger: null, pictureName: null };
   }
 
   private async placeholderFor(person: Person, size: SiteThumbnailSize): Promise<ThumbnailImage> {
