@@ -255,8 +255,9 @@ export interface MetricSample {
   value: number;
 }
 
-export async function scrapeMetrics(baseUrl: string): Promise<MetricSample[]> {
-  const response = await fetch(`${baseUrl}/metrics`);
+/** Scrapes /metrics as Prometheus does: with the server's METRICS_TOKEN as a bearer token. */
+export async function scrapeMetrics(baseUrl: string, metricsToken: string): Promise<MetricSample[]> {
+  const response = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
   if (response.status !== 200) throw new Error(`/metrics answered ${response.status}`);
   const samples: MetricSample[] = [];
   for (const line of (await response.text()).split('\n')) {

@@ -17,6 +17,7 @@
  *   IMAGE_CONCURRENCY, UPLOAD_QUEUE_LENGTH, UV_THREADPOOL_SIZE   passed on to the server when set
  */
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -235,6 +236,8 @@ const port = await freePort();
 const base = `http://${HOST}:${port}`;
 const logFile = path.join(dataDir, 'server.log');
 const knobs = Object.fromEntries(SERVER_KNOBS.flatMap((name) => (env[name]?.trim() ? [[name, env[name]!.trim()]] : [])));
+// /metrics answers only this bearer token (or an admin): the load test scrapes it like Prometheus.
+const metricsToken = randomBytes(24).toString('hex');
 server = await startLoadServer({
   logFile,
   env: {
@@ -243,6 +246,7 @@ server = await startLoadServer({
     HOST,
     LOG_LEVEL: 'warn',
     PHOTOSYNC_ADMIN_PASSWORD: 'load-test-admin-password-0123',
+    METRICS_TOKEN: metricsToken,
     ...knobs,
   },
 });
@@ -371,7 +375,7 @@ interface PhaseReport {
 }
 
 async function runPhase(name: string, seconds: number, routes: RouteLoad[], sampleUploads: boolean): Promise<PhaseReport> {
-  const metricsBefore = await scrapeMetrics(base); // also resets the server's event-loop delay histogram
+  const metricsBefore = await scrapeMetrics(base, metricsToken); // also resets the server's event-loop delay histogram
   const cpuBefore = cpuSnapshot(serverPid);
   const machineBefore = machineCpuSeconds();
   const generatorLoop = monitorEventLoopDelay({ resolution: 10 });
@@ -409,7 +413,7 @@ async function runPhase(name: string, seconds: number, routes: RouteLoad[], samp
   const serverCpu = cpuUse(cpuBefore, cpuSnapshot(serverPid));
   const machineBusySeconds = machineCpuSeconds() - machineBefore;
   generatorLoop.disable();
-  const metricsAfter = await scrapeMetrics(base);
+  const metricsAfter = await scrapeMetrics(base, metricsToken);
   return {
     name,
     seconds,

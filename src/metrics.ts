@@ -1,4 +1,7 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Forbidden } from './errors.ts';
+import { isAdmin, type Actor } from './identity/index.ts';
 
 /** Counts per sync state, read from the database when Prometheus scrapes (the caller caches). */
 export type PeopleBySyncStateSource = () => Promise<Record<string, number>>;
@@ -59,3 +62,19 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Whether an Authorization header carries METRICS_TOKEN as a bearer token (Prometheus's
+ * `authorization: { type: Bearer, credentials_file: … }`). Compared by digest in constant time.
+ */
+export function carriesMetricsToken(authorization: string | undefined, metricsToken: string | undefined): boolean {
+  const sent = authorization === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+  if (metricsToken === undefined || sent === undefined) return false;
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(sent), digest(metricsToken));
+}
+
+/** The metrics show headcounts per sync state and sign-in counters: for admins (and METRICS_TOKEN) only. */
+export function assertCanReadMetrics(actor: Actor): void {
+  if (!isAdmin(actor)) throw new Forbidden('Only an admin (a browser session or an admin-scoped token) or the METRICS_TOKEN can read the metrics.');
+}

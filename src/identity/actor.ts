@@ -1,11 +1,15 @@
 import type { Person } from '../directory/index.ts';
 
+/** What an API token may do: `photos` reads and writes photos as its person; `admin` also administers. */
+export const TOKEN_SCOPES = ['photos', 'admin'] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
 /**
  * Who is asking. People act through a browser session or an API token; the CLI (and imports and the
  * demo seed it runs) act as the operator of the machine, who can already read the database.
  */
 export type Actor = (
-  | { kind: 'person'; person: Person; via: 'token' }
+  | { kind: 'person'; person: Person; via: 'token'; scope: TokenScope }
   /** `sessionKey` identifies the sign-in (a hash, never the cookie), e.g. to throttle per session. */
   | { kind: 'person'; person: Person; via: 'session'; sessionKey: string }
   | { kind: 'operator'; name: 'cli' | 'seed' }
@@ -14,7 +18,21 @@ export type Actor = (
   ip?: string;
 };
 
+/**
+ * May administer (sync settings and runs, imports, the audit log, everyone's tokens): the operator,
+ * an admin in a browser session, or an admin's token made with the `admin` scope.
+ */
 export function isAdmin(actor: Actor): boolean {
+  if (actor.kind === 'operator') return true;
+  if (actor.person.role !== 'admin') return false;
+  return actor.via === 'session' || actor.scope === 'admin';
+}
+
+/**
+ * Holds the admin role, whatever the credential's scope: the rights an admin has over photos
+ * (Set-UserPhoto) go with any of their credentials, since a `photos` token acts as its person.
+ */
+export function hasAdminRole(actor: Actor): boolean {
   return actor.kind === 'operator' || actor.person.role === 'admin';
 }
 

@@ -3,7 +3,7 @@ import { hash, verify, type Algorithm } from '@node-rs/argon2';
 import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { DirectoryService, Person } from '../directory/index.ts';
 import { BadRequest, Forbidden, hasControlCharacters, NotFound, shown, Unauthenticated } from '../errors.ts';
-import { isAdmin, type Actor } from './actor.ts';
+import { isAdmin, type Actor, type TokenScope } from './actor.ts';
 import type { ApiTokenInfo, CredentialStore } from './credential-store.ts';
 import { TtlCache } from '../ttl-cache.ts';
 
@@ -13,16 +13,38 @@ const ARGON2ID = 2 as Algorithm;
 const TOKEN_PREFIX = 'psk_';
 // Writing last-seen on every request would turn each read into a write; once a minute is enough.
 const SESSION_TOUCH_INTERVAL_MS = 60_000;
+const HOUR_MS = 3_600_000;
+/** A token made without an expiry of its own lives 90 days. */
+export const DEFAULT_TOKEN_LIFETIME_MS = 90 * 24 * HOUR_MS;
 /** One message for an unknown person and a wrong password, so sign-in tells nobody who exists. */
 export const SIGN_IN_FAILED = 'The user name or password is incorrect.';
 
 export interface IdentityOptions {
+  /** A session ends after this long without a request (the idle timeout)… */
   sessionTtlHours: number;
+  /** …and at the latest this long after the sign-in, however active (the absolute lifetime). */
+  sessionLifetimeHours: number;
   now?: () => Date;
   randomBytes?: (size: number) => Buffer;
   audit?: AuditLog;
   /** Told after a revocation (to tell the other server processes, which cache tokens for seconds). */
   onTokenRevoked?: () => Promise<void>;
+}
+
+export interface ApiTokenOptions {
+  /** `photos` unless asked; `admin` only for an admin's token. */
+  scope?: TokenScope;
+  /** From now; null: never expires. Default DEFAULT_TOKEN_LIFETIME_MS. */
+  expiresInMs?: number | null;
+}
+
+export interface PasswordChange {
+  /** The session the change was made from: it is replaced by a new one (a new id), returned. */
+  sessionToken?: string | undefined;
+  /** Also revoke every API token of the person. */
+  revokeTokens?: boolean;
+  /** Who is changing it (the person, signed in), for the audit log. */
+  actor?: Actor;
 }
 
 export interface SignedIn {
@@ -39,7 +61,7 @@ export class IdentityService {
    * Bearer tokens seen in the last few seconds. A revocation here clears it at once; one made by
    * another process (the CLI) takes effect within the TTL.
    */
-  private readonly recentTokens = new TtlCache<string, Actor>(5000, 10_000);
+  private readonly recentTokens = new TtlCache<string, { actor: Actor; expiresAt: string | null }>(5000, 10_000);
 
   constructor(
     private readonly credentials: CredentialStore,
@@ -67,10 +89,14 @@ export class IdentityService {
     const ok = await verify(storedHash ?? (await this.getDecoyHash()), password.slice(0, 1024)).catch(() => false);
     if (!person || !storedHash || !ok) throw new Unauthenticated(SIGN_IN_FAILED);
 
+    return { sessionToken: await this.startSession(person.id), person };
+  }
+
+  private async startSession(personId: string): Promise<string> {
     const sessionToken = this.randomBytes(32).toString('base64url');
     const now = this.now();
-    await this.credentials.insertSession(sha256(sessionToken), person.id, now, this.sessionExpiry(now));
-    return { sessionToken, person };
+    await this.credentials.insertSession(sha256(sessionToken), personId, now, this.sessionExpiry(now, now));
+    return sessionToken;
   }
 
   async resolveSession(sessionToken: string): Promise<Actor | undefined> {
@@ -78,14 +104,16 @@ export class IdentityService {
     const session = await this.credentials.findSession(idHash);
     if (!session) return undefined;
     const now = this.now();
-    if (session.expires_at <= now.toISOString()) {
+    const signedInAt = new Date(session.created_at);
+    // The absolute lifetime is judged from the sign-in itself too, so a shorter setting applies at once.
+    if (session.expires_at <= now.toISOString() || this.lifetimeEnd(signedInAt) <= now) {
       await this.credentials.deleteSession(idHash);
       return undefined;
     }
     const person = await this.directory.findPerson(session.person_id);
     if (!person?.enabled) return undefined;
     if (now.getTime() - Date.parse(session.last_seen_at) > SESSION_TOUCH_INTERVAL_MS) {
-      await this.credentials.touchSession(idHash, now, this.sessionExpiry(now));
+      await this.credentials.touchSession(idHash, now, this.sessionExpiry(signedInAt, now));
     }
     return { kind: 'person', person, via: 'session', sessionKey: idHash };
   }
@@ -94,50 +122,86 @@ export class IdentityService {
     await this.credentials.deleteSession(sha256(sessionToken));
   }
 
-  /** Changing a password ends every other session of that person. */
-  async changePassword(person: Person, currentPassword: string, newPassword: string, keepSessionToken?: string): Promise<void> {
+  /**
+   * Changing a password ends every session of that person. The one it was made from goes on under a
+   * new id (returned), so an id someone else learned before the change opens nothing after it.
+   */
+  async changePassword(person: Person, currentPassword: string, newPassword: string, options: PasswordChange = {}): Promise<{ sessionToken?: string; revokedTokens: number }> {
     const storedHash = await this.directory.findPasswordHash(person.id);
     if (!storedHash || !(await verify(storedHash, currentPassword.slice(0, 1024)).catch(() => false))) {
       throw new BadRequest('The current password is incorrect.');
     }
     if (currentPassword === newPassword) throw new BadRequest('Choose a new password that differs from the current one.');
     await this.setPassword(person.id, newPassword);
-    await this.credentials.deleteSessionsOf(person.id, keepSessionToken && sha256(keepSessionToken));
+    await this.credentials.deleteSessionsOf(person.id);
+    const sessionToken = options.sessionToken === undefined ? undefined : await this.startSession(person.id);
+    let revokedTokens = 0;
+    if (options.revokeTokens) {
+      revokedTokens = await this.credentials.revokeTokensOf(person.id, this.now());
+      await this.tokensRevoked();
+      await this.options.audit?.record({
+        actor: options.actor ? describeActor(options.actor) : { kind: person.role === 'admin' ? 'admin' : 'person', id: person.id, name: person.userPrincipalName },
+        action: 'token.revoke',
+        target: { id: person.id, name: person.userPrincipalName },
+        detail: `all ${revokedTokens} tokens, with a password change`,
+        ip: options.actor?.ip ?? null,
+      });
+    }
+    return { ...(sessionToken && { sessionToken }), revokedTokens };
   }
 
-  async createApiToken(actor: Actor, owner: Person, name: string): Promise<{ id: string; token: string }> {
+  /** API tokens of the person that still work (the password page offers to revoke them). */
+  countUsableApiTokens(person: Person): Promise<number> {
+    return this.credentials.countUsableTokensOf(person.id, this.now());
+  }
+
+  async createApiToken(actor: Actor, owner: Person, name: string, options: ApiTokenOptions = {}): Promise<{ id: string; token: string; expiresAt: string | null }> {
     if (!isAdmin(actor) && !(actor.kind === 'person' && actor.person.id === owner.id)) {
       throw new Forbidden('Only an admin can create a token for someone else.');
     }
+    const scope = options.scope ?? 'photos';
+    if (scope === 'admin') {
+      if (owner.role !== 'admin') throw new BadRequest(`Only an admin's token can have the admin scope; ${shown(owner.userPrincipalName)} is not an admin.`);
+      if (!isAdmin(actor)) throw new Forbidden('Only an admin can create an admin-scoped token.');
+    }
+    const lifetime = options.expiresInMs === undefined ? DEFAULT_TOKEN_LIFETIME_MS : options.expiresInMs;
+    if (lifetime !== null && !(Number.isFinite(lifetime) && lifetime > 0)) throw new BadRequest('A token\'s lifetime must be a positive duration.');
     // The label is printed by `tokens list` and the audit log: plain text only.
     if (hasControlCharacters(name)) throw new BadRequest(`The token label "${shown(name)}" has control characters; use plain text.`);
     const label = name.trim().slice(0, 100) || 'API token';
     const token = TOKEN_PREFIX + this.randomBytes(32).toString('base64url');
     const id = randomUUID();
-    await this.credentials.insertToken({ id, personId: owner.id, name: label, tokenHash: sha256(token) }, this.now());
+    const now = this.now();
+    const expiresAt = lifetime === null ? null : new Date(now.getTime() + lifetime);
+    await this.credentials.insertToken({ id, personId: owner.id, name: label, tokenHash: sha256(token), scope, expiresAt }, now);
     await this.options.audit?.record({
       actor: describeActor(actor),
       action: 'token.create',
       target: { id: owner.id, name: owner.userPrincipalName },
-      detail: `token ${id} "${label}"`,
+      detail: `token ${id} "${label}", scope ${scope}, ${expiresAt ? `expires ${expiresAt.toISOString()}` : 'never expires'}`,
       ip: actor.ip ?? null,
     });
-    return { id, token };
+    return { id, token, expiresAt: expiresAt?.toISOString() ?? null };
   }
 
   async authenticateBearer(token: string): Promise<Actor> {
     const tokenHash = sha256(token);
+    const now = this.now();
+    // A cached token is checked for expiry too: it may end within the seconds it is cached.
     const cached = this.recentTokens.get(tokenHash);
-    if (cached) return cached;
+    if (cached) {
+      assertNotExpired(cached.expiresAt, now);
+      return cached.actor;
+    }
     const row = token.startsWith(TOKEN_PREFIX) && token.length < 200 ? await this.credentials.findActiveTokenByHash(tokenHash) : undefined;
     const person = row && (await this.directory.findPerson(row.person_id));
     if (!row || !person?.enabled) throw new Unauthenticated('The access token is invalid, revoked or expired.');
-    const now = this.now();
+    assertNotExpired(row.expires_at, now);
     if (!row.last_used_at || now.getTime() - Date.parse(row.last_used_at) > SESSION_TOUCH_INTERVAL_MS) {
       await this.credentials.markTokenUsed(row.id, now);
     }
-    const actor: Actor = { kind: 'person', person, via: 'token' };
-    this.recentTokens.set(tokenHash, actor);
+    const actor: Actor = { kind: 'person', person, via: 'token', scope: row.scope };
+    this.recentTokens.set(tokenHash, { actor, expiresAt: row.expires_at });
     return actor;
   }
 
@@ -153,8 +217,7 @@ export class IdentityService {
       throw new Forbidden('Only an admin can revoke someone else\'s token.');
     }
     await this.credentials.revokeToken(tokenId, this.now());
-    this.recentTokens.clear();
-    await this.options.onTokenRevoked?.().catch(() => {});
+    await this.tokensRevoked();
     const owner = await this.directory.findPerson(token.person_id);
     await this.options.audit?.record({
       actor: describeActor(actor),
@@ -163,6 +226,17 @@ export class IdentityService {
       detail: `token ${tokenId} "${token.name}"`,
       ip: actor.ip ?? null,
     });
+  }
+
+  /** Forgets the cached tokens here and tells the other processes to. */
+  private async tokensRevoked(): Promise<void> {
+    this.recentTokens.clear();
+    await this.options.onTokenRevoked?.().catch(() => {});
+  }
+
+  /** The key that binds CSRF tokens to sessions, the same in every process of the installation. */
+  csrfKey(): Promise<string> {
+    return this.credentials.csrfKey(this.randomBytes(32).toString('base64url'), this.now());
   }
 
   /** A token was revoked in another process. */
@@ -174,8 +248,14 @@ export class IdentityService {
     await this.credentials.deleteExpiredSessions(this.now());
   }
 
-  private sessionExpiry(from: Date): Date {
-    return new Date(from.getTime() + this.options.sessionTtlHours * 3_600_000);
+  /** The idle timeout from the last request, never beyond the absolute lifetime from the sign-in. */
+  private sessionExpiry(signedInAt: Date, lastSeen: Date): Date {
+    const idleEnd = lastSeen.getTime() + this.options.sessionTtlHours * HOUR_MS;
+    return new Date(Math.min(idleEnd, this.lifetimeEnd(signedInAt).getTime()));
+  }
+
+  private lifetimeEnd(signedInAt: Date): Date {
+    return new Date(signedInAt.getTime() + this.options.sessionLifetimeHours * HOUR_MS);
   }
 
   private getDecoyHash(): Promise<string> {
@@ -189,6 +269,12 @@ export function assertStrongPassword(password: string): void {
     throw new BadRequest(`A password needs at least ${MIN_PASSWORD_LENGTH} characters.`);
   }
   if (password.length > 1024) throw new BadRequest('A password can have at most 1024 characters.');
+}
+
+function assertNotExpired(expiresAt: string | null, now: Date): void {
+  if (expiresAt !== null && expiresAt <= now.toISOString()) {
+    throw new Unauthenticated(`The access token expired at ${expiresAt}; ask for a new one (photosync tokens create).`);
+  }
 }
 
 function sha256(value: string): string {

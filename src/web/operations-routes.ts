@@ -1,9 +1,18 @@
 import type { FastifyInstance } from 'fastify';
+import type { RequestAuthentication } from '../identity/index.ts';
 import type { Database } from '../storage/index.ts';
-import type { Metrics } from '../metrics.ts';
+import { assertCanReadMetrics, carriesMetricsToken, type Metrics } from '../metrics.ts';
+
+export interface OperationsRoutesOptions {
+  database: Database;
+  metrics: Metrics;
+  auth: RequestAuthentication;
+  /** The bearer token Prometheus scrapes with; unset, only admins read /metrics. */
+  metricsToken: string | undefined;
+}
 
 /** Liveness, readiness (the database answers) and Prometheus metrics. */
-export async function registerOperationsRoutes(app: FastifyInstance, options: { database: Database; metrics: Metrics }): Promise<void> {
+export async function registerOperationsRoutes(app: FastifyInstance, options: OperationsRoutesOptions): Promise<void> {
   app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is up' } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { schema: { tags: ['operations'], summary: 'The database answers' } }, async (request, reply) => {
@@ -16,7 +25,12 @@ export async function registerOperationsRoutes(app: FastifyInstance, options: { 
     }
   });
 
-  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics' } }, async (_request, reply) =>
-    reply.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics()),
+  app.get(
+    '/metrics',
+    { schema: { tags: ['operations'], summary: 'Prometheus metrics (bearer METRICS_TOKEN, or an admin)' } },
+    async (request, reply) => {
+      if (!carriesMetricsToken(request.headers.authorization, options.metricsToken)) assertCanReadMetrics(await options.auth.requireActor(request));
+      return reply.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
+    },
   );
 }

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Actor, RequestAuthentication } from '../identity/index.ts';
+import { PasswordChangeRequired } from '../errors.ts';
+import { csrfBinding, type Actor, type RequestAuthentication } from '../identity/index.ts';
 import type { SafeHtml } from './html.ts';
 import { renderPage } from './layout.ts';
 
@@ -17,7 +18,8 @@ const csrfTokens = new WeakMap<FastifyReply, string>();
 export function csrfToken(reply: FastifyReply): string {
   let token = csrfTokens.get(reply);
   if (!token) {
-    token = reply.generateCsrf();
+    // Bound to the browser's session: a token minted for any other session (or none) is refused.
+    token = reply.generateCsrf({ userInfo: csrfBinding(reply.request) });
     csrfTokens.set(reply, token);
   }
   return token;
@@ -26,10 +28,11 @@ export function csrfToken(reply: FastifyReply): string {
 /** What every portal page needs: who is signed in (or a redirect to sign in) and the page frame. */
 export function createPageRendering(auth: RequestAuthentication) {
   return {
-    async signedIn(request: FastifyRequest, reply: FastifyReply): Promise<PersonActor | undefined> {
-      const actor = await auth.findActor(request).catch(() => undefined);
-      if (actor?.kind === 'person' && actor.person.mustChangePassword && !request.url.startsWith('/account/password')) {
-        // A one-time password opens only the page that replaces it.
+    /** `changingPassword`: the password page itself, the one page a one-time password opens. */
+    async signedIn(request: FastifyRequest, reply: FastifyReply, options: { changingPassword?: boolean } = {}): Promise<PersonActor | undefined> {
+      const find = options.changingPassword ? auth.findActorChangingPassword : auth.findActor;
+      const actor = await find(request).catch((error: unknown) => (error instanceof PasswordChangeRequired ? error : undefined));
+      if (actor instanceof PasswordChangeRequired) {
         await reply.redirect('/account/password', 303);
         return undefined;
       }

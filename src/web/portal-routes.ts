@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import { AppError, BadRequest, TooManyRequests } from '../errors.ts';
 import type { IdentityService, RequestAuthentication } from '../identity/index.ts';
-import { MIN_PASSWORD_LENGTH } from '../identity/index.ts';
+import { isAdmin, MIN_PASSWORD_LENGTH } from '../identity/index.ts';
 import { MAIL_PHOTO_MAX_BYTES } from '../imaging/index.ts';
 import type { MailPhotoService, PhotoVersion } from '../mail/index.ts';
 import { html, type SafeHtml } from './html.ts';
@@ -12,6 +13,7 @@ export interface PortalOptions {
   identity: IdentityService;
   mail: MailPhotoService;
   auth: RequestAuthentication;
+  /** Sign-in attempts per client address, and password changes per session, in a minute. */
   signInAttemptsPerMinute: number;
 }
 
@@ -88,7 +90,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
           <li><a class="tile" href="/sites"><strong>Sites</strong>The people directory, with everyone's Sites photo.</a></li>
         </ul>
         <p><a href="/mail/photo">Add your profile photo</a> · <a href="/about/photo-sync">About profile photo sync</a></p>
-        ${actor.person.role === 'admin'
+        ${isAdmin(actor)
           ? html`<nav aria-label="Admin" class="card"><h2>Admin</h2>
               <p><a href="/admin/sync">Sync status</a> · <a href="/admin/import">Import photos</a> · <a href="/admin/audit">Audit log</a> · <a href="/docs">API documentation</a></p></nav>`
           : ''}`,
@@ -173,8 +175,9 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
     return reply.redirect('/mail/photo?done=removed', 303);
   });
 
-  const passwordPage = (reply: FastifyReply, actor: PersonActor, error?: string) =>
-    page(
+  const passwordPage = async (reply: FastifyReply, actor: PersonActor, error?: string) => {
+    const tokens = await identity.countUsableApiTokens(actor.person);
+    return page(
       reply,
       actor,
       'Change your password',
@@ -190,30 +193,63 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
           <p id="new-hint" class="hint">At least ${MIN_PASSWORD_LENGTH} characters.</p>
           <label for="confirm">New password again</label>
           <input id="confirm" name="confirm" type="password" autocomplete="new-password" required>
+          ${tokens > 0
+            ? html`<label class="choice"><input type="checkbox" name="revokeTokens" value="on"> Also revoke your ${tokens} API ${tokens === 1 ? 'token' : 'tokens'} (scripts using ${tokens === 1 ? 'it' : 'them'} stop working)</label>`
+            : ''}
+          <p class="hint">Your other signed-in browsers are signed out.</p>
           <div class="actions"><button type="submit">Change password</button></div>
         </form>`,
     );
+  };
 
   app.get('/account/password', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
+    const actor = await signedIn(request, reply, { changingPassword: true });
     if (!actor) return reply;
     return passwordPage(reply, actor);
   });
 
-  app.post<{ Body: Form }>('/account/password', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    try {
-      const newPassword = field(request.body, 'new');
-      if (newPassword !== field(request.body, 'confirm')) throw new BadRequest('The two new passwords differ.');
-      await identity.changePassword(actor.person, field(request.body, 'current'), newPassword, auth.sessionToken(request));
-      return reply.redirect('/?done=password', 303);
-    } catch (error) {
-      if (!(error instanceof AppError) || error.status >= 500) throw error;
-      reply.code(error.status);
-      return passwordPage(reply, actor, error.message);
-    }
-  });
+  app.post<{ Body: Form }>(
+    '/account/password',
+    {
+      config: {
+        ...PAGE,
+        // Each attempt checks the current password: as limited as sign-in, per session (one stolen
+        // session cannot guess faster from many addresses), per address for requests without one.
+        rateLimit: {
+          max: options.signInAttemptsPerMinute,
+          timeWindow: 60_000,
+          keyGenerator: (request: FastifyRequest) => {
+            const session = auth.sessionToken(request);
+            return session ? `session:${createHash('sha256').update(session).digest('hex')}` : `ip:${request.ip}`;
+          },
+          errorResponseBuilder: (_request: FastifyRequest, context: { ttl: number }) =>
+            new TooManyRequests('Too many password changes. Wait a minute, then try again.', Math.ceil(context.ttl / 1000)),
+        },
+      },
+      preHandler: app.csrfProtection,
+      schema: { hide: true },
+    },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply, { changingPassword: true });
+      if (!actor) return reply;
+      try {
+        const newPassword = field(request.body, 'new');
+        if (newPassword !== field(request.body, 'confirm')) throw new BadRequest('The two new passwords differ.');
+        const changed = await identity.changePassword(actor.person, field(request.body, 'current'), newPassword, {
+          sessionToken: auth.sessionToken(request),
+          revokeTokens: request.body?.revokeTokens === 'on',
+          actor,
+        });
+        // The session goes on under a new id: one learned before the change opens nothing after it.
+        if (changed.sessionToken) auth.startSession(reply, changed.sessionToken);
+        return reply.redirect('/?done=password', 303);
+      } catch (error) {
+        if (!(error instanceof AppError) || error.status >= 500) throw error;
+        reply.code(error.status);
+        return passwordPage(reply, actor, error.message);
+      }
+    },
+  );
 }
 
 function signInForm(csrfToken: string, next: string | undefined, error?: string, name?: string): SafeHtml {

@@ -129,7 +129,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
     });
 
     test('Prometheus shows syncs by trigger and result, their duration, and people per state', async () => {
-      const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+      // /metrics is for admins (or METRICS_TOKEN): here an admin's browser session reads it.
+      const metrics = (await t.app.inject({ method: 'GET', url: '/metrics', headers: { cookie: adminCookie } })).body;
       assert.match(metrics, /photosync_sync_runs_total\{trigger="admin",outcome="synced"\} \d+/);
       assert.match(metrics, /photosync_sync_duration_seconds_count \d+/);
       for (const state of ['never-synced', 'in-sync', 'out-of-date', 'failed']) assert.match(metrics, new RegExp(`photosync_people_by_sync_state\\{state="${state}"\\} \\d+`));
