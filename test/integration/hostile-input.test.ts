@@ -8,12 +8,14 @@ import { after, before, describe, test } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import sharp from 'sharp';
 import type { Person } from '../../src/directory/index.ts';
+import { MAX_JPEG_SCANS } from '../../src/imaging/decode-cost.ts';
 import { CLI_ACTOR } from '../../src/identity/index.ts';
 import { makeBmp } from '../support/bmp.ts';
 import { DATABASE_KINDS } from '../support/databases.ts';
 import { buildHostileCorpus, UPLOAD_PATHS, type Expectation, type HostileCorpus, type HostileItem, type UploadPath } from '../support/hostile-corpus.ts';
 import { makePhoto } from '../support/images.ts';
 import { fuzzCases, Prng, type BaseFile } from '../support/mutation-fuzzer.ts';
+import { makeScanBombJpeg } from '../support/scan-bomb.ts';
 import { runPhotosync, type CliRun } from '../support/run-cli.ts';
 import { snapshotPhotoTables } from '../support/sync-fixtures.ts';
 import { bearer, startTestApp, type TestApp } from '../support/test-app.ts';
@@ -1165,7 +1167,7 @@ const FUZZ_SEED = Number(process.env.FUZZ_SEED ?? 0x5eed2026) >>> 0;
 const FUZZ_CASES = Number(process.env.FUZZ_CASES ?? 2000);
 const FUZZ_FORM_CASES = Number(process.env.FUZZ_FORM_CASES ?? 300);
 
-describe('the seeded mutation fuzzer (bit flips, truncations, splices of valid JPEG/PNG) on sqlite', () => {
+describe('the seeded mutation fuzzer (bit flips, truncations, splices of valid JPEG/PNG, scan bombs) on sqlite', () => {
   let w: World | undefined;
   let bases: BaseFile[];
 
@@ -1176,6 +1178,8 @@ describe('the seeded mutation fuzzer (bit flips, truncations, splices of valid J
       { name: 'jpeg-160x120-progressive', bytes: await sharp(await makePhoto('jpeg', 160, 120, { color: '#cc6633' })).jpeg({ progressive: true, quality: 80 }).toBuffer() },
       { name: 'png-96', bytes: await makePhoto('png', 96, 96, { color: '#33cc66' }) },
       { name: 'png-200x150-alpha', bytes: await sharp({ create: { width: 200, height: 150, channels: 4, background: { r: 20, g: 80, b: 200, alpha: 0.6 } } }).png().toBuffer() },
+      // A small decode-cost bomb, so truncations, flips and splices of one are tried too.
+      { name: 'jpeg-scan-bomb-96x64', bytes: makeScanBombJpeg({ width: 96, height: 64, scans: 600 }) },
     ];
     console.log(`# fuzz: FUZZ_SEED=${FUZZ_SEED} (0x${FUZZ_SEED.toString(16)}), FUZZ_CASES=${FUZZ_CASES}, FUZZ_FORM_CASES=${FUZZ_FORM_CASES}; replay with FUZZ_SEED=${FUZZ_SEED}`);
   });
@@ -1188,12 +1192,21 @@ describe('the seeded mutation fuzzer (bit flips, truncations, splices of valid J
     const byMessage = new Map<string, number>();
     const byMutator = new Map<string, { accepted: number; rejected: number }>();
     let accepted = 0;
+    let slowest = { ms: 0, label: '' };
     const knownState = (await photoState(world, ADA)) as PhotoState;
     const started = performance.now();
     for (const fuzzCase of fuzzCases(fuzzBases, count, seed)) {
       const label = `case ${fuzzCase.index} (seed ${fuzzCase.seed}, ${fuzzCase.base}, ${fuzzCase.mutator}: ${fuzzCase.detail}, ${fuzzCase.bytes.length} bytes)`;
       const fail = (what: string) => failures.push(`[${uploadPath}] ${label}: ${what}`);
+      const caseStarted = performance.now();
       const outcome = await uploadThrough(world, uploadPath, { slug: `fuzz-${fuzzCase.index}`, ext: 'jpg', bytes: fuzzCase.bytes, contentType: 'image/jpeg' });
+      const caseMs = performance.now() - caseStarted;
+      if (caseMs > slowest.ms) slowest = { ms: caseMs, label };
+      // Every base is at most 200×150: an upload that takes seconds is a decode-cost bomb getting through.
+      if (caseMs > 2000) fail(`the upload took ${Math.round(caseMs)} ms`);
+      if (fuzzCase.mutator === 'multiply-scans' && fuzzCase.scans! > MAX_JPEG_SCANS && !(outcome.rejected && /scans; photos have at most/.test(outcome.message ?? ''))) {
+        fail(`a JPEG with ${fuzzCase.scans} scans was not refused for them (${outcome.seen}: ${outcome.message ?? 'accepted'})`);
+      }
       byStatus.set(outcome.seen, (byStatus.get(outcome.seen) ?? 0) + 1);
       const mutator = fuzzCase.mutator.split('+')[0]!;
       const perMutator = byMutator.get(mutator) ?? { accepted: 0, rejected: 0 };
@@ -1231,6 +1244,7 @@ describe('the seeded mutation fuzzer (bit flips, truncations, splices of valid J
     console.log(`#   by status: ${sorted(byStatus).map(([k, n]) => `${k}: ${n}`).join(', ')}`);
     for (const [message, n] of sorted(byMessage)) console.log(`#   ${String(n).padStart(5)} × ${message}`);
     console.log(`#   by mutator (accepted/refused): ${[...byMutator].map(([k, v]) => `${k} ${v.accepted}/${v.rejected}`).join(', ')}`);
+    console.log(`#   slowest: ${Math.round(slowest.ms)} ms, ${slowest.label}`);
     report(`fuzz ${uploadPath}`, failures.slice(0, 50));
     assert.deepEqual(failures, [], `${failures.length} failure(s)`);
   };

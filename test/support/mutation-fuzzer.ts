@@ -1,7 +1,10 @@
+import { makeScanBombJpeg, maxBombScans } from './scan-bomb.ts';
+
 /**
  * A small, seeded mutation fuzzer for image uploads: a PRNG (mulberry32) and mutators that damage
- * valid JPEG, PNG (and BMP) files the way broken cameras, truncated transfers and hostile clients do. Every
- * case carries its own seed, so one failure can be replayed alone (`FUZZ_SEED`, case index).
+ * valid JPEG, PNG (and BMP) files the way broken cameras, truncated transfers and hostile clients do,
+ * or turn them into decode-cost bombs. Every case carries its own seed, so one failure can be
+ * replayed alone (`FUZZ_SEED`, case index).
  */
 
 /** mulberry32: a tiny, fast 32-bit PRNG with good enough statistics for fuzzing. */
@@ -109,6 +112,41 @@ export function jpegSegments(jpeg: Buffer): JpegSegment[] {
   return segments;
 }
 
+export interface JpegScan {
+  /** Offset of the SOS marker. */
+  offset: number;
+  /** Where its entropy-coded data ends (the next marker other than RSTn). */
+  end: number;
+  /** Spectral selection start (0: a DC scan) and successive approximation high bit (0: a first scan). */
+  ss: number;
+  ah: number;
+}
+
+/** Every scan of a JPEG up to EOI (a simple walk: no stray bytes between segments expected). */
+export function jpegScans(jpeg: Buffer): JpegScan[] {
+  const scans: JpegScan[] = [];
+  let at = 2;
+  while (at + 4 <= jpeg.length && jpeg[at] === 0xff) {
+    const marker = jpeg[at + 1]!;
+    if (marker === 0xff) {
+      at++;
+      continue;
+    }
+    if (marker === 0xd9) break;
+    const length = jpeg.readUInt16BE(at + 2);
+    let end = at + 2 + length;
+    if (marker === 0xda) {
+      const components = jpeg[at + 4]!;
+      const ss = jpeg[at + 5 + 2 * components]!;
+      const ah = jpeg[at + 7 + 2 * components]! >> 4;
+      while (end + 1 < jpeg.length && !(jpeg[end] === 0xff && jpeg[end + 1] !== 0x00 && !(jpeg[end + 1]! >= 0xd0 && jpeg[end + 1]! <= 0xd7))) end++;
+      scans.push({ offset: at, end, ss, ah });
+    }
+    at = end;
+  }
+  return scans;
+}
+
 /** Where the entropy-coded scan data starts and ends (before EOI), or undefined when not found. */
 export function jpegScanRange(jpeg: Buffer): { start: number; end: number } | undefined {
   const sos = jpegSegments(jpeg).find((s) => s.marker === 0xda);
@@ -169,6 +207,8 @@ export interface Mutation {
   mutator: string;
   detail: string;
   bytes: Buffer;
+  /** The scans a decode-cost bomb has (multiply-scans only). */
+  scans?: number;
 }
 
 type Mutator = (rng: Prng, base: BaseFile, others: readonly BaseFile[]) => Mutation;
@@ -352,6 +392,36 @@ const reorder: Mutator = (rng, base) => {
   return { mutator: 'reorder', detail: `JPEG marker 0x${segment.marker.toString(16)}: ${drop ? 'drop' : 'duplicate'}`, bytes };
 };
 
+/**
+ * A decode-cost bomb: hundreds or thousands of scans, each of which makes the decoder visit every
+ * block again. A progressive JPEG gets its DC scans repeated after its last scan, with the Huffman
+ * tables they were coded with — a valid progression (a first DC scan overwrites each block's DC
+ * value, its refinement ORs one bit back in), so a decoder runs every one. Other bases become a flat
+ * progressive JPEG of as many scans.
+ */
+const multiplyScans: Mutator = (rng, base) => {
+  const target = rng.chance(0.5) ? rng.int(2, 200) : rng.int(201, 3000);
+  const bytes = base.bytes;
+  const progressive = !isPng(bytes) && !isBmp(bytes) && jpegSegments(bytes).some((s) => s.marker === 0xc2);
+  const scans = progressive ? jpegScans(bytes) : [];
+  const dc = scans.filter((s) => s.ss === 0);
+  const eoi = scans.length > 0 ? scans[scans.length - 1]!.end : -1;
+  if (dc.length === 0 || dc[0]!.ah !== 0 || eoi < 0) {
+    const width = rng.int(8, 256);
+    const height = rng.int(8, 256);
+    const count = Math.min(target, maxBombScans(3));
+    return { mutator: 'multiply-scans', detail: `a flat ${width}×${height} progressive JPEG with ${count} scans`, bytes: makeScanBombJpeg({ width, height, scans: count }), scans: count };
+  }
+  const tables = jpegSegments(bytes)
+    .filter((s) => s.marker === 0xc4 && s.offset < dc[0]!.offset)
+    .map((s) => bytes.subarray(s.offset, s.offset + 2 + s.length!));
+  const repeat = Buffer.concat([...tables, ...dc.map((s) => bytes.subarray(s.offset, s.end))]);
+  const copies = Math.max(1, Math.ceil((target - scans.length) / dc.length));
+  const out = Buffer.concat([bytes.subarray(0, eoi), ...Array.from({ length: copies }, () => repeat), bytes.subarray(eoi)]);
+  const count = scans.length + copies * dc.length;
+  return { mutator: 'multiply-scans', detail: `${copies} more copies of its ${dc.length} DC scans: ${count} scans`, bytes: out, scans: count };
+};
+
 export const MUTATORS: Record<string, Mutator> = {
   'bit-flips': bitFlips,
   'header-bit-flips': headerBitFlips,
@@ -362,6 +432,7 @@ export const MUTATORS: Record<string, Mutator> = {
   'segment-length': segmentLength,
   'header-field': headerField,
   reorder,
+  'multiply-scans': multiplyScans,
 };
 
 /** How often each mutator is chosen (bit flips, truncations and splices dominate, as asked). */
@@ -375,6 +446,7 @@ const WEIGHTS: [string, number][] = [
   ['segment-length', 10],
   ['header-field', 8],
   ['reorder', 4],
+  ['multiply-scans', 6],
 ];
 
 export interface FuzzCase extends Mutation {
