@@ -1,6 +1,7 @@
 import { keepingCpuAffinity, postgresUnreachable } from './bench-support.ts';
 import { generateCameraPhotos } from './bench-photos.ts';
 import { benchBulkImport } from './bulk-import.ts';
+import { benchDecodeCost } from './decode-cost.ts';
 import { benchOnChangeLatency, benchOnChangeLatencyPostgres, generateSmallPhotos, type OnChangeLatencyResult } from './on-change-latency.ts';
 import { benchReads, type LoadResult } from './read-throughput.ts';
 import { benchSyncStatusQuery, benchSyncStatusQueryPostgres, type SyncStatusQueryResult } from './sync-status-query.ts';
@@ -8,7 +9,7 @@ import { benchSync } from './sync-throughput.ts';
 import { benchUploads } from './upload-throughput.ts';
 
 // Each figure is measured against its own baseline in this same run, so the ratios hold on any machine.
-const SECTIONS = ['upload', 'sync', 'reads', 'import', 'onchange', 'status'] as const;
+const SECTIONS = ['upload', 'sync', 'reads', 'import', 'onchange', 'status', 'decode'] as const;
 type Section = (typeof SECTIONS)[number];
 const only = (process.env.BENCH_ONLY ?? '')
   .split(',')
@@ -37,7 +38,7 @@ const ms = (value: number) => (value < 10 ? value.toFixed(2) : value.toFixed(1))
 
 console.log(
   `photosync benchmark — node ${process.version}; sections: ${SECTIONS.filter(runs).join(', ')}` +
-    (only.length ? ' (BENCH_ONLY)' : ' (BENCH_ONLY=upload,sync,reads,import,onchange,status picks some)') +
+    (only.length ? ' (BENCH_ONLY)' : ' (BENCH_ONLY=upload,sync,reads,import,onchange,status,decode picks some)') +
     '\n',
 );
 
@@ -123,4 +124,16 @@ if (runs('status')) {
   const skip = await postgresUnreachable();
   if (skip) console.log(`  PostgreSQL: skipped: ${skip}`);
   else report(await benchSyncStatusQueryPostgres({ people: statusPeople }));
+}
+
+if (runs('decode')) {
+  const result = await benchDecodeCost();
+  const worst = result.timings[0]!;
+  const outcome = (t: (typeof result.timings)[number]) => (t.outcome === 'accepted' ? 'accepted' : `refused: ${t.outcome.slice(0, 90)}`);
+  console.log(
+    `\nImage work per file (the hostile corpus with its decode bombs, plus the heaviest photos the limits accept and one just past them; ${result.files} files, each as a Graph upload, through SetMyProfilePicture and into Sites thumbnails, one at a time)`,
+  );
+  console.log(`  worst image work:          ${atMost(worst.ms, 2000, 'ms')}: ${worst.file} (${worst.path}), ${outcome(worst)}`);
+  for (const t of result.timings.slice(1, 5)) console.log(`  next:                      ${Math.round(t.ms)} ms: ${t.file} (${t.path}), ${outcome(t)}`);
+  console.log(`  slowest file with a scan bomb in it: ${Math.round(result.slowestBombMs)} ms`);
 }

@@ -394,6 +394,17 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
     bytes: makeScanBombJpeg({ width: 6000, height: 6000, scans: 60 }),
     expect: everywhere(reject(400, /60 scans, too many to decode at that size/)),
   });
+  {
+    // A real one (40 MP of 16-bit RGBA, interlaced) decodes in ~2 s from under 500 KB; the header says it all.
+    const deep = await sharp({ create: { width: 64, height: 64, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 0.5 } } }).toColourspace('rgb16').png({ progressive: true }).toBuffer();
+    add({
+      name: 'PNG whose IHDR declares 6320×6320 16-bit RGBA, interlaced (39.9 MP, under the pixel limit)',
+      slug: 'png-deep-interlaced',
+      ext: 'png',
+      bytes: pngWithDeclaredSize(deep, 6320, 6320),
+      expect: everywhere(reject(400, /PNG \(16-bit, interlaced\) is too much to decode/)),
+    });
+  }
   add({ name: 'progressive 1500×1500 JPEG with 100 scans (the limit)', slug: 'scans-100', ext: 'jpg', bytes: makeScanBombJpeg({ width: 1500, height: 1500, scans: 100 }), expect: everywhere(accept) });
   add({
     name: 'JPEG with a 2,647-scan bomb after its end (EOI): the decoder never reads it',

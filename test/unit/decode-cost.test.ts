@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { InvalidImage } from '../../src/errors.ts';
 import { boundedSharp, IMAGE_WORK_TIMEOUT_SECONDS, withinTimeLimit } from '../../src/imaging/bounded-sharp.ts';
-import { assertDecodeCostBounded, MAX_JPEG_SCANS } from '../../src/imaging/decode-cost.ts';
+import { assertDecodeCostBounded, MAX_JPEG_SCANS, MAX_PNG_DECODE_BYTES } from '../../src/imaging/decode-cost.ts';
 import { renderMailPhotoSizes, renderSiteThumbnails } from '../../src/imaging/index.ts';
-import { jpegSegments } from '../support/mutation-fuzzer.ts';
+import { jpegSegments, pngChunks } from '../support/mutation-fuzzer.ts';
 import { makeScanBombJpeg, maxBombScans } from '../support/scan-bomb.ts';
 
 /* Issue 10: no accepted or refused image costs more than 2 s of image work. */
@@ -50,6 +50,28 @@ test("photos as encoders write them pass the decode-cost check at the largest si
     jpeg.writeUInt16BE(6000, sof.offset + 7);
     assert.doesNotThrow(() => assertDecodeCostBounded(jpeg), name);
   }
+});
+
+test(`a PNG is refused before decoding when its pixels are too deep or interlaced to decode at its size (${MAX_PNG_DECODE_BYTES / 1e6} million decoded bytes)`, async () => {
+  // Only the header matters to the check: small PNGs whose IHDR says 6320×6320 (39.9 MP) stand in.
+  const declare = (png: Buffer, side: number) => {
+    const ihdr = pngChunks(png).find((c) => c.type === 'IHDR')!;
+    png.writeUInt32BE(side, ihdr.dataOffset);
+    png.writeUInt32BE(side, ihdr.dataOffset + 4);
+    return png;
+  };
+  const rgba = sharp({ create: { width: 64, height: 64, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 0.5 } } });
+  const deepInterlaced = await rgba.clone().toColourspace('rgb16').png({ progressive: true }).toBuffer();
+  assert.throws(
+    () => assertDecodeCostBounded(declare(deepInterlaced, 6320)),
+    refusedAs(/^This 6320×6320 PNG \(16-bit, interlaced\) is too much to decode\. Save it again as a normal 8-bit PNG or a JPEG, or smaller\.$/),
+  );
+  // 16-bit interlaced RGBA is fine at 4000×4000 (16 MP); 8-bit interlaced and 16-bit plain pass at 40 MP.
+  const shallowInterlaced = await rgba.clone().png({ progressive: true }).toBuffer();
+  const deepPlain = await rgba.clone().toColourspace('rgb16').png().toBuffer();
+  assert.doesNotThrow(() => assertDecodeCostBounded(declare(Buffer.from(deepInterlaced), 4000)));
+  assert.doesNotThrow(() => assertDecodeCostBounded(declare(shallowInterlaced, 6320)));
+  assert.doesNotThrow(() => assertDecodeCostBounded(declare(deepPlain, 6320)));
 });
 
 test('every decode path refuses a scan bomb before decoding it: Mail renditions and Sites thumbnails', async () => {
