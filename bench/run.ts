@@ -1,6 +1,8 @@
 import { keepingCpuAffinity, postgresUnreachable } from './bench-support.ts';
 import { generateCameraPhotos } from './bench-photos.ts';
 import { benchBulkImport } from './bulk-import.ts';
+import { benchBulkSyncEventLoop, benchBulkSyncEventLoopPostgres, type BulkSyncEventLoopResult } from './bulk-sync-event-loop.ts';
+import { benchOnChangeBurst, benchOnChangeBurstPostgres, type OnChangeBurstResult } from './on-change-burst.ts';
 import { benchDecodeCost } from './decode-cost.ts';
 import { benchOnChangeLatency, benchOnChangeLatencyPostgres, generateSmallPhotos, type OnChangeLatencyResult } from './on-change-latency.ts';
 import { benchReads, type LoadResult } from './read-throughput.ts';
@@ -9,7 +11,7 @@ import { benchSync } from './sync-throughput.ts';
 import { benchUploads } from './upload-throughput.ts';
 
 // Each figure is measured against its own baseline in this same run, so the ratios hold on any machine.
-const SECTIONS = ['upload', 'sync', 'reads', 'import', 'onchange', 'status', 'decode'] as const;
+const SECTIONS = ['upload', 'sync', 'reads', 'import', 'onchange', 'status', 'decode', 'bulksync', 'burst'] as const;
 type Section = (typeof SECTIONS)[number];
 const only = (process.env.BENCH_ONLY ?? '')
   .split(',')
@@ -24,6 +26,7 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 2);
 const importFiles = Number(process.env.BENCH_IMPORT_FILES ?? 1000);
 const changes = Number(process.env.BENCH_CHANGES ?? 200);
 const statusPeople = Number(process.env.BENCH_PEOPLE ?? 100_000);
+const burstChanges = Number(process.env.BENCH_BURST ?? 300);
 /** Distinct 12 MP originals the import's files are made from (the rest differ by a JPEG comment). */
 const IMPORT_DISTINCT_PHOTOS = 20;
 
@@ -38,7 +41,7 @@ const ms = (value: number) => (value < 10 ? value.toFixed(2) : value.toFixed(1))
 
 console.log(
   `photosync benchmark — node ${process.version}; sections: ${SECTIONS.filter(runs).join(', ')}` +
-    (only.length ? ' (BENCH_ONLY)' : ' (BENCH_ONLY=upload,sync,reads,import,onchange,status,decode picks some)') +
+    (only.length ? ' (BENCH_ONLY)' : ' (BENCH_ONLY=upload,sync,reads,import,onchange,status,decode,bulksync,burst picks some)') +
     '\n',
 );
 
@@ -136,4 +139,29 @@ if (runs('decode')) {
   console.log(`  worst image work:          ${atMost(worst.ms, 2000, 'ms')}: ${worst.file} (${worst.path}), ${outcome(worst)}`);
   for (const t of result.timings.slice(1, 5)) console.log(`  next:                      ${Math.round(t.ms)} ms: ${t.file} (${t.path}), ${outcome(t)}`);
   console.log(`  slowest file with a scan bomb in it: ${Math.round(result.slowestBombMs)} ms`);
+}
+
+if (runs('bulksync')) {
+  console.log(`\nSync everyone at ${statusPeople.toLocaleString('en')} people (BENCH_PEOPLE; all already in sync, so the run is the pipeline: list, store the run and its jobs, workers take them, an ETag compare and the count per person), the server in this process with its workers, /healthz probed every 20 ms from another process`);
+  const line = (r: BulkSyncEventLoopResult) =>
+    console.log(
+      `  ${r.dialect === 'sqlite' ? 'SQLite:    ' : 'PostgreSQL:'} ${Math.round(r.peoplePerSecond).toLocaleString('en')} people/s (${r.runSeconds.toFixed(1)} s; starting it ${Math.round(r.startMs)} ms); /healthz p50 ${ms(r.healthz.p50Ms)} ms, p99 ${atMost(r.healthz.p99Ms, 50, 'ms', 1)}, max ${ms(r.healthz.maxMs)} ms (${r.healthz.probes} probes); event-loop delay p99 ${ms(r.eventLoop.p99Ms)} ms, max ${atMost(r.eventLoop.maxMs, 100, 'ms', 1)}`,
+    );
+  line(await benchBulkSyncEventLoop({ people: statusPeople }));
+  const skip = await postgresUnreachable();
+  if (skip) console.log(`  PostgreSQL: skipped: ${skip}`);
+  else line(await benchBulkSyncEventLoopPostgres(statusPeople));
+}
+
+if (runs('burst')) {
+  console.log(`\nOn-change burst (${burstChanges} people (BENCH_BURST) get a new photo through Graph PUTs on the first server, 8 in flight; lag from each PUT's 200 until the last server's userphoto.aspx serves it)`);
+  const photos = await generateSmallPhotos(burstChanges);
+  const line = (r: OnChangeBurstResult) =>
+    console.log(
+      `  ${r.dialect === 'sqlite' ? 'SQLite, 1 process:    ' : `PostgreSQL, ${r.processes} processes:`} lag p50 ${ms(r.lag.p50Ms)} ms, p99 ${atMost(r.lag.p99Ms, 1000, 'ms', 1)}, max ${atMost(r.lag.maxMs, 2000, 'ms', 1)}; PUTs took ${r.burstSeconds.toFixed(1)} s; ${r.syncRunsPerChange.toFixed(2)} sync runs per change${r.jobsPerChange === null ? '' : `, ${r.jobsPerChange.toFixed(2)} jobs per change`}`,
+    );
+  line(await benchOnChangeBurst({ photos, processes: 1, inFlight: 8 }));
+  const skip = await postgresUnreachable();
+  if (skip) console.log(`  PostgreSQL: skipped: ${skip}`);
+  else line(await benchOnChangeBurstPostgres(photos, 3, 8));
 }

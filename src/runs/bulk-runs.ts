@@ -87,32 +87,41 @@ export class BulkRuns {
   }
 
   /**
-   * One item's outcome. Recorded once per item: a second report of the same item (a job retried
-   * after a crash) changes nothing. The item that makes the count whole finishes the run.
+   * Items' outcomes, in one transaction. Each item is recorded once: a second report of the same
+   * item (a job retried after a crash) changes nothing. The items that make the count whole finish
+   * the run. Nothing is recorded for a run that is no longer running (cancelled meanwhile).
    */
-  async recordItem(runId: string, item: BulkRunItem): Promise<void> {
+  async recordItems(runId: string, items: readonly BulkRunItem[]): Promise<void> {
+    if (items.length === 0) return;
     const at = this.now().toISOString();
     await this.db.transaction().execute(async (trx) => {
+      // Also the row lock that orders concurrent writers of one run (PostgreSQL).
       const run = await trx.updateTable('bulk_runs').set({ updated_at: at }).where('id', '=', runId).where('state', '=', 'running').returning(['done']).executeTakeFirst();
       if (!run) return;
       const inserted = await trx
         .insertInto('bulk_run_items')
-        .values({ run_id: runId, item: item.item, seq: run.done, outcome: item.outcome, failed: item.failed ? 1 : 0, reason: item.reason, detail: item.detail })
+        .values(items.map((item, i) => ({ run_id: runId, item: item.item, seq: run.done + i, outcome: item.outcome, failed: item.failed ? 1 : 0, reason: item.reason, detail: item.detail })))
         .onConflict((oc) => oc.columns(['run_id', 'item']).doNothing())
-        .executeTakeFirst();
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return;
+        .returning(['failed'])
+        .execute();
+      if (inserted.length === 0) return;
+      const failed = inserted.filter((row) => row.failed === 1).length;
       await trx
         .updateTable('bulk_runs')
         .set((eb) => ({
-          done: eb('done', '+', 1),
-          failed: eb('failed', '+', item.failed ? 1 : 0),
-          // The right-hand sides see the row before this update: done + 1 = total is the last item.
-          state: sql<BulkRunState>`case when done + 1 >= total then 'finished' else 'running' end`,
-          finished_at: sql<string | null>`case when done + 1 >= total then ${at} else null end`,
+          done: eb('done', '+', inserted.length),
+          failed: eb('failed', '+', failed),
+          // The right-hand sides see the row before this update.
+          state: sql<BulkRunState>`case when done + ${inserted.length} >= total then 'finished' else 'running' end`,
+          finished_at: sql<string | null>`case when done + ${inserted.length} >= total then ${at} else null end`,
         }))
         .where('id', '=', runId)
         .execute();
     });
+  }
+
+  recordItem(runId: string, item: BulkRunItem): Promise<void> {
+    return this.recordItems(runId, [item]);
   }
 
   /** Ends a run that is worked in one process (an import) with what it adds to the report. */

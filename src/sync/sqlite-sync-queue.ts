@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import { yieldToEventLoop } from '../event-loop.ts';
 import { isUniqueViolation, type Schema, type SyncJobsTable } from '../storage/index.ts';
 import { SYNC_JOB_EXPIRY_SECONDS, SYNC_JOB_RETRY, type EnqueueOptions, type QueueOptions, type SyncJob, type SyncJobHandler, type SyncJobQueue } from './sync-job-queue.ts';
 
@@ -140,7 +141,10 @@ export class SqliteSyncQueue implements SyncJobQueue {
   private start(row: SyncJobsTable): void {
     this.running++;
     const job: SyncJob = { personIds: JSON.parse(row.person_ids) as string[], trigger: row.trigger as SyncJob['trigger'], ...(row.run_id && { runId: row.run_id }) };
-    const work = this.handler(job)
+    // Started on a later turn of the event loop: with SQLite a whole chain of jobs could otherwise
+    // run as one long stretch of promise callbacks and hold every request up.
+    const work = yieldToEventLoop()
+      .then(() => this.handler(job))
       .then(
         async () => void (await this.db.deleteFrom('sync_jobs').where('id', '=', row.id).execute()),
         (error: unknown) => this.retryLater(row, job, error),

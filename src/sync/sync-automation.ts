@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { SyncMode } from '../config.ts';
 import type { DirectoryService } from '../directory/index.ts';
-import type { BulkRuns } from '../runs/index.ts';
+import { yieldToEventLoop } from '../event-loop.ts';
+import { forEachWithConcurrency, type BulkRunItem, type BulkRuns } from '../runs/index.ts';
 import type { SyncEngine } from './sync-engine.ts';
 import type { SyncJob, SyncJobQueue } from './sync-job-queue.ts';
 import type { SyncRequests } from './sync-requests.ts';
@@ -10,6 +11,11 @@ import type { SyncStatusStore } from './sync-status-store.ts';
 
 /** How many out-of-date people one scheduled sweep queues at most; the next sweep takes the rest. */
 const SWEEP_BATCH = 50_000;
+
+/** People of one bulk slice checked at once by one worker. */
+const BULK_SLICE_CONCURRENCY = 4;
+/** Results recorded per write of a bulk run's progress. */
+const RECORD_BATCH = 10;
 
 /** A running import with no sign of life for this long lost its process. */
 const SILENT_IMPORT_MS = 60_000;
@@ -64,30 +70,41 @@ export class SyncAutomation {
   }
 
   /**
-   * A slice of a bulk run: each person synced and counted once in the run. A cancelled run's
-   * remaining people are skipped; one person's failure is recorded and the slice goes on.
+   * A slice of a bulk run: each person synced and counted once in the run, a few at a time (a check
+   * mostly waits for the database). Results are recorded in small batches, and the run's state is
+   * looked at with each batch: a cancelled run's remaining people are skipped. One person's failure
+   * is recorded and the slice goes on.
    */
   private async runBulkSlice(job: SyncJob, runId: string): Promise<void> {
-    for (const personId of job.personIds) {
-      if (!(await this.runs.isRunning(runId))) return;
+    let pending: BulkRunItem[] = [];
+    let cancelled = !(await this.runs.isRunning(runId));
+    const flush = async () => {
+      const items = pending;
+      pending = [];
+      await this.runs.recordItems(runId, items);
+      cancelled = !(await this.runs.isRunning(runId));
+    };
+    await forEachWithConcurrency(job.personIds, BULK_SLICE_CONCURRENCY, () => cancelled, async (personId) => {
+      const item = await this.syncForRun(personId, job.trigger, runId);
+      // Pushed after the await: a flush meanwhile replaced the array.
+      pending.push(item);
+      if (pending.length >= RECORD_BATCH) await flush();
+      // On SQLite every query completes without a trip through the event loop: let it breathe.
+      await yieldToEventLoop();
+    });
+    await flush();
+  }
+
+  private async syncForRun(personId: string, trigger: SyncJob['trigger'], runId: string): Promise<BulkRunItem> {
+    try {
       const person = await this.directory.findPerson(personId);
-      if (!person) {
-        await this.runs.recordItem(runId, { item: personId, outcome: 'failed', failed: true, reason: 'The person no longer exists.', detail: null });
-        continue;
-      }
-      let outcome: string;
-      let reason: string | null;
-      try {
-        const result = await this.engine.syncProfilePhoto(person, job.trigger);
-        outcome = result.outcome;
-        reason = result.error;
-      } catch (error) {
-        // The engine reports failures in its result; this is the unexpected (a lost database connection).
-        outcome = 'failed';
-        reason = `Unexpected error: ${error instanceof Error ? error.message : String(error)}`;
-        this.options.log.warn({ err: error, personId, runId }, 'bulk sync of a person failed unexpectedly');
-      }
-      await this.runs.recordItem(runId, { item: person.userPrincipalName, outcome, failed: outcome === 'failed', reason, detail: null });
+      if (!person) return { item: personId, outcome: 'failed', failed: true, reason: 'The person no longer exists.', detail: null };
+      const result = await this.engine.syncProfilePhoto(person, trigger);
+      return { item: person.userPrincipalName, outcome: result.outcome, failed: result.outcome === 'failed', reason: result.error, detail: null };
+    } catch (error) {
+      // The engine reports failures in its result; this is the unexpected (a lost database connection).
+      this.options.log.warn({ err: error, personId, runId }, 'bulk sync of a person failed unexpectedly');
+      return { item: personId, outcome: 'failed', failed: true, reason: `Unexpected error: ${error instanceof Error ? error.message : String(error)}`, detail: null };
     }
   }
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createServices, type ServiceOverrides, type Services } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { Person } from '../../src/directory/index.ts';
@@ -27,7 +27,7 @@ const newPhoto = () => {
 };
 
 /** Captures a service instance's log records. */
-function capturedLogger(): { logger: ReturnType<typeof pino>; records: Record<string, unknown>[] } {
+function capturedLogger(): { logger: Logger; records: Record<string, unknown>[] } {
   const records: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -35,7 +35,7 @@ function capturedLogger(): { logger: ReturnType<typeof pino>; records: Record<st
       done();
     },
   });
-  return { logger: pino({ level: 'info' }, stream), records };
+  return { logger: pino({ level: 'info' }, stream) as Logger, records };
 }
 
 for (const { kind, skip } of DATABASE_KINDS) {
@@ -58,7 +58,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
     };
     const addPeople = async (services: Services, n: number): Promise<Person[]> => {
       const people: Person[] = [];
-      for (let i = 0; i < n; i++) people.push(await services.directory.addPerson({ userPrincipalName: `durable${++counter}@contoso.example`, role: 'user', passwordHash: null }));
+      for (let i = 0; i < n; i++) people.push(await services.directory.addPerson({ userPrincipalName: `durable${++counter}@contoso.example`, role: 'user' }));
       return people;
     };
     const runEnded = (services: Services, runId: string) =>
