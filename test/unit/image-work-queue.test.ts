@@ -50,3 +50,17 @@ test('a failing task frees its slot', async () => {
   await assert.rejects(queue.run(async () => { throw new Error('bad image'); }), /bad image/);
   assert.equal(await queue.run(async () => 'next'), 'next');
 });
+
+test('under a flood of uploads, background work (the syncs they cause) takes every other free slot', async () => {
+  const queue = new ImageWorkQueue(1, 10);
+  const order: string[] = [];
+  const hold = gate();
+  const first = queue.run(() => hold.opened);
+  const tasks = [
+    ...['u1', 'u2', 'u3', 'u4'].map((name) => queue.run(async () => void order.push(name))),
+    ...['s1', 's2'].map((name) => queue.run(async () => void order.push(name), { background: true })),
+  ];
+  hold.open();
+  await Promise.all([first, ...tasks]);
+  assert.deepEqual(order, ['u1', 's1', 'u2', 's2', 'u3', 'u4']);
+});
