@@ -53,14 +53,16 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     routerOptions: { maxParamLength: 1000 },
     frameworkErrors: (error, request, reply) => sendFrameworkError(error, request, reply),
   });
-  registerErrorHandling(app);
+  const secureCookies = config.publicUrl.protocol === 'https:';
+  const auth = createRequestAuthentication(services.identity, { secureCookies, sessionLifetimeHours: config.sessionLifetimeHours });
+  // Error pages show who is signed in, like every other page.
+  registerErrorHandling(app, { auth });
   const routes: RegisteredRoute[] = [];
   routesOfApps.set(app, routes);
   app.addHook('onRoute', (route) => {
     for (const method of ([] as string[]).concat(route.method)) routes.push({ method, url: route.url });
   });
 
-  const secureCookies = config.publicUrl.protocol === 'https:';
   registerSecurityHeaders(app, { https: secureCookies });
   const logEachRequest = ['info', 'debug', 'trace'].includes(config.logLevel);
   // Callback-style hooks: on hot reads an async hook's extra promise per request is measurable.
@@ -105,7 +107,6 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     transformStaticCSP: (csp) => (secureCookies ? csp : csp.replace(/;?\s*upgrade-insecure-requests/, '')),
   });
 
-  const auth = createRequestAuthentication(services.identity, { secureCookies, sessionLifetimeHours: config.sessionLifetimeHours });
   await app.register(registerOperationsRoutes, { database: services.database, metrics, auth, metricsToken: config.metricsToken });
   await app.register(registerAssetRoutes);
   await app.register(registerPortalRoutes, {
@@ -113,6 +114,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     mail: services.mail,
     auth,
     signInAttemptsPerMinute: config.signInAttemptsPerMinute,
+    syncMode: () => services.syncAutomation.currentMode(),
   });
   await app.register(registerGraphPhotoRoutes, { mail: services.mail, directory: services.directory, auth, publicUrl: config.publicUrl });
   await app.register(registerSitesPages, { directory: services.directory, sites: services.sites, sync: services.sync, trigger: services.userInitiatedTrigger, auth, syncMode: () => services.syncAutomation.currentMode() });

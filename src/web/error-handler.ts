@@ -1,7 +1,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.ts';
 import { html } from './html.ts';
+import type { RequestAuthentication } from '../identity/index.ts';
 import { renderPage } from './layout.ts';
+import { pageViewer } from './page-rendering.ts';
 
 interface ErrorBody {
   status: number;
@@ -33,14 +35,15 @@ const FASTIFY_ERRORS: Record<string, { code: string; message?: string }> = {
 const CLIENT_BODY_FAILURES = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'ERR_STREAM_DESTROYED']);
 
 /** The one place where errors become HTTP responses: Graph's error body for the API, a page for people. */
-export function registerErrorHandling(app: FastifyInstance): void {
+export function registerErrorHandling(app: FastifyInstance, options: { auth?: RequestAuthentication } = {}): void {
+  const { auth } = options;
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const body = describe(error, request);
     // A planned 503 (the server is at capacity) is not a failure worth a stack trace per request.
     if (body.status >= 500 && body.status !== 503) request.log.error({ err: error }, 'request failed');
     else if (body.status === 503) request.log.warn({ code: body.code, status: body.status }, body.message);
     else request.log.info({ code: body.code, status: body.status }, body.message);
-    return sendError(request, reply, body);
+    return sendError(request, reply, body, auth);
   });
 
   app.setNotFoundHandler((request, reply) =>
@@ -49,12 +52,12 @@ export function registerErrorHandling(app: FastifyInstance): void {
       code: 'NotFound',
       message: `There is nothing at ${request.method} ${request.url.split('?')[0]}.`,
       headers: {},
-    }),
+    }, auth),
   );
 }
 
 /** Errors fastify raises before a route is found (a broken %-escape, an over-long path part). */
-export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> {
   return sendError(request, reply, describe(error, request));
 }
 
@@ -83,20 +86,37 @@ function describe(error: FastifyError, request: FastifyRequest): ErrorBody {
   return { status: 500, code: 'InternalServerError', message: 'Something went wrong on our side; the request id identifies it in the log.', headers: {} };
 }
 
-function sendError(request: FastifyRequest, reply: FastifyReply, body: ErrorBody): FastifyReply {
-  reply.code(body.status).headers(body.headers);
-  if (wantsPage(request)) {
-    return reply.type('text/html; charset=utf-8').send(
-      renderPage(
-        { title: 'Something is not right' },
-        html`<h1>Something is not right</h1>
+/** Who is signed in, for the error page's header: the same app bar as every other page. */
+async function errorPageViewer(request: FastifyRequest, reply: FastifyReply, auth: RequestAuthentication | undefined) {
+  const actor = await auth?.findActor(request).catch(() => undefined);
+  try {
+    return pageViewer(reply, actor?.kind === 'person' ? actor : undefined);
+  } catch {
+    // Without a CSRF token (the plugin is what failed) the page goes out with a plain header.
+    return {};
+  }
+}
+
+async function sendErrorPage(request: FastifyRequest, reply: FastifyReply, body: ErrorBody, auth: RequestAuthentication | undefined): Promise<FastifyReply> {
+  const title = body.status === 404 ? 'Page not found' : 'Something is not right';
+  const viewer = await errorPageViewer(request, reply, auth);
+  return reply.type('text/html; charset=utf-8').send(
+    renderPage(
+      { title, ...viewer },
+      html`<section class="card error-page">
+          <h1>${title}</h1>
           <p role="alert">${body.message}</p>
           ${body.link ? html`<p><a href="${body.link.href}">${body.link.text}</a></p>` : ''}
-          <p><a href="/">Back to the portal</a></p>
-          <p class="hint">Request id: <code>${request.id}</code></p>`,
-      ),
-    );
-  }
+          <p><a href="/">Go to the home page</a></p>
+          <p class="hint">If you ask for help, give this request id: <code>${request.id}</code></p>
+        </section>`,
+    ),
+  );
+}
+
+function sendError(request: FastifyRequest, reply: FastifyReply, body: ErrorBody, auth?: RequestAuthentication): FastifyReply | Promise<FastifyReply> {
+  reply.code(body.status).headers(body.headers);
+  if (wantsPage(request)) return sendErrorPage(request, reply, body, auth);
   return reply.type('application/json').send({
     error: {
       code: body.code,

@@ -30,7 +30,12 @@ function render(value: Interpolation): string {
   return escapeHtml(String(value));
 }
 
-/** Stored times are ISO strings in UTC; pages show them to the second. */
-export function formatTime(iso: string | null): string {
-  return iso ? `${iso.slice(0, 19).replace('T', ' ')} UTC` : 'never';
+/**
+ * A stored time (an ISO string in UTC) as a <time> element: UTC in the page and in its title, shown in
+ * the viewer's own time zone by /assets/local-time.js.
+ */
+export function formatTime(iso: string | null): SafeHtml {
+  if (!iso) return new SafeHtml('never');
+  const utc = `${iso.slice(0, 19).replace('T', ' ')} UTC`;
+  return html`<time datetime="${iso}" title="${utc}">${utc}</time>`;
 }

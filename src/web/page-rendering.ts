@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PasswordChangeRequired } from '../errors.ts';
-import { csrfBinding, type Actor, type RequestAuthentication } from '../identity/index.ts';
+import { csrfBinding, isAdmin, type Actor, type RequestAuthentication } from '../identity/index.ts';
 import type { SafeHtml } from './html.ts';
 import { renderPage } from './layout.ts';
 
@@ -25,6 +25,11 @@ export function csrfToken(reply: FastifyReply): string {
   return token;
 }
 
+/** Who the page's header shows (name, photo, the admin's places), where they are, and the sign-out form's token. */
+export function pageViewer(reply: FastifyReply, actor: PersonActor | undefined) {
+  return { person: actor?.person, admin: actor ? isAdmin(actor) : false, path: reply.request.url, csrfToken: csrfToken(reply) };
+}
+
 /** What every portal page needs: who is signed in (or a redirect to sign in) and the page frame. */
 export function createPageRendering(auth: RequestAuthentication) {
   return {
@@ -40,10 +45,10 @@ export function createPageRendering(auth: RequestAuthentication) {
       await reply.redirect(`/signin?next=${encodeURIComponent(request.url)}`, 303);
       return undefined;
     },
-    page(reply: FastifyReply, actor: PersonActor | undefined, title: string, body: SafeHtml, scripts?: string[]): FastifyReply {
+    page(reply: FastifyReply, actor: PersonActor | undefined, title: string, body: SafeHtml, scripts?: string[], styles?: string[]): FastifyReply {
       return reply
         .type('text/html; charset=utf-8')
-        .send(renderPage({ title, person: actor?.person, csrfToken: csrfToken(reply), ...(scripts && { scripts }) }, body));
+        .send(renderPage({ title, ...pageViewer(reply, actor), ...(scripts && { scripts }), ...(styles && { styles }) }, body));
     },
   };
 }

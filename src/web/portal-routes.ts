@@ -6,7 +6,9 @@ import type { IdentityService, RequestAuthentication } from '../identity/index.t
 import { isAdmin, MIN_PASSWORD_LENGTH } from '../identity/index.ts';
 import { MAIL_PHOTO_MAX_BYTES } from '../imaging/index.ts';
 import type { MailPhotoService, PhotoVersion } from '../mail/index.ts';
+import type { SyncMode } from '../config.ts';
 import { html, type SafeHtml } from './html.ts';
+import { ownPhotoUrl } from './layout.ts';
 import { createPageRendering, csrfToken, PAGE, type PersonActor } from './page-rendering.ts';
 
 export interface PortalOptions {
@@ -15,7 +17,16 @@ export interface PortalOptions {
   auth: RequestAuthentication;
   /** Sign-in attempts per client address, and password changes per session, in a minute. */
   signInAttemptsPerMinute: number;
+  /** The admin's sync mode: after an upload the page says when Sites will follow. */
+  syncMode?: () => Promise<SyncMode>;
 }
+
+/** When Sites takes a new Mail photo, in each sync mode. */
+const SITES_FOLLOWS: Record<SyncMode, string> = {
+  'user-initiated': 'Sites shows it the next time you open Files or Sites. Within one sign-in, Sites checks only every so often; signing in again always checks at once.',
+  'on-change': 'Sites shows it within seconds: your admin has turned on sync on change.',
+  scheduled: 'Sites shows it at the next scheduled sync your admin has set up, or sooner when you sign in again and open Files or Sites.',
+};
 
 type Form = Record<string, unknown>;
 const FLASH: Record<string, string> = {
@@ -91,49 +102,69 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
         </ul>
         <p><a href="/mail/photo">Add your profile photo</a> · <a href="/about/photo-sync">About profile photo sync</a></p>
         ${isAdmin(actor)
-          ? html`<nav aria-label="Admin" class="card"><h2>Admin</h2>
-              <p><a href="/admin/sync">Sync status</a> · <a href="/admin/import">Import photos</a> · <a href="/admin/audit">Audit log</a> · <a href="/docs">API documentation</a></p></nav>`
+          ? html`<section aria-labelledby="admin-heading" class="card"><h2 id="admin-heading">For admins</h2>
+              <p><a href="/admin/sync">Sync status</a> · <a href="/admin/import">Import photos</a> · <a href="/admin/audit">Audit log</a> · <a href="/docs">API documentation</a></p></section>`
           : ''}`,
     );
   });
 
-  const photoPage = (reply: FastifyReply, actor: PersonActor, version: PhotoVersion | undefined, message?: { error?: string; done?: string }) =>
-    page(
+  const photoPage = async (reply: FastifyReply, actor: PersonActor, version: PhotoVersion | undefined, message?: { error?: string; done?: string }) => {
+    const sitesFollows = message?.done === 'uploaded' && options.syncMode ? SITES_FOLLOWS[await options.syncMode()] : undefined;
+    const heading = version ? 'Change your profile photo' : 'Add your profile photo';
+    return page(
       reply,
       actor,
-      'Add your profile photo',
-      html`<h1>Add your profile photo</h1>
+      heading,
+      html`<h1>${heading}</h1>
         <p>Your photo lives in Mail. Sites and the other apps take it from here.</p>
         ${message?.error ? html`<p class="alert" role="alert">${message.error}</p>` : ''}
-        ${message?.done && Object.hasOwn(FLASH, message.done) ? html`<p class="notice" role="status">${FLASH[message.done]}</p>` : ''}
+        ${message?.done && Object.hasOwn(FLASH, message.done) ? html`<p class="notice" role="status">${FLASH[message.done]}${sitesFollows ? ` ${sitesFollows}` : ''}</p>` : ''}
         <div class="photo-row">
           <figure class="card">
             ${version
               ? html`<img class="photo" src="/v1.0/me/photo/$value?v=${version.etag}" width="240" height="240" alt="Your current profile photo">
                   <figcaption class="hint">Stored in ${version.sizes.length} sizes, up to ${version.width}×${version.height}.</figcaption>`
-              : html`<p>You have no photo yet.</p>`}
+              : html`<img class="photo" src="${ownPhotoUrl(actor.person, 'L')}" width="240" height="240" alt="Your initials, shown while you have no photo">
+                  <figcaption class="hint">You have no photo yet. Until you add one, people see your initials.</figcaption>`}
           </figure>
           <div class="card">
-            <form method="post" action="/mail/photo" enctype="multipart/form-data">
+            <form method="post" action="/mail/photo" enctype="multipart/form-data" id="photo-form">
               <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
               <label for="photo">Choose a photo</label>
               <input id="photo" name="photo" type="file" accept="image/jpeg,image/png" required aria-describedby="photo-hint">
-              <p id="photo-hint" class="hint">JPEG or PNG, at most 4 MB, at least 48×48 pixels. It is cropped to a square around its centre.</p>
-              <img id="preview" class="photo" width="120" height="120" alt="Preview of the chosen photo" hidden>
+              <p id="photo-hint" class="hint">JPEG or PNG, at most 4 MB, at least 48×48 pixels. Then drag and zoom to choose the square that shows.</p>
+              <div id="crop" hidden>
+                <div class="cropper-area" id="crop-area" tabindex="0" role="group" aria-label="Crop the photo" aria-describedby="crop-keys"><img id="crop-image" alt=""></div>
+                <p id="crop-keys" class="hint">Drag to move, scroll or pinch to zoom. With the keyboard: arrow keys move, + and − zoom, R turns.</p>
+                <div class="crop-tools" role="group" aria-label="Crop tools">
+                  <button type="button" class="secondary" data-crop="zoom-in">Zoom in</button>
+                  <button type="button" class="secondary" data-crop="zoom-out">Zoom out</button>
+                  <button type="button" class="secondary" data-crop="rotate-left">Turn left</button>
+                  <button type="button" class="secondary" data-crop="rotate-right">Turn right</button>
+                  <button type="button" class="secondary" data-crop="reset">Start over</button>
+                </div>
+                <p class="hint">How it will look:</p>
+                <div class="crop-preview" id="crop-preview" role="img" aria-label="Preview of the chosen photo"></div>
+              </div>
               <p id="preview-note" class="hint" aria-live="polite"></p>
               <div class="actions"><button type="submit">${version ? 'Replace photo' : 'Upload photo'}</button></div>
             </form>
             ${version
-              ? html`<form method="post" action="/mail/photo/remove" class="actions">
-                  <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
-                  <button type="submit" class="danger">Remove photo</button>
-                </form>`
+              ? html`<details class="confirm actions">
+                  <summary class="button secondary">Remove photo…</summary>
+                  <form method="post" action="/mail/photo/remove" class="confirm-box">
+                    <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
+                    <p><strong>Remove your photo from Mail?</strong> People will see your initials instead, in Sites too once it syncs. You can add a photo again at any time.</p>
+                    <button type="submit" class="danger-strong">Remove photo</button>
+                  </form>
+                </details>`
               : ''}
           </div>
-        </div>
-        <p><a href="/">Back to the portal</a></p>`,
-      ['/assets/photo-preview.js'],
+        </div>`,
+      ['/assets/cropper.min.js', '/assets/photo-crop.js'],
+      ['/assets/cropper.min.css'],
     );
+  };
 
   const currentVersion = (actor: PersonActor) => mail.getPhoto(actor, actor.person).catch((error) => (error instanceof AppError && error.status === 404 ? undefined : Promise.reject(error)));
 
@@ -182,9 +213,9 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
       actor,
       'Change your password',
       html`<h1>Change your password</h1>
-        ${actor.person.mustChangePassword ? html`<p class="notice" role="status">You signed in with a one-time password. Choose your own to go on.</p>` : ''}
+        ${actor.person.mustChangePassword ? html`<p class="info" role="status">You signed in with a one-time password. Choose your own to go on.</p>` : ''}
         ${error ? html`<p class="alert" role="alert">${error}</p>` : ''}
-        <form method="post" action="/account/password" class="card">
+        <form method="post" action="/account/password" class="card narrow">
           <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
           <label for="current">Current password</label>
           <input id="current" name="current" type="password" autocomplete="current-password" required>

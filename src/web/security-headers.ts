@@ -53,4 +53,12 @@ export function registerSecurityHeaders(app: FastifyInstance, options: { https: 
     reply.header('request-id', request.id);
     done();
   });
+  // A page answered where no page route is (the 404 page, an error page for a browser) gets the
+  // page policy too: the short one would block its stylesheet.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (!request.routeOptions.config?.page && String(reply.getHeader('content-type') ?? '').startsWith('text/html') && reply.getHeader('content-security-policy') === apiHeaders['content-security-policy']) {
+      reply.headers(pageHeaders);
+    }
+    done(null, payload);
+  });
 }
