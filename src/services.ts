@@ -56,7 +56,7 @@ export interface ServiceOverrides {
 /** The composition root: every service, built by hand from the configuration. */
 export async function createServices(config: Config, overrides: ServiceOverrides = {}): Promise<Services> {
   const log = overrides.logger ?? pino({ level: config.logLevel });
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, log: log.child({ service: 'storage' }) });
   const now = overrides.now;
   const metrics = createMetrics();
   const imageWork = new ImageWorkQueue(config.imageConcurrency, config.uploadQueueLength);
@@ -65,11 +65,14 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const directory = new DirectoryService(new PeopleStore(database.db), now);
   // Several processes on one PostgreSQL database tell each other what changed (LISTEN/NOTIFY).
   const { processes } = database;
+  // A notice that does not go out leaves the other processes' caches stale for their short lifetime.
+  const tellOthers = (topic: string, key: string) =>
+    processes.publish(topic, key).catch((error: unknown) => log.warn({ err: error, topic, key }, 'could not tell the other server processes about a change; their caches expire within seconds'));
   const identity = new IdentityService(new CredentialStore(database.db), directory, {
     sessionTtlHours: config.sessionTtlHours,
     sessionLifetimeHours: config.sessionLifetimeHours,
     audit,
-    onTokenRevoked: () => processes.publish('tokens', '*'),
+    onTokenRevoked: () => tellOthers('tokens', '*'),
     ...(now && { now }),
   });
   const mail = new MailPhotoService(new PhotoStore(database.db), {
@@ -82,7 +85,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const sites = new SitesService(new SiteStore(database.db), directory, {
     publicUrl: config.publicUrl,
     audit,
-    onSwapped: (personId) => processes.publish('sites', personId),
+    onSwapped: (personId) => tellOthers('sites', personId),
     ...(now && { now }),
   });
   const sync = new SyncEngine(mailPhotoSource(mail), sites, new SyncRunStore(database.db), {
@@ -96,8 +99,8 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     },
   });
 
-  const syncSettings = new SyncSettingsStore(database.db, { mode: config.syncMode, intervalMinutes: config.syncIntervalMinutes }, now, () => processes.publish('settings', '*'));
-  mail.onPhotoChanged((change) => processes.publish('mail', change.personId));
+  const syncSettings = new SyncSettingsStore(database.db, { mode: config.syncMode, intervalMinutes: config.syncIntervalMinutes }, now, () => tellOthers('settings', '*'));
+  mail.onPhotoChanged((change) => tellOthers('mail', change.personId));
   processes.subscribe('mail', (personId) => mail.forgetCachedPhoto(personId));
   processes.subscribe('sites', (personId) => sites.forgetCachedThumbnails(personId));
   processes.subscribe('tokens', () => identity.forgetCachedTokens());
@@ -116,7 +119,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   // A committed change (here or in another process) or a new bulk run: workers look at once.
   processes.subscribe('mail', () => queue.wake());
   processes.subscribe('sync-jobs', () => queue.wake());
-  const syncRequests = new SyncRequests(sync, queue, syncSettings, runs, { log: log.child({ service: 'sync-requests' }), announce: () => processes.publish('sync-jobs', '*') });
+  const syncRequests = new SyncRequests(sync, queue, syncSettings, runs, { log: log.child({ service: 'sync-requests' }), announce: () => tellOthers('sync-jobs', '*') });
   // On-change mode: the request is written in the same transaction as the Mail change.
   mail.recordChangesWith((personId, trx) => syncRequests.requestForChange(personId, trx));
   syncAutomation = new SyncAutomation(sync, directory, syncSettings, syncStatus, queue, syncRequests, runs, {

@@ -29,7 +29,9 @@ export async function serve(services: Services, io: CliIo, options: { demo: bool
 
   await services.identity.deleteExpiredSessions();
   // Expired sessions are refused anyway; this only keeps the table small.
-  const sessionCleanup = setInterval(() => void services.identity.deleteExpiredSessions().catch(() => {}), 3_600_000).unref();
+  const sessionCleanup = setInterval(() => {
+    services.identity.deleteExpiredSessions().catch((error: unknown) => services.log.warn({ err: error }, 'could not delete expired sessions; they are refused anyway, and the next hour tries again'));
+  }, 3_600_000).unref();
   // On-change and scheduled syncs: this process takes queued jobs (on PostgreSQL, with the others).
   // Started before listening, so a ready server has already queued the catch-up after a crash.
   await services.syncAutomation.startWorkers();

@@ -27,7 +27,7 @@ export interface IdentityOptions {
   now?: () => Date;
   randomBytes?: (size: number) => Buffer;
   audit?: AuditLog;
-  /** Told after a revocation (to tell the other server processes, which cache tokens for seconds). */
+  /** Told after a revocation (to tell the other server processes, which cache tokens for seconds); logs its own failures. */
   onTokenRevoked?: () => Promise<void>;
 }
 
@@ -231,7 +231,7 @@ export class IdentityService {
   /** Forgets the cached tokens here and tells the other processes to. */
   private async tokensRevoked(): Promise<void> {
     this.recentTokens.clear();
-    await this.options.onTokenRevoked?.().catch(() => {});
+    await this.options.onTokenRevoked?.();
   }
 
   /** The key that binds CSRF tokens to sessions, the same in every process of the installation. */

@@ -15,7 +15,7 @@ export interface SitesOptions {
   cacheTtlMs?: number;
   /** Every swap is recorded in the swap's own transaction. */
   audit?: AuditLog;
-  /** Told after each committed swap (to tell the other server processes). */
+  /** Told after each committed swap (to tell the other server processes); logs its own failures. */
   onSwapped?: (personId: string) => Promise<void>;
 }
 
@@ -147,7 +147,7 @@ export class SitesService {
       );
     });
     this.forgetCachedThumbnails(personId);
-    await this.options.onSwapped?.(personId).catch(() => {});
+    await this.options.onSwapped?.(personId);
   }
 
   /** A swap happened (here or in another process): the next read goes to the database. */

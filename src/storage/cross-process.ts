@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Logger } from 'pino';
 
 /**
  * What several server processes on one PostgreSQL database need from each other: a lock that holds
@@ -45,9 +46,10 @@ export function singleProcess(): CrossProcess {
  * connection from the main pool for its work, and a waiter never holds one, so the two pools cannot
  * deadlock each other), and one listening connection that reconnects when it drops.
  */
-export function postgresProcesses(driver: typeof pg, url: string, mainPool: pg.Pool): CrossProcess {
+export function postgresProcesses(driver: typeof pg, url: string, mainPool: pg.Pool, log: Logger): CrossProcess {
   const lockPool = new driver.Pool({ connectionString: url, max: 16 });
-  lockPool.on('error', () => {});
+  // An idle client losing its connection must not end the process; the pool replaces it.
+  lockPool.on('error', (error) => log.warn({ err: error }, 'a lock connection to PostgreSQL failed; the pool replaces it'));
   const subscribers = new Subscribers();
   let listener: pg.Client | undefined;
   let closed = false;
@@ -60,16 +62,23 @@ export function postgresProcesses(driver: typeof pg, url: string, mainPool: pg.P
       const split = payload.indexOf(':');
       if (split > 0) subscribers.deliver(payload.slice(0, split), payload.slice(split + 1));
     });
-    client.on('error', () => {
+    client.on('error', (error) => {
       listener = undefined;
       // A lost connection means missed notifications; caches still expire within seconds meanwhile.
-      if (!closed) setTimeout(() => void (listening = listen().catch(() => {})), 1000).unref();
+      log.warn({ err: error }, 'lost the connection that hears the other server processes; reconnecting in a second');
+      if (!closed) setTimeout(() => void (listening = listenOrRetry()), 1000).unref();
     });
     return client.connect().then(async () => {
       await client.query(`listen ${CHANNEL}`);
       listener = client;
     });
   };
+
+  const listenOrRetry = (): Promise<void> =>
+    listen().catch((error: unknown) => {
+      log.warn({ err: error }, 'could not listen for the other server processes\' changes; trying again in a second');
+      if (!closed) setTimeout(() => void (listening = listenOrRetry()), 1000).unref();
+    });
 
   return {
     async withLock(key, work) {
@@ -90,12 +99,14 @@ export function postgresProcesses(driver: typeof pg, url: string, mainPool: pg.P
     },
     subscribe(topic, handler) {
       subscribers.add(topic, handler);
-      listening ??= listen().catch(() => {});
+      listening ??= listenOrRetry();
     },
     async close() {
       closed = true;
       await listening;
-      await listener?.end().catch(() => {});
+      await listener?.end().catch(() => {
+        // Closing anyway: a connection that fails to end cleanly is gone either way.
+      });
       await lockPool.end();
     },
   };

@@ -3,6 +3,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import type pg from 'pg';
+import type { Logger } from 'pino';
 import { postgresProcesses, singleProcess, type CrossProcess } from './cross-process.ts';
 import { migrationsFor } from './migrations.ts';
 import type { Schema } from './schema.ts';
@@ -28,13 +29,15 @@ export interface SqlExecutor {
 export interface DatabaseOptions {
   databaseUrl?: string | undefined;
   sqliteFile: string;
+  /** Where connection trouble is logged. */
+  log: Logger;
 }
 
 /** Opens the configured database and brings its schema up to date. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   // The PostgreSQL driver is loaded only when it is used: the embedded default (and every CLI
   // command on it) stays smaller without it.
-  const database = options.databaseUrl ? openPostgres((await import('pg')).default, options.databaseUrl) : openSqlite(options.sqliteFile);
+  const database = options.databaseUrl ? openPostgres((await import('pg')).default, options.databaseUrl, options.log) : openSqlite(options.sqliteFile);
   try {
     await migrateToLatest(database);
   } catch (error) {
@@ -57,12 +60,12 @@ function openSqlite(file: string): Database {
   return wrap(db, 'sqlite', singleProcess());
 }
 
-function openPostgres(driver: typeof pg, url: string): Database {
+function openPostgres(driver: typeof pg, url: string, log: Logger): Database {
   const pool = new driver.Pool({ connectionString: url, max: 12 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
-  pool.on('error', () => {});
+  pool.on('error', (error) => log.warn({ err: error }, 'a connection to PostgreSQL failed; the pool replaces it'));
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-  return { ...wrap(db, 'postgres', postgresProcesses(driver, url, pool)), sqlExecutor: { executeSql: (text, values) => pool.query(text, values) } };
+  return { ...wrap(db, 'postgres', postgresProcesses(driver, url, pool, log)), sqlExecutor: { executeSql: (text, values) => pool.query(text, values) } };
 }
 
 function wrap(db: Kysely<Schema>, dialect: Dialect, processes: CrossProcess): Database {

@@ -54,8 +54,8 @@ export class SyncSettingsStore {
       }
     });
     this.forgetCached();
-    // Other processes would otherwise follow the change only when their cache expires (two seconds).
-    await this.onSaved().catch(() => {});
+    // Logs its own failures; other processes then follow the change when their cache expires (two seconds).
+    await this.onSaved();
   }
 
   /** Saved here or in another process. */

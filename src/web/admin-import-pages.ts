@@ -35,7 +35,7 @@ async function removeUploads(request: FastifyRequest): Promise<void> {
   await uploadDirs
     .get(request)
     ?.then((dir) => fsp.rm(dir, { recursive: true, force: true }))
-    .catch(() => {});
+    .catch((error: unknown) => request.log.warn({ err: error }, 'could not remove the uploaded files of an import; they stay in the temporary folder'));
 }
 
 /**
