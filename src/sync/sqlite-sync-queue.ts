@@ -50,6 +50,9 @@ export class SqliteSyncQueue implements SyncJobQueue {
     }));
     const db = options.db ?? this.db;
     for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      // A bulk run stores thousands of jobs in one transaction: requests that need no database
+      // (/healthz, cached photos) are answered between the chunks.
+      if (i > 0) await yieldToEventLoop();
       await db.insertInto('sync_jobs').values(rows.slice(i, i + INSERT_CHUNK)).onConflict((oc) => oc.doNothing()).execute();
     }
     // Jobs in a transaction are not visible yet: the change's after-commit notice wakes the runner.
@@ -126,7 +129,7 @@ export class SqliteSyncQueue implements SyncJobQueue {
     const due = this.db
       .selectFrom('sync_jobs')
       .select('id')
-      .where((eb) => eb.or([eb.and([eb('state', '=', 'waiting'), eb('available_at', '<=', now.toISOString())]), eb.and([eb('state', '=', 'running'), eb('claimed_until', '<', now.toISOString())])]))
+      .where((eb) => eb.or([eb.and([eb('state', '=', 'waiting'), eb('available_at', '<=', now.toISOString())]), eb.and([eb('state', '=', 'running'), eb('claimed_until', '<=', now.toISOString())])]))
       .orderBy('priority', 'desc')
       .orderBy('available_at')
       .limit(limit);
