@@ -9,6 +9,8 @@ import { photoContentEtag, type MailPhotoService } from './mail-photo-service.ts
 
 /** Camera originals are often larger than the 4 MB an API upload may be; the pixel limit still holds. */
 export const IMPORT_MAX_BYTES = 20 * 1024 * 1024;
+/** Names a photo file may end in; the bytes decide whether it is one. */
+const PHOTO_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png']);
 
 export type ImportOutcome = 'imported' | 'unchanged' | 'would-import' | 'unknown-person' | 'bad-image';
 export const IMPORT_OUTCOMES: readonly ImportOutcome[] = ['imported', 'unchanged', 'would-import', 'unknown-person', 'bad-image'];
@@ -191,6 +193,12 @@ export class PhotoImporter {
     const name = mapped?.userPrincipalName ?? path.parse(file.name).name;
     const person = await this.directory.findByUpnOrMail(name);
     if (!person) {
+      // A file that is plainly no photo (readme.txt: no address in its name, no photo's ending) is
+      // reported as that, not as a person nobody has.
+      const extension = path.extname(file.name).toLowerCase();
+      if (!mapped && !file.name.includes('@') && extension && !PHOTO_EXTENSIONS.has(extension)) {
+        return { file: file.name, outcome: 'bad-image', userPrincipalName: null, reason: `not a photo (a ${shown(extension)} file): only JPEG and PNG photos are imported` };
+      }
       const reason = mapped
         ? `line ${mapped.line} of the CSV maps it to ${shown(name)}, who is not in the directory`
         : `nobody has the user principal name or mail "${shown(name)}" (name the file <upn>.jpg or map it in the CSV)`;

@@ -9,6 +9,34 @@ import { queryChoice } from './query-params.ts';
 const ACTOR_KINDS: readonly AuditActorKind[] = ['person', 'admin', 'token', 'cli', 'seed', 'import', 'sync'];
 const PAGE_SIZE = 100;
 
+/** What happened, in words (the filter's values stay the stored names, which the CLI takes too). */
+const ACTION_WORDS: Record<AuditAction, string> = {
+  'photo.set': 'Added a photo',
+  'photo.replace': 'Replaced a photo',
+  'photo.remove': 'Removed a photo',
+  'sites.sync': 'Sites took a new photo',
+  'sync.mode': 'Changed the sync mode',
+  'sync.force': 'Started a force sync',
+  'import.run': 'Imported photos',
+  'run.cancel': 'Cancelled a run',
+  'token.create': 'Created an API token',
+  'token.revoke': 'Revoked an API token',
+};
+const ACTOR_WORDS: Record<AuditActorKind, string> = {
+  person: 'A person',
+  admin: 'An admin',
+  token: 'An API token',
+  cli: 'The command line',
+  seed: 'The demo data',
+  import: 'An import',
+  sync: 'The sync',
+};
+
+function actorWords(actor: { kind: AuditActorKind; name: string }): string {
+  if (actor.kind === actor.name) return ACTOR_WORDS[actor.kind] ?? actor.kind;
+  return actor.kind === 'person' || actor.kind === 'admin' ? actor.name : `${ACTOR_WORDS[actor.kind] ?? actor.kind}: ${actor.name}`;
+}
+
 function sinceFilter(value: unknown): Date | undefined {
   if (value === undefined || value === '') return undefined;
   const date = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value) ? new Date(`${value}T00:00:00Z`) : undefined;
@@ -43,24 +71,23 @@ export async function registerAdminAuditPage(app: FastifyInstance, options: { au
       html`<h1>Audit log</h1>
         <form method="get" action="/admin/audit" class="search card" role="search">
           <label for="action">Action</label>
-          <select id="action" name="action"><option value="">Any</option>${AUDIT_ACTIONS.map((a) => html`<option ${a === action ? 'selected' : ''}>${a}</option>`)}</select>
+          <select id="action" name="action"><option value="">Any</option>${AUDIT_ACTIONS.map((a) => html`<option value="${a}" ${a === action ? 'selected' : ''}>${ACTION_WORDS[a]}</option>`)}</select>
           <label for="actor">Who</label>
-          <select id="actor" name="actor"><option value="">Anyone</option>${ACTOR_KINDS.map((k) => html`<option ${k === actorKind ? 'selected' : ''}>${k}</option>`)}</select>
+          <select id="actor" name="actor"><option value="">Anyone</option>${ACTOR_KINDS.map((k) => html`<option value="${k}" ${k === actorKind ? 'selected' : ''}>${ACTOR_WORDS[k]}</option>`)}</select>
           <label for="person">Person (part of a user principal name)</label>
           <input id="person" name="person" type="text" value="${person ?? ''}">
           <label for="since">Since</label>
           <input id="since" name="since" type="date" value="${filters.since ?? ''}">
           <div class="actions"><button type="submit" class="secondary">Filter</button></div>
         </form>
-        <table class="status">
+        <table class="status stack">
           <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Whose</th><th scope="col">Details</th><th scope="col">From</th></tr></thead>
           <tbody>${shown.map(
-            (e) => html`<tr><td>${formatTime(e.at)}</td><td>${e.actor.kind === e.actor.name ? e.actor.kind : `${e.actor.kind}: ${e.actor.name}`}</td><td>${e.action}</td><td>${e.target?.name ?? '-'}</td><td>${e.detail ?? ''}</td><td>${e.ip ?? '-'}</td></tr>`,
+            (e) => html`<tr><td data-label="When">${formatTime(e.at)}</td><td data-label="Who">${actorWords(e.actor)}</td><td data-label="What">${ACTION_WORDS[e.action] ?? e.action}</td><td data-label="Whose">${e.target?.name ?? '-'}</td><td data-label="Details">${e.detail ?? ''}</td><td data-label="From">${e.ip ?? '-'}</td></tr>`,
           )}</tbody>
         </table>
         ${shown.length === 0 ? html`<p>No entries match.</p>` : ''}
-        <nav class="actions" aria-label="Pages">${entries.length > PAGE_SIZE ? html`<a href="/admin/audit?${nextLink.toString()}" rel="next">Older entries</a>` : ''}</nav>
-        <p><a href="/">Back to the portal</a></p>`,
+        <nav class="actions" aria-label="Pages">${entries.length > PAGE_SIZE ? html`<a href="/admin/audit?${nextLink.toString()}" rel="next">Older entries</a>` : ''}</nav>`,
     );
   });
 }

@@ -8,7 +8,7 @@ import multipart, { type MultipartFile } from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, ImageTooLarge } from '../errors.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
-import { IMPORT_MAX_BYTES, IMPORT_OUTCOMES, parseImportMapping, type ImportFile, type ImportReport, type PhotoImporter } from '../mail/index.ts';
+import { IMPORT_MAX_BYTES, IMPORT_OUTCOMES, parseImportMapping, type ImportFile, type ImportOutcome, type ImportReport, type PhotoImporter } from '../mail/index.ts';
 import { html, type SafeHtml } from './html.ts';
 import { createPageRendering, csrfToken, PAGE } from './page-rendering.ts';
 
@@ -18,6 +18,15 @@ export interface AdminImportPagesOptions {
 }
 
 const MAX_FILES = 5000;
+
+/** Each file's outcome in words (the counts line and the report's Result column). */
+const OUTCOME_WORDS: Record<ImportOutcome, string> = {
+  imported: 'Imported',
+  unchanged: 'Already their photo',
+  'would-import': 'Would be imported',
+  'unknown-person': 'Nobody matches',
+  'bad-image': 'Not a usable photo',
+};
 const MAX_MAPPING_BYTES = 1024 * 1024;
 
 /** A file part as the form's body holds it once it is on disk. */
@@ -89,14 +98,13 @@ export async function registerAdminImportPages(app: FastifyInstance, options: Ad
           <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
           <label for="photos">Photos</label>
           <input id="photos" name="photos" type="file" accept="image/jpeg,image/png" multiple required aria-describedby="photos-hint">
-          <p id="photos-hint" class="hint">Name each file after the person's user principal name or mail (<code>ada@contoso.com.jpg</code>), or map the names in a CSV. JPEG or PNG, at most ${IMPORT_MAX_BYTES / 1024 / 1024} MB each, up to ${MAX_FILES} files.</p>
+          <p id="photos-hint" class="hint">Name each file after the person's user principal name or mail (<code>ada@contoso.com.jpg</code>), or map the names in a CSV. JPEG or PNG, up to ${MAX_FILES} files. Each may be up to ${IMPORT_MAX_BYTES / 1024 / 1024} MB, so camera originals need no shrinking first (a person's own upload takes 4 MB).</p>
           <label for="map">Mapping CSV (optional)</label>
           <input id="map" name="map" type="file" accept=".csv,text/csv" aria-describedby="map-hint">
           <p id="map-hint" class="hint">A header row <code>file,userPrincipalName</code>, then one row per photo.</p>
           <label class="choice"><input type="checkbox" name="dryRun" value="1"> Dry run: check everything, change nothing</label>
           <div class="actions"><button type="submit">Import</button></div>
-        </form>
-        <p><a href="/">Back to the portal</a></p>`,
+        </form>`,
     );
   });
 
@@ -154,11 +162,11 @@ export async function registerAdminImportPages(app: FastifyInstance, options: Ad
 export function renderImportReport(report: ImportReport): SafeHtml {
   return html`<section class="card" aria-labelledby="report-heading">
     <h2 id="report-heading">${report.dryRun ? 'Dry run report (nothing was changed)' : 'Import report'}</h2>
-    <p>${IMPORT_OUTCOMES.map((o) => `${report.counts[o]} ${o}`).join(', ')}.</p>
+    <ul class="counts" aria-label="Files per result">${IMPORT_OUTCOMES.filter((o) => report.counts[o] > 0 || o === 'imported').map((o) => html`<li><span class="count"><strong>${report.counts[o]}</strong> ${OUTCOME_WORDS[o]}</span></li>`)}</ul>
     ${report.mappingProblems.length
       ? html`<h3>Mapping CSV</h3><ul>${report.mappingProblems.map((p) => html`<li>Line ${p.line}: ${p.message}</li>`)}</ul>`
       : ''}
-    <table><thead><tr><th scope="col">File</th><th scope="col">Person</th><th scope="col">Result</th></tr></thead>
-    <tbody>${report.files.map((f) => html`<tr><td>${f.file}</td><td>${f.userPrincipalName ?? '-'}</td><td class="outcome-${f.outcome}">${f.outcome}${f.reason ? html`<br><span class="hint">${f.reason}</span>` : ''}</td></tr>`)}</tbody></table>
+    <table class="stack import-report"><thead><tr><th scope="col">File</th><th scope="col">Person</th><th scope="col">Result</th></tr></thead>
+    <tbody>${report.files.map((f) => html`<tr><td data-label="File">${f.file}</td><td data-label="Person">${f.userPrincipalName ?? '-'}</td><td data-label="Result" class="outcome-${f.outcome}"><div>${OUTCOME_WORDS[f.outcome]}${f.reason ? html`<br><span class="hint">${f.reason}</span>` : ''}</div></td></tr>`)}</tbody></table>
   </section>`;
 }

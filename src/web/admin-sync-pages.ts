@@ -3,8 +3,10 @@ import { SYNC_MODES } from '../config.ts';
 import type { DirectoryService } from '../directory/index.ts';
 import { BadRequest } from '../errors.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
-import { SYNC_STATE_KINDS, type SyncAdministration, type SyncStateKind } from '../sync/index.ts';
+import { SYNC_STATE_KINDS, type SyncAdministration } from '../sync/index.ts';
 import { formatTime, html } from './html.ts';
+import { ownPhotoUrl } from './layout.ts';
+import { describeState, outcomeWords, STATE_LABELS, triggerWords } from './sync-words.ts';
 import { createPageRendering, csrfToken, PAGE } from './page-rendering.ts';
 import { queryChoice, queryText } from './query-params.ts';
 
@@ -18,12 +20,6 @@ type Form = Record<string, unknown>;
 const PAGE_SIZE = 50;
 const SYNC_OUTCOMES = ['unchanged', 'synced', 'placeholder', 'failed'] as const;
 
-const STATE_LABELS: Record<SyncStateKind, string> = {
-  'never-synced': 'Never synced',
-  'in-sync': 'In sync',
-  'out-of-date': 'Out of date',
-  failed: 'Failed',
-};
 const MODE_LABELS: Record<(typeof SYNC_MODES)[number], string> = {
   'user-initiated': 'User-initiated (like Microsoft 365): a person\'s own visit to Files or Sites syncs them',
   'on-change': 'On change: every Mail photo change syncs Sites at once',
@@ -104,17 +100,17 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
           </select>
           <div class="actions"><button type="submit" class="secondary">Search</button></div>
         </form>
-        <table class="status">
-          <thead><tr><th scope="col">Person</th><th scope="col">State</th><th scope="col">Last checked</th><th scope="col">Last synced</th><th scope="col">Last trigger</th><th scope="col"><span class="skip">Action</span></th></tr></thead>
+        <table class="status stack">
+          <thead><tr><th scope="col">Person</th><th scope="col">State</th><th scope="col">Last checked</th><th scope="col">Last synced</th><th scope="col">Last trigger</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
           <tbody>
             ${shown.map(
               (row) => html`<tr>
-                <td><a href="/admin/sync/people/${encodeURIComponent(row.userPrincipalName)}">${row.displayName}</a><br><span class="hint">${row.userPrincipalName}</span></td>
-                <td class="state state-${row.state}">${STATE_LABELS[row.state]}${row.reason ? html`<br><span class="hint">${row.reason}</span>` : ''}</td>
-                <td>${formatTime(row.lastCheckedAt)}</td>
-                <td>${formatTime(row.lastSyncedAt)}</td>
-                <td>${row.lastTrigger ?? '-'}</td>
-                <td><form method="post" action="/admin/sync/people/${encodeURIComponent(row.userPrincipalName)}" class="inline">
+                <td data-label="Person"><div><a href="/admin/sync/people/${encodeURIComponent(row.userPrincipalName)}">${row.displayName}</a><br><span class="hint">${row.userPrincipalName}</span></div></td>
+                <td data-label="State" class="state state-${row.state}"><div>${STATE_LABELS[row.state]}${row.reason ? html`<br><span class="hint">${row.reason}</span>` : ''}</div></td>
+                <td data-label="Last checked">${formatTime(row.lastCheckedAt)}</td>
+                <td data-label="Last synced">${formatTime(row.lastSyncedAt)}</td>
+                <td data-label="Last trigger">${triggerWords(row.lastTrigger)}</td>
+                <td data-label=""><form method="post" action="/admin/sync/people/${encodeURIComponent(row.userPrincipalName)}" class="inline">
                   <input type="hidden" name="_csrf" value="${token}">
                   <button type="submit" class="secondary" aria-label="Sync ${row.displayName} now">Sync</button>
                 </form></td>
@@ -126,8 +122,7 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
         <nav class="actions" aria-label="Pages">
           ${after ? html`<a href="${link({ q: search, state })}">First page</a>` : ''}
           ${more ? html`<a href="${link({ q: search, state, after: shown.at(-1)!.userPrincipalName.toLowerCase() })}" rel="next">Next page</a>` : ''}
-        </nav>
-        <p><a href="/">Back to the portal</a></p>`,
+        </nav>`,
     );
   });
 
@@ -158,18 +153,36 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
       actor,
       `Sync of ${person.displayName}`,
       html`<h1>Sync of ${person.displayName}</h1>
-        ${outcome ? html`<p class="${outcome === 'failed' ? 'alert' : 'notice'}" role="status">Sync finished: ${outcome}.</p>` : ''}
-        <section class="card">
-          <p class="state state-${state.state}">${STATE_LABELS[state.state]}</p>
+        ${outcome ? html`<p class="${outcome === 'failed' ? 'alert' : 'notice'}" role="status">Sync finished: ${outcomeWords(outcome).toLowerCase()}.</p>` : ''}
+        <section class="card" aria-labelledby="photos-heading">
+          <h2 id="photos-heading">Mail and Sites</h2>
+          <div class="side-by-side">
+            <figure>
+              ${state.mailEtag
+                ? html`<img class="photo" src="/v1.0/users/${encodeURIComponent(person.userPrincipalName)}/photo/$value?v=${state.mailEtag}" width="160" height="160" alt="${person.displayName}'s photo in Mail">`
+                : html`<span class="initials initials-small" role="img" aria-label="No photo in Mail">–</span>`}
+              <figcaption>Mail${state.mailEtag ? '' : ': no photo'}</figcaption>
+            </figure>
+            <figure>
+              <img class="photo" src="${ownPhotoUrl(person, 'L')}" width="160" height="160" alt="${person.displayName}'s photo in Sites">
+              <figcaption>Sites${state.syncedEtag ? '' : ': initials'}</figcaption>
+            </figure>
+          </div>
+          <p class="state state-${state.state}">${describeState(state, 'theirs')}</p>
           ${state.reason ? html`<p>Reason: ${state.reason}</p>` : ''}
           <dl>
             <dt>User principal name</dt><dd>${person.userPrincipalName}</dd>
-            <dt>Mail ETag</dt><dd><code>${state.mailEtag ?? '(no photo)'}</code></dd>
-            <dt>Synced ETag</dt><dd><code>${state.syncedEtag ?? '(placeholder)'}</code></dd>
             <dt>Last checked</dt><dd>${formatTime(state.lastCheckedAt)}</dd>
             <dt>Last synced</dt><dd>${formatTime(state.lastSyncedAt)}</dd>
-            <dt>Last trigger</dt><dd>${state.lastTrigger ?? '-'}</dd>
+            <dt>Last trigger</dt><dd>${triggerWords(state.lastTrigger)}</dd>
           </dl>
+          <details class="disclosure">
+            <summary>Technical details</summary>
+            <dl>
+              <dt>Mail ETag</dt><dd><code>${state.mailEtag ?? '(no photo)'}</code></dd>
+              <dt>Synced ETag</dt><dd><code>${state.syncedEtag ?? '(initials)'}</code></dd>
+            </dl>
+          </details>
           <form method="post" action="/admin/sync/people/${encodeURIComponent(person.userPrincipalName)}" class="actions">
             <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
             <button type="submit">Sync now</button>
@@ -177,10 +190,10 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
         </section>
         <h2>History</h2>
         ${history.length
-          ? html`<table><thead><tr><th scope="col">When</th><th scope="col">Trigger</th><th scope="col">Result</th><th scope="col">Duration</th></tr></thead>
-              <tbody>${history.map((run) => html`<tr><td>${formatTime(run.startedAt)}</td><td>${run.trigger}</td><td>${run.outcome}${run.error ? html` — ${run.error}` : ''}</td><td>${run.durationMs} ms</td></tr>`)}</tbody></table>`
+          ? html`<table class="stack"><thead><tr><th scope="col">When</th><th scope="col">Why</th><th scope="col">Result</th><th scope="col">Time taken</th></tr></thead>
+              <tbody>${history.map((run) => html`<tr><td data-label="When">${formatTime(run.startedAt)}</td><td data-label="Why">${triggerWords(run.trigger)}</td><td data-label="Result"><div>${outcomeWords(run.outcome)}${run.error ? html` — ${run.error}` : ''}</div></td><td data-label="Time taken">${run.durationMs} ms</td></tr>`)}</tbody></table>`
           : html`<p>No sync has run for ${person.displayName} yet.</p>`}
-        <p><a href="/admin/sync">Back to sync status</a></p>`,
+        <p><a href="/admin/sync">All people's sync status</a></p>`,
     );
   });
 

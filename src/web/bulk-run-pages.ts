@@ -23,8 +23,8 @@ export function progressFigures(p: BulkProgress): SafeHtml {
   return html`<progress id="run-bar" max="${p.total || 1}" value="${p.total === 0 ? 1 : p.done}" aria-label="${p.label}">${percent}%</progress>
     <p id="run-figures" role="status" aria-live="polite"><span id="run-percent">${percent}%</span> —
       <span id="run-done">${p.done}</span> of <span id="run-total">${p.total}</span> done,
-      <span id="run-failed">${p.failed}</span> failed, <span id="run-rate">${p.ratePerSecond}</span> per second,
-      ETA <span id="run-eta">${p.etaSeconds === null ? '-' : `${p.etaSeconds} s`}</span>.
+      <span id="run-failed">${p.failed}</span> failed, <span id="run-rate">${p.ratePerSecond}</span> per second<span id="run-eta-part" ${p.status === 'running' ? '' : 'hidden'}>,
+      about <span id="run-eta">${p.etaSeconds === null ? 'unknown' : `${p.etaSeconds} s`}</span> to go</span>.
       <span id="run-status">${STATUS_WORDS[p.status]}</span></p>`;
 }
 
@@ -60,13 +60,15 @@ export async function registerBulkRunPages(app: FastifyInstance, options: BulkRu
             <button type="submit" class="danger">Cancel</button>
           </form>
         </section>
-        <section class="card" aria-labelledby="failures-heading">
-          <h2 id="failures-heading">Failures</h2>
-          <ul id="run-failures">${p.failures.map((f) => html`<li><strong>${f.item}</strong>: ${f.reason}</li>`)}</ul>
-          <p class="hint" id="run-no-failures" ${p.failures.length ? 'hidden' : ''}>${p.status === 'running' ? 'None so far.' : 'None.'}</p>
-        </section>
-        ${details ?? (p.status === 'running' ? html`<p class="hint" id="run-reload-hint">Reload when it has finished to see the full report.</p>` : '')}
-        <p><a href="${p.kind === 'import' ? '/admin/import' : '/admin/sync'}">Back</a></p>`,
+        ${details
+          ? '' // The report lists every file with its outcome, failures included: not twice.
+          : html`<section class="card" aria-labelledby="failures-heading">
+              <h2 id="failures-heading">Failures</h2>
+              <ul id="run-failures">${p.failures.map((f) => html`<li><strong>${f.item}</strong>: ${f.reason}</li>`)}</ul>
+              <p class="hint" id="run-no-failures" ${p.failures.length ? 'hidden' : ''}>${p.status === 'running' ? 'None so far.' : 'None.'}</p>
+            </section>`}
+        ${details ?? (p.status === 'running' && p.kind === 'import' ? html`<p class="hint" id="run-reload-hint">The report appears here when the import has finished.</p>` : '')}
+        <p><a href="${p.kind === 'import' ? '/admin/import' : '/admin/sync'}">${p.kind === 'import' ? 'Import more photos' : 'All people\'s sync status'}</a></p>`,
       ['/assets/run-progress.js'],
     );
   });

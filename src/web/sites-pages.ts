@@ -5,8 +5,9 @@ import { NotFound } from '../errors.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
 import type { SiteThumbnailSize } from '../imaging/index.ts';
 import type { SitesService } from '../sites/index.ts';
-import type { SyncEngine, SyncState, UserInitiatedTrigger } from '../sync/index.ts';
+import type { SyncEngine, UserInitiatedTrigger } from '../sync/index.ts';
 import { formatTime, html, type SafeHtml } from './html.ts';
+import { describeState, outcomeWords, triggerWords } from './sync-words.ts';
 import { createPageRendering, PAGE, type PersonActor } from './page-rendering.ts';
 
 export interface SitesPagesOptions {
@@ -28,12 +29,6 @@ function sitesPhoto(person: Person, size: SiteThumbnailSize, alt: string): SafeH
   return html`<img class="photo" src="${src}" width="${PIXELS[size]}" height="${PIXELS[size]}" alt="${alt}">`;
 }
 
-const STATE_WORDS: Record<SyncState['state'], string> = {
-  'never-synced': 'Never synced: Sites has not yet looked at your Mail photo.',
-  'in-sync': 'In sync: Sites shows the same photo as Mail.',
-  'out-of-date': 'Out of date: Mail has a newer photo than Sites shows.',
-  failed: 'Failed: the last sync did not work, so Sites still shows the previous copy.',
-};
 
 /** Files, Sites (with the people directory and profiles) and the page that explains photo sync. */
 export async function registerSitesPages(app: FastifyInstance, options: SitesPagesOptions): Promise<void> {
@@ -64,7 +59,7 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
           <h2 id="files-heading">Recent files</h2>
           <p>No files yet. The photo above is the one Sites shows for you everywhere.</p>
         </section>
-        <p><a href="/">Back to the portal</a> · <a href="/about/photo-sync">About profile photo sync</a></p>`,
+        <p><a href="/about/photo-sync">About profile photo sync</a></p>`,
     );
   });
 
@@ -108,22 +103,37 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
     if (!person) throw new NotFound(`There is no person called ${request.params.upn.slice(0, 256)}.`);
     const own = person.id === actor.person.id;
     if (own) await showsOwnPhoto(actor);
-    const properties = await sites.getProperties(person);
+    const [properties, state] = await Promise.all([sites.getProperties(person), sync.getSyncState(person)]);
     return page(
       reply,
       actor,
       person.displayName,
       html`<section class="card photo-row">
           ${sitesPhoto(person, 'L', `${person.displayName}'s photo in Sites`)}
-          <div><h1>${person.displayName}</h1><p>${person.mail ?? person.userPrincipalName}</p>
-          ${own ? html`<p><a href="/mail/photo">Change your photo in Mail</a></p>` : ''}</div>
+          <div>
+            <h1>${person.displayName}</h1>
+            <p>${person.mail ? html`<a href="mailto:${person.mail}">${person.mail}</a>` : person.userPrincipalName}</p>
+            ${own
+              ? html`<p class="state state-${state.state}">${describeState(state, 'yours')}</p>
+                  <p class="actions"><a class="button" href="/mail/photo">Change your photo in Mail</a><a href="/about/photo-sync">About profile photo sync</a></p>`
+              : html`<p class="hint">${state.syncedEtag ? html`Photo from Mail, copied to Sites ${formatTime(state.lastSyncedAt)}.` : 'No photo in Sites yet: their initials show instead.'}</p>`}
+          </div>
         </section>
-        <section class="card" aria-labelledby="props-heading">
-          <h2 id="props-heading">Profile properties</h2>
-          <table><thead><tr><th scope="col">Property</th><th scope="col">Value</th></tr></thead>
-          <tbody>${properties.map((p) => html`<tr><th scope="row">${p.key}</th><td>${p.value}</td></tr>`)}</tbody></table>
+        <section class="card" aria-labelledby="about-heading">
+          <h2 id="about-heading">Contact</h2>
+          <dl>
+            <dt>Name</dt><dd>${person.displayName}</dd>
+            <dt>Mail</dt><dd>${person.mail ?? '-'}</dd>
+            <dt>Account</dt><dd>${person.userPrincipalName}</dd>
+          </dl>
+          <details class="disclosure">
+            <summary>Technical details</summary>
+            <p class="hint">The SharePoint profile properties that apps read through the PeopleManager API.</p>
+            <table class="stack"><thead><tr><th scope="col">Property</th><th scope="col">Value</th></tr></thead>
+            <tbody>${properties.map((p) => html`<tr><th scope="row" data-label="Property">${p.key}</th><td data-label="Value">${p.value === '' ? html`<span class="hint">(empty)</span>` : p.value}</td></tr>`)}</tbody></table>
+          </details>
         </section>
-        <p><a href="/sites">Back to Sites</a></p>`,
+        <p><a href="/sites">Everyone in Sites</a></p>`,
     );
   });
 
@@ -156,7 +166,7 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
           <div class="photo-row">
             ${sitesPhoto(me, 'M', 'Your photo in Sites')}
             <div>
-              <p role="status" class="state state-${state.state}">${STATE_WORDS[state.state]}</p>
+              <p role="status" class="state state-${state.state}">${describeState(state, 'yours')}</p>
               ${state.reason ? html`<p>Reason: ${state.reason}</p>` : ''}
               <dl>
                 <dt>Last checked</dt><dd>${formatTime(state.lastCheckedAt)}</dd>
@@ -166,11 +176,10 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
           </div>
           ${history.length
             ? html`<h3>Recent checks</h3>
-                <table><thead><tr><th scope="col">When</th><th scope="col">Why</th><th scope="col">Result</th><th scope="col">Time taken</th></tr></thead>
-                <tbody>${history.map((run) => html`<tr><td>${formatTime(run.startedAt)}</td><td>${run.trigger}</td><td>${run.outcome}${run.error ? html` — ${run.error}` : ''}</td><td>${run.durationMs} ms</td></tr>`)}</tbody></table>`
+                <table class="stack"><thead><tr><th scope="col">When</th><th scope="col">Why</th><th scope="col">Result</th><th scope="col">Time taken</th></tr></thead>
+                <tbody>${history.map((run) => html`<tr><td data-label="When">${formatTime(run.startedAt)}</td><td data-label="Why">${triggerWords(run.trigger)}</td><td data-label="Result"><div>${outcomeWords(run.outcome)}${run.error ? html` — ${run.error}` : ''}</div></td><td data-label="Time taken">${run.durationMs} ms</td></tr>`)}</tbody></table>`
             : ''}
-        </section>
-        <p><a href="/">Back to the portal</a></p>`,
+        </section>`,
     );
   });
 }

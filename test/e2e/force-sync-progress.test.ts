@@ -117,7 +117,10 @@ describe('a force sync watched in a real browser', { skip: browserSkip }, () => 
     assert.deepEqual(bar, { value: enabled, max: enabled }, 'the bar is full');
     assert.equal(await admin.locator('#run-cancel').isHidden(), true, 'no Cancel once finished');
     assert.equal(await admin.locator('#run-failures li').count(), 0);
-    assert.equal(await textOf(admin, '#run-reload-hint'), 'Finished. Reload to see the full report.', "the script handled the run's finished event");
+    // The script handled the run's finished event: no time left to estimate, no failures "so far".
+    assert.equal(await admin.locator('#run-eta-part').isHidden(), true, 'no estimate once finished');
+    assert.equal(await textOf(admin, '#run-no-failures'), 'None.');
+    assert.equal(await admin.getByText(/Reload/).count(), 0, 'nothing asks to reload');
     const seen = await admin.evaluate(() => (window as unknown as { seenPercents: string[] }).seenPercents);
     assert.equal(seen.at(-1), '100%', `the live events moved the figure to 100% (seen: ${seen.join(', ')})`);
     await admin.screenshot({ path: path.join(SCREENSHOTS, 'force-sync-progress.png'), fullPage: true });

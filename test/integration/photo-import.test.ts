@@ -133,8 +133,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await t.app.inject({ method: 'GET', url: `${runUrl}/events`, headers: { cookie } });
       const page = await t.app.inject({ method: 'GET', url: runUrl, headers: { cookie } });
       assert.match(page.body, /Import report/);
-      assert.match(page.body, /1 imported/);
-      assert.match(page.body, /1 bad-image/);
+      assert.match(page.body, /<strong>1<\/strong> Imported/);
+      assert.match(page.body, /<strong>1<\/strong> Not a usable photo/);
       assert.match(page.body, /&lt;svg|not a JPEG|JPEG or PNG/, 'the reason is shown, escaped');
       assert.equal((await t.services.mail.getPhoto(CLI_ACTOR, admin)).source, 'import');
     });

@@ -156,7 +156,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       }
       const person = await t.app.inject({ method: 'GET', url: '/admin/sync/people/many3%40contoso.example', headers: { cookie: adminCookie } });
       assert.match(person.body, /could not be read/);
-      assert.match(person.body, /<td>cli<\/td><td>failed/);
+      assert.match(person.body, /<td data-label="Why">The command line<\/td><td data-label="Result"><div>Failed/);
     });
 
     test('an admin force-syncs from the page and follows the run over server-sent events', async () => {

@@ -14,9 +14,11 @@
     text('run-total', p.total);
     text('run-failed', p.failed);
     text('run-rate', p.ratePerSecond);
-    text('run-eta', p.etaSeconds === null ? '-' : p.etaSeconds + ' s');
+    text('run-eta', p.etaSeconds === null ? 'unknown' : p.etaSeconds + ' s');
+    document.getElementById('run-eta-part').hidden = p.status !== 'running';
     text('run-status', { running: 'Running', finished: 'Finished', cancelled: 'Cancelled', interrupted: 'Interrupted' }[p.status] || p.status);
-    document.getElementById('run-failures').replaceChildren(...p.failures.map((f) => {
+    const failures = document.getElementById('run-failures');
+    if (failures) failures.replaceChildren(...p.failures.map((f) => {
       const li = document.createElement('li');
       const strong = document.createElement('strong');
       strong.textContent = f.item;
@@ -24,8 +26,8 @@
       return li;
     }));
     const none = document.getElementById('run-no-failures');
-    none.hidden = p.failures.length > 0;
-    if (p.status !== 'running') none.textContent = 'None.';
+    if (none) none.hidden = p.failures.length > 0;
+    if (none && p.status !== 'running') none.textContent = 'None.';
     if (p.status !== 'running') document.getElementById('run-cancel').hidden = true;
   }
 
