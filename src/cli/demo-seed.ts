@@ -38,7 +38,8 @@ export async function seedDemoPeople(services: Services): Promise<DemoSeed> {
         await services.mail.setPhoto(CLI_ACTOR, person, photo, 'seed');
       }
       if ('directoryPhoto' in entry) {
-        await services.directory.setDirectoryPhoto(person.id, await drawDemoPortrait({ initials, hue: entry.hue, size: 96 }));
+        // The opposite hue: a demo shows plainly that Sites never takes this one.
+        await services.directory.setDirectoryPhoto(person.id, await drawDemoPortrait({ initials, hue: (entry.hue + 180) % 360, size: 96 }));
       }
     }
     await services.directory.setPasswordHash(person.id, passwordHash, false);
