@@ -31,8 +31,9 @@ export class ImageNotFound extends NotFound {
   }
 }
 
+/** Graph's wording, which Graph clients expect; the CLI says it plainly from `idOrName`. */
 export class UserNotFound extends NotFound {
-  constructor(idOrName: string) {
+  constructor(readonly idOrName: string) {
     super(`Resource '${shown(idOrName)}' does not exist or one of its queried reference-property objects are not present.`);
   }
 }

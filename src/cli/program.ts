@@ -4,11 +4,12 @@ import { pino } from 'pino';
 import { createServices, type Services } from '../services.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { ROLES, type Role } from '../directory/index.ts';
-import { AppError } from '../errors.ts';
+import { AppError, shown, UserNotFound } from '../errors.ts';
 import { CLI_ACTOR, TOKEN_SCOPES, type TokenScope } from '../identity/index.ts';
 import { GRAPH_PHOTO_SIZES, type GraphPhotoSize } from '../imaging/index.ts';
 import { registerAuditCommand } from './audit-command.ts';
 import { CliFailure, EXIT, type CliContext, type CliIo } from './cli-io.ts';
+import { getNamedPerson } from './named-person.ts';
 import { columns, printable, printableJson, printableLine } from './printable.ts';
 import { registerPhotoImportCommand } from './photo-import-command.ts';
 import { registerSyncCommands } from './sync-commands.ts';
@@ -17,9 +18,19 @@ import { serve } from './serve-command.ts';
 
 /** Runs one `photosync …` command and returns its exit code (0 ok, 1 failed, 2 usage error). */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  // A reader that stops early (`photosync audit | head`) closes the pipe: like other Unix tools, the
+  // command then stops quietly with success, instead of dying on the unhandled EPIPE with a stack trace.
+  let stdoutError: NodeJS.ErrnoException | undefined;
+  io.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    stdoutError ??= error;
+  });
+  const write = (text: string | Uint8Array): void => {
+    if (stdoutError) throw new StdoutClosed();
+    io.stdout.write(text);
+  };
   // Every line the CLI prints passes here: stored values never reach the terminal as control characters.
-  const out = (line: string): void => void io.stdout.write(`${printableLine(line)}\n`);
-  const json = (value: unknown): void => void io.stdout.write(`${printableJson(value)}\n`);
+  const out = (line: string): void => write(`${printableLine(line)}\n`);
+  const json = (value: unknown): void => write(`${printableJson(value)}\n`);
 
   const withServices = async <T>(work: (services: Services) => Promise<T>, options: { server?: boolean } = {}): Promise<T> => {
     const config = loadConfig(io.env);
@@ -80,6 +91,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       withServices(async ({ directory }) => {
         const people = await directory.listPeople({ limit: 100_000 });
         if (options.json) return json(people);
+        out(columns('User principal name', 'Display name', 'Mail', 'Role', 'Status'));
         for (const p of people) out(columns(p.userPrincipalName, p.displayName, p.mail ?? '', p.role, ...(p.enabled ? [] : ['disabled'])));
       }),
     );
@@ -90,7 +102,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--dry-run', 'check every row, change nothing')
     .option('--json', 'print the report as JSON')
     .action(async (file: string, options: { dryRun?: boolean; json?: boolean }) => {
-      const text = (await readInputFile(file)).toString('utf8');
+      const text = (await readInputFile(file, 'a CSV file')).toString('utf8');
       const report = await withServices(({ directory }) => directory.importPeopleFromCsv(text, { dryRun: options.dryRun === true }));
       if (options.json) json(report);
       else {
@@ -106,9 +118,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('set <userPrincipalName> <file>')
     .description('set or replace a person\'s photo (JPEG or PNG)')
     .action(async (upn: string, file: string) => {
-      const bytes = await readInputFile(file);
+      const bytes = await readInputFile(file, 'a photo file');
       await withServices(async ({ directory, mail }) => {
-        const { version, changed } = await mail.setPhoto(CLI_ACTOR, await directory.getPerson(upn), bytes, 'cli');
+        const { version, changed } = await mail.setPhoto(CLI_ACTOR, await getNamedPerson(directory, upn), bytes, 'cli');
         out(changed ? `Stored the photo of ${upn} in ${version.sizes.length} sizes (ETag ${version.etag}).` : `${upn} already has this photo; nothing changed.`);
       });
     });
@@ -120,14 +132,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('-o, --output <file>', 'file to write')
     .action((upn: string, options: { size?: GraphPhotoSize; output?: string }) =>
       withServices(async ({ directory, mail }) => {
-        const rendition = await mail.getRendition(CLI_ACTOR, await directory.getPerson(upn), options.size);
+        const rendition = await mail.getRendition(CLI_ACTOR, await getNamedPerson(directory, upn), options.size);
         if (options.output) {
           await fs.writeFile(options.output, rendition.bytes);
           out(`Wrote the ${rendition.size}x${rendition.size} photo of ${upn} to ${options.output}.`);
         } else if (io.stdout.isTTY) {
           throw new CliFailure('Refusing to write image bytes to a terminal; use -o FILE or pipe the output.', EXIT.usage);
         } else {
-          io.stdout.write(rendition.bytes);
+          write(rendition.bytes);
         }
       }),
     );
@@ -137,7 +149,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .description('remove a person\'s photo')
     .action((upn: string) =>
       withServices(async ({ directory, mail }) => {
-        await mail.removePhoto(CLI_ACTOR, await directory.getPerson(upn));
+        await mail.removePhoto(CLI_ACTOR, await getNamedPerson(directory, upn));
         out(`Removed the photo of ${upn}.`);
       }),
     );
@@ -158,7 +170,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .action((options: { user: string; name: string; scope: TokenScope; expiresIn?: number; expiry: boolean }) =>
       withServices(async ({ directory, identity }) => {
         const expiresInMs = options.expiry ? options.expiresIn : null;
-        const { id, token, expiresAt } = await identity.createApiToken(CLI_ACTOR, await directory.getPerson(options.user), options.name, { scope: options.scope, expiresInMs });
+        const { id, token, expiresAt } = await identity.createApiToken(CLI_ACTOR, await getNamedPerson(directory, options.user), options.name, { scope: options.scope, expiresInMs });
         io.stderr.write(`Created token ${id} for ${printable(options.user)} (scope ${options.scope}, ${expiresAt ? `expires ${expiresAt}` : 'never expires'}). It is shown only once:\n`);
         out(token);
       }),
@@ -195,13 +207,22 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   registerSyncCommands(program, context);
   registerAuditCommand(program, context);
 
+  let code: number;
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return EXIT.ok;
+    code = EXIT.ok;
   } catch (error) {
-    return reportFailure(error, io);
+    code = error instanceof StdoutClosed ? EXIT.ok : reportFailure(error, io);
   }
+  if (stdoutError && stdoutError.code !== 'EPIPE') {
+    io.stderr.write(`photosync: cannot write to standard output: ${printable(stdoutError.code ?? stdoutError.message)}\n`);
+    return EXIT.failed;
+  }
+  return code;
 }
+
+/** Thrown by the first write after standard output closed, so the command stops there. */
+class StdoutClosed extends Error {}
 
 function reportFailure(error: unknown, io: CliIo): number {
   if (error instanceof CommanderError) {
@@ -214,6 +235,11 @@ function reportFailure(error: unknown, io: CliIo): number {
   if (error instanceof ConfigError) {
     io.stderr.write(`photosync: configuration: ${printable(error.message)}\n`);
     return EXIT.usage;
+  }
+  if (error instanceof UserNotFound) {
+    // Graph's wording ("Resource 'x' does not exist or one of its queried reference-property objects…") is for Graph clients.
+    io.stderr.write(`photosync: Nobody has the user principal name or mail '${printable(shown(error.idOrName))}'.\n`);
+    return EXIT.failed;
   }
   if (error instanceof AppError) {
     io.stderr.write(`photosync: ${printable(error.message)}\n`);
@@ -240,11 +266,13 @@ function parseGraphSize(value: string): GraphPhotoSize {
   return size as GraphPhotoSize;
 }
 
-async function readInputFile(file: string): Promise<Buffer> {
+/** A file the command reads; `kind` ("a photo file") names what was expected where a folder was given. */
+async function readInputFile(file: string, kind: string): Promise<Buffer> {
   try {
     return await fs.readFile(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new CliFailure(code === 'ENOENT' ? `There is no file ${file}.` : `Cannot read ${file}: ${code ?? String(error)}.`, EXIT.usage);
+    const message = code === 'ENOENT' ? `There is no file ${file}.` : code === 'EISDIR' ? `${file} is a folder, not ${kind}.` : `Cannot read ${file}: ${code ?? String(error)}.`;
+    throw new CliFailure(message, EXIT.usage);
   }
 }

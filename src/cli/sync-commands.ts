@@ -3,6 +3,7 @@ import { CLI_ACTOR } from '../identity/index.ts';
 import { SYNC_MODES } from '../config.ts';
 import { SYNC_STATE_KINDS, type SyncStateKind } from '../sync/index.ts';
 import { CliFailure, EXIT, type CliContext } from './cli-io.ts';
+import { getNamedPerson } from './named-person.ts';
 import { cancelOnInterrupt, showProgress } from './progress-output.ts';
 
 /** `photosync sync`, `status` and `sync-mode`: the admin's sync controls, in the terminal. */
@@ -18,7 +19,7 @@ export function registerSyncCommands(program: Command, { io, withServices, out, 
       if (options.staleOnly && !options.all) throw new CliFailure('--stale-only goes with --all.', EXIT.usage);
       await withServices(async ({ directory, syncAdmin, syncAutomation }) => {
         if (upn !== undefined) {
-          const result = await syncAdmin.syncPerson(CLI_ACTOR, await directory.getPerson(upn));
+          const result = await syncAdmin.syncPerson(CLI_ACTOR, await getNamedPerson(directory, upn));
           if (options.json) json(result);
           else out(result.outcome === 'failed' ? `${upn}: failed: ${result.error}` : `${upn}: ${result.outcome} (${Math.round(result.durationMs)} ms)`);
           if (result.outcome === 'failed') throw new CliFailure('', EXIT.failed);
@@ -47,7 +48,7 @@ export function registerSyncCommands(program: Command, { io, withServices, out, 
     .action((upn: string | undefined, options: { state?: SyncStateKind; json?: boolean }) =>
       withServices(async ({ directory, syncAdmin }) => {
         if (upn !== undefined) {
-          const { state, history } = await syncAdmin.personStatus(CLI_ACTOR, await directory.getPerson(upn));
+          const { state, history } = await syncAdmin.personStatus(CLI_ACTOR, await getNamedPerson(directory, upn));
           if (options.json) return json({ userPrincipalName: upn, ...state, history });
           out(`${upn}: ${state.state}${state.reason ? ` (${state.reason})` : ''}`);
           out(`  Mail ETag ${state.mailEtag ?? '(no photo)'}, synced ETag ${state.syncedEtag ?? '(placeholder)'}`);

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { DATABASE_KINDS } from '../support/databases.ts';
 import { makePhoto } from '../support/images.ts';
@@ -128,10 +131,60 @@ for (const { kind, skip } of DATABASE_KINDS) {
       }
     });
 
-    test('an unknown person is a failure that names them', async () => {
-      const run = await cli(['photo', 'remove', 'nobody@contoso.example']);
-      assert.equal(run.code, 1);
-      assert.match(run.stderr, /nobody@contoso.example/);
+    test('an unknown person is a failure that names them in plain words', async () => {
+      for (const args of [['photo', 'remove', 'nobody@contoso.example'], ['photo', 'set', 'nobody@contoso.example', path.join(dir, 'ada.png')], ['status', 'nobody@contoso.example']]) {
+        const run = await cli(args);
+        assert.equal(run.code, 1, args.join(' '));
+        assert.equal(run.stderr, "photosync: Nobody has the user principal name or mail 'nobody@contoso.example'.\n", args.join(' '));
+      }
+    });
+
+    test('a person can be named by their mail address as well as their user principal name', async () => {
+      assert.equal((await cli(['users', 'add', 'kay@contoso.example', '--mail', 'kay.byrne@contoso.example', '--no-password'])).code, 0);
+      const file = path.join(dir, 'kay.png');
+      fs.writeFileSync(file, await makePhoto('png', 200, 200));
+      const set = await cli(['photo', 'set', 'kay.byrne@contoso.example', file]);
+      assert.equal(set.code, 0, set.stderr);
+      assert.equal((await cli(['photo', 'get', 'kay@contoso.example', '-o', path.join(dir, 'kay-out.jpg')])).code, 0);
+    });
+
+    test('photo set with a folder instead of a photo says so', async () => {
+      const run = await cli(['photo', 'set', 'ada@contoso.example', dir]);
+      assert.equal(run.code, 2);
+      assert.equal(run.stderr, `photosync: ${dir} is a folder, not a photo file.\n`);
+    });
+
+    test('users list starts with a header row; --json stays a plain list', async () => {
+      const run = await cli(['users', 'list']);
+      assert.equal(run.code, 0, run.stderr);
+      const [header, ...rows] = run.stdout.trimEnd().split('\n');
+      assert.deepEqual(header?.split('\t'), ['User principal name', 'Display name', 'Mail', 'Role', 'Status']);
+      assert.ok(rows.some((row) => row.startsWith('ada@contoso.example\tAda Lovelace\t')), run.stdout);
+      const listed = JSON.parse((await cli(['users', 'list', '--json'])).stdout) as { userPrincipalName: string }[];
+      assert.equal(listed.length, rows.length, 'the same people, without a header');
+    });
+
+    test('a reader that closes the pipe early ends the command quietly (photosync users list | head -1)', async () => {
+      // More output than a pipe holds (64 KiB), so the CLI is still writing when the reader goes away.
+      const csv = path.join(dir, 'many.csv');
+      const names = Array.from({ length: 1500 }, (_, i) => `reader${i}@contoso.example,Reader Number ${i} With A Long Enough Display Name,reader${i}@contoso.example,user`);
+      fs.writeFileSync(csv, ['userPrincipalName,displayName,mail,role', ...names, ''].join('\n'));
+      assert.equal((await cli(['users', 'import', csv])).code, 0);
+
+      const bin = fileURLToPath(new URL('../../bin/photosync.js', import.meta.url));
+      const child = spawn(process.execPath, [bin, 'users', 'list'], { env: { PATH: process.env.PATH ?? '', ...t.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      let first = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        first += chunk.toString('utf8');
+        // Like `head -1`: read the first line, then close the pipe.
+        if (first.includes('\n')) child.stdout.destroy();
+      });
+      const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+      assert.match(first, /^User principal name\t/);
+      assert.equal(stderr, '', 'no EPIPE, no stack trace');
+      assert.deepEqual([code, signal], [0, null]);
     });
   });
 }
