@@ -7,7 +7,8 @@ const ADMIN_URL = process.env.PHOTOSYNC_TEST_POSTGRES_URL ?? 'postgres://postgre
 const REQUIRED = process.env.PHOTOSYNC_REQUIRE_POSTGRES === '1';
 
 async function probePostgres(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 2000 });
+  // Patient: on a loaded machine a local connection took over 2 s; where no server runs the refusal is immediate.
+  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 15_000 });
   try {
     await client.connect();
     await client.query('select 1');
