@@ -6,7 +6,7 @@ import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import { GRAPH_PHOTO_SIZES, MAIL_PHOTO_MAX_BYTES, type GraphPhotoSize } from '../imaging/index.ts';
 import { ifNoneMatchHits } from '../web/conditional-get.ts';
 import { readCappedBody } from '../web/raw-body.ts';
-import type { MailPhotoService } from './mail-photo-service.ts';
+import { assertCanEditPhoto, type MailPhotoService } from './mail-photo-service.ts';
 import { quoteEtag, type PhotoVersion, type StoredRendition } from './photo-version.ts';
 
 export interface GraphRouteOptions {
@@ -116,7 +116,12 @@ export async function registerGraphPhotoRoutes(app: FastifyInstance, options: Gr
     app.put<{ Params: Params }>(`${base}/photo/$value`, { schema: uploadSchema, onRequest: beforeBody }, upload);
     app.patch<{ Params: Params }>(`${base}/photo/$value`, { schema: uploadSchema, onRequest: beforeBody }, upload);
 
-    app.delete<{ Params: Params }>(`${base}/photo`, { schema: schema('Remove the photo', { response: { 204: Type.Null(), ...errors } }) }, async (request, reply) => {
+    // A DELETE needs no body; whoever sends one anyway is refused (401, 403, 404) before it is read.
+    const beforeRemoval = async (request: FastifyRequest<{ Params: Params }>) => {
+      const { actor, target } = await resolve(request);
+      assertCanEditPhoto(actor, target);
+    };
+    app.delete<{ Params: Params }>(`${base}/photo`, { schema: schema('Remove the photo', { response: { 204: Type.Null(), ...errors } }), onRequest: beforeRemoval }, async (request, reply) => {
       const { actor, target } = await resolve(request);
       await mail.removePhoto(actor, target);
       return reply.code(204).send();

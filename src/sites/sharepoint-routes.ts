@@ -84,36 +84,52 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
     method: ['GET', 'POST'],
     url: '/_api/*',
     schema: { tags: ['SharePoint'], summary: 'SP.UserProfiles.PeopleManager: GetMyProperties, GetPropertiesFor, SetMyProfilePicture' },
+    // A POST's refusals (401, 403, 404, 503) need only its headers: they are answered before its body is read.
+    onRequest: async (request) => {
+      if (request.method !== 'POST') return;
+      const actor = await signedInPerson(request);
+      if (peopleManagerCall(request) !== 'setmyprofilepicture') throw noSuchApi(request);
+      assertProfilePictureAccepted(request, actor);
+    },
     handler: async (request, reply) => {
-      const path = decodeURIComponent(request.url.split('?')[0]!).toLowerCase();
-      const call = /^\/_api\/sp\.userprofiles\.peoplemanager\/([a-z]+)(\(.*\))?$/.exec(path);
-      const actor = await auth.requireActor(request);
-      if (actor.kind !== 'person') throw new BadRequest('A person must be signed in.');
+      const call = peopleManagerCall(request);
+      const actor = await signedInPerson(request);
       const reading = request.method === 'GET' || request.method === 'HEAD';
 
-      if (call?.[1] === 'getmyproperties' && reading) {
+      if (call === 'getmyproperties' && reading) {
         return sendPersonProperties(request, reply, actor.person);
       }
-      if (call?.[1] === 'getpropertiesfor' && reading) {
+      if (call === 'getpropertiesfor' && reading) {
         const target = await directory.findByUpnOrMail(accountNameArgument(request.url, request.query));
         if (!target) throw new NotFound('There is no person with that account name.');
         return sendPersonProperties(request, reply, target);
       }
-      if (call?.[1] === 'setmyprofilepicture' && request.method === 'POST') {
-        // A browser's cookie goes along with any cross-site POST; a custom header does not (it needs
-        // a CORS preflight this server never grants). SharePoint's clients send X-RequestDigest.
-        if (actor.via === 'session' && !request.headers['x-requestdigest']) {
-          throw new Forbidden('A signed-in browser must send the X-RequestDigest header with this request, as SharePoint requires.');
-        }
+      if (call === 'setmyprofilepicture' && request.method === 'POST') {
+        assertProfilePictureAccepted(request, actor);
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         // A BMP becomes a PNG of up to 4× its size; the body itself was capped at 5,000,000 bytes.
         await mail.setPhoto(actor, actor.person, body, 'sites', { maxBytes: 4 * PROFILE_PICTURE_MAX_BYTES, acceptBmp: true });
         await options.onProfilePictureSet(actor.person);
         return sendODataJson(request, reply, { 'odata.null': true });
       }
-      throw new NotFound(`There is no SharePoint API at ${request.method} ${request.url.split('?')[0]}.`);
+      throw noSuchApi(request);
     },
   });
+
+  const signedInPerson = async (request: FastifyRequest) => {
+    const actor = await auth.requireActor(request);
+    if (actor.kind !== 'person') throw new BadRequest('A person must be signed in.');
+    return actor;
+  };
+
+  const assertProfilePictureAccepted = (request: FastifyRequest, actor: Extract<Actor, { kind: 'person' }>) => {
+    // A browser's cookie goes along with any cross-site POST; a custom header does not (it needs
+    // a CORS preflight this server never grants). SharePoint's clients send X-RequestDigest.
+    if (actor.via === 'session' && !request.headers['x-requestdigest']) {
+      throw new Forbidden('A signed-in browser must send the X-RequestDigest header with this request, as SharePoint requires.');
+    }
+    mail.assertUploadAccepted(actor, actor.person);
+  };
 
   const sendPersonProperties = async (request: FastifyRequest, reply: FastifyReply, person: Person) => {
     const properties = await sites.getProperties(person);
@@ -131,6 +147,16 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
     };
     return sendODataJson(request, reply, body);
   };
+}
+
+/** The PeopleManager method a path names, lower case (PnPjs lower-cases paths; SharePoint matches any case). */
+function peopleManagerCall(request: FastifyRequest): string | undefined {
+  const path = decodeURIComponent(request.url.split('?')[0]!).toLowerCase();
+  return /^\/_api\/sp\.userprofiles\.peoplemanager\/([a-z]+)(\(.*\))?$/.exec(path)?.[1];
+}
+
+function noSuchApi(request: FastifyRequest): NotFound {
+  return new NotFound(`There is no SharePoint API at ${request.method} ${request.url.split('?')[0]}.`);
 }
 
 /** SharePoint answers `odata=verbose` with the `d` wrapper and `results` arrays; anything else plainly. */

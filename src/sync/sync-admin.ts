@@ -31,6 +31,11 @@ export class SyncAdministration {
     private readonly onModeChanged: (settings: SyncSettings) => Promise<void>,
   ) {}
 
+  /** The rule every method here applies, alone: for refusing a form before its body is read. */
+  assertMayAdminister(actor: Actor): void {
+    assertAdmin(actor);
+  }
+
   async getSettings(actor: Actor): Promise<SyncSettings> {
     assertAdmin(actor);
     return this.settings.get();

@@ -7,7 +7,7 @@ import { SYNC_STATE_KINDS, type SyncAdministration } from '../sync/index.ts';
 import { formatTime, html } from './html.ts';
 import { ownPhotoUrl } from './layout.ts';
 import { describeState, outcomeWords, STATE_LABELS, triggerWords } from './sync-words.ts';
-import { createPageRendering, csrfToken, PAGE } from './page-rendering.ts';
+import { createPageRendering, csrfToken, PAGE, refuseBeforeBody } from './page-rendering.ts';
 import { queryChoice, queryText } from './query-params.ts';
 
 export interface AdminSyncPagesOptions {
@@ -126,14 +126,21 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
     );
   });
 
-  app.post<{ Body: Form }>('/admin/sync/settings', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  // Who may send these forms (and whom they name) is settled before their bodies are read.
+  const adminFirst = refuseBeforeBody(signedIn, (actor) => syncAdmin.assertMayAdminister(actor));
+  const adminAndPersonFirst = refuseBeforeBody(signedIn, async (actor, request) => {
+    syncAdmin.assertMayAdminister(actor);
+    await directory.getPerson((request.params as { upn: string }).upn);
+  });
+
+  app.post<{ Body: Form }>('/admin/sync/settings', { config: PAGE, onRequest: adminFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     await syncAdmin.changeSettings(actor, { mode: request.body?.mode, intervalMinutes: request.body?.intervalMinutes });
     return reply.redirect('/admin/sync?done=settings', 303);
   });
 
-  app.post<{ Body: Form }>('/admin/sync/runs', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post<{ Body: Form }>('/admin/sync/runs', { config: PAGE, onRequest: adminFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const scope = request.body?.scope;
@@ -197,7 +204,7 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
     );
   });
 
-  app.post<{ Params: { upn: string } }>('/admin/sync/people/:upn', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post<{ Params: { upn: string } }>('/admin/sync/people/:upn', { config: PAGE, onRequest: adminAndPersonFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const person = await directory.getPerson(request.params.upn);

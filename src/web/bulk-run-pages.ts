@@ -4,7 +4,7 @@ import { NotFound } from '../errors.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import type { SyncAdministration } from '../sync/index.ts';
 import { formatTime, html, type SafeHtml } from './html.ts';
-import { createPageRendering, csrfToken, PAGE } from './page-rendering.ts';
+import { createPageRendering, csrfToken, PAGE, refuseBeforeBody } from './page-rendering.ts';
 
 export interface BulkRunPagesOptions {
   syncAdmin: SyncAdministration;
@@ -105,7 +105,9 @@ export async function registerBulkRunPages(app: FastifyInstance, options: BulkRu
     }
   });
 
-  app.post<{ Params: { id: string } }>('/admin/runs/:id/cancel', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  // Who may cancel, and that the run exists, are settled before the form's body is read.
+  const runFirst = refuseBeforeBody(signedIn, (actor, request) => findRun(actor, (request.params as { id: string }).id));
+  app.post<{ Params: { id: string } }>('/admin/runs/:id/cancel', { config: PAGE, onRequest: runFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     await findRun(actor, request.params.id);

@@ -38,6 +38,11 @@ const CLIENT_BODY_FAILURES = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET'
 export function registerErrorHandling(app: FastifyInstance, options: { auth?: RequestAuthentication } = {}): void {
   const { auth } = options;
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (clientWentAway(error, request)) {
+      // Nobody is left to answer, and nothing failed here: a line for whoever debugs, no stack.
+      request.log.debug({ code: error.code, method: request.method, url: request.url }, 'the client went away before its request body arrived');
+      return sendError(request, reply, { status: 400, code: 'BadRequest', message: 'The request was cut off before its body arrived.', headers: {} });
+    }
     const body = describe(error, request);
     // A planned 503 (the server is at capacity) is not a failure worth a stack trace per request.
     if (body.status >= 500 && body.status !== 503) request.log.error({ err: error }, 'request failed');
@@ -59,6 +64,16 @@ export function registerErrorHandling(app: FastifyInstance, options: { auth?: Re
 /** Errors fastify raises before a route is found (a broken %-escape, an over-long path part). */
 export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> {
   return sendError(request, reply, describe(error, request));
+}
+
+/**
+ * The body could not be read because the client went away mid-body (or stalled past the request
+ * timeout and was cut off). Judged by the request stream itself, so a server-side ECONNRESET (a
+ * database connection dropping) is never mistaken for it.
+ */
+function clientWentAway(error: FastifyError, request: FastifyRequest): boolean {
+  const bodyFailure = CLIENT_BODY_FAILURES.has(error.code) || /^(aborted|Unexpected end of form)$/.test(error.message);
+  return bodyFailure && (request.raw.readableAborted || request.raw.socket?.destroyed === true);
 }
 
 function isMultipart(request: FastifyRequest): boolean {

@@ -30,6 +30,23 @@ export function pageViewer(reply: FastifyReply, actor: PersonActor | undefined) 
   return { person: actor?.person, admin: actor ? isAdmin(actor) : false, path: reply.request.url, csrfToken: csrfToken(reply) };
 }
 
+type SignedIn = (request: FastifyRequest, reply: FastifyReply) => Promise<PersonActor | undefined>;
+
+/**
+ * An onRequest hook for a form or upload: who may send it is settled before a byte of its body is
+ * read. A visitor who is not signed in is sent to sign in (`signedIn`), and `check` — the service's
+ * own rule — refuses whoever may not do this (403, 404). The handler asks again; the actor is
+ * resolved once per request.
+ */
+export function refuseBeforeBody(signedIn: SignedIn, check?: (actor: PersonActor, request: FastifyRequest) => unknown) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const actor = await signedIn(request, reply);
+    if (!actor) return reply;
+    await check?.(actor, request);
+    return undefined;
+  };
+}
+
 /** What every portal page needs: who is signed in (or a redirect to sign in) and the page frame. */
 export function createPageRendering(auth: RequestAuthentication) {
   return {

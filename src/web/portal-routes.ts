@@ -9,7 +9,7 @@ import type { MailPhotoService, PhotoVersion } from '../mail/index.ts';
 import type { SyncMode } from '../config.ts';
 import { html, type SafeHtml } from './html.ts';
 import { ownPhotoUrl } from './layout.ts';
-import { createPageRendering, csrfToken, PAGE, type PersonActor } from './page-rendering.ts';
+import { createPageRendering, csrfToken, PAGE, refuseBeforeBody, type PersonActor } from './page-rendering.ts';
 
 export interface PortalOptions {
   identity: IdentityService;
@@ -181,7 +181,8 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
       attachFieldsToBody: 'keyValues',
       limits: { fileSize: MAIL_PHOTO_MAX_BYTES, files: 1, fields: 5, fieldSize: 4096 },
     });
-    uploads.post<{ Body: Form }>('/mail/photo', { config: PAGE, preHandler: uploads.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+    const uploadAccepted = refuseBeforeBody(signedIn, (actor) => mail.assertUploadAccepted(actor, actor.person));
+    uploads.post<{ Body: Form }>('/mail/photo', { config: PAGE, onRequest: uploadAccepted, preHandler: uploads.csrfProtection, schema: { hide: true } }, async (request, reply) => {
       const actor = await signedIn(request, reply);
       if (!actor) return reply;
       const file = request.body?.photo;
@@ -197,7 +198,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
     });
   });
 
-  app.post('/mail/photo/remove', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post('/mail/photo/remove', { config: PAGE, onRequest: refuseBeforeBody(signedIn), preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     await mail.removePhoto(actor, actor.person).catch((error) => {
@@ -257,6 +258,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
             new TooManyRequests('Too many password changes. Wait a minute, then try again.', Math.ceil(context.ttl / 1000)),
         },
       },
+      onRequest: refuseBeforeBody((request, reply) => signedIn(request, reply, { changingPassword: true })),
       preHandler: app.csrfProtection,
       schema: { hide: true },
     },

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { runOutcome } from './sync-fixtures.ts';
 import type { LightMyRequestResponse } from 'fastify';
 import type { Person } from '../../src/directory/index.ts';
@@ -68,6 +69,13 @@ export interface World {
   ensureSessions(): Promise<void>;
   /** `csrf: false` leaves the form's token out; `csrfCookie: false` also the CSRF secret cookie. */
   send(actor: ActorName, method: string, request: CellRequest, options?: { csrf?: boolean; csrfCookie?: boolean }): Promise<LightMyRequestResponse>;
+  /**
+   * The same request over a real socket, holding its body back: the headers declare the body plus
+   * `extraBytes` more, only the first half of the body is sent, and the rest never comes. Resolves
+   * with the answer that arrives meanwhile, or undefined when none comes within `waitMs` (the server
+   * is waiting for the body). The connection is closed after either.
+   */
+  sendWithheldBody(actor: ActorName, method: string, request: CellRequest, options: { extraBytes: number; waitMs: number }): Promise<LightMyRequestResponse | undefined>;
   close(): Promise<void>;
 }
 
@@ -153,6 +161,7 @@ export async function createAccessWorld(kind: DatabaseKind): Promise<World> {
   const b = await makePhoto('jpeg', 96, 96, { color: '#22aa55', marker: '#ffee00' });
   const photos = { a, b, etagA: photoContentEtag(a), etagB: photoContentEtag(b) };
 
+  let listening: Promise<number> | undefined;
   const world: World = {
     t,
     people: { ada, grace, root },
@@ -174,29 +183,51 @@ export async function createAccessWorld(kind: DatabaseKind): Promise<World> {
       }
     },
     async send(actor, method, request, options = {}) {
-      const credentials = actors[actor];
-      const withCsrf = options.csrf ?? true;
-      const token = withCsrf && (request.form || request.multipart) ? await csrf.tokenFor(credentials.sessionToken) : '';
-      const headers: Record<string, string> = { ...request.headers };
-      const cookies: string[] = [];
-      let payload = request.payload;
-      if ((request.form || request.multipart) && (options.csrfCookie ?? true)) cookies.push(csrf.cookie);
-      if (credentials.sessionToken) cookies.push(`${SESSION_COOKIE}=${credentials.sessionToken}`);
-      if (credentials.bearer) headers.authorization = `Bearer ${credentials.bearer}`;
-      if (request.form) {
-        headers['content-type'] = 'application/x-www-form-urlencoded';
-        payload = new URLSearchParams({ ...(withCsrf && { _csrf: token }), ...request.form }).toString();
-      }
-      if (request.multipart) {
-        const body = multipart({ ...(withCsrf && { _csrf: token }), ...request.multipart.fields }, request.multipart.file);
-        headers['content-type'] = body.contentType;
-        payload = body.payload;
-      }
-      if (cookies.length) headers.cookie = cookies.join('; ');
+      const { headers, payload } = await requestParts(actor, request, options);
       return t.app.inject({ method: method as 'GET', url: request.url, headers, ...(payload !== undefined && { payload }) });
+    },
+    async sendWithheldBody(actor, method, request, options) {
+      const { headers, payload } = await requestParts(actor, request, {});
+      const body = Buffer.from(payload ?? '');
+      listening ??= t.app.listen({ port: 0, host: '127.0.0.1' }).then((address) => Number(new URL(address).port));
+      const socket = net.connect(await listening, '127.0.0.1');
+      try {
+        socket.on('error', () => {});
+        const head = [`${method} ${request.url} HTTP/1.1`, 'Host: 127.0.0.1', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+        head.push(`Content-Length: ${body.length + options.extraBytes}`);
+        socket.write(`${head.join('\r\n')}\r\n\r\n`);
+        socket.write(body.subarray(0, Math.ceil(body.length / 2)));
+        return await readResponse(socket, options.waitMs);
+      } finally {
+        socket.destroy();
+      }
     },
     close: () => t.close(),
   };
+
+  /** Headers and body of a cell's request as the actor sends it (their credentials, the form's CSRF token). */
+  async function requestParts(actor: ActorName, request: CellRequest, options: { csrf?: boolean; csrfCookie?: boolean }) {
+    const credentials = actors[actor];
+    const withCsrf = options.csrf ?? true;
+    const token = withCsrf && (request.form || request.multipart) ? await csrf.tokenFor(credentials.sessionToken) : '';
+    const headers: Record<string, string> = { ...request.headers };
+    const cookies: string[] = [];
+    let payload = request.payload;
+    if ((request.form || request.multipart) && (options.csrfCookie ?? true)) cookies.push(csrf.cookie);
+    if (credentials.sessionToken) cookies.push(`${SESSION_COOKIE}=${credentials.sessionToken}`);
+    if (credentials.bearer) headers.authorization = `Bearer ${credentials.bearer}`;
+    if (request.form) {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      payload = new URLSearchParams({ ...(withCsrf && { _csrf: token }), ...request.form }).toString();
+    }
+    if (request.multipart) {
+      const body = multipart({ ...(withCsrf && { _csrf: token }), ...request.multipart.fields }, request.multipart.file);
+      headers['content-type'] = body.contentType;
+      payload = body.payload;
+    }
+    if (cookies.length) headers.cookie = cookies.join('; ');
+    return { headers, payload };
+  }
 
   // Every person starts with a Mail photo; a finished run gives the run pages something to show.
   for (const person of [ada, grace, root]) await world.ensurePhoto(person, 'a');
@@ -291,6 +322,64 @@ export function pageHeaderProblems(response: LightMyRequestResponse, method: str
     if (handler) problems.push(`an inline event handler in the body: ${handler[0].slice(0, 80)}`);
   }
   return problems;
+}
+
+/**
+ * One HTTP/1.1 answer read off a socket (Content-Length or chunked), shaped like app.inject's so the
+ * table's checks apply to it; undefined when none has come within `waitMs`.
+ */
+function readResponse(socket: net.Socket, waitMs: number): Promise<LightMyRequestResponse | undefined> {
+  return new Promise((resolve) => {
+    let received = Buffer.alloc(0);
+    const finish = (response: LightMyRequestResponse | undefined) => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      resolve(response);
+    };
+    const timer = setTimeout(() => finish(undefined), waitMs);
+    const onData = (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      const end = received.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const [statusLine, ...fields] = received.subarray(0, end).toString('latin1').split('\r\n');
+      const headers: Record<string, string | string[]> = {};
+      for (const field of fields) {
+        const name = field.slice(0, field.indexOf(':')).toLowerCase();
+        const value = field.slice(field.indexOf(':') + 1).trim();
+        const before = headers[name];
+        headers[name] = before === undefined ? value : ([] as string[]).concat(before, value);
+      }
+      let rest = received.subarray(end + 4);
+      let payload: Buffer | undefined;
+      if (String(headers['transfer-encoding'] ?? '').includes('chunked')) {
+        const chunks: Buffer[] = [];
+        for (;;) {
+          const lineEnd = rest.indexOf('\r\n');
+          if (lineEnd < 0) return;
+          const size = parseInt(rest.subarray(0, lineEnd).toString('latin1'), 16);
+          if (rest.length < lineEnd + 2 + size + 2) return;
+          if (size === 0) break;
+          chunks.push(rest.subarray(lineEnd + 2, lineEnd + 2 + size));
+          rest = rest.subarray(lineEnd + 2 + size + 2);
+        }
+        payload = Buffer.concat(chunks);
+      } else {
+        const length = Number(headers['content-length'] ?? 0);
+        if (rest.length < length) return;
+        payload = rest.subarray(0, length);
+      }
+      const text = payload.toString('utf8');
+      finish({
+        statusCode: Number(statusLine!.split(' ')[1]),
+        headers,
+        rawPayload: payload,
+        payload: text,
+        body: text,
+        json: () => JSON.parse(text),
+      } as unknown as LightMyRequestResponse);
+    };
+    socket.on('data', onData);
+  });
 }
 
 /** A short account of a response for a failure message. */
