@@ -184,6 +184,23 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.match(page.body, /id="run-percent">100%/);
     });
 
+    test('a second bulk sync while one runs gets 409 with a link to the running one', async () => {
+      // A run with nobody to work on it stays running for as long as the test needs.
+      const runningId = await t.services.runs.start({ kind: 'sync', label: 'Sync everyone', startedBy: 'another admin', total: 1 });
+      const form = await t.app.inject({ method: 'GET', url: '/admin/sync', headers: { cookie: adminCookie } });
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)![1]!;
+      const second = await t.app.inject({
+        method: 'POST',
+        url: '/admin/sync/runs',
+        headers: { cookie: [adminCookie, cookiesOf(form)].filter(Boolean).join('; '), 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({ _csrf: csrf, scope: 'stale' }).toString(),
+      });
+      assert.equal(second.statusCode, 409);
+      assert.match(second.body, /still running/);
+      assert.match(second.body, new RegExp(`<a href="/admin/runs/${runningId}">`));
+      await t.services.syncAdmin.cancelRun(CLI_ACTOR, runningId);
+    });
+
     test('a force sync can be cancelled: it stops after the people in progress', async () => {
       const runId = await t.services.syncAdmin.startSyncAll(CLI_ACTOR, { staleOnly: false });
       const run = { id: runId };
