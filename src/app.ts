@@ -9,8 +9,9 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { createRequestAuthentication, csrfBinding } from './identity/index.ts';
 import { registerGraphPhotoRoutes } from './mail/index.ts';
 import type { Services } from './services.ts';
-import { registerSharePointRoutes } from './sites/index.ts';
+import { registerSharePointRoutes, withPeopleManagerPaths } from './sites/index.ts';
 import { registerAdminAuditPage } from './web/admin-audit-page.ts';
+import { apiDocsUiOptions } from './web/api-docs/api-docs-ui-options.ts';
 import { registerAdminImportPages, renderImportReport } from './web/admin-import-pages.ts';
 import { registerAdminSyncPages } from './web/admin-sync-pages.ts';
 import { registerAssetRoutes } from './web/asset-routes.ts';
@@ -99,13 +100,10 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
+    // The PeopleManager calls share one case-insensitive route; the document lists each of them.
+    transformObject: (document) => ('openapiObject' in document ? withPeopleManagerPaths(document.openapiObject) : document.swaggerObject),
   });
-  await app.register(swaggerUi, {
-    routePrefix: '/docs',
-    staticCSP: true,
-    // swagger-ui's own policy asks browsers to upgrade to https, which breaks the page on plain http.
-    transformStaticCSP: (csp) => (secureCookies ? csp : csp.replace(/;?\s*upgrade-insecure-requests/, '')),
-  });
+  await app.register(swaggerUi, apiDocsUiOptions({ https: secureCookies }));
 
   await app.register(registerOperationsRoutes, { database: services.database, metrics, auth, metricsToken: config.metricsToken });
   await app.register(registerAssetRoutes);

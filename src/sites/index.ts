@@ -13,6 +13,7 @@ export {
   type ProfileProperty,
 } from './site-profile.ts';
 export type { SharePointRouteOptions } from './sharepoint-routes.ts';
+export { withPeopleManagerPaths, PEOPLE_MANAGER_OPENAPI_PATHS } from './people-manager-openapi.ts';
 
 /** The SharePoint routes, loaded when the server registers them (CLI commands never load the web stack). */
 export async function registerSharePointRoutes(app: FastifyInstance, options: SharePointRouteOptions): Promise<void> {
