@@ -134,15 +134,16 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
   const sendPersonProperties = async (request: FastifyRequest, reply: FastifyReply, person: Person) => {
     const properties = await sites.getProperties(person);
     const pictureUrl = properties.find((p) => p.key === 'PictureURL')?.value || null;
-    const personal = new URL(`/personal/${encodeURIComponent(person.userPrincipalName.replace(/[@.]/g, '_'))}/`, publicUrl).href;
+    // SharePoint's PersonalUrl is the person's own site; here that is their profile page (there is no /personal/).
+    const profilePage = new URL(`/sites/people/${encodeURIComponent(person.userPrincipalName)}`, publicUrl).href;
     const body = {
       AccountName: claimsAccountName(person),
       DisplayName: person.displayName,
       Email: person.mail,
-      PersonalUrl: personal,
+      PersonalUrl: profilePage,
       PictureUrl: pictureUrl,
       Title: null,
-      UserUrl: new URL(`/sites/people/${encodeURIComponent(person.userPrincipalName)}`, publicUrl).href,
+      UserUrl: profilePage,
       UserProfileProperties: properties,
     };
     return sendODataJson(request, reply, body);

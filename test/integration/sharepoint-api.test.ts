@@ -53,6 +53,17 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(image.headers['content-type'], 'image/jpeg');
     });
 
+    test("PersonalUrl and UserUrl lead to the person's profile page in Sites", async () => {
+      const v = encodeURIComponent("'i:0#.f|membership|ada.lovelace@contoso.example'");
+      const body = (await api(`/_api/SP.UserProfiles.PeopleManager/GetPropertiesFor(accountName=@v)?@v=${v}`, graceToken)).json();
+      assert.equal(body.PersonalUrl, 'http://photosync.test/sites/people/ada.lovelace%40contoso.example');
+      assert.equal(body.UserUrl, body.PersonalUrl);
+      const page = await t.app.inject({ method: 'GET', url: new URL(body.PersonalUrl).pathname, headers: { cookie: await t.signIn(grace.userPrincipalName) } });
+      assert.equal(page.statusCode, 200);
+      assert.match(page.headers['content-type'] as string, /^text\/html/);
+      assert.match(page.body, /ada\.lovelace@contoso\.example/);
+    });
+
     test('odata=verbose wraps the answer in d with results arrays', async () => {
       const body = (await api('/_api/SP.UserProfiles.PeopleManager/GetMyProperties', graceToken, 'application/json;odata=verbose')).json();
       assert.equal(body.d.__metadata.type, 'SP.UserProfiles.PersonProperties');
