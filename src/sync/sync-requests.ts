@@ -8,7 +8,7 @@ import type { SyncJobQueue } from './sync-job-queue.ts';
 import type { SyncSettingsStore } from './sync-settings.ts';
 import type { SyncTrigger } from './sync-state.ts';
 
-/** People per job of a bulk run: one worker syncs them one after another. */
+/** People per job of a bulk run: one worker takes the job and checks a few of them at a time. */
 const RUN_CHUNK = 50;
 
 /** A waited-for sync left unfinished by a crash is done by a worker after this long. */
