@@ -13,6 +13,7 @@ import { registerSharePointRoutes, withPeopleManagerPaths } from './sites/index.
 import { registerAdminAuditPage } from './web/admin-audit-page.ts';
 import { apiDocsUiOptions } from './web/api-docs/api-docs-ui-options.ts';
 import { registerAdminImportPages, renderImportReport } from './web/admin-import-pages.ts';
+import { registerAdminPeoplePages } from './web/admin-people-pages.ts';
 import { registerAdminSyncPages } from './web/admin-sync-pages.ts';
 import { registerAssetRoutes } from './web/asset-routes.ts';
 import { registerBulkRunPages } from './web/bulk-run-pages.ts';
@@ -130,6 +131,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(registerAdminSyncPages, { directory: services.directory, syncAdmin: services.syncAdmin, auth });
   await app.register(registerAdminImportPages, { photoImporter: services.photoImporter, auth });
   await app.register(registerAdminAuditPage, { audit: services.audit, auth });
+  await app.register(registerAdminPeoplePages, { directory: services.directory, people: services.people, auth });
   await app.register(registerBulkRunPages, {
     syncAdmin: services.syncAdmin,
     auth,
