@@ -150,7 +150,7 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
     await grace.context().close();
   });
 
-  test('an admin: sync status, a person\'s sync, a finished run, import and its report, audit', async () => {
+  test('an admin: sync status, a person\'s sync, a finished run, import and its report, audit, people', async () => {
     const problems: string[] = [];
     const admin = await windowFor(ADMIN, problems);
     // A force sync, watched to its end.
@@ -177,6 +177,9 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
       { name: 'admin-import', url: '/admin/import' },
       { name: 'admin-import-report', url: importRun },
       { name: 'admin-audit', url: '/admin/audit' },
+      { name: 'admin-people', url: '/admin/people' },
+      { name: 'admin-people-person', url: `/admin/people/${encodeURIComponent(ADA)}` },
+      { name: 'admin-people-remove', url: `/admin/people/${encodeURIComponent(GRACE)}/remove` },
     ]);
     assert.deepEqual(found, []);
     assert.deepEqual(problems, [], 'no console errors, page errors or CSP violations');
