@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { buildHttpApp, createServices, type Services } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
 import type { Person } from '../../src/directory/index.ts';
 import { AppError } from '../../src/errors.ts';
 import { CLI_ACTOR, SIGN_IN_DISABLED, SIGN_IN_FAILED, type Actor } from '../../src/identity/index.ts';
@@ -387,6 +389,70 @@ for (const { kind, skip } of DATABASE_KINDS) {
         const gone = await t.app.inject({ method: 'GET', url: pageUrl(ada), headers: { cookie } });
         assert.equal(gone.statusCode, 404);
       });
+    });
+  });
+
+  // Several server processes share one database only on PostgreSQL; on SQLite there is one.
+  describe(`the people lifecycle across server processes on ${kind}`, { skip: kind === 'sqlite' ? 'SQLite has one server process' : skip }, () => {
+    let t: TestApp;
+    let other: Services;
+    let otherApp: FastifyInstance;
+    let boss: Person;
+
+    before(async () => {
+      t = await startTestApp(kind);
+      // A second "server process" on the same database, with its own caches and its own HTTP app.
+      other = await createServices(loadConfig(t.env));
+      otherApp = await buildHttpApp(other);
+      await otherApp.ready();
+      boss = await t.addPerson('boss@contoso.example', { role: 'admin' });
+    });
+    after(async () => {
+      await otherApp.close();
+      await other.close();
+      await t.close();
+    });
+
+    /** Resolves when the other process hears the notice: no sleeping, no polling. */
+    const heardThere = (topic: string, key = '*') => new Promise<void>((resolve) => other.database.processes.subscribe(topic, (k) => k === key && resolve()));
+    const there = (url: string, headers: Record<string, string>) => otherApp.inject({ method: 'GET', url, headers });
+
+    test('a disabled person\'s session and token stop working at once in another process', { timeout: 60_000 }, async () => {
+      const ada = await t.addPerson('ada@contoso.example');
+      const cookie = await t.signIn(ada.userPrincipalName);
+      const token = await t.tokenFor(ada);
+      const viewer = await t.signIn(boss.userPrincipalName);
+      await t.services.mail.setPhoto(CLI_ACTOR, ada, await makePhoto('jpeg', 300, 300), 'cli');
+      await t.services.sync.syncProfilePhoto(ada, 'admin');
+      const photoUrl = `/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(ada.userPrincipalName)}`;
+      // The other process has the token, the person and the Sites copy in its caches.
+      assert.equal((await there('/', { cookie })).statusCode, 200);
+      assert.equal((await there('/v1.0/me/photo', bearer(token))).statusCode, 200);
+      assert.doesNotMatch((await there(photoUrl, { cookie: viewer })).headers.etag as string, /placeholder/);
+
+      const heard = Promise.all([heardThere('people'), heardThere('tokens')]);
+      await t.services.people.disable(CLI_ACTOR, ada);
+      await heard;
+      assert.equal((await there('/', { cookie })).statusCode, 303, 'the session is refused there');
+      assert.equal((await there('/v1.0/me/photo', bearer(token))).statusCode, 401, 'the cached token is refused there');
+      assert.match((await there(photoUrl, { cookie: viewer })).headers.etag as string, /^"placeholder-/, 'Sites there shows the placeholder');
+      await assert.rejects(other.identity.signIn(ada.userPrincipalName, TEST_PASSWORD), (error: Error) => error.message === SIGN_IN_DISABLED);
+    });
+
+    test('a removed person is forgotten at once in another process', { timeout: 60_000 }, async () => {
+      const grace = await t.addPerson('grace@contoso.example');
+      const token = await t.tokenFor(grace);
+      const viewer = await t.signIn(boss.userPrincipalName);
+      await t.services.mail.setPhoto(CLI_ACTOR, grace, await makePhoto('jpeg', 300, 300), 'cli');
+      const photoUrl = `/v1.0/users/${encodeURIComponent(grace.userPrincipalName)}/photo`;
+      assert.equal((await there(photoUrl, { cookie: viewer })).statusCode, 200);
+      assert.equal((await there('/v1.0/me/photo', bearer(token))).statusCode, 200);
+
+      const heard = Promise.all([heardThere('people'), heardThere('tokens'), heardThere('mail', grace.id), heardThere('sites', grace.id)]);
+      await t.services.people.remove(CLI_ACTOR, grace);
+      await heard;
+      assert.equal((await there(photoUrl, { cookie: viewer })).statusCode, 404, 'nobody by that name there');
+      assert.equal((await there('/v1.0/me/photo', bearer(token))).statusCode, 401);
     });
   });
 }
