@@ -85,7 +85,8 @@ export class IdentityService {
 
   /** A fresh random session id at every sign-in (no fixation). */
   async signIn(name: string, password: string): Promise<SignedIn> {
-    const person = name.length <= 256 ? await this.directory.findByUpnOrMail(name.trim()) : undefined;
+    // Read fresh: the password check costs far more than the query, and a change made elsewhere counts at once.
+    const person = name.length <= 256 ? await this.directory.findByUpnOrMail(name.trim(), { fresh: true }) : undefined;
     const storedHash = person ? await this.directory.findPasswordHash(person.id) : null;
     // Verify against a decoy when there is nothing to verify, so timing does not reveal who exists.
     const ok = await verify(storedHash ?? (await this.getDecoyHash()), password.slice(0, 1024)).catch(() => false);
