@@ -61,6 +61,18 @@ export class PeopleLifecycle {
     if (!isAdmin(actor)) throw new Forbidden('Only an admin can manage people.');
   }
 
+  /** An admin never disables themself (another admin can): settled before a form's body is read. */
+  assertMayDisable(actor: Actor, person: Person): void {
+    this.assertMayManagePeople(actor);
+    if (isSelf(actor, person)) throw new Forbidden('You cannot disable yourself; another admin can.');
+  }
+
+  /** An admin never removes themself (another admin can). */
+  assertMayRemove(actor: Actor, person: Person): void {
+    this.assertMayManagePeople(actor);
+    if (isSelf(actor, person)) throw new Forbidden('You cannot remove yourself; another admin can.');
+  }
+
   async search(actor: Actor, query: PeopleQuery): Promise<Person[]> {
     this.assertMayManagePeople(actor);
     return this.services.directory.searchPeople(query);
@@ -126,8 +138,7 @@ export class PeopleLifecycle {
    * kept or removed per the admins' setting.
    */
   async disable(actor: Actor, person: Person, options: { reason?: string } = {}): Promise<void> {
-    this.assertMayManagePeople(actor);
-    if (isSelf(actor, person)) throw new Forbidden('You cannot disable yourself; another admin can.');
+    this.assertMayDisable(actor, person);
     const disabled = await this.options.withLock(ADMINS_LOCK, async () => {
       const current = await this.fresh(person);
       if (!current.enabled) return undefined;
@@ -160,8 +171,7 @@ export class PeopleLifecycle {
    * them; the audit log keeps every entry about them (by id and name), and records this one.
    */
   async remove(actor: Actor, person: Person): Promise<void> {
-    this.assertMayManagePeople(actor);
-    if (isSelf(actor, person)) throw new Forbidden('You cannot remove yourself; another admin can.');
+    this.assertMayRemove(actor, person);
     await this.options.withLock(ADMINS_LOCK, async () => {
       const current = await this.fresh(person);
       if (current.role === 'admin' && current.enabled && (await this.services.directory.countEnabledAdmins()) <= 1) throw new LastAdmin(current, 'removed');

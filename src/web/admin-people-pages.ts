@@ -209,6 +209,8 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
     people.assertMayManagePeople(actor);
     await directory.getPerson((request.params as { upn: string }).upn);
   });
+  const mayDisableFirst = refuseBeforeBody(signedIn, async (actor, request) => people.assertMayDisable(actor, await directory.getPerson((request.params as { upn: string }).upn)));
+  const mayRemoveFirst = refuseBeforeBody(signedIn, async (actor, request) => people.assertMayRemove(actor, await directory.getPerson((request.params as { upn: string }).upn)));
   /** A 4xx from the service shown on the person's page, in its words; anything else goes to the error handler. */
   const onPersonPage = async (reply: FastifyReply, actor: PersonActor, person: Person, work: () => Promise<FastifyReply>) => {
     try {
@@ -269,7 +271,7 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
     return personPage(reply, actor, await directory.getPerson(request.params.upn), { done: request.query.done });
   });
 
-  app.post<{ Params: { upn: string }; Body: Form }>('/admin/people/:upn/disable', { config: PAGE, onRequest: adminAndPersonFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post<{ Params: { upn: string }; Body: Form }>('/admin/people/:upn/disable', { config: PAGE, onRequest: mayDisableFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const person = await directory.getPerson(request.params.upn);
@@ -311,8 +313,8 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
   app.get<{ Params: { upn: string } }>('/admin/people/:upn/remove', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
-    people.assertMayManagePeople(actor);
     const person = await directory.getPerson(request.params.upn);
+    people.assertMayRemove(actor, person);
     return page(
       reply,
       actor,
@@ -327,7 +329,7 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
     );
   });
 
-  app.post<{ Params: { upn: string } }>('/admin/people/:upn/remove', { config: PAGE, onRequest: adminAndPersonFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post<{ Params: { upn: string } }>('/admin/people/:upn/remove', { config: PAGE, onRequest: mayRemoveFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const person = await directory.getPerson(request.params.upn);
