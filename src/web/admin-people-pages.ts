@@ -104,7 +104,7 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
             <label for="mail">Mail address</label>
             <input id="mail" name="mail" type="email" value="${value('mail')}">
             <label for="role">Role</label>
-            <select id="role" name="role">${ROLES.map((r) => html`<option value="${r}" ${value('role') === r ? 'selected' : ''}>${ROLE_WORDS[r]}</option>`)}</select>
+            <select id="role" name="role">${ROLES.map((r) => html`<option value="${r}" ${(value('role') || 'user') === r ? 'selected' : ''}>${ROLE_WORDS[r]}</option>`)}</select>
             <fieldset><legend>Password</legend>
               <label class="choice"><input type="radio" name="passwordChoice" value="one-time" ${value('passwordChoice') !== 'password' ? 'checked' : ''}> A one-time password, shown once, that they change at first sign-in</label>
               <label class="choice"><input type="radio" name="passwordChoice" value="password" ${value('passwordChoice') === 'password' ? 'checked' : ''}> This password:</label>
@@ -171,7 +171,7 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
             ${person.enabled
               ? html`<form method="post" action="${url}/disable">
                   <input type="hidden" name="_csrf" value="${token}">
-                  <label for="reason">Why (for the audit log, optional)</label>
+                  <label for="reason">Reason for disabling (optional, kept in the audit log)</label>
                   <input id="reason" name="reason" type="text" maxlength="500">
                   <p class="hint">They cannot sign in, and their sessions and API tokens stop working at once.</p>
                   <div class="actions"><button type="submit" class="danger">Disable</button></div>

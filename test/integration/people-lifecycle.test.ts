@@ -299,6 +299,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
         }
         const enabledOnly = await t.app.inject({ method: 'GET', url: '/admin/people?q=zelda&state=enabled', headers: { cookie } });
         assert.doesNotMatch(enabledOnly.body, /Zelda Findable/);
+        const page = await t.app.inject({ method: 'GET', url: '/admin/people', headers: { cookie } });
+        assert.match(page.body, /<option value="user" selected>User<\/option>/, 'a new person is a user unless the admin chooses otherwise');
         const bad = await t.app.inject({ method: 'GET', url: '/admin/people?state=sleeping', headers: { cookie } });
         assert.equal(bad.statusCode, 400);
         assert.match(bad.body, /state filter must be one of enabled, disabled/);
