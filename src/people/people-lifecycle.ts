@@ -48,6 +48,8 @@ export class LastAdmin extends Conflict {
  */
 export class PeopleLifecycle {
   private readonly log: Logger;
+  /** The admin-count changes of this process, one after another (the cross-process lock is a pass-through on SQLite). */
+  private adminChanges: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly services: PeopleLifecycleServices,
@@ -115,7 +117,7 @@ export class PeopleLifecycle {
   async setRole(actor: Actor, person: Person, role: Role): Promise<Person> {
     this.assertMayManagePeople(actor);
     if (!ROLES.includes(role)) throw new BadRequest(`"${shown(String(role))}" is not a role; use one of ${ROLES.join(', ')}.`);
-    const changed = await this.options.withLock(ADMINS_LOCK, async () => {
+    const changed = await this.withAdminsLock(async () => {
       const current = await this.fresh(person);
       if (current.role === role) return undefined;
       if (current.role === 'admin' && current.enabled && (await this.services.directory.countEnabledAdmins()) <= 1) throw new LastAdmin(current, 'made a user');
@@ -139,7 +141,7 @@ export class PeopleLifecycle {
    */
   async disable(actor: Actor, person: Person, options: { reason?: string } = {}): Promise<void> {
     this.assertMayDisable(actor, person);
-    const disabled = await this.options.withLock(ADMINS_LOCK, async () => {
+    const disabled = await this.withAdminsLock(async () => {
       const current = await this.fresh(person);
       if (!current.enabled) return undefined;
       if (current.role === 'admin' && (await this.services.directory.countEnabledAdmins()) <= 1) throw new LastAdmin(current, 'disabled');
@@ -172,7 +174,7 @@ export class PeopleLifecycle {
    */
   async remove(actor: Actor, person: Person): Promise<void> {
     this.assertMayRemove(actor, person);
-    await this.options.withLock(ADMINS_LOCK, async () => {
+    await this.withAdminsLock(async () => {
       const current = await this.fresh(person);
       if (current.role === 'admin' && current.enabled && (await this.services.directory.countEnabledAdmins()) <= 1) throw new LastAdmin(current, 'removed');
       // Counted (and the caches told) before the rows go: the counts are the audit's, the notices end cached tokens.
@@ -246,6 +248,13 @@ export class PeopleLifecycle {
       this.log.warn({ err: error, personId: person.id }, 'removed a disabled person\'s Mail photo but could not ask Sites to follow; the next sync does'),
     );
     return 'Mail photo removed (setting)';
+  }
+
+  /** Whoever checks the last-admin rule and acts on it goes alone: in this process, and across processes. */
+  private withAdminsLock<T>(work: () => Promise<T>): Promise<T> {
+    const turn = this.adminChanges.then(() => this.options.withLock(ADMINS_LOCK, work));
+    this.adminChanges = turn.catch(() => undefined);
+    return turn;
   }
 
   /** The person as the database has them now (the caller's copy may be seconds old). */

@@ -103,6 +103,17 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal((await fresh(deputy)).role, 'user');
     });
 
+    test('two admins disabling each other at the same moment leave one enabled admin', async () => {
+      const deputy = await newPerson('admin');
+      const outcomes = await Promise.allSettled([t.services.people.disable(sessionActor(deputy), boss), t.services.people.disable(sessionActor(boss), deputy)]);
+      assert.deepEqual(outcomes.map((o) => o.status).sort(), ['fulfilled', 'rejected']);
+      assert.match(String((outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult).reason), /last enabled admin/);
+      assert.equal(await t.services.directory.countEnabledAdmins(), 1);
+      // Back to boss as the only admin.
+      if (!(await fresh(boss)).enabled) await t.services.people.enable(CLI_ACTOR, boss);
+      await t.services.people.remove(sessionActor(boss), deputy);
+    });
+
     test('a disabled person cannot sign in, and only the right password learns why', async () => {
       const ada = await newPerson();
       await t.services.people.disable(CLI_ACTOR, ada);
