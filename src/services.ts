@@ -72,7 +72,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     sessionTtlHours: config.sessionTtlHours,
     sessionLifetimeHours: config.sessionLifetimeHours,
     audit,
-    onTokenRevoked: () => tellOthers('tokens', '*'),
+    onCredentialsEnded: () => tellOthers('credentials', '*'),
     ...(now && { now }),
   });
   const mail = new MailPhotoService(new PhotoStore(database.db), {
@@ -103,7 +103,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   mail.onPhotoChanged((change) => tellOthers('mail', change.personId));
   processes.subscribe('mail', (personId) => mail.forgetCachedPhoto(personId));
   processes.subscribe('sites', (personId) => sites.forgetCachedThumbnails(personId));
-  processes.subscribe('tokens', () => identity.forgetCachedTokens());
+  processes.subscribe('credentials', () => identity.forgetCachedCredentials());
   processes.subscribe('settings', () => syncSettings.forgetCached());
   const syncStatus = new SyncStatusStore(database.db);
   metrics.countPeopleBySyncStateWith(() => syncStatus.countByState());

@@ -27,8 +27,11 @@ export interface IdentityOptions {
   now?: () => Date;
   randomBytes?: (size: number) => Buffer;
   audit?: AuditLog;
-  /** Told after a revocation (to tell the other server processes, which cache tokens for seconds); logs its own failures. */
-  onTokenRevoked?: () => Promise<void>;
+  /**
+   * Told after tokens were revoked or sessions ended (to tell the other server processes, which
+   * cache both for seconds); logs its own failures.
+   */
+  onCredentialsEnded?: () => Promise<void>;
 }
 
 export interface ApiTokenOptions {
@@ -62,6 +65,11 @@ export class IdentityService {
    * another process (the CLI) takes effect within the TTL.
    */
   private readonly recentTokens = new TtlCache<string, { actor: Actor; expiresAt: string | null }>(5000, 10_000);
+  /**
+   * Sessions resolved in the last few seconds, by the hash of the cookie, with when they end. Ending
+   * sessions here forgets them at once, here and (through onCredentialsEnded) in the other processes.
+   */
+  private readonly recentSessions = new TtlCache<string, { actor: Actor; endsAt: number }>(5000, 20_000);
 
   constructor(
     private readonly credentials: CredentialStore,
@@ -101,6 +109,8 @@ export class IdentityService {
 
   async resolveSession(sessionToken: string): Promise<Actor | undefined> {
     const idHash = sha256(sessionToken);
+    const cached = this.cachedSession(idHash);
+    if (cached) return cached;
     const session = await this.credentials.findSession(idHash);
     if (!session) return undefined;
     const now = this.now();
@@ -112,14 +122,37 @@ export class IdentityService {
     }
     const person = await this.directory.findPerson(session.person_id);
     if (!person?.enabled) return undefined;
+    let endsAt = Date.parse(session.expires_at);
     if (now.getTime() - Date.parse(session.last_seen_at) > SESSION_TOUCH_INTERVAL_MS) {
-      await this.credentials.touchSession(idHash, now, this.sessionExpiry(signedInAt, now));
+      const expiry = this.sessionExpiry(signedInAt, now);
+      await this.credentials.touchSession(idHash, now, expiry);
+      endsAt = expiry.getTime();
     }
-    return { kind: 'person', person, via: 'session', sessionKey: idHash };
+    const actor: Actor = { kind: 'person', person, via: 'session', sessionKey: idHash };
+    this.recentSessions.set(idHash, { actor, endsAt: Math.min(endsAt, this.lifetimeEnd(signedInAt).getTime()) });
+    return actor;
+  }
+
+  /** The session's actor when it was resolved in the last few seconds and has not ended; memory only. */
+  peekSession(sessionToken: string): Actor | undefined {
+    return this.cachedSession(sha256(sessionToken));
+  }
+
+  /** The bearer token's actor when it was seen in the last few seconds and has not expired; memory only. */
+  peekBearer(token: string): Actor | undefined {
+    const cached = this.recentTokens.get(sha256(token));
+    if (!cached || (cached.expiresAt !== null && cached.expiresAt <= this.now().toISOString())) return undefined;
+    return cached.actor;
+  }
+
+  private cachedSession(idHash: string): Actor | undefined {
+    const cached = this.recentSessions.get(idHash);
+    return cached && cached.endsAt > this.now().getTime() ? cached.actor : undefined;
   }
 
   async signOut(sessionToken: string): Promise<void> {
     await this.credentials.deleteSession(sha256(sessionToken));
+    await this.credentialsEnded();
   }
 
   /**
@@ -134,11 +167,12 @@ export class IdentityService {
     if (currentPassword === newPassword) throw new BadRequest('Choose a new password that differs from the current one.');
     await this.setPassword(person.id, newPassword);
     await this.credentials.deleteSessionsOf(person.id);
+    await this.credentialsEnded();
     const sessionToken = options.sessionToken === undefined ? undefined : await this.startSession(person.id);
     let revokedTokens = 0;
     if (options.revokeTokens) {
       revokedTokens = await this.credentials.revokeTokensOf(person.id, this.now());
-      await this.tokensRevoked();
+      await this.credentialsEnded();
       await this.options.audit?.record({
         actor: options.actor ? describeActor(options.actor) : { kind: person.role === 'admin' ? 'admin' : 'person', id: person.id, name: person.userPrincipalName },
         action: 'token.revoke',
@@ -217,7 +251,7 @@ export class IdentityService {
       throw new Forbidden('Only an admin can revoke someone else\'s token.');
     }
     await this.credentials.revokeToken(tokenId, this.now());
-    await this.tokensRevoked();
+    await this.credentialsEnded();
     const owner = await this.directory.findPerson(token.person_id);
     await this.options.audit?.record({
       actor: describeActor(actor),
@@ -228,10 +262,10 @@ export class IdentityService {
     });
   }
 
-  /** Forgets the cached tokens here and tells the other processes to. */
-  private async tokensRevoked(): Promise<void> {
-    this.recentTokens.clear();
-    await this.options.onTokenRevoked?.();
+  /** Forgets the cached tokens and sessions here and tells the other processes to. */
+  private async credentialsEnded(): Promise<void> {
+    this.forgetCachedCredentials();
+    await this.options.onCredentialsEnded?.();
   }
 
   /** The key that binds CSRF tokens to sessions, the same in every process of the installation. */
@@ -239,9 +273,10 @@ export class IdentityService {
     return this.credentials.csrfKey(this.randomBytes(32).toString('base64url'), this.now());
   }
 
-  /** A token was revoked in another process. */
-  forgetCachedTokens(): void {
+  /** A token was revoked or a session ended in another process. */
+  forgetCachedCredentials(): void {
     this.recentTokens.clear();
+    this.recentSessions.clear();
   }
 
   async deleteExpiredSessions(): Promise<void> {
