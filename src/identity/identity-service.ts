@@ -64,12 +64,12 @@ export class IdentityService {
    * Bearer tokens seen in the last few seconds. A revocation here clears it at once; one made by
    * another process (the CLI) takes effect within the TTL.
    */
-  private readonly recentTokens = new TtlCache<string, { actor: Actor; expiresAt: string | null }>(5000, 10_000);
+  private readonly recentTokens: TtlCache<string, { actor: Actor; expiresAt: string | null }>;
   /**
    * Sessions resolved in the last few seconds, by the hash of the cookie, with when they end. Ending
    * sessions here forgets them at once, here and (through onCredentialsEnded) in the other processes.
    */
-  private readonly recentSessions = new TtlCache<string, { actor: Actor; endsAt: number }>(5000, 20_000);
+  private readonly recentSessions: TtlCache<string, { actor: Actor; endsAt: number }>;
 
   constructor(
     private readonly credentials: CredentialStore,
@@ -78,6 +78,10 @@ export class IdentityService {
   ) {
     this.now = options.now ?? (() => new Date());
     this.randomBytes = options.randomBytes ?? cryptoRandomBytes;
+    // On the service's clock, so a session idle past its timeout is judged (and touched) by the database.
+    const clock = () => this.now().getTime();
+    this.recentTokens = new TtlCache(5000, 10_000, clock);
+    this.recentSessions = new TtlCache(5000, 20_000, clock);
   }
 
   async hashPassword(password: string): Promise<string> {
