@@ -1,5 +1,5 @@
 import { createHash, randomBytes as cryptoRandomBytes, randomUUID } from 'node:crypto';
-import { hash, verify, type Algorithm } from '@node-rs/argon2';
+import type { Algorithm } from '@node-rs/argon2';
 import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { DirectoryService, Person } from '../directory/index.ts';
 import { BadRequest, Forbidden, hasControlCharacters, NotFound, shown, Unauthenticated } from '../errors.ts';
@@ -8,6 +8,8 @@ import type { ApiTokenInfo, CredentialStore } from './credential-store.ts';
 import { TtlCache } from '../ttl-cache.ts';
 
 export const MIN_PASSWORD_LENGTH = 12;
+/** Loaded at the first password work: most commands (and every photo read) never need it. */
+const argon2 = () => import('@node-rs/argon2');
 /** Algorithm.Argon2id; the package declares it as a const enum, which isolated modules cannot read. */
 const ARGON2ID = 2 as Algorithm;
 const TOKEN_PREFIX = 'psk_';
@@ -86,7 +88,7 @@ export class IdentityService {
 
   async hashPassword(password: string): Promise<string> {
     assertStrongPassword(password);
-    return hash(password, { algorithm: ARGON2ID });
+    return (await argon2()).hash(password, { algorithm: ARGON2ID });
   }
 
   async setPassword(personId: string, password: string, options: { mustChange?: boolean } = {}): Promise<void> {
@@ -98,6 +100,7 @@ export class IdentityService {
     const person = name.length <= 256 ? await this.directory.findByUpnOrMail(name.trim()) : undefined;
     const storedHash = person?.enabled ? await this.directory.findPasswordHash(person.id) : null;
     // Verify against a decoy when there is nothing to verify, so timing does not reveal who exists.
+    const { verify } = await argon2();
     const ok = await verify(storedHash ?? (await this.getDecoyHash()), password.slice(0, 1024)).catch(() => false);
     if (!person || !storedHash || !ok) throw new Unauthenticated(SIGN_IN_FAILED);
 
@@ -165,6 +168,7 @@ export class IdentityService {
    */
   async changePassword(person: Person, currentPassword: string, newPassword: string, options: PasswordChange = {}): Promise<{ sessionToken?: string; revokedTokens: number }> {
     const storedHash = await this.directory.findPasswordHash(person.id);
+    const { verify } = await argon2();
     if (!storedHash || !(await verify(storedHash, currentPassword.slice(0, 1024)).catch(() => false))) {
       throw new BadRequest('The current password is incorrect.');
     }
@@ -298,7 +302,7 @@ export class IdentityService {
   }
 
   private getDecoyHash(): Promise<string> {
-    this.decoyHash ??= hash(this.randomBytes(16).toString('hex'), { algorithm: ARGON2ID });
+    this.decoyHash ??= argon2().then(({ hash }) => hash(this.randomBytes(16).toString('hex'), { algorithm: ARGON2ID }));
     return this.decoyHash;
   }
 }
