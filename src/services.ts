@@ -75,7 +75,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     sessionTtlHours: config.sessionTtlHours,
     sessionLifetimeHours: config.sessionLifetimeHours,
     audit,
-    onTokenRevoked: () => tellOthers('tokens', '*'),
+    onCredentialsEnded: () => tellOthers('credentials', '*'),
     ...(now && { now }),
   });
   const mail = new MailPhotoService(new PhotoStore(database.db), {
@@ -106,8 +106,13 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   mail.onPhotoChanged((change) => tellOthers('mail', change.personId));
   processes.subscribe('mail', (personId) => mail.forgetCachedPhoto(personId));
   processes.subscribe('sites', (personId) => sites.forgetCachedThumbnails(personId));
-  processes.subscribe('tokens', () => identity.forgetCachedTokens());
-  processes.subscribe('people', () => directory.forgetCachedPeople());
+  processes.subscribe('credentials', () => identity.forgetCachedCredentials());
+  // Someone was disabled, enabled, removed or changed: every cache holding people forgets them.
+  processes.subscribe('people', () => {
+    directory.forgetCachedPeople();
+    identity.forgetCachedCredentials();
+    sites.forgetCachedPictureFiles();
+  });
   processes.subscribe('settings', () => syncSettings.forgetCached());
   const syncStatus = new SyncStatusStore(database.db);
   metrics.countPeopleBySyncStateWith(() => syncStatus.countByState());

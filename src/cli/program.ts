@@ -1,7 +1,6 @@
 import fs from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { pino } from 'pino';
-import { createServices, type Services } from '../services.ts';
+import type { Services } from '../services.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { ROLES, type Role } from '../directory/index.ts';
 import { AppError, shown, UserNotFound } from '../errors.ts';
@@ -16,7 +15,6 @@ import { registerPeopleCommands } from './people-commands.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 import { registerSyncCommands } from './sync-commands.ts';
 import { askHiddenPassword, readPasswordFromStdin } from './read-password.ts';
-import { serve } from './serve-command.ts';
 
 /** Runs one `photosync …` command and returns its exit code (0 ok, 1 failed, 2 usage error). */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -39,6 +37,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     // The server logs JSON lines on standard output; a command keeps standard output for its answer
     // and logs only warnings and errors, on standard error.
     const level = options.server || config.logLevel === 'silent' || ['fatal', 'error'].includes(config.logLevel) ? config.logLevel : 'warn';
+    // Loaded per command, so `--help` and usage errors never load the database, image or web code.
+    const [{ pino }, { createServices }] = await Promise.all([import('pino'), import('../services.ts')]);
     const logger = pino({ level }, options.server ? io.stdout : io.stderr);
     const services = await createServices(config, { logger });
     try {
@@ -59,7 +59,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('serve')
     .description('start the server (configured by environment variables; see README)')
     .option('--demo', 'also seed a handful of people with generated photos')
-    .action((options: { demo?: boolean }) => withServices((services) => serve(services, io, { demo: options.demo === true }), { server: true }));
+    .action((options: { demo?: boolean }) => withServices(async (services) => (await import('./serve-command.ts')).serve(services, io, { demo: options.demo === true }), { server: true }));
 
   const users = program.command('users').description('people in the directory');
   users

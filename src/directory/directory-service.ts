@@ -53,6 +53,16 @@ export class DirectoryService {
     return person;
   }
 
+  /** The person findPerson found in the last few seconds, from memory only (the hot photo reads' fast path). */
+  peekPerson(idOrUpn: string): Person | undefined {
+    return this.found.get(idOrUpn.toLowerCase());
+  }
+
+  /** As peekPerson, for a name findByUpnOrMail looked up. */
+  peekByUpnOrMail(name: string): Person | undefined {
+    return this.found.get(`name:${name.toLowerCase()}`);
+  }
+
   async getPerson(idOrUpn: string): Promise<Person> {
     const person = await this.findPerson(idOrUpn);
     if (!person) throw new UserNotFound(idOrUpn);

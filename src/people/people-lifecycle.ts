@@ -10,7 +10,7 @@ import { DISABLED_MAIL_PHOTO_CHOICES, type DisabledMailPhoto, type PeopleSetting
 export type PersonDetails = { userPrincipalName: string; displayName?: string; mail?: string; role?: Role };
 
 /** What changed, for the caches of the other server processes (the topics services.ts subscribes to). */
-export type PeopleChangeTopic = 'people' | 'sites' | 'mail' | 'tokens';
+export type PeopleChangeTopic = 'people' | 'sites' | 'mail';
 
 export interface PeopleLifecycleServices {
   directory: DirectoryService;
@@ -125,10 +125,8 @@ export class PeopleLifecycle {
       return current;
     });
     if (changed) {
+      // Cached sessions and tokens carry the role too: peopleChanged forgets them everywhere.
       await this.peopleChanged();
-      // An admin-scoped token's rights follow the role: forget the cached ones everywhere.
-      this.services.identity.forgetCachedTokens();
-      await this.options.announce('tokens', '*');
       await this.record(actor, 'person.role', changed, `${changed.role} → ${role}`);
     }
     return this.fresh(person);
@@ -149,8 +147,9 @@ export class PeopleLifecycle {
       return current;
     });
     if (!disabled) return;
-    // First the people caches everywhere: from then on their sessions and tokens find them disabled.
+    // First the caches of people, sessions and tokens everywhere: from then on every request finds them disabled.
     await this.peopleChanged();
+    await this.forgetSitesCopy(disabled.id);
     const ended = await this.services.identity.endAccessOf(disabled.id);
     const photo = await this.applyMailPhotoSetting(actor, { ...disabled, enabled: false });
     const reason = options.reason?.trim() ? `reason: ${options.reason.trim().slice(0, 500)}; ` : '';
@@ -165,6 +164,7 @@ export class PeopleLifecycle {
     if (current.enabled) return;
     await this.services.directory.setEnabled(current.id, true);
     await this.peopleChanged();
+    await this.forgetSitesCopy(current.id);
     await this.record(actor, 'person.enable', current, null);
   }
 
@@ -184,11 +184,10 @@ export class PeopleLifecycle {
       if (!removed) throw new UserNotFound(current.userPrincipalName);
     });
     // The photos are gone from the database; no process may keep serving them from memory.
-    this.services.sites.forgetCachedThumbnails(person.id);
-    this.services.mail.forgetCachedPhoto(person.id);
-    await this.options.announce('sites', person.id);
-    await this.options.announce('mail', person.id);
     await this.peopleChanged();
+    await this.forgetSitesCopy(person.id);
+    this.services.mail.forgetCachedPhoto(person.id);
+    await this.options.announce('mail', person.id);
   }
 
   /** Sets the person's password (checked for strength); their sessions end. `mustChange`: to replace at the next sign-in. */
@@ -264,10 +263,21 @@ export class PeopleLifecycle {
     return current;
   }
 
-  /** Forgets cached people here and tells the other processes to. */
+  /**
+   * Forgets cached people here — the directory's, the sessions' and tokens' actors, Sites' picture
+   * files — and tells the other processes to (services.ts subscribes the same three to 'people').
+   */
   private async peopleChanged(): Promise<void> {
     this.services.directory.forgetCachedPeople();
+    this.services.identity.forgetCachedCredentials();
+    this.services.sites.forgetCachedPictureFiles();
     await this.options.announce('people', '*');
+  }
+
+  /** Sites' hot copy of the person, here and in the other processes: the next read decides afresh. */
+  private async forgetSitesCopy(personId: string): Promise<void> {
+    this.services.sites.forgetCachedThumbnails(personId);
+    await this.options.announce('sites', personId);
   }
 
   private entry(actor: Actor, action: NewAuditEntry['action'], person: Person, detail: string | null): NewAuditEntry {

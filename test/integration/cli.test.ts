@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { PHOTOSYNC_BIN } from '../support/compiled-bin.ts';
 import { DATABASE_KINDS } from '../support/databases.ts';
 import { makePhoto } from '../support/images.ts';
 import { runPhotosync } from '../support/run-cli.ts';
@@ -245,8 +245,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       fs.writeFileSync(csv, ['userPrincipalName,displayName,mail,role', ...names, ''].join('\n'));
       assert.equal((await cli(['users', 'import', csv])).code, 0);
 
-      const bin = fileURLToPath(new URL('../../bin/photosync.js', import.meta.url));
-      const child = spawn(process.execPath, [bin, 'users', 'list'], { env: { PATH: process.env.PATH ?? '', ...t.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [PHOTOSYNC_BIN, 'users', 'list'], { env: { PATH: process.env.PATH ?? '', ...t.env }, stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
       let first = '';
