@@ -346,6 +346,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
         const bad = await t.app.inject({ method: 'GET', url: '/admin/people?state=sleeping', headers: { cookie } });
         assert.equal(bad.statusCode, 400);
         assert.match(bad.body, /state filter must be one of enabled, disabled/);
+        for (const url of ['/admin/people?q=%00zelda', '/admin/people?after=%00', '/admin/sync?q=%00zelda']) {
+          const nul = await t.app.inject({ method: 'GET', url, headers: { cookie } });
+          assert.equal(nul.statusCode, 400, `${url}: ${nul.statusCode}`);
+          assert.match(nul.body, /must be plain text/);
+        }
       });
 
       test('the People page pages through everyone by user principal name', async () => {
