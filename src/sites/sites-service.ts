@@ -51,6 +51,11 @@ export class SitesService {
     return profileProperties(person, profile, this.options.publicUrl);
   }
 
+  /** Which Mail version each person's Sites photo shows (null or absent: their initials), in one query. */
+  syncedEtagsOf(people: readonly Person[]): Promise<Map<string, string | null>> {
+    return this.store.findSyncedEtags(people.map((person) => person.id));
+  }
+
   /** The synced thumbnail, or the person's placeholder: never a missing image. Hot ones come from memory. */
   async getThumbnail(person: Person, size: SiteThumbnailSize): Promise<ThumbnailImage> {
     return this.hot.getOrLoad(`${person.id}:${size}`, async () => {
