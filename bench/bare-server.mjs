@@ -1,11 +1,24 @@
-// The baseline for read throughput: a bare node:http server sending the same bytes, nothing else.
+// The baseline for hot reads: a bare node:http server sending the same bytes with an ETag (and a
+// 304 for a matching If-None-Match), nothing else. FILES maps each path to the file it sends.
 import fs from 'node:fs';
 import http from 'node:http';
 
-const body = fs.readFileSync(process.env.BYTES_FILE);
-const server = http.createServer((_request, response) => {
-  response.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': body.length });
-  response.end(body);
+const files = new Map(
+  Object.entries(JSON.parse(process.env.FILES)).map(([urlPath, file]) => {
+    const body = fs.readFileSync(file);
+    return [urlPath, { body, etag: `"${urlPath.slice(1)}-${body.length}"` }];
+  }),
+);
+const server = http.createServer((request, response) => {
+  const file = files.get(request.url);
+  if (!file) {
+    response.writeHead(404).end();
+  } else if (request.headers['if-none-match'] === file.etag) {
+    response.writeHead(304, { etag: file.etag, 'cache-control': 'private, no-cache' }).end();
+  } else {
+    response.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': file.body.length, etag: file.etag, 'cache-control': 'private, no-cache' });
+    response.end(file.body);
+  }
 });
 server.listen(Number(process.env.PORT), '127.0.0.1', () => process.stdout.write('listening\n'));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -5,13 +5,14 @@ import { benchBulkSyncEventLoop, benchBulkSyncEventLoopPostgres, type BulkSyncEv
 import { benchOnChangeBurst, benchOnChangeBurstPostgres, type OnChangeBurstResult } from './on-change-burst.ts';
 import { benchDecodeCost } from './decode-cost.ts';
 import { benchOnChangeLatency, benchOnChangeLatencyPostgres, generateSmallPhotos, type OnChangeLatencyResult } from './on-change-latency.ts';
-import { benchReads, type LoadResult } from './read-throughput.ts';
+import { benchHotReads, type LoadResult } from './hot-reads.ts';
+import { benchStartUp } from './start-up.ts';
 import { benchSyncStatusQuery, benchSyncStatusQueryPostgres, type SyncStatusQueryResult } from './sync-status-query.ts';
 import { benchSync } from './sync-throughput.ts';
 import { benchUploads } from './upload-throughput.ts';
 
 // Each figure is measured against its own baseline in this same run, so the ratios hold on any machine.
-const SECTIONS = ['upload', 'sync', 'reads', 'import', 'onchange', 'status', 'decode', 'bulksync', 'burst'] as const;
+const SECTIONS = ['upload', 'sync', 'reads', 'startup', 'import', 'onchange', 'status', 'decode', 'bulksync', 'burst'] as const;
 type Section = (typeof SECTIONS)[number];
 const only = (process.env.BENCH_ONLY ?? '')
   .split(',')
@@ -35,13 +36,11 @@ const atMost = (value: number, goal: number, unit: string, digits = 0) => {
   const space = unit === '×' ? '' : ' ';
   return `${value.toFixed(digits)}${space}${unit} (goal ≤ ${goal}${space}${unit}) ${value <= goal ? 'ok' : 'ABOVE GOAL'}`;
 };
-const rps = (r: LoadResult) =>
-  `${Math.round(r.requestsPerSecond).toLocaleString('en')} req/s, server CPU ${r.cpuMicrosPerRequest.toFixed(0)} µs/request, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, errors ${r.errors}`;
 const ms = (value: number) => (value < 10 ? value.toFixed(2) : value.toFixed(1));
 
 console.log(
   `photosync benchmark — node ${process.version}; sections: ${SECTIONS.filter(runs).join(', ')}` +
-    (only.length ? ' (BENCH_ONLY)' : ' (BENCH_ONLY=upload,sync,reads,import,onchange,status,decode,bulksync,burst picks some)') +
+    (only.length ? ' (BENCH_ONLY)' : ' (BENCH_ONLY=upload,sync,reads,startup,import,onchange,status,decode,bulksync,burst picks some)') +
     '\n',
 );
 
@@ -74,15 +73,32 @@ if (runs('sync')) {
 }
 
 if (runs('reads')) {
-  // benchReads pins this process to core 0; the sections after it need both cores back.
-  const reads = await keepingCpuAffinity(() => benchReads({ seconds, connections: 10, rounds: 7 }));
-  console.log('\nHot reads (server in a child process with LOG_LEVEL=warn; autocannon, 10 connections; median of 7 alternating rounds)');
-  console.log(`  GET …/photos/48x48/$value: ${rps(reads.graph48)}`);
-  console.log(`  bare node:http, same bytes: ${rps(reads.graph48Bare)}`);
-  console.log(`  ratio:                     ${ratio(reads.graph48.requestsPerSecond / reads.graph48Bare.requestsPerSecond, 0.8)}`);
-  console.log(`  GET userphoto.aspx?size=S: ${rps(reads.userPhotoS)}`);
-  console.log(`  bare node:http, same bytes: ${rps(reads.userPhotoSBare)}`);
-  console.log(`  ratio:                     ${ratio(reads.userPhotoS.requestsPerSecond / reads.userPhotoSBare.requestsPerSecond, 0.8)}`);
+  // benchHotReads pins this process to core 0; the sections after it need both cores back.
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const reads = await keepingCpuAffinity(() => benchHotReads({ seconds, rounds, connections: 64 }));
+  console.log(
+    `\nHot reads (compiled server, LOG_LEVEL=warn, and the baselines each pinned to core 1; wrk -t1 -c${reads.connections} on core 0; median of ${rounds} alternating rounds of ${seconds} s)`,
+  );
+  if (reads.nginxSkipped) console.log(`  nginx skipped: ${reads.nginxSkipped}`);
+  const cell = (r: LoadResult) => `${Math.round(r.requestsPerSecond).toLocaleString('en').padStart(7)} req/s ${r.cpuMicrosPerRequest.toFixed(1).padStart(5)} µs${r.errors ? ` ${r.errors} errors` : ''}`;
+  for (const c of reads.cases) {
+    console.log(`  ${c.name}`);
+    console.log(`    photosync ${cell(c.photosync)} | node:http ${cell(c.bare)}${c.nginx ? ` | nginx ${cell(c.nginx)}` : ''}`);
+    console.log(
+      `    ratio to node:http ${ratio(c.photosync.requestsPerSecond / c.bare.requestsPerSecond, 0.85)}` +
+        (c.nginx ? `; to nginx ${ratio(c.photosync.requestsPerSecond / c.nginx.requestsPerSecond, 0.7)}` : ''),
+    );
+  }
+}
+
+if (runs('startup')) {
+  const s = await benchStartUp({ runs: 9, people: 200 });
+  const sec = (value: number) => `${value.toFixed(3)} s`;
+  console.log(`\nStart-up (median of ${s.runs} runs, wall time; SQLite with ${s.people} people)`);
+  console.log(`  node -e 0 (the floor):       ${sec(s.nodeBaseline)}`);
+  console.log(`  photosync --help:            ${atMost(s.help, 0.3, 's', 3)} (from the sources through tsx: ${sec(s.helpFromSources)})`);
+  console.log(`  photosync users list:        ${atMost(s.usersList, 0.3, 's', 3)} (from the sources through tsx: ${sec(s.usersListFromSources)})`);
+  console.log(`  photosync serve, to listening: ${atMost(s.serverReady, 1, 's', 3)}`);
 }
 
 if (runs('import')) {

@@ -4,7 +4,7 @@ import type { DirectoryService, Person } from '../directory/index.ts';
 import { BadRequest } from '../errors.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import { GRAPH_PHOTO_SIZES, graphPhotoSizeOf, MAIL_PHOTO_MAX_BYTES, type GraphPhotoSize } from '../imaging/index.ts';
-import { ifNoneMatchHits, PHOTO_CACHE_CONTROL } from '../web/conditional-get.ts';
+import { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness } from '../web/conditional-get.ts';
 import { readCappedBody } from '../web/raw-body.ts';
 import { assertCanEditPhoto, type MailPhotoService } from './mail-photo-service.ts';
 import { quoteEtag, type PhotoVersion, type StoredRendition } from './photo-version.ts';
@@ -147,7 +147,8 @@ function parseSize(raw: string): GraphPhotoSize {
 
 function sendRendition(request: FastifyRequest, reply: FastifyReply, rendition: StoredRendition): FastifyReply {
   const etag = quoteEtag(rendition.etag);
-  reply.header('etag', etag).header('cache-control', PHOTO_CACHE_CONTROL);
+  const freshness = photoFreshness((request.query as Record<string, unknown>).v, rendition.versionEtag);
+  reply.header('etag', etag).header('cache-control', PHOTO_CACHE_CONTROL[freshness]);
   if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send();
   return reply.type(rendition.contentType).send(rendition.bytes);
 }

@@ -5,7 +5,7 @@ import { BadRequest, Forbidden, NotFound, shown } from '../errors.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import type { SiteThumbnailSize } from '../imaging/index.ts';
 import type { MailPhotoService } from '../mail/index.ts';
-import { ifNoneMatchHits, PHOTO_CACHE_CONTROL } from '../web/conditional-get.ts';
+import { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness, type PhotoFreshness } from '../web/conditional-get.ts';
 import { readCappedBody } from '../web/raw-body.ts';
 import { accountNameOf, claimsAccountName, PROFILE_PICTURES_PATH, thumbnailSizeOf, type ProfileProperty, type ThumbnailImage } from './site-profile.ts';
 import type { SitesService } from './sites-service.ts';
@@ -42,10 +42,12 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
   // also keeps anonymous visitors from learning who exists by trying account names.
   const servePhoto = async (request: FastifyRequest, reply: FastifyReply, viewer: Actor, person: Person, size: SiteThumbnailSize) => {
     await options.onPhotoRequested(viewer, person, size);
-    return sendThumbnail(request, reply, await sites.getThumbnail(person, size));
+    const image = await sites.getThumbnail(person, size);
+    const own = viewer.kind === 'person' && viewer.via === 'session' && viewer.person.id === person.id;
+    return sendThumbnail(request, reply, image, own ? 'own' : photoFreshness((request.query as Record<string, unknown>).t, image.sourceEtag));
   };
 
-  app.get<{ Querystring: { size?: string; accountname?: string } }>(
+  app.get<{ Querystring: { size?: string; accountname?: string; t?: string } }>(
     '/_layouts/15/userphoto.aspx',
     {
       schema: {
@@ -54,6 +56,7 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
         querystring: Type.Object({
           size: Type.Optional(Type.String({ maxLength: 8 })),
           accountname: Type.String({ minLength: 1, maxLength: 400, description: 'UPN, mail address or claims name' }),
+          t: Type.Optional(Type.String({ maxLength: 200, description: 'The version the URL shows (its Mail ETag): browsers keep such a URL for good' })),
         }),
       },
     },
@@ -207,8 +210,8 @@ function parseThumbnailSize(raw: string): SiteThumbnailSize {
   return size;
 }
 
-function sendThumbnail(request: FastifyRequest, reply: FastifyReply, image: ThumbnailImage): FastifyReply {
-  reply.header('etag', image.etag).header('cache-control', PHOTO_CACHE_CONTROL);
+function sendThumbnail(request: FastifyRequest, reply: FastifyReply, image: ThumbnailImage, freshness: PhotoFreshness): FastifyReply {
+  reply.header('etag', image.etag).header('cache-control', PHOTO_CACHE_CONTROL[freshness]);
   if (ifNoneMatchHits(request.headers['if-none-match'], image.etag)) return reply.code(304).send();
   return reply.type('image/jpeg').send(image.bytes);
 }

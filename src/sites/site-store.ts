@@ -41,6 +41,13 @@ export class SiteStore {
     return row && toProfile(row);
   }
 
+  /** The synced Mail ETag of each of these people that has a Sites profile. */
+  async findSyncedEtags(personIds: readonly string[]): Promise<Map<string, string | null>> {
+    if (personIds.length === 0) return new Map();
+    const rows = await this.db.selectFrom('site_profiles').select(['person_id', 'synced_etag']).where('person_id', 'in', personIds).execute();
+    return new Map(rows.map((row) => [row.person_id, row.synced_etag]));
+  }
+
   async findThumbnail(personId: string, size: SiteThumbnailSize): Promise<StoredThumbnail | undefined> {
     const row = await this.db
       .selectFrom('site_thumbnails')

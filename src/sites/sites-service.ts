@@ -54,6 +54,14 @@ export class SitesService {
   }
 
   /**
+   * Which Mail version each person's Sites photo shows (null or absent: their initials), in one query.
+   * A disabled person shows their initials, so pages never name (and browsers never keep) their photo's version.
+   */
+  syncedEtagsOf(people: readonly Person[]): Promise<Map<string, string | null>> {
+    return this.store.findSyncedEtags(people.filter((person) => person.enabled).map((person) => person.id));
+  }
+
+  /**
    * The synced thumbnail, or the person's placeholder: never a missing image. Hot ones come from
    * memory. A disabled person gets their placeholder (their copy is kept for when they are enabled).
    */

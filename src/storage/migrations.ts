@@ -1,8 +1,7 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import type { Dialect } from './database.ts';
 
 /** Migrations live in code (not files on disk) so tsx and a bundled build find them alike. */
-export function migrationsFor(dialect: Dialect): MigrationProvider {
+export function migrationsFor(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const blob = dialect === 'postgres' ? sql`bytea` : sql`blob`;
   const migrations: Record<string, Migration> = {
     '0001_people_identity_mail': {

@@ -5,7 +5,8 @@ export { UserInitiatedTrigger, type UserInitiatedOptions } from './user-initiate
 export { describeSyncState, type SyncState, type SyncStateKind, SYNC_STATE_KINDS, type SyncRun, type SyncTrigger, type SyncOutcome } from './sync-state.ts';
 export { SyncStatusStore, type PersonSyncStatus, type SyncStatusQuery } from './sync-status-store.ts';
 export { SyncSettingsStore, validateSyncSettings, type SyncSettings } from './sync-settings.ts';
-export { createSyncJobQueue, type SyncJob, type SyncJobHandler, type SyncJobQueue } from './sync-job-queue.ts';
+export { type SyncJob, type SyncJobHandler, type SyncJobQueue } from './sync-job-queue.ts';
+export { createSyncJobQueue } from './create-sync-job-queue.ts';
 export { SyncRequests } from './sync-requests.ts';
 export { SyncAutomation } from './sync-automation.ts';
 export { SyncAdministration } from './sync-admin.ts';

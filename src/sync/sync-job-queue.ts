@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { Kysely, Transaction } from 'kysely';
-import type { CrossProcess, Schema, SqlExecutor } from '../storage/index.ts';
+import type { Transaction } from 'kysely';
+import type { CrossProcess, Schema } from '../storage/index.ts';
 import type { SyncTrigger } from './sync-state.ts';
 
 /** A stored request to sync: some people, what asked for it, and the bulk run it belongs to. */
@@ -61,17 +61,4 @@ export interface QueueOptions {
   retryDelayMs?: number;
   setupLock?: CrossProcess['withLock'];
   now?: () => Date;
-}
-
-/**
- * The queue for this database: pg-boss (loaded only then) when there is PostgreSQL to share jobs
- * through, else the embedded table.
- */
-export async function createSyncJobQueue(db: Kysely<Schema>, executor: SqlExecutor | undefined, handler: SyncJobHandler, options: QueueOptions): Promise<SyncJobQueue> {
-  if (!executor) {
-    const { SqliteSyncQueue } = await import('./sqlite-sync-queue.ts');
-    return new SqliteSyncQueue(db, handler, options);
-  }
-  const { PgBossSyncQueue } = await import('./pg-boss-sync-queue.ts');
-  return new PgBossSyncQueue(executor, handler, options);
 }

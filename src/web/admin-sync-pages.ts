@@ -5,7 +5,7 @@ import { BadRequest } from '../errors.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
 import { SYNC_STATE_KINDS, type SyncAdministration } from '../sync/index.ts';
 import { formatTime, html } from './html.ts';
-import { ownPhotoUrl } from './layout.ts';
+import { sitesPhotoUrl } from './layout.ts';
 import { describeState, outcomeWords, STATE_LABELS, triggerWords } from './sync-words.ts';
 import { createPageRendering, csrfToken, PAGE, refuseBeforeBody } from './page-rendering.ts';
 import { queryChoice, queryText } from './query-params.ts';
@@ -171,7 +171,7 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
               <figcaption>Mail${state.mailEtag ? '' : ': no photo'}</figcaption>
             </figure>
             <figure>
-              <img class="photo" src="${ownPhotoUrl(person, 'L')}" width="160" height="160" alt="${person.displayName}'s photo in Sites">
+              <img class="photo" src="${sitesPhotoUrl(person, 'L', state.syncedEtag)}" width="160" height="160" alt="${person.displayName}'s photo in Sites">
               <figcaption>Sites${state.syncedEtag ? '' : ': initials'}</figcaption>
             </figure>
           </div>

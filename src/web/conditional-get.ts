@@ -1,5 +1,23 @@
-/** Browsers may keep a photo but must ask again each time, so a new version shows at once (a 304 when unchanged). */
-export const PHOTO_CACHE_CONTROL = 'private, no-cache';
+/**
+ * How long a browser may keep a photo without asking, by what the request says of it:
+ * - `own`: the viewer's own Sites photo asks every time (a 304 when unchanged), since that request
+ *   is where the user-initiated sync hooks in;
+ * - `versioned`: the URL names the version it shows (`t=` / `v=` equal to the current one, as the
+ *   pages write it), so a new photo comes with a new URL and this one never changes;
+ * - `shared`: any other URL is kept a minute, then revalidated, so a page with dozens of avatars
+ *   costs no request at all on a second look.
+ */
+export const PHOTO_CACHE_CONTROL = {
+  own: 'private, no-cache',
+  versioned: 'private, max-age=31536000, immutable',
+  shared: 'private, max-age=60, must-revalidate',
+} as const;
+export type PhotoFreshness = keyof typeof PHOTO_CACHE_CONTROL;
+
+/** `versioned` when the request's version parameter names the version being sent. */
+export function photoFreshness(requestedVersion: unknown, currentVersion: string | null): Exclude<PhotoFreshness, 'own'> {
+  return currentVersion !== null && requestedVersion === currentVersion ? 'versioned' : 'shared';
+}
 
 /** True when an If-None-Match header names this entity tag (or is `*`), so a 304 may answer. */
 export function ifNoneMatchHits(header: string | undefined, quotedEtag: string): boolean {

@@ -44,6 +44,14 @@ export function ownPhotoUrl(person: Person, size: 'S' | 'M' | 'L'): string {
   return `/_layouts/15/userphoto.aspx?size=${size}&accountname=${encodeURIComponent(person.userPrincipalName)}`;
 }
 
+/**
+ * Someone's Sites photo, naming the version Sites holds (its Mail ETag, null for their initials):
+ * the browser keeps such a URL for good, and a new photo comes with a new URL on the next page.
+ */
+export function sitesPhotoUrl(person: Person, size: 'S' | 'M' | 'L', syncedEtag: string | null): string {
+  return syncedEtag ? `${ownPhotoUrl(person, size)}&t=${encodeURIComponent(syncedEtag)}` : ownPhotoUrl(person, size);
+}
+
 function appBar(options: PageOptions): SafeHtml {
   const { person } = options;
   if (!person) {

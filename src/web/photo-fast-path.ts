@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DirectoryService, Person } from '../directory/index.ts';
 import { isConfinedToPasswordChange, SESSION_COOKIE, type Actor, type IdentityService } from '../identity/index.ts';
-import { graphPhotoSizeOf } from '../imaging/index.ts';
+import { graphPhotoSizeOf, type SiteThumbnailSize } from '../imaging/index.ts';
 import { quoteEtag, type MailPhotoService } from '../mail/index.ts';
 import { accountNameOf, PROFILE_PICTURES_PATH, thumbnailSizeOf, type SitesService } from '../sites/index.ts';
-import { ifNoneMatchHits, PHOTO_CACHE_CONTROL } from './conditional-get.ts';
+import { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness, type PhotoFreshness } from './conditional-get.ts';
 
 export interface PhotoFastPathOptions {
   identity: IdentityService;
@@ -20,10 +20,15 @@ export interface PhotoFastPathOptions {
 
 export type FastRoute = 'userphoto' | 'profile-picture' | 'graph-photo-value' | 'graph-photos-size-value';
 
-/** What the fast path found in memory: the image and its entity tag, and the route it counts under. */
+/** What the fast path found in memory: the image, how long it may be kept, and the route it counts under. */
 interface Found {
   route: FastRoute;
-  image: { bytes: Buffer; etag: string; contentType: string };
+  /** The object the cache holds (its header blocks are kept per object) and what to send of it. */
+  image: object;
+  bytes: Buffer;
+  etag: string;
+  contentType: string;
+  freshness: Exclude<PhotoFreshness, 'own'>;
 }
 
 const USER_PHOTO = '/_layouts/15/userphoto.aspx?';
@@ -47,15 +52,18 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
 export function createPhotoFastPath(options: PhotoFastPathOptions): (request: IncomingMessage, response: ServerResponse) => boolean {
   const { identity, directory, mail, sites } = options;
   const security = Object.entries(options.securityHeaders).flat();
-  // One header block per image object: the caches hand out the same object until the photo changes.
-  const headerBlocks = new WeakMap<object, { ok: string[]; notModified: string[] }>();
+  type HeaderBlock = { ok: string[]; notModified: string[] };
+  // Header blocks per image object: the caches hand out the same object until the photo changes.
+  const headerBlocks = new WeakMap<object, Partial<Record<Found['freshness'], HeaderBlock>>>();
 
-  const headersFor = (image: Found['image']) => {
-    let block = headerBlocks.get(image);
+  const headersFor = (found: Found): HeaderBlock => {
+    let blocks = headerBlocks.get(found.image);
+    if (!blocks) headerBlocks.set(found.image, (blocks = {}));
+    let block = blocks[found.freshness];
     if (!block) {
-      const common = ['etag', image.etag, 'cache-control', PHOTO_CACHE_CONTROL, ...security];
-      block = { ok: ['content-type', image.contentType, 'content-length', String(image.bytes.length), ...common], notModified: common };
-      headerBlocks.set(image, block);
+      const common = ['etag', found.etag, 'cache-control', PHOTO_CACHE_CONTROL[found.freshness], ...security];
+      block = { ok: ['content-type', found.contentType, 'content-length', String(found.bytes.length), ...common], notModified: common };
+      blocks[found.freshness] = block;
     }
     return block;
   };
@@ -81,15 +89,16 @@ export function createPhotoFastPath(options: PhotoFastPathOptions): (request: In
       const person = directory.peekByUpnOrMail(accountNameOf(name));
       // A disabled person's placeholder is the full route's to give.
       if (!person?.enabled || ownSitesPhoto(viewer, person)) return undefined;
-      const image = sites.peekThumbnail(person.id, size);
-      return image && { route: 'userphoto', image: { bytes: image.bytes, etag: image.etag, contentType: 'image/jpeg' } };
+      return sitesPhoto('userphoto', person, size, query.t);
     }
     if (url.startsWith(PICTURE_FILES)) {
-      const file = decodedSegment(url.slice(PICTURE_FILES.length));
+      const { path, query } = splitQuery(url.slice(PICTURE_FILES.length));
+      const version = query === undefined ? undefined : versionParameter(query, 't');
+      if (version === null) return undefined;
+      const file = decodedSegment(path);
       const found = file === undefined ? undefined : sites.peekThumbnailFile(file);
       if (!found?.person.enabled || ownSitesPhoto(viewer, found.person)) return undefined;
-      const image = sites.peekThumbnail(found.person.id, found.size);
-      return image && { route: 'profile-picture', image: { bytes: image.bytes, etag: image.etag, contentType: 'image/jpeg' } };
+      return sitesPhoto('profile-picture', found.person, found.size, version);
     }
     let target: Person | undefined;
     let rest: string;
@@ -108,7 +117,8 @@ export function createPhotoFastPath(options: PhotoFastPathOptions): (request: In
     }
     if (!target) return undefined;
     const { path, query } = splitQuery(rest);
-    if (query !== undefined && !onlyVersionParameter(query)) return undefined;
+    const version = query === undefined ? undefined : versionParameter(query, 'v');
+    if (version === null) return undefined;
     let route: FastRoute;
     let size;
     if (path === 'photo/$value') {
@@ -121,7 +131,15 @@ export function createPhotoFastPath(options: PhotoFastPathOptions): (request: In
       return undefined;
     }
     const rendition = mail.peekRendition(target.id, size);
-    return rendition && { route, image: { bytes: rendition.bytes, etag: quoteEtag(rendition.etag), contentType: rendition.contentType } };
+    if (!rendition) return undefined;
+    const { bytes, contentType } = rendition;
+    return { route, image: rendition, bytes, etag: quoteEtag(rendition.etag), contentType, freshness: photoFreshness(version, rendition.versionEtag) };
+  };
+
+  const sitesPhoto = (route: FastRoute, person: Person, size: SiteThumbnailSize, version: string | undefined): Found | undefined => {
+    const image = sites.peekThumbnail(person.id, size);
+    if (!image) return undefined;
+    return { route, image, bytes: image.bytes, etag: image.etag, contentType: 'image/jpeg', freshness: photoFreshness(version, image.sourceEtag) };
   };
 
   return (request, response) => {
@@ -131,14 +149,14 @@ export function createPhotoFastPath(options: PhotoFastPathOptions): (request: In
     if (!viewer) return false;
     const found = find(url, viewer);
     if (!found) return false;
-    const block = headersFor(found.image);
-    if (ifNoneMatchHits(request.headers['if-none-match'], found.image.etag)) {
+    const block = headersFor(found);
+    if (ifNoneMatchHits(request.headers['if-none-match'], found.etag)) {
       response.writeHead(304, [...block.notModified, 'request-id', randomUUID()]);
       response.end();
       options.onAnswered(found.route, 304);
     } else {
       response.writeHead(200, [...block.ok, 'request-id', randomUUID()]);
-      response.end(found.image.bytes);
+      response.end(found.bytes);
       options.onAnswered(found.route, 200);
     }
     return true;
@@ -165,7 +183,7 @@ function sessionCookie(header: string | undefined): string | undefined {
 }
 
 /** userphoto.aspx's query as fastify would read it, when it holds only size, accountname (each once) and t. */
-function parseQuery(query: string): { size?: string; accountname?: string } | undefined {
+function parseQuery(query: string): { size?: string; accountname?: string; t?: string } | undefined {
   const result: { size?: string; accountname?: string; t?: string } = {};
   for (const pair of query.split('&')) {
     const equals = pair.indexOf('=');
@@ -184,9 +202,11 @@ function splitQuery(rest: string): { path: string; query?: string } {
   return mark < 0 ? { path: rest } : { path: rest.slice(0, mark), query: rest.slice(mark + 1) };
 }
 
-/** The pages add `?v=<version>` to Graph photo URLs; any other query goes to the full route. */
-function onlyVersionParameter(query: string): boolean {
-  return /^v=[A-Za-z0-9_-]{0,100}$/.test(query);
+/** The version a query of just `<name>=<version>` names (the pages write such URLs); null for any other query. */
+function versionParameter(query: string, name: 't' | 'v'): string | null {
+  if (!query.startsWith(`${name}=`)) return null;
+  const value = query.slice(2);
+  return /^[A-Za-z0-9_-]{0,200}$/.test(value) ? value : null;
 }
 
 function decodedSegment(segment: string): string | undefined {

@@ -7,6 +7,7 @@ import type { SiteThumbnailSize } from '../imaging/index.ts';
 import type { SitesService } from '../sites/index.ts';
 import type { SyncEngine, UserInitiatedTrigger } from '../sync/index.ts';
 import { formatTime, html, type SafeHtml } from './html.ts';
+import { sitesPhotoUrl } from './layout.ts';
 import { describeState, outcomeWords, triggerWords } from './sync-words.ts';
 import { createPageRendering, PAGE, type PersonActor } from './page-rendering.ts';
 
@@ -23,9 +24,13 @@ export interface SitesPagesOptions {
 const PEOPLE_PER_PAGE = 48;
 const PIXELS: Record<SiteThumbnailSize, number> = { S: 48, M: 72, L: 160 };
 
-/** A Sites photo as the browser loads it: through userphoto.aspx, which is where the sync hooks in. */
-function sitesPhoto(person: Person, size: SiteThumbnailSize, alt: string): SafeHtml {
-  const src = `/_layouts/15/userphoto.aspx?size=${size}&accountname=${encodeURIComponent(person.userPrincipalName)}`;
+/**
+ * A Sites photo as the browser loads it: through userphoto.aspx, which is where the sync hooks in.
+ * Someone else's names the version Sites holds, so the browser keeps it until a new one is synced;
+ * the viewer's own goes without, so each view asks (and may sync).
+ */
+function sitesPhoto(person: Person, size: SiteThumbnailSize, alt: string, syncedEtag: string | null = null): SafeHtml {
+  const src = sitesPhotoUrl(person, size, syncedEtag);
   return html`<img class="photo" src="${src}" width="${PIXELS[size]}" height="${PIXELS[size]}" alt="${alt}">`;
 }
 
@@ -71,6 +76,7 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
     const pageNumber = Math.max(1, Math.min(10_000, Number.parseInt(request.query.page ?? '1', 10) || 1));
     const people = await directory.listPeople({ limit: PEOPLE_PER_PAGE + 1, offset: (pageNumber - 1) * PEOPLE_PER_PAGE });
     const hasNext = people.length > PEOPLE_PER_PAGE;
+    const syncedEtags = await sites.syncedEtagsOf(people.filter((person) => person.id !== me.id));
     return page(
       reply,
       actor,
@@ -85,7 +91,7 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
           <ul class="people">
             ${people.slice(0, PEOPLE_PER_PAGE).map(
               (person) => html`<li><a href="/sites/people/${encodeURIComponent(person.userPrincipalName)}">
-                  ${sitesPhoto(person, 'M', `${person.displayName}'s photo`)}<span>${person.displayName}</span></a></li>`,
+                  ${sitesPhoto(person, 'M', `${person.displayName}'s photo`, syncedEtags.get(person.id) ?? null)}<span>${person.displayName}</span></a></li>`,
             )}
           </ul>
           <nav class="actions" aria-label="Pages">
@@ -109,14 +115,16 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
       actor,
       person.displayName,
       html`<section class="card photo-row">
-          ${sitesPhoto(person, 'L', `${person.displayName}'s photo in Sites`)}
+          ${sitesPhoto(person, 'L', `${person.displayName}'s photo in Sites`, own || !person.enabled ? null : state.syncedEtag)}
           <div>
             <h1>${person.displayName}</h1>
             <p>${person.mail ? html`<a href="mailto:${person.mail}">${person.mail}</a>` : person.userPrincipalName}</p>
             ${own
               ? html`<p class="state state-${state.state}">${describeState(state, 'yours')}</p>
                   <p class="actions"><a class="button" href="/mail/photo">Change your photo in Mail</a><a href="/about/photo-sync">About profile photo sync</a></p>`
-              : html`<p class="hint">${state.syncedEtag ? html`Photo from Mail, copied to Sites ${formatTime(state.lastSyncedAt)}.` : 'No photo in Sites yet: their initials show instead.'}</p>`}
+              : !person.enabled
+                ? html`<p class="hint">This account is disabled: their initials show instead of a photo.</p>`
+                : html`<p class="hint">${state.syncedEtag ? html`Photo from Mail, copied to Sites ${formatTime(state.lastSyncedAt)}.` : 'No photo in Sites yet: their initials show instead.'}</p>`}
           </div>
         </section>
         <section class="card" aria-labelledby="about-heading">

@@ -190,7 +190,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(synced.statusCode, 200);
       assert.doesNotMatch(synced.headers.etag as string, /placeholder/, 'the synced photo first');
 
+      const versioned = new RegExp(`accountname=${encodeURIComponent(ada.userPrincipalName)}&amp;t=`);
+      const pages = () => Promise.all(['/sites', `/sites/people/${encodeURIComponent(ada.userPrincipalName)}`].map(async (url) => (await t.app.inject({ method: 'GET', url, headers: { cookie: viewer } })).body));
+      for (const body of await pages()) assert.match(body, versioned, 'the pages name the version of the photo (browsers keep such a URL for good)');
+
       await t.services.people.disable(CLI_ACTOR, ada);
+      for (const body of await pages()) assert.doesNotMatch(body, versioned, 'no page names the disabled person\'s photo version any more');
       const shown = await sitesPhoto(viewer, ada);
       assert.match(shown.headers.etag as string, /^"placeholder-/, 'then the placeholder');
       const properties = (await t.services.sites.getProperties(await fresh(ada))).find((p) => p.key === 'PictureURL');

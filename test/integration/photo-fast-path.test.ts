@@ -104,6 +104,29 @@ for (const { kind, skip } of DATABASE_KINDS) {
       });
     }
 
+    test('a URL naming the current version is kept for good, any other a minute, and the viewer\'s own Sites photo is asked for each time', async () => {
+      const headers = { authorization: `Bearer ${graceToken}` };
+      const mailEtag = (await t.services.mail.getPhoto(CLI_ACTOR, ada)).etag;
+      const syncedEtag = (await t.services.sites.getProfile(ada.id))!.syncedEtag!;
+      const keptFor = async (path: string, requestHeaders: Record<string, string>) => {
+        t.services.mail.forgetCachedPhoto(ada.id);
+        t.services.sites.forgetCachedThumbnails(ada.id);
+        const { full, fast } = await readTwice(path, requestHeaders);
+        assert.equal(fast.headers['cache-control'], full.headers['cache-control'], path);
+        return full.headers['cache-control'];
+      };
+      const forGood = 'private, max-age=31536000, immutable';
+      const aMinute = 'private, max-age=60, must-revalidate';
+      assert.equal(await keptFor(`/v1.0/users/${ada.id}/photo/$value?v=${mailEtag}`, headers), forGood);
+      assert.equal(await keptFor(`/v1.0/users/${ada.id}/photo/$value?v=0123`, headers), aMinute);
+      assert.equal(await keptFor(`/v1.0/users/${ada.id}/photos/64x64/$value`, headers), aMinute);
+      assert.equal(await keptFor(`/_layouts/15/userphoto.aspx?size=M&accountname=ada@contoso.example&t=${syncedEtag}`, headers), forGood);
+      assert.equal(await keptFor('/_layouts/15/userphoto.aspx?size=M&accountname=ada@contoso.example', headers), aMinute);
+      assert.equal(await keptFor(`/User%20Photos/Profile%20Pictures/ada_contoso_example_SThumb.jpg?t=${syncedEtag}`, headers), forGood);
+      const own = await get(`/_layouts/15/userphoto.aspx?size=S&accountname=ada@contoso.example&t=${syncedEtag}`, { cookie: await t.signIn(ada.userPrincipalName) });
+      assert.equal(own.headers['cache-control'], 'private, no-cache');
+    });
+
     test('a person\'s own Sites photo is never answered from memory: its request is where the sync hooks in', async () => {
       const adaCookie = await t.signIn(ada.userPrincipalName);
       const path = '/_layouts/15/userphoto.aspx?size=L&accountname=ada@contoso.example';
