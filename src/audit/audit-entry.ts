@@ -1,4 +1,3 @@
-import type { Actor } from '../identity/index.ts';
 
 /** Who acted: a person for themself, an admin, an API token, the CLI, a bulk import, or the sync. */
 export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'ldap' | 'oidc' | 'import' | 'sync';
@@ -65,8 +64,16 @@ export interface AuditEntry extends Required<NewAuditEntry> {
   at: string;
 }
 
+/**
+ * Who acted, as the audit reads it: the shape of identity's `Actor`, stated here because the audit
+ * log sits below identity (which writes to it) and so does not import it.
+ */
+export type ActingParty =
+  | { kind: 'operator'; name: AuditActorKind }
+  | { kind: 'person'; via: 'session' | 'token'; person: { id: string; userPrincipalName: string; role: string } };
+
 /** The audit's view of an actor; `via` names the bulk path (an import) that acted on their behalf. */
-export function describeActor(actor: Actor, via?: 'import'): AuditActor {
+export function describeActor(actor: ActingParty, via?: 'import'): AuditActor {
   if (actor.kind === 'operator') return { kind: via ?? actor.name, id: null, name: actor.name };
   const person = { id: actor.person.id, name: actor.person.userPrincipalName };
   if (via) return { kind: via, ...person };

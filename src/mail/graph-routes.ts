@@ -4,8 +4,7 @@ import type { DirectoryService, Person } from '../directory/index.ts';
 import { BadRequest } from '../errors.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import { GRAPH_PHOTO_SIZES, graphPhotoSizeOf, MAIL_PHOTO_MAX_BYTES, type GraphPhotoSize } from '../imaging/index.ts';
-import { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness } from '../web/conditional-get.ts';
-import { readCappedBody } from '../web/raw-body.ts';
+import { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness, readCappedBody } from '../http/index.ts';
 import { assertCanEditPhoto, type MailPhotoService } from './mail-photo-service.ts';
 import { quoteEtag, type PhotoVersion, type StoredRendition } from './photo-version.ts';
 

@@ -5,8 +5,7 @@ import { BadRequest, Forbidden, NotFound, shown } from '../errors.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import type { SiteThumbnailSize } from '../imaging/index.ts';
 import type { MailPhotoService } from '../mail/index.ts';
-import { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness, type PhotoFreshness } from '../web/conditional-get.ts';
-import { readCappedBody } from '../web/raw-body.ts';
+import { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness, readCappedBody, type PhotoFreshness } from '../http/index.ts';
 import { accountNameOf, claimsAccountName, PROFILE_PICTURES_PATH, thumbnailSizeOf, type ProfileProperty, type ThumbnailImage } from './site-profile.ts';
 import type { SitesService } from './sites-service.ts';
 

@@ -5,7 +5,7 @@ import { isConfinedToPasswordChange, SESSION_COOKIE, type Actor, type IdentitySe
 import { graphPhotoSizeOf, type SiteThumbnailSize } from '../imaging/index.ts';
 import { quoteEtag, type MailPhotoService } from '../mail/index.ts';
 import { accountNameOf, PROFILE_PICTURES_PATH, thumbnailSizeOf, type SitesService } from '../sites/index.ts';
-import { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness, type PhotoFreshness } from './conditional-get.ts';
+import { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness, type PhotoFreshness } from '../http/index.ts';
 
 export interface PhotoFastPathOptions {
   identity: IdentityService;

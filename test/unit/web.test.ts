@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ifNoneMatchHits } from '../../src/web/conditional-get.ts';
+import { ifNoneMatchHits } from '../../src/http/index.ts';
 import { html } from '../../src/web/html.ts';
 import { safeNext } from '../../src/web/portal-routes.ts';
 

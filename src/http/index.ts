@@ -1,0 +1,3 @@
+// HTTP pieces below the domains: the domains' routes and the pages both use them, and they use no domain.
+export { readCappedBody } from './raw-body.ts';
+export { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness, type PhotoFreshness } from './conditional-get.ts';
