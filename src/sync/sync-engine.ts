@@ -31,6 +31,12 @@ export interface SyncEngineOptions {
   log?: Logger;
 }
 
+/** What the sync uses of Sites (SitesService), so a test can stand in for it. */
+export type SyncTarget = Pick<SitesService, 'getProfile' | 'recordCheck' | 'recordFailure' | 'applyMailPhoto' | 'applyPlaceholder'>;
+
+/** Where the sync records its runs (SyncRunStore), so a test can stand in for it. */
+export type SyncRunHistory = Pick<SyncRunStore, 'insert' | 'listForPerson'>;
+
 /** Moves a person's photo from the PhotoSource (Mail) into Sites. */
 export class SyncEngine {
   private readonly inFlight = new Map<string, Promise<SyncResult>>();
@@ -40,8 +46,8 @@ export class SyncEngine {
 
   constructor(
     private readonly source: PhotoSource,
-    private readonly sites: SitesService,
-    private readonly runs: SyncRunStore,
+    private readonly sites: SyncTarget,
+    private readonly runs: SyncRunHistory,
     private readonly options: SyncEngineOptions = {},
   ) {
     this.now = options.now ?? (() => new Date());

@@ -21,7 +21,8 @@ export const MAX_INTERVAL_MINUTES = 7 * 24 * 60;
  * takes effect here within two seconds.
  */
 export class SyncSettingsStore {
-  private readonly cache = new TtlCache<string, SyncSettings>(2000, 1);
+  /** On the store's clock, so a test moves time past the two seconds instead of waiting them out. */
+  private readonly cache = new TtlCache<string, SyncSettings>(2000, 1, () => this.now().getTime());
 
   constructor(
     private readonly db: Kysely<Schema>,
