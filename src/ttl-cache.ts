@@ -25,8 +25,9 @@ export class TtlCache<K, V> {
   }
 
   set(key: K, value: V): void {
-    if (this.entries.size >= this.maxEntries) {
-      // Maps iterate in insertion order: drop the oldest.
+    // Maps iterate in insertion order: a key written again moves to the end, and a full cache
+    // makes room for a new key by dropping the one written longest ago.
+    if (!this.entries.delete(key) && this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
     }

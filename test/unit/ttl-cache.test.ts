@@ -39,6 +39,18 @@ test('a full cache drops its oldest entry to make room for a new one', () => {
   assert.equal(cache.get('third'), 3);
 });
 
+test('writing a key the full cache holds drops nothing else, and makes that key the newest', () => {
+  const cache = new TtlCache<string, number>(1000, 2);
+  cache.set('ada', 1);
+  cache.set('grace', 2);
+  cache.set('ada', 3);
+  assert.equal(cache.get('grace'), 2, 'rewriting ada kept grace');
+  cache.set('alan', 4);
+  assert.equal(cache.get('grace'), undefined, 'grace, written longest ago, made room');
+  assert.equal(cache.get('ada'), 3);
+  assert.equal(cache.get('alan'), 4);
+});
+
 test('getOrLoad loads once and serves the loaded value from memory until it expires', async () => {
   const clock = manualClock();
   const cache = new TtlCache<string, string>(1000, 10, clock.now);
