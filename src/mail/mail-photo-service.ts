@@ -3,7 +3,7 @@ import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { Person } from '../directory/index.ts';
 import { AppError, Forbidden, ImageNotFound, PhotoChangedWhileRead } from '../errors.ts';
 import { hasAdminRole, actorPersonId, type Actor } from '../identity/index.ts';
-import { convertBmpToPng, ImageWorkQueue, renderMailPhotoSizes, type GraphPhotoSize } from '../imaging/index.ts';
+import { convertBmpToPng, renderMailPhotoSizes, type GraphPhotoSize, type ImageWorkQueue } from '../imaging/index.ts';
 import type { Metrics } from '../metrics.ts';
 import { lockPersonRow, type Schema } from '../storage/index.ts';
 import type { Transaction } from 'kysely';

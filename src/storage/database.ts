@@ -23,7 +23,7 @@ export interface Database {
 }
 
 export interface SqlExecutor {
-  executeSql(text: string, values: unknown[]): Promise<{ rows: any[] }>;
+  executeSql(text: string, values: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
 }
 
 export interface DatabaseOptions {

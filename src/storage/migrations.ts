@@ -1,11 +1,14 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
+/** The tables as each migration finds them: untyped, since the schema changes under the migrations. */
+type MigratingSchema = Record<string, Record<string, unknown>>;
+
 /** Migrations live in code (not files on disk) so tsx and a bundled build find them alike. */
 export function migrationsFor(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const blob = dialect === 'postgres' ? sql`bytea` : sql`blob`;
   const migrations: Record<string, Migration> = {
     '0001_people_identity_mail': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<MigratingSchema>) {
         await db.schema
           .createTable('people')
           .addColumn('id', 'text', (c) => c.primaryKey())
@@ -82,7 +85,7 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): MigrationProvider
       },
     },
     '0002_sites_and_sync': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<MigratingSchema>) {
         await db.schema
           .createTable('site_profiles')
           .addColumn('person_id', 'text', (c) => c.primaryKey().references('people.id').onDelete('cascade'))
@@ -119,7 +122,7 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): MigrationProvider
       },
     },
     '0003_settings_audit_sync_status': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<MigratingSchema>) {
         await db.schema
           .createTable('settings')
           .addColumn('key', 'text', (c) => c.primaryKey())
@@ -147,7 +150,7 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): MigrationProvider
       },
     },
     '0004_durable_sync': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<MigratingSchema>) {
         // Bulk runs (a force sync, an import) and what each item came to: any process shows, follows
         // and cancels them, and they outlive a restart.
         await db.schema
@@ -214,7 +217,7 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): MigrationProvider
       },
     },
     '0005_token_scope_session_lifetime': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<MigratingSchema>) {
         // API tokens get a scope and an expiry. Tokens made before had neither: they keep working as
         // `photos` tokens for 90 days from the upgrade (an admin token must be made again with
         // `--scope admin` to open admin pages), and `tokens list` shows when each ends.
@@ -227,7 +230,7 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): MigrationProvider
       },
     },
     '0006_site_picture_names': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<MigratingSchema>) {
         // Each person's Sites photo files get a stored name (stem) of their own: SharePoint's name
         // for a UPN (`@` and `.` as `_`) is not unique, so two people could share one file name.
         await db.schema.alterTable('site_profiles').addColumn('picture_name', 'text').execute();

@@ -10,7 +10,7 @@ export function sqlExecutorFor(db: Kysely<Schema> | Transaction<Schema>): SqlExe
   return {
     async executeSql(text, values) {
       const result = await db.executeQuery(CompiledQuery.raw(text, values));
-      return { rows: result.rows as any[] };
+      return { rows: result.rows as Record<string, unknown>[] };
     },
   };
 }

@@ -67,7 +67,7 @@ export class PgBossSyncQueue implements SyncJobQueue {
         where j.name = $1 and j.state < 'completed' and p.id = any($2::text[])`,
       [SYNC_QUEUE, personIds],
     );
-    return new Set(rows.map((r: { id: string }) => r.id));
+    return new Set(rows.map((row) => String(row.id)));
   }
 
   async hasPendingJobs(runId: string): Promise<boolean> {

@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config.ts';
 import type { Person } from '../../src/directory/index.ts';
 import { CLI_ACTOR } from '../../src/identity/index.ts';
 import { migrationsFor } from '../../src/storage/migrations.ts';
+import type { Schema } from '../../src/storage/schema.ts';
 import { createScratchPostgres, DATABASE_KINDS } from '../support/databases.ts';
 import { makePhoto } from '../support/images.ts';
 import { bearer, startTestApp, type TestApp } from '../support/test-app.ts';
@@ -103,7 +104,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const env = { DATA_DIR: dataDir, LOG_LEVEL: 'silent', PUBLIC_URL: 'http://photosync.test', ...(postgres && { DATABASE_URL: postgres.url }) };
       try {
         // A database as the version before names were stored left it (the tables of 0001–0003).
-        const db = new Kysely<any>({
+        const db = new Kysely<Schema>({
           dialect: postgres
             ? new PostgresDialect({ pool: new pg.Pool({ connectionString: postgres.url, max: 2 }) })
             : new SqliteDialect({ database: new SQLite(path.join(dataDir, 'photosync.db')) }),
@@ -111,7 +112,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
         const migrated = await new Migrator({ db, provider: migrationsFor(kind) }).migrateTo('0003_settings_audit_sync_status');
         assert.equal(migrated.error, undefined);
         const person = (id: string, upn: string, createdAt: string) => ({
-          id, user_principal_name: upn, upn_key: upn, mail: null, mail_key: null, display_name: upn, enabled: 1, role: 'user',
+          id, user_principal_name: upn, upn_key: upn, mail: null, mail_key: null, display_name: upn, enabled: 1, role: 'user' as const,
           password_hash: null, must_change_password: 0, directory_photo: null, created_at: createdAt, updated_at: createdAt,
         });
         const profile = (personId: string, syncedEtag: string | null) => ({

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
 import { PHOTOSYNC_BIN } from './compiled-bin.ts';
 
 const BIN = PHOTOSYNC_BIN;
