@@ -126,9 +126,9 @@ async function waitForSlapd(url: string, child: ChildProcess, output: () => stri
   throw new Error(`slapd did not answer within 30 s:\n${output()}`);
 }
 
-function attributesOf(person: TestPerson): Record<string, string | string[] | Buffer> {
+function attributesOf(person: TestPerson): Attribute[] {
   const displayName = person.displayName ?? person.uid;
-  return {
+  const values: Record<string, string | string[] | Buffer> = {
     objectClass: ['inetOrgPerson', 'photosyncTestAccount'],
     uid: person.uid,
     cn: displayName,
@@ -140,6 +140,7 @@ function attributesOf(person: TestPerson): Record<string, string | string[] | Bu
     ...(person.userAccountControl !== undefined && { userAccountControl: String(person.userAccountControl) }),
     ...(person.status !== undefined && { photosyncTestStatus: person.status }),
   };
+  return Object.entries(values).map(([type, value]) => new Attribute({ type, values: Buffer.isBuffer(value) ? [value] : Array.isArray(value) ? value : [value] }));
 }
 
 const ATTRIBUTE_NAMES: Record<keyof Omit<TestPerson, 'uid'>, string> = {
