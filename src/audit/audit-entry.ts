@@ -1,7 +1,7 @@
 import type { Actor } from '../identity/index.ts';
 
 /** Who acted: a person for themself, an admin, an API token, the CLI, a bulk import, or the sync. */
-export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'import' | 'sync';
+export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'import' | 'sync' | 'ldap' | 'oidc';
 
 export type AuditAction =
   | 'photo.set'
@@ -11,6 +11,7 @@ export type AuditAction =
   | 'sync.mode'
   | 'sync.force'
   | 'import.run'
+  | 'directory.sync'
   | 'run.cancel'
   | 'token.create'
   | 'token.revoke';
@@ -23,6 +24,7 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'sync.mode',
   'sync.force',
   'import.run',
+  'directory.sync',
   'run.cancel',
   'token.create',
   'token.revoke',

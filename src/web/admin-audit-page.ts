@@ -6,7 +6,7 @@ import { formatTime, html } from './html.ts';
 import { createPageRendering, PAGE } from './page-rendering.ts';
 import { queryChoice } from './query-params.ts';
 
-const ACTOR_KINDS: readonly AuditActorKind[] = ['person', 'admin', 'token', 'cli', 'seed', 'import', 'sync'];
+const ACTOR_KINDS: readonly AuditActorKind[] = ['person', 'admin', 'token', 'cli', 'seed', 'import', 'sync', 'ldap'];
 const PAGE_SIZE = 100;
 
 /** What happened, in words (the filter's values stay the stored names, which the CLI takes too). */
@@ -18,6 +18,7 @@ const ACTION_WORDS: Record<AuditAction, string> = {
   'sync.mode': 'Changed the sync mode',
   'sync.force': 'Started a force sync',
   'import.run': 'Imported photos',
+  'directory.sync': 'Synced people from the LDAP directory',
   'run.cancel': 'Cancelled a run',
   'token.create': 'Created an API token',
   'token.revoke': 'Revoked an API token',
@@ -30,6 +31,8 @@ const ACTOR_WORDS: Record<AuditActorKind, string> = {
   seed: 'The demo data',
   import: 'An import',
   sync: 'The sync',
+  ldap: 'The LDAP directory sync',
+  oidc: 'OIDC sign-in',
 };
 
 function actorWords(actor: { kind: AuditActorKind; name: string }): string {
