@@ -6,6 +6,7 @@ import { CredentialStore, IdentityService } from './identity/index.ts';
 import { ImageWorkQueue } from './imaging/index.ts';
 import { MailPhotoService, PhotoImporter, PhotoStore } from './mail/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { PeopleLifecycle, PeopleSettingsStore } from './people/index.ts';
 import { SitesService, SiteStore } from './sites/index.ts';
 import { BulkRuns } from './runs/index.ts';
 import { openDatabase, type Database } from './storage/index.ts';
@@ -41,6 +42,8 @@ export interface Services {
   syncAdmin: SyncAdministration;
   photoImporter: PhotoImporter;
   runs: BulkRuns;
+  /** Adding, disabling, enabling and removing people; passwords set and reset by admins. */
+  people: PeopleLifecycle;
   /** Stops the background work (waiting for running syncs), then closes the database. */
   close(): Promise<void>;
 }
@@ -104,6 +107,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   processes.subscribe('mail', (personId) => mail.forgetCachedPhoto(personId));
   processes.subscribe('sites', (personId) => sites.forgetCachedThumbnails(personId));
   processes.subscribe('tokens', () => identity.forgetCachedTokens());
+  processes.subscribe('people', () => directory.forgetCachedPeople());
   processes.subscribe('settings', () => syncSettings.forgetCached());
   const syncStatus = new SyncStatusStore(database.db);
   metrics.countPeopleBySyncStateWith(() => syncStatus.countByState());
@@ -137,6 +141,15 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     // Switched to on-change: whoever is behind now is synced now, not only at their next change.
     if (settings.mode === 'on-change') await automation.queueOutOfDate('on-change', { includeFailed: false });
   });
+  const people = new PeopleLifecycle(
+    { directory, identity, mail, sites, audit, settings: new PeopleSettingsStore(database.db, now) },
+    {
+      log: log.child({ service: 'people' }),
+      withLock: processes.withLock,
+      announce: tellOthers,
+      onMailPhotoRemoved: (person) => syncRequests.request([person.id], 'admin'),
+    },
+  );
   const photoImporter = new PhotoImporter(mail, directory, runs, audit, { concurrency: config.syncConcurrency, log: log.child({ service: 'import' }) });
 
   return {
@@ -157,6 +170,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     syncAdmin,
     photoImporter,
     runs,
+    people,
     async close() {
       await automation.stop();
       await database.close();

@@ -1,7 +1,7 @@
 import type { Actor } from '../identity/index.ts';
 
 /** Who acted: a person for themself, an admin, an API token, the CLI, a bulk import, or the sync. */
-export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'import' | 'sync' | 'ldap' | 'oidc';
+export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'ldap' | 'oidc' | 'import' | 'sync';
 
 export type AuditAction =
   | 'photo.set'
@@ -14,7 +14,15 @@ export type AuditAction =
   | 'directory.sync'
   | 'run.cancel'
   | 'token.create'
-  | 'token.revoke';
+  | 'token.revoke'
+  | 'person.add'
+  | 'person.update'
+  | 'person.role'
+  | 'person.disable'
+  | 'person.enable'
+  | 'person.remove'
+  | 'person.password'
+  | 'people.settings';
 
 export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'photo.set',
@@ -28,6 +36,14 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'run.cancel',
   'token.create',
   'token.revoke',
+  'person.add',
+  'person.update',
+  'person.role',
+  'person.disable',
+  'person.enable',
+  'person.remove',
+  'person.password',
+  'people.settings',
 ];
 
 export interface AuditActor {

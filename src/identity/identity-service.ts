@@ -18,6 +18,8 @@ const HOUR_MS = 3_600_000;
 export const DEFAULT_TOKEN_LIFETIME_MS = 90 * 24 * HOUR_MS;
 /** One message for an unknown person and a wrong password, so sign-in tells nobody who exists. */
 export const SIGN_IN_FAILED = 'The user name or password is incorrect.';
+/** Said only to whoever gives the right password, so it tells a stranger nothing more than SIGN_IN_FAILED does. */
+export const SIGN_IN_DISABLED = 'Your account is disabled, so you cannot sign in. An admin can enable it again.';
 
 export interface IdentityOptions {
   /** A session ends after this long without a request (the idle timeout)… */
@@ -84,10 +86,11 @@ export class IdentityService {
   /** A fresh random session id at every sign-in (no fixation). */
   async signIn(name: string, password: string): Promise<SignedIn> {
     const person = name.length <= 256 ? await this.directory.findByUpnOrMail(name.trim()) : undefined;
-    const storedHash = person?.enabled ? await this.directory.findPasswordHash(person.id) : null;
+    const storedHash = person ? await this.directory.findPasswordHash(person.id) : null;
     // Verify against a decoy when there is nothing to verify, so timing does not reveal who exists.
     const ok = await verify(storedHash ?? (await this.getDecoyHash()), password.slice(0, 1024)).catch(() => false);
     if (!person || !storedHash || !ok) throw new Unauthenticated(SIGN_IN_FAILED);
+    if (!person.enabled) throw new Unauthenticated(SIGN_IN_DISABLED);
 
     return { sessionToken: await this.startSession(person.id), person };
   }
@@ -237,6 +240,28 @@ export class IdentityService {
   /** The key that binds CSRF tokens to sessions, the same in every process of the installation. */
   csrfKey(): Promise<string> {
     return this.credentials.csrfKey(this.randomBytes(32).toString('base64url'), this.now());
+  }
+
+  /**
+   * Ends the person's access at once: every session is deleted and every token revoked in the
+   * database (sessions are looked up on each request), and the cached tokens are forgotten here and
+   * in the other processes.
+   */
+  async endAccessOf(personId: string): Promise<{ sessions: number; tokens: number }> {
+    const sessions = await this.credentials.deleteSessionsOf(personId);
+    const tokens = await this.credentials.revokeTokensOf(personId, this.now());
+    await this.tokensRevoked();
+    return { sessions, tokens };
+  }
+
+  /** Signs the person out everywhere (an admin set a new password for them); returns how many sessions ended. */
+  endSessionsOf(personId: string): Promise<number> {
+    return this.credentials.deleteSessionsOf(personId);
+  }
+
+  /** A random password for a person to sign in with once and then replace (24 characters). */
+  newOneTimePassword(): string {
+    return this.randomBytes(18).toString('base64url');
   }
 
   /** A token was revoked in another process. */

@@ -42,14 +42,20 @@ export class SitesService {
   }
 
   async getProperties(person: Person): Promise<ProfileProperty[]> {
+    // A disabled person is shown as one never synced: the placeholder, no picture URL.
+    if (!person.enabled) return profileProperties(person, undefined, this.options.publicUrl);
     const profile = await this.store.findProfile(person.id);
     // A photo synced by a version that stored no name gets one now (swaps name the person first).
     if (profile?.syncedEtag && !profile.pictureName) profile.pictureName = await this.pictureNameFor(person);
     return profileProperties(person, profile, this.options.publicUrl);
   }
 
-  /** The synced thumbnail, or the person's placeholder: never a missing image. Hot ones come from memory. */
+  /**
+   * The synced thumbnail, or the person's placeholder: never a missing image. Hot ones come from
+   * memory. A disabled person gets their placeholder (their copy is kept for when they are enabled).
+   */
   async getThumbnail(person: Person, size: SiteThumbnailSize): Promise<ThumbnailImage> {
+    if (!person.enabled) return this.placeholderFor(person, size);
     return this.hot.getOrLoad(`${person.id}:${size}`, async () => {
       const stored = await this.store.findThumbnail(person.id, size);
       return stored ? { ...stored, etag: `"${stored.sourceEtag}-${size}"`, placeholder: false } : this.placeholderFor(person, size);
