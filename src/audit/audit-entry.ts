@@ -1,7 +1,7 @@
 import type { Actor } from '../identity/index.ts';
 
-/** Who acted: a person for themself, an admin, an API token, the CLI, a bulk import, or the sync. */
-export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'import' | 'sync';
+/** Who acted: a person for themself, an admin, an API token, the CLI, a bulk import, the sync, or a directory (LDAP, OIDC). */
+export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'import' | 'sync' | 'ldap' | 'oidc';
 
 export type AuditAction =
   | 'photo.set'
@@ -13,7 +13,10 @@ export type AuditAction =
   | 'import.run'
   | 'run.cancel'
   | 'token.create'
-  | 'token.revoke';
+  | 'token.revoke'
+  | 'directory.photo'
+  | 'directory.photo-policy'
+  | 'signin';
 
 export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'photo.set',
@@ -26,6 +29,9 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'run.cancel',
   'token.create',
   'token.revoke',
+  'directory.photo',
+  'directory.photo-policy',
+  'signin',
 ];
 
 export interface AuditActor {

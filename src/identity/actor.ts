@@ -12,7 +12,7 @@ export type Actor = (
   | { kind: 'person'; person: Person; via: 'token'; scope: TokenScope }
   /** `sessionKey` identifies the sign-in (a hash, never the cookie), e.g. to throttle per session. */
   | { kind: 'person'; person: Person; via: 'session'; sessionKey: string }
-  | { kind: 'operator'; name: 'cli' | 'seed' }
+  | { kind: 'operator'; name: 'cli' | 'seed' | 'ldap' | 'oidc' }
 ) & {
   /** Where a web or API request came from, for the audit log. */
   ip?: string;

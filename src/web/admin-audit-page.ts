@@ -6,7 +6,7 @@ import { formatTime, html } from './html.ts';
 import { createPageRendering, PAGE } from './page-rendering.ts';
 import { queryChoice } from './query-params.ts';
 
-const ACTOR_KINDS: readonly AuditActorKind[] = ['person', 'admin', 'token', 'cli', 'seed', 'import', 'sync'];
+const ACTOR_KINDS: readonly AuditActorKind[] = ['person', 'admin', 'token', 'cli', 'seed', 'import', 'sync', 'ldap', 'oidc'];
 const PAGE_SIZE = 100;
 
 /** What happened, in words (the filter's values stay the stored names, which the CLI takes too). */
@@ -21,6 +21,9 @@ const ACTION_WORDS: Record<AuditAction, string> = {
   'run.cancel': 'Cancelled a run',
   'token.create': 'Created an API token',
   'token.revoke': 'Revoked an API token',
+  'directory.photo': 'The directory sent a photo Mail did not take',
+  'directory.photo-policy': 'Changed a directory photo policy',
+  signin: 'Signed in',
 };
 const ACTOR_WORDS: Record<AuditActorKind, string> = {
   person: 'A person',
@@ -30,6 +33,8 @@ const ACTOR_WORDS: Record<AuditActorKind, string> = {
   seed: 'The demo data',
   import: 'An import',
   sync: 'The sync',
+  ldap: 'The LDAP directory',
+  oidc: 'OIDC sign-in',
 };
 
 function actorWords(actor: { kind: AuditActorKind; name: string }): string {
