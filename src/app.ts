@@ -11,6 +11,7 @@ import { registerGraphPhotoRoutes } from './mail/index.ts';
 import type { Services } from './services.ts';
 import { registerSharePointRoutes, withPeopleManagerPaths } from './sites/index.ts';
 import { registerAdminAuditPage } from './web/admin-audit-page.ts';
+import { registerAdminDirectoryPage } from './web/admin-directory-page.ts';
 import { apiDocsUiOptions } from './web/api-docs/api-docs-ui-options.ts';
 import { registerAdminImportPages, renderImportReport } from './web/admin-import-pages.ts';
 import { registerAdminSyncPages } from './web/admin-sync-pages.ts';
@@ -130,6 +131,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(registerAdminSyncPages, { directory: services.directory, syncAdmin: services.syncAdmin, auth });
   await app.register(registerAdminImportPages, { photoImporter: services.photoImporter, auth });
   await app.register(registerAdminAuditPage, { audit: services.audit, auth });
+  await app.register(registerAdminDirectoryPage, { directoryPhotos: services.directoryPhotos, auth });
   await app.register(registerBulkRunPages, {
     syncAdmin: services.syncAdmin,
     auth,

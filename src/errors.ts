@@ -64,6 +64,23 @@ export class PhotoChangedWhileRead extends AppError {
   }
 }
 
+/** A conditional change found the photo changed by someone else since the decision; nothing was stored. */
+export class PhotoChangedMeanwhile extends AppError {
+  constructor(message: string) {
+    super('PhotoChangedMeanwhile', 409, message);
+  }
+}
+
+/**
+ * The person's photo follows the organization's directory (its policy is "authoritative"): changes
+ * made here would be undone by the next sync or sign-in, so they are refused with where to go instead.
+ */
+export class PhotoManagedByDirectory extends AppError {
+  constructor(message: string) {
+    super('PhotoManagedByDirectory', 403, message);
+  }
+}
+
 export class BadRequest extends AppError {
   constructor(message: string, code = 'BadRequest') {
     super(code, 400, message);

@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import { AuditLog } from './audit/index.ts';
 import type { Config } from './config.ts';
 import { DirectoryService, PeopleStore } from './directory/index.ts';
+import { DirectoryPhotoIntake, DirectoryPhotoStore } from './directory-photos/index.ts';
 import { CredentialStore, IdentityService } from './identity/index.ts';
 import { ImageWorkQueue } from './imaging/index.ts';
 import { MailPhotoService, PhotoImporter, PhotoStore } from './mail/index.ts';
@@ -44,6 +45,8 @@ export interface Services {
   runs: BulkRuns;
   /** Adding, disabling, enabling and removing people; passwords set and reset by admins. */
   people: PeopleLifecycle;
+  /** Photos from the organization's directories (LDAP, OIDC), per the admin's policy for each. */
+  directoryPhotos: DirectoryPhotoIntake;
   /** Stops the background work (waiting for running syncs), then closes the database. */
   close(): Promise<void>;
 }
@@ -108,7 +111,17 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   processes.subscribe('sites', (personId) => sites.forgetCachedThumbnails(personId));
   processes.subscribe('tokens', () => identity.forgetCachedTokens());
   processes.subscribe('people', () => directory.forgetCachedPeople());
-  processes.subscribe('settings', () => syncSettings.forgetCached());
+  const directoryPhotos = new DirectoryPhotoIntake(new DirectoryPhotoStore(database.db), mail, directory, {
+    audit,
+    log: log.child({ service: 'directory-photos' }),
+    imageWork,
+    ...(now && { now }),
+    onPolicySaved: () => tellOthers('settings', '*'),
+  });
+  processes.subscribe('settings', () => {
+    syncSettings.forgetCached();
+    directoryPhotos.forgetCached();
+  });
   const syncStatus = new SyncStatusStore(database.db);
   metrics.countPeopleBySyncStateWith(() => syncStatus.countByState());
   // The queue calls back into the automation, which needs the queue: the handler closes over it.
@@ -171,6 +184,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     photoImporter,
     runs,
     people,
+    directoryPhotos,
     async close() {
       await automation.stop();
       await database.close();

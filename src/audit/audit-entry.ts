@@ -1,7 +1,7 @@
 import type { Actor } from '../identity/index.ts';
 
-/** Who acted: a person for themself, an admin, an API token, the CLI, a bulk import, or the sync. */
-export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'ldap' | 'oidc' | 'import' | 'sync';
+/** Who acted: a person for themself, an admin, an API token, the CLI, a bulk import, the sync, or a directory (LDAP, OIDC). */
+export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'import' | 'sync' | 'ldap' | 'oidc';
 
 export type AuditAction =
   | 'photo.set'
@@ -22,7 +22,10 @@ export type AuditAction =
   | 'person.enable'
   | 'person.remove'
   | 'person.password'
-  | 'people.settings';
+  | 'people.settings'
+  | 'directory.photo'
+  | 'directory.photo-policy'
+  | 'signin';
 
 export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'photo.set',
@@ -44,6 +47,9 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'person.remove',
   'person.password',
   'people.settings',
+  'directory.photo',
+  'directory.photo-policy',
+  'signin',
 ];
 
 export interface AuditActor {

@@ -120,6 +120,26 @@ export interface SettingsTable {
   updated_by: string | null;
 }
 
+/** What a directory (LDAP, OIDC) last said about a person's photo; etag null: it has none. */
+export interface DirectoryPhotoSourcesTable {
+  person_id: string;
+  source: string;
+  received_etag: string | null;
+  /** The last photo from this source that Mail took. */
+  imported_etag: string | null;
+  received_at: string;
+}
+
+/** An OIDC sign-in waiting for the provider's answer (single use, short-lived). */
+export interface OidcSignInsTable {
+  state_hash: string;
+  code_verifier: string;
+  nonce: string;
+  return_to: string | null;
+  created_at: string;
+  expires_at: string;
+}
+
 /** Append-only: rows are inserted, never updated or deleted. */
 export interface AuditLogTable {
   seq: Generated<number>;
@@ -216,4 +236,6 @@ export interface Schema {
   settings: SettingsTable;
   audit_log: AuditLogTable;
   ldap_entries: LdapEntriesTable;
+  directory_photo_sources: DirectoryPhotoSourcesTable;
+  oidc_sign_ins: OidcSignInsTable;
 }

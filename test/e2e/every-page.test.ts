@@ -177,6 +177,7 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
       { name: 'admin-import', url: '/admin/import' },
       { name: 'admin-import-report', url: importRun },
       { name: 'admin-audit', url: '/admin/audit' },
+      { name: 'admin-directory', url: '/admin/directory' },
     ]);
     assert.deepEqual(found, []);
     assert.deepEqual(problems, [], 'no console errors, page errors or CSP violations');
