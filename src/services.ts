@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import { AuditLog } from './audit/index.ts';
 import type { Config } from './config.ts';
 import { DirectoryService, PeopleStore } from './directory/index.ts';
+import { DirectorySync, LdapEntryStore } from './directory-sync/index.ts';
 import { DirectoryPhotoIntake, DirectoryPhotoStore } from './directory-photos/index.ts';
 import { CredentialStore, IdentityService } from './identity/index.ts';
 import { ImageWorkQueue } from './imaging/index.ts';
@@ -47,6 +48,8 @@ export interface Services {
   people: PeopleLifecycle;
   /** Photos from the organization's directories (LDAP, OIDC), per the admin's policy for each. */
   directoryPhotos: DirectoryPhotoIntake;
+  /** People and their photos from the LDAP directory (LDAP_*): on demand and on a schedule. */
+  directorySync: DirectorySync;
   /** Stops the background work (waiting for running syncs), then closes the database. */
   close(): Promise<void>;
 }
@@ -164,6 +167,11 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     },
   );
   const photoImporter = new PhotoImporter(mail, directory, runs, audit, { concurrency: config.syncConcurrency, log: log.child({ service: 'import' }) });
+  const directorySync = new DirectorySync(config.ldap, people, directoryPhotos, directory, new LdapEntryStore(database.db), runs, audit, {
+    log: log.child({ service: 'directory-sync' }),
+    tickIntervalMs: config.syncTickSeconds * 1000,
+    ...(now && { now }),
+  });
 
   return {
     config,
@@ -185,7 +193,9 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     runs,
     people,
     directoryPhotos,
+    directorySync,
     async close() {
+      await directorySync.stop();
       await automation.stop();
       await database.close();
     },
