@@ -258,8 +258,12 @@ export class DirectorySync {
     if (row && row.values_hash === valuesHash && row.photo_hash === photoHash && row.state === state) return result(item, 'unchanged');
     try {
       let person = row ? await this.directory.findPersonFresh(row.person_id) : undefined;
-      // Someone added before the sync (by the CLI, a CSV) is taken over by their UPN.
-      person ??= await this.directory.findPerson(entry.userPrincipalName);
+      // Someone added before the sync (by the CLI, a CSV), or whose entry was made again (a new
+      // stable id), is taken over by their UPN, with what the sync knew of their old entry.
+      if (!person) {
+        person = await this.directory.findPerson(entry.userPrincipalName);
+        if (person) row = await this.store.findByPerson(person.id);
+      }
       let outcome: DirectoryOutcome = 'unchanged';
       let reason: string | null = null;
       if (!person) {

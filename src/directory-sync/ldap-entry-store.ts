@@ -19,6 +19,10 @@ export class LdapEntryStore {
     return rows;
   }
 
+  findByPerson(personId: string): Promise<LdapEntryRow | undefined> {
+    return this.db.selectFrom('ldap_entries').selectAll().where('person_id', '=', personId).executeTakeFirst();
+  }
+
   /** Every remembered entry's id, person and state: the vanished ones are those this sync did not see. */
   listAll(): Promise<Pick<LdapEntryRow, 'stable_id' | 'person_id' | 'state'>[]> {
     return this.db.selectFrom('ldap_entries').select(['stable_id', 'person_id', 'state']).execute();

@@ -24,7 +24,6 @@ export const slapdSkipReason: string | undefined = (() => {
 if (slapdSkipReason) console.log(`# ${slapdSkipReason}`);
 
 export const BASE_DN = 'dc=example,dc=test';
-export const PEOPLE_DN = `ou=people,${BASE_DN}`;
 export const ROOT_DN = `cn=admin,${BASE_DN}`;
 export const ROOT_PASSWORD = 'slapd test secret';
 
@@ -60,19 +59,22 @@ export interface TestPerson {
   status?: string;
 }
 
+/** An organizational unit of its own per test: the sync's base DN, so tests share one server. */
+export interface DirectoryBranch {
+  baseDn: string;
+  add(people: readonly TestPerson[]): Promise<void>;
+  modify(uid: string, changes: Partial<Omit<TestPerson, 'uid'>>): Promise<void>;
+  remove(uid: string): Promise<void>;
+}
+
 export interface Slapd {
   url: string;
   port: number;
   /** A bound admin client for seeding and changing entries. */
   admin: Client;
-  add(people: readonly TestPerson[]): Promise<void>;
-  modify(uid: string, changes: Partial<Omit<TestPerson, 'uid'>>): Promise<void>;
-  remove(uid: string): Promise<void>;
+  /** A new, empty ou=<name> under the base. */
+  branch(name: string): Promise<DirectoryBranch>;
   stop(): Promise<void>;
-}
-
-export function personDn(uid: string): string {
-  return `uid=${uid},${PEOPLE_DN}`;
 }
 
 async function freePort(): Promise<number> {
@@ -180,26 +182,33 @@ export async function startSlapd(): Promise<Slapd> {
   const admin = new Client({ url, timeout: 30_000 });
   await admin.bind(ROOT_DN, ROOT_PASSWORD);
   await admin.add(BASE_DN, { objectClass: ['dcObject', 'organization'], dc: 'example', o: 'Example' });
-  await admin.add(PEOPLE_DN, { objectClass: ['organizationalUnit'], ou: 'people' });
 
   return {
     url,
     port,
     admin,
-    async add(people) {
-      for (const person of people) await admin.add(personDn(person.uid), attributesOf(person));
-    },
-    async modify(uid, changes) {
-      const list = Object.entries(changes).map(([key, value]) => {
-        const type = ATTRIBUTE_NAMES[key as keyof typeof ATTRIBUTE_NAMES];
-        if (value === undefined) return new Change({ operation: 'delete', modification: new Attribute({ type }) });
-        const values = Buffer.isBuffer(value) ? [value] : [String(value)];
-        return new Change({ operation: 'replace', modification: new Attribute({ type, values }) });
-      });
-      await admin.modify(personDn(uid), list);
-    },
-    async remove(uid) {
-      await admin.del(personDn(uid));
+    async branch(name) {
+      const baseDn = `ou=${name},${BASE_DN}`;
+      await admin.add(baseDn, { objectClass: ['organizationalUnit'], ou: name });
+      const dnOf = (uid: string) => `uid=${uid},${baseDn}`;
+      return {
+        baseDn,
+        async add(people) {
+          for (const person of people) await admin.add(dnOf(person.uid), attributesOf(person));
+        },
+        async modify(uid, changes) {
+          const list = Object.entries(changes).map(([key, value]) => {
+            const type = ATTRIBUTE_NAMES[key as keyof typeof ATTRIBUTE_NAMES];
+            if (value === undefined) return new Change({ operation: 'delete', modification: new Attribute({ type }) });
+            const values = Buffer.isBuffer(value) ? [value] : [String(value)];
+            return new Change({ operation: 'replace', modification: new Attribute({ type, values }) });
+          });
+          await admin.modify(dnOf(uid), list);
+        },
+        async remove(uid) {
+          await admin.del(dnOf(uid));
+        },
+      };
     },
     async stop() {
       await admin.unbind().catch(() => {});
