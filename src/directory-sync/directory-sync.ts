@@ -100,26 +100,26 @@ export class DirectorySync {
     this.openDirectory = options.openDirectory ?? openLdapDirectory;
   }
 
-  private assertAdmin(actor: Actor): void {
+  assertMayAdminister(actor: Actor): void {
     if (!isAdmin(actor)) throw new Forbidden('Only an admin can sync people from the directory.');
   }
 
   /** The settings in effect, for the admin page (never the password). Undefined: LDAP sync is off. */
   settings(actor: Actor): Omit<LdapSyncConfig, 'bindPassword'> | undefined {
-    this.assertAdmin(actor);
+    this.assertMayAdminister(actor);
     if (!this.config) return undefined;
     const { bindPassword: _, ...shown } = this.config;
     return shown;
   }
 
   async listRuns(actor: Actor, limit: number): Promise<BulkProgress[]> {
-    this.assertAdmin(actor);
+    this.assertMayAdminister(actor);
     return this.runs.list('directory', limit);
   }
 
   /** A run's report from the database: from any process, also after a restart. */
   async findReport(actor: Actor, runId: string): Promise<DirectorySyncReport | undefined> {
-    this.assertAdmin(actor);
+    this.assertMayAdminister(actor);
     const run = await this.runs.get(runId);
     if (run?.kind !== 'directory') return undefined;
     const entries: DirectoryEntryResult[] = (await this.runs.items(runId)).map((item) => ({
@@ -152,7 +152,7 @@ export class DirectorySync {
    * A second sync while one runs anywhere gets DirectorySyncAlreadyRunning.
    */
   async start(actor: Actor, options: { dryRun: boolean; label?: string }): Promise<{ runId: string; report: Promise<DirectorySyncReport> }> {
-    this.assertAdmin(actor);
+    this.assertMayAdminister(actor);
     const config = this.config;
     if (!config) throw new DirectorySyncNotConfigured();
     const who = describeActor(actor);
@@ -204,23 +204,23 @@ export class DirectorySync {
     }
   }
 
-  /** Records the run's end (and, for a real run, the audit entry); returns its report. */
+  /** Records the run's end (a real run's audit entry first, so a finished run is always audited); returns its report. */
   private async end(actor: Actor, runId: string, summary: RunSummary, how: 'finished' | 'cancelled' | 'failed'): Promise<DirectorySyncReport> {
+    if (!summary.dryRun) {
+      const sofar = (await this.findReport(actor, runId))!;
+      const counts = DIRECTORY_OUTCOMES.filter((o) => sofar.counts[o] > 0).map((o) => `${sofar.counts[o]} ${o}`);
+      await this.audit.record({
+        actor: describeActor(actor),
+        action: 'directory.sync',
+        detail: summary.error ? `failed: ${summary.error}` : `${summary.entriesRead} entries: ${counts.join(', ') || 'nothing'}; ${sofar.photosImported} photos imported${how === 'cancelled' ? ' (cancelled)' : ''}`,
+        ip: actor.ip ?? null,
+      });
+    }
     const run = await this.runs.get(runId);
     await this.runs.setTotal(runId, run?.done ?? 0);
     if (how === 'failed') await this.runs.markInterrupted(runId);
     await this.runs.finish(runId, summary);
-    const report = (await this.findReport(actor, runId))!;
-    if (!summary.dryRun) {
-      const counts = DIRECTORY_OUTCOMES.filter((o) => report.counts[o] > 0).map((o) => `${report.counts[o]} ${o}`);
-      await this.audit.record({
-        actor: describeActor(actor),
-        action: 'directory.sync',
-        detail: summary.error ? `failed: ${summary.error}` : `${report.entriesRead} entries: ${counts.join(', ') || 'nothing'}; ${report.photosImported} photos imported${how === 'cancelled' ? ' (cancelled)' : ''}`,
-        ip: actor.ip ?? null,
-      });
-    }
-    return report;
+    return (await this.findReport(actor, runId))!;
   }
 
   private async syncPage(page: readonly RawEntry[], config: LdapSyncConfig, run: { dryRun: boolean; seen: Set<string>; upnsSeen: Map<string, string> }): Promise<BulkRunItem[]> {

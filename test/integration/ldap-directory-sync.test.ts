@@ -6,6 +6,7 @@ import { CLI_ACTOR } from '../../src/identity/index.ts';
 import { DATABASE_KINDS } from '../support/databases.ts';
 import { makePhoto } from '../support/images.ts';
 import { runPhotosync } from '../support/run-cli.ts';
+import { runOutcome } from '../support/sync-fixtures.ts';
 import { ROOT_DN, ROOT_PASSWORD, slapdSkipReason, startSlapd, type DirectoryBranch, type Slapd, type TestPerson } from '../support/slapd.ts';
 import { startTestApp, type TestApp } from '../support/test-app.ts';
 
@@ -319,6 +320,77 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(report.counts.skipped, 1);
       assert.equal(report.photosImported, 0);
       assert.equal(report.status, 'finished');
+    });
+
+    test('the photo policy decides what the directory\'s photos do to Mail: never, and authoritative', async () => {
+      const branch = await newBranch();
+      const directoryPhoto = await makePhoto('jpeg', 96, 96, { color: '#33bbee' });
+      await branch.add([
+        { uid: 'ada', userPrincipalName: 'ada@example.test', photo: directoryPhoto },
+        { uid: 'carol', userPrincipalName: 'carol@example.test', photo: await makePhoto('jpeg', 96, 96, { color: '#ee7733' }) },
+      ]);
+      const t = await appFor(branch);
+      const carol = await t.services.people.add(CLI_ACTOR, { userPrincipalName: 'carol@example.test' });
+      await t.services.mail.setPhoto(CLI_ACTOR, carol, await makePhoto('jpeg', 96, 96, { color: '#009988' }), 'cli');
+      const carolOwn = await t.services.mail.currentEtag(carol);
+
+      await t.services.directoryPhotos.setPolicy(CLI_ACTOR, 'ldap', 'never');
+      const never = await sync(t);
+      assert.equal(outcomeOf(never, 'ada@example.test').photo, 'not-used');
+      assert.equal(await t.services.mail.currentEtag(await person(t, 'ada@example.test')), null, 'Mail has no photo');
+      assert.equal(await t.services.mail.currentEtag(carol), carolOwn);
+
+      // The policy changes; the directory does not: the photos are not handed on again by themselves.
+      await t.services.directoryPhotos.setPolicy(CLI_ACTOR, 'ldap', 'authoritative');
+      await branch.modify('ada', { photo: await makePhoto('jpeg', 96, 96, { color: '#bbbbbb' }) });
+      await branch.modify('carol', { photo: await makePhoto('jpeg', 96, 96, { color: '#cc3311' }) });
+      const authoritative = await sync(t);
+      assert.equal(outcomeOf(authoritative, 'ada@example.test').photo, 'imported');
+      assert.equal(outcomeOf(authoritative, 'carol@example.test').photo, 'imported', 'the directory wins over Carol\'s own photo');
+      assert.notEqual(await t.services.mail.currentEtag(carol), carolOwn);
+      assert.equal((await t.services.mail.currentVersion(carol))?.source, 'ldap');
+      // The photo leaves the directory: under this policy it leaves Mail too.
+      await branch.modify('carol', { photo: undefined });
+      const removed = await sync(t);
+      assert.equal(outcomeOf(removed, 'carol@example.test').photo, 'removed');
+      assert.equal(await t.services.mail.currentEtag(carol), null);
+    });
+
+    test('the admin\'s directory page shows the LDAP settings (never the password) and the last runs; Sync now starts a run whose page has the report', async () => {
+      const branch = await newBranch();
+      await branch.add([{ uid: 'ada', userPrincipalName: 'ada@example.test' }, { uid: 'noupn' }]);
+      const t = await appFor(branch, { LDAP_SYNC_INTERVAL_MINUTES: '30' });
+      const admin = await t.services.people.add(CLI_ACTOR, { userPrincipalName: 'root@example.test', role: 'admin', password: 'correct horse battery staple' });
+      const cookie = await t.signIn(admin.userPrincipalName);
+      const page = await t.app.inject({ url: '/admin/directory', headers: { cookie } });
+      assert.equal(page.statusCode, 200);
+      assert.match(page.body, /LDAP directory sync/);
+      assert.ok(page.body.includes(slapd.url), 'the URL');
+      assert.ok(page.body.includes(branch.baseDn), 'the base DN');
+      assert.match(page.body, /every 30 minutes/);
+      assert.match(page.body, /photosyncTestStatus is disabled/);
+      assert.ok(!page.body.includes(ROOT_PASSWORD), 'never the password');
+      assert.match(page.body, /None yet\./);
+
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
+      const noToken = await t.app.inject({ method: 'POST', url: '/admin/directory/sync', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'mode=sync' });
+      assert.equal(noToken.statusCode, 403, 'CSRF token required');
+      const started = await t.app.inject({ method: 'POST', url: '/admin/directory/sync', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ _csrf: csrf, mode: 'sync' }).toString() });
+      assert.equal(started.statusCode, 303);
+      const runPath = String(started.headers.location);
+      assert.match(runPath, /^\/admin\/runs\/[0-9a-f-]{36}$/);
+      const report = (await t.services.directorySync.findReport(CLI_ACTOR, runPath.split('/').at(-1)!))!;
+      await runOutcome(t, report.runId);
+
+      const runPage = await t.app.inject({ url: runPath, headers: { cookie } });
+      assert.match(runPage.body, /Directory sync report/);
+      assert.match(runPage.body, /ada@example\.test/);
+      assert.match(runPage.body, /it has no userPrincipalName/);
+      const after = await t.app.inject({ url: '/admin/directory', headers: { cookie } });
+      assert.ok(after.body.includes(`href="${runPath}"`), 'the run is listed with a link to its report');
+      assert.match(after.body, /Finished: 2 entries, 1 skipped or failed/);
+      const audit = await t.services.audit.list({ action: 'directory.sync' });
+      assert.equal(audit[0]?.actor.name, 'root@example.test');
     });
 
     test('the scheduled sync runs once per interval across processes, and one directory sync runs at a time', async () => {
