@@ -29,17 +29,11 @@ const PAGE_SIZE = 500;
 /** Adds in flight while seeding slapd (one connection, several outstanding requests). */
 const SEED_IN_FLIGHT = 8;
 
-/** Thumbnail-sized photos as directories hold them (AD's thumbnailPhoto: 96×96, a few KB), each distinct. */
+/** Thumbnail-sized photos as directories hold them (AD's thumbnailPhoto: 96×96, a few KB), each distinct (noise). */
 async function directoryPhotos(count: number): Promise<Buffer[]> {
   const photos: Buffer[] = [];
   for (let i = 0; i < count; i++) {
-    const background = { r: (i * 37) % 256, g: (i * 91 + 40) % 256, b: (i * 53 + 80) % 256 };
-    photos.push(
-      await sharp({ create: { width: 96, height: 96, channels: 3, background } })
-        .composite([{ input: { create: { width: 24, height: 24, channels: 3, background: '#ffffff' } }, left: i % 72, top: Math.floor(i / 72) % 72 }])
-        .jpeg({ quality: 85 })
-        .toBuffer(),
-    );
+    photos.push(await sharp({ create: { width: 96, height: 96, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg({ quality: 85 }).toBuffer());
   }
   return photos;
 }
@@ -84,7 +78,7 @@ export async function benchLdapDirectorySync(options: { entries: number; postgre
       const services = await createServices(
         loadConfig({
           DATA_DIR: dataDir,
-          LOG_LEVEL: 'warn',
+          LOG_LEVEL: 'error',
           ...(postgres && { DATABASE_URL: postgres.url }),
           LDAP_URL: slapd.url,
           LDAP_BIND_DN: ROOT_DN,
