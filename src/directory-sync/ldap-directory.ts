@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import type tls from 'node:tls';
 import { Client, InvalidCredentialsError, NoSuchObjectError, ResultCodeError } from 'ldapts';
 import type { LdapSyncConfig } from '../config.ts';
@@ -52,13 +53,17 @@ export const openLdapDirectory: OpenDirectory = async (config) => {
   const tlsOptions: tls.ConnectionOptions = {};
   if (config.caFile) tlsOptions.ca = await readSecret(config.caFile, 'the CA file (LDAP_CA_FILE)');
   const timeout = config.timeoutSeconds * 1000;
-  const client = new Client({ url: config.url, timeout, connectTimeout: timeout, tlsOptions, strictDN: false });
+  // TLS options go to the client for ldaps:// only: ldapts given them on an ldap:// URL breaks StartTLS's handshake.
+  const secure = config.url.startsWith('ldaps:');
+  const client = new Client({ url: config.url, timeout, connectTimeout: timeout, ...(secure && { tlsOptions }), strictDN: false });
   const fail = async (message: string): Promise<never> => {
     await client.unbind().catch(() => {});
     throw new DirectoryUnavailable(message);
   };
   try {
-    if (config.startTls) await client.startTLS({ ...tlsOptions, servername: new URL(config.url).hostname });
+    // The certificate is checked against the URL's host (SNI only for names: RFC 6066 forbids IPs there).
+    const host = new URL(config.url).hostname.replace(/^\[|\]$/g, '');
+    if (config.startTls) await client.startTLS({ ...tlsOptions, host, ...(net.isIP(host) === 0 && { servername: host }) });
   } catch (error) {
     await fail(`StartTLS with the LDAP directory at ${config.url} failed: ${connectionProblem(config, error)}`);
   }

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DirectorySyncReport } from '../../src/directory-sync/index.ts';
 import { CLI_ACTOR } from '../../src/identity/index.ts';
@@ -261,6 +264,20 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.match(audit[0]?.detail ?? '', /^failed: The LDAP directory .* refused the bind/);
     });
 
+    test('the bind password may come from a file, read at each run (a rotated secret needs no restart)', async () => {
+      const branch = await newBranch();
+      await branch.add([{ uid: 'ada', userPrincipalName: 'ada@example.test' }]);
+      const secretFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'photosync-ldap-secret-')), 'bind-password');
+      fs.writeFileSync(secretFile, 'the old password\n');
+      const t = await appFor(branch, { LDAP_BIND_PASSWORD: '', LDAP_BIND_PASSWORD_FILE: secretFile });
+      assert.match((await sync(t)).error ?? '', /refused the bind/);
+      fs.writeFileSync(secretFile, `${ROOT_PASSWORD}\n`);
+      const report = await sync(t);
+      assert.equal(report.error, null);
+      assert.equal(report.counts.created, 1);
+      fs.rmSync(path.dirname(secretFile), { recursive: true, force: true });
+    });
+
     test('a dry run changes nothing and says what it would do', async () => {
       const branch = await newBranch();
       await branch.add([
@@ -407,3 +424,45 @@ for (const { kind, skip } of DATABASE_KINDS) {
     });
   });
 }
+
+// TLS is between photosync and the directory; one database is enough to prove it.
+describe('LDAP directory sync over TLS (ldaps:// and StartTLS) against slapd', { skip: slapdSkipReason ?? false }, () => {
+  let slapd: Slapd;
+  let branch: DirectoryBranch;
+  const apps: TestApp[] = [];
+  const appWith = async (extra: Record<string, string>) => {
+    const t = await startTestApp('sqlite', ldapEnv(slapd, branch, extra));
+    apps.push(t);
+    return t;
+  };
+
+  before(async () => {
+    slapd = await startSlapd({ tls: true });
+    branch = await slapd.branch('tls');
+    await branch.add([{ uid: 'ada', userPrincipalName: 'ada@example.test' }]);
+  });
+  after(async () => {
+    for (const t of apps) await t.close();
+    await slapd?.stop();
+  });
+
+  test('ldaps:// with LDAP_CA_FILE syncs; without the CA the run fails saying the certificate is not trusted', async () => {
+    const trusted = await appWith({ LDAP_URL: slapd.tls!.ldapsUrl, LDAP_CA_FILE: slapd.tls!.caFile });
+    const report = await sync(trusted);
+    assert.equal(report.error, null);
+    assert.equal(report.counts.created, 1);
+
+    const untrusted = await appWith({ LDAP_URL: slapd.tls!.ldapsUrl });
+    const refused = await sync(untrusted);
+    assert.match(refused.error ?? '', /has a TLS certificate this server does not trust .*set LDAP_CA_FILE/);
+  });
+
+  test('ldap:// with LDAP_STARTTLS upgrades the connection before binding', async () => {
+    const t = await appWith({ LDAP_STARTTLS: 'true', LDAP_CA_FILE: slapd.tls!.caFile });
+    const report = await sync(t);
+    assert.equal(report.error, null);
+    assert.equal(report.counts.created, 1);
+    const untrusted = await appWith({ LDAP_STARTTLS: 'true' });
+    assert.match((await sync(untrusted)).error ?? '', /^StartTLS with the LDAP directory at ldap:\/\/127\.0\.0\.1:\d+ failed: .*does not trust/);
+  });
+});

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -70,6 +70,8 @@ export interface DirectoryBranch {
 export interface Slapd {
   url: string;
   port: number;
+  /** With `tls`: the ldaps:// address (StartTLS works on `url`) and the CA that signed the server's certificate. */
+  tls?: { ldapsUrl: string; caFile: string };
   /** A bound admin client for seeding and changing entries. */
   admin: Client;
   /** A new, empty ou=<name> under the base. */
@@ -88,11 +90,29 @@ async function freePort(): Promise<number> {
   });
 }
 
-function slapdConf(dir: string): string {
+/**
+ * A CA and a server certificate for 127.0.0.1 made with openssl, for ldaps:// and StartTLS. The CA is
+ * the one the sync must be told about (LDAP_CA_FILE): nothing trusts it by default.
+ */
+function makeCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
+  const file = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => {
+    const run = spawnSync('openssl', args, { encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`openssl ${args[0]} failed: ${run.stderr}`);
+  };
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '2', '-subj', '/CN=photosync test CA');
+  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=127.0.0.1');
+  fs.writeFileSync(file('san.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  openssl('x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('server.pem'), '-days', '2', '-extfile', file('san.cnf'));
+  return { caFile: file('ca.pem'), certFile: file('server.pem'), keyFile: file('server.key') };
+}
+
+function slapdConf(dir: string, tls?: { caFile: string; certFile: string; keyFile: string }): string {
   const schemas = ['core', 'cosine', 'inetorgperson', 'nis'].map((name) => `include /etc/ldap/schema/${name}.schema`).join('\n');
   return `${schemas}
 include ${path.join(dir, 'photosync-test.schema')}
 pidfile ${path.join(dir, 'slapd.pid')}
+${tls ? `TLSCACertificateFile ${tls.caFile}\nTLSCertificateFile ${tls.certFile}\nTLSCertificateKeyFile ${tls.keyFile}` : ''}
 modulepath /usr/lib/ldap
 moduleload back_mdb
 # Paging has to be real: no server-side limit that would hide it.
@@ -155,16 +175,18 @@ const ATTRIBUTE_NAMES: Record<keyof Omit<TestPerson, 'uid'>, string> = {
 };
 
 /** Starts slapd in a temp folder; `stop()` kills it for sure and removes the folder. */
-export async function startSlapd(): Promise<Slapd> {
+export async function startSlapd(options: { tls?: boolean } = {}): Promise<Slapd> {
   if (!SLAPD) throw new Error(slapdSkipReason);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'photosync-slapd-'));
   fs.mkdirSync(path.join(dir, 'data'));
   fs.writeFileSync(path.join(dir, 'photosync-test.schema'), TEST_SCHEMA);
-  fs.writeFileSync(path.join(dir, 'slapd.conf'), slapdConf(dir));
+  const certificates = options.tls ? makeCertificates(dir) : undefined;
+  fs.writeFileSync(path.join(dir, 'slapd.conf'), slapdConf(dir, certificates));
   const port = await freePort();
   const url = `ldap://127.0.0.1:${port}`;
+  const ldapsUrl = certificates ? `ldaps://127.0.0.1:${await freePort()}` : undefined;
   // -d 0: stays in the foreground (so it dies with its process group) and logs nothing unless it fails.
-  const child = spawn(SLAPD, ['-f', path.join(dir, 'slapd.conf'), '-h', `${url}/`, '-d', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(SLAPD, ['-f', path.join(dir, 'slapd.conf'), '-h', [url, ldapsUrl].filter(Boolean).map((u) => `${u}/`).join(' '), '-d', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -186,6 +208,7 @@ export async function startSlapd(): Promise<Slapd> {
   return {
     url,
     port,
+    ...(certificates && ldapsUrl && { tls: { ldapsUrl, caFile: certificates.caFile } }),
     admin,
     async branch(name) {
       const baseDn = `ou=${name},${BASE_DN}`;
