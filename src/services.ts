@@ -81,7 +81,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     sessionTtlHours: config.sessionTtlHours,
     sessionLifetimeHours: config.sessionLifetimeHours,
     audit,
-    onTokenRevoked: () => tellOthers('tokens', '*'),
+    onCredentialsEnded: () => tellOthers('credentials', '*'),
     ...(now && { now }),
   });
   const mail = new MailPhotoService(new PhotoStore(database.db), {
@@ -112,8 +112,13 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   mail.onPhotoChanged((change) => tellOthers('mail', change.personId));
   processes.subscribe('mail', (personId) => mail.forgetCachedPhoto(personId));
   processes.subscribe('sites', (personId) => sites.forgetCachedThumbnails(personId));
-  processes.subscribe('tokens', () => identity.forgetCachedTokens());
-  processes.subscribe('people', () => directory.forgetCachedPeople());
+  processes.subscribe('credentials', () => identity.forgetCachedCredentials());
+  // Someone was disabled, enabled, removed or changed: every cache holding people forgets them.
+  processes.subscribe('people', () => {
+    directory.forgetCachedPeople();
+    identity.forgetCachedCredentials();
+    sites.forgetCachedPictureFiles();
+  });
   const directoryPhotos = new DirectoryPhotoIntake(new DirectoryPhotoStore(database.db), mail, directory, {
     audit,
     log: log.child({ service: 'directory-photos' }),

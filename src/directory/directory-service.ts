@@ -53,17 +53,30 @@ export class DirectoryService {
     return person;
   }
 
+  /** The person findPerson found in the last few seconds, from memory only (the hot photo reads' fast path). */
+  peekPerson(idOrUpn: string): Person | undefined {
+    return this.found.get(idOrUpn.toLowerCase());
+  }
+
+  /** As peekPerson, for a name findByUpnOrMail looked up. */
+  peekByUpnOrMail(name: string): Person | undefined {
+    return this.found.get(`name:${name.toLowerCase()}`);
+  }
+
   async getPerson(idOrUpn: string): Promise<Person> {
     const person = await this.findPerson(idOrUpn);
     if (!person) throw new UserNotFound(idOrUpn);
     return person;
   }
 
-  /** Sign-in and SharePoint's accountname accept the UPN or the mail address. */
-  async findByUpnOrMail(name: string): Promise<Person | undefined> {
+  /**
+   * Sign-in and SharePoint's accountname accept the UPN or the mail address. `fresh` skips the cache
+   * (sign-in: a person enabled or disabled a moment ago by another process, the CLI, counts at once).
+   */
+  async findByUpnOrMail(name: string, options: { fresh?: boolean } = {}): Promise<Person | undefined> {
     if (hasControlCharacters(name) || name.length > 1000) return undefined;
     const key = `name:${name.toLowerCase()}`;
-    const cached = this.found.get(key);
+    const cached = options.fresh ? undefined : this.found.get(key);
     if (cached) return cached;
     const person = (await this.people.findByUpn(name)) ?? (await this.people.findByMail(name));
     if (person) this.found.set(key, person);

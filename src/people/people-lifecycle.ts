@@ -10,7 +10,7 @@ import { DISABLED_MAIL_PHOTO_CHOICES, type DisabledMailPhoto, type PeopleSetting
 export type PersonDetails = { userPrincipalName: string; displayName?: string; mail?: string; role?: Role };
 
 /** What changed, for the caches of the other server processes (the topics services.ts subscribes to). */
-export type PeopleChangeTopic = 'people' | 'sites' | 'mail' | 'tokens';
+export type PeopleChangeTopic = 'people' | 'sites' | 'mail';
 
 export interface PeopleLifecycleServices {
   directory: DirectoryService;
@@ -48,6 +48,8 @@ export class LastAdmin extends Conflict {
  */
 export class PeopleLifecycle {
   private readonly log: Logger;
+  /** The admin-count changes of this process, one after another (the cross-process lock is a pass-through on SQLite). */
+  private adminChanges: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly services: PeopleLifecycleServices,
@@ -59,6 +61,18 @@ export class PeopleLifecycle {
   /** Who may manage people, settled before a form's body is read. */
   assertMayManagePeople(actor: Actor): void {
     if (!isAdmin(actor)) throw new Forbidden('Only an admin can manage people.');
+  }
+
+  /** An admin never disables themself (another admin can): settled before a form's body is read. */
+  assertMayDisable(actor: Actor, person: Person): void {
+    this.assertMayManagePeople(actor);
+    if (isSelf(actor, person)) throw new Forbidden('You cannot disable yourself; another admin can.');
+  }
+
+  /** An admin never removes themself (another admin can). */
+  assertMayRemove(actor: Actor, person: Person): void {
+    this.assertMayManagePeople(actor);
+    if (isSelf(actor, person)) throw new Forbidden('You cannot remove yourself; another admin can.');
   }
 
   async search(actor: Actor, query: PeopleQuery): Promise<Person[]> {
@@ -103,7 +117,7 @@ export class PeopleLifecycle {
   async setRole(actor: Actor, person: Person, role: Role): Promise<Person> {
     this.assertMayManagePeople(actor);
     if (!ROLES.includes(role)) throw new BadRequest(`"${shown(String(role))}" is not a role; use one of ${ROLES.join(', ')}.`);
-    const changed = await this.options.withLock(ADMINS_LOCK, async () => {
+    const changed = await this.withAdminsLock(async () => {
       const current = await this.fresh(person);
       if (current.role === role) return undefined;
       if (current.role === 'admin' && current.enabled && (await this.services.directory.countEnabledAdmins()) <= 1) throw new LastAdmin(current, 'made a user');
@@ -111,10 +125,8 @@ export class PeopleLifecycle {
       return current;
     });
     if (changed) {
+      // Cached sessions and tokens carry the role too: peopleChanged forgets them everywhere.
       await this.peopleChanged();
-      // An admin-scoped token's rights follow the role: forget the cached ones everywhere.
-      this.services.identity.forgetCachedTokens();
-      await this.options.announce('tokens', '*');
       await this.record(actor, 'person.role', changed, `${changed.role} → ${role}`);
     }
     return this.fresh(person);
@@ -126,9 +138,8 @@ export class PeopleLifecycle {
    * kept or removed per the admins' setting.
    */
   async disable(actor: Actor, person: Person, options: { reason?: string } = {}): Promise<void> {
-    this.assertMayManagePeople(actor);
-    if (isSelf(actor, person)) throw new Forbidden('You cannot disable yourself; another admin can.');
-    const disabled = await this.options.withLock(ADMINS_LOCK, async () => {
+    this.assertMayDisable(actor, person);
+    const disabled = await this.withAdminsLock(async () => {
       const current = await this.fresh(person);
       if (!current.enabled) return undefined;
       if (current.role === 'admin' && (await this.services.directory.countEnabledAdmins()) <= 1) throw new LastAdmin(current, 'disabled');
@@ -136,8 +147,9 @@ export class PeopleLifecycle {
       return current;
     });
     if (!disabled) return;
-    // First the people caches everywhere: from then on their sessions and tokens find them disabled.
+    // First the caches of people, sessions and tokens everywhere: from then on every request finds them disabled.
     await this.peopleChanged();
+    await this.forgetSitesCopy(disabled.id);
     const ended = await this.services.identity.endAccessOf(disabled.id);
     const photo = await this.applyMailPhotoSetting(actor, { ...disabled, enabled: false });
     const reason = options.reason?.trim() ? `reason: ${options.reason.trim().slice(0, 500)}; ` : '';
@@ -152,6 +164,7 @@ export class PeopleLifecycle {
     if (current.enabled) return;
     await this.services.directory.setEnabled(current.id, true);
     await this.peopleChanged();
+    await this.forgetSitesCopy(current.id);
     await this.record(actor, 'person.enable', current, null);
   }
 
@@ -160,9 +173,8 @@ export class PeopleLifecycle {
    * them; the audit log keeps every entry about them (by id and name), and records this one.
    */
   async remove(actor: Actor, person: Person): Promise<void> {
-    this.assertMayManagePeople(actor);
-    if (isSelf(actor, person)) throw new Forbidden('You cannot remove yourself; another admin can.');
-    await this.options.withLock(ADMINS_LOCK, async () => {
+    this.assertMayRemove(actor, person);
+    await this.withAdminsLock(async () => {
       const current = await this.fresh(person);
       if (current.role === 'admin' && current.enabled && (await this.services.directory.countEnabledAdmins()) <= 1) throw new LastAdmin(current, 'removed');
       // Counted (and the caches told) before the rows go: the counts are the audit's, the notices end cached tokens.
@@ -172,11 +184,10 @@ export class PeopleLifecycle {
       if (!removed) throw new UserNotFound(current.userPrincipalName);
     });
     // The photos are gone from the database; no process may keep serving them from memory.
-    this.services.sites.forgetCachedThumbnails(person.id);
-    this.services.mail.forgetCachedPhoto(person.id);
-    await this.options.announce('sites', person.id);
-    await this.options.announce('mail', person.id);
     await this.peopleChanged();
+    await this.forgetSitesCopy(person.id);
+    this.services.mail.forgetCachedPhoto(person.id);
+    await this.options.announce('mail', person.id);
   }
 
   /** Sets the person's password (checked for strength); their sessions end. `mustChange`: to replace at the next sign-in. */
@@ -238,6 +249,13 @@ export class PeopleLifecycle {
     return 'Mail photo removed (setting)';
   }
 
+  /** Whoever checks the last-admin rule and acts on it goes alone: in this process, and across processes. */
+  private withAdminsLock<T>(work: () => Promise<T>): Promise<T> {
+    const turn = this.adminChanges.then(() => this.options.withLock(ADMINS_LOCK, work));
+    this.adminChanges = turn.catch(() => undefined);
+    return turn;
+  }
+
   /** The person as the database has them now (the caller's copy may be seconds old). */
   private async fresh(person: Person): Promise<Person> {
     const current = await this.services.directory.findPersonFresh(person.id);
@@ -245,10 +263,21 @@ export class PeopleLifecycle {
     return current;
   }
 
-  /** Forgets cached people here and tells the other processes to. */
+  /**
+   * Forgets cached people here — the directory's, the sessions' and tokens' actors, Sites' picture
+   * files — and tells the other processes to (services.ts subscribes the same three to 'people').
+   */
   private async peopleChanged(): Promise<void> {
     this.services.directory.forgetCachedPeople();
+    this.services.identity.forgetCachedCredentials();
+    this.services.sites.forgetCachedPictureFiles();
     await this.options.announce('people', '*');
+  }
+
+  /** Sites' hot copy of the person, here and in the other processes: the next read decides afresh. */
+  private async forgetSitesCopy(personId: string): Promise<void> {
+    this.services.sites.forgetCachedThumbnails(personId);
+    await this.options.announce('sites', personId);
   }
 
   private entry(actor: Actor, action: NewAuditEntry['action'], person: Person, detail: string | null): NewAuditEntry {
