@@ -62,6 +62,8 @@ interface RunSummary {
 const LDAP_ACTOR: Actor = { kind: 'operator', name: 'ldap' };
 const PAGE_CONCURRENCY = 4;
 const HEARTBEAT_MS = 10_000;
+/** Items recorded per statement (seven values each). */
+const RECORD_SLICE = 500;
 
 export interface DirectorySyncOptions {
   log: Logger;
@@ -392,7 +394,8 @@ class RunProgress {
       this.expected = this.recorded + items.length + 1;
     }
     await this.runs.setTotal(this.runId, this.expected);
-    await this.runs.recordItems(this.runId, items);
+    // In slices: a page may hold up to 10,000 entries, more values than one statement may bind.
+    for (let i = 0; i < items.length; i += RECORD_SLICE) await this.runs.recordItems(this.runId, items.slice(i, i + RECORD_SLICE));
     this.recorded += items.length;
     return this.runs.isRunning(this.runId);
   }
