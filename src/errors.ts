@@ -64,6 +64,23 @@ export class PhotoChangedWhileRead extends AppError {
   }
 }
 
+/** A conditional change found the photo changed by someone else since the decision; nothing was stored. */
+export class PhotoChangedMeanwhile extends AppError {
+  constructor(message: string) {
+    super('PhotoChangedMeanwhile', 409, message);
+  }
+}
+
+/**
+ * The person's photo follows the organization's directory (its policy is "authoritative"): changes
+ * made here would be undone by the next sync or sign-in, so they are refused with where to go instead.
+ */
+export class PhotoManagedByDirectory extends AppError {
+  constructor(message: string) {
+    super('PhotoManagedByDirectory', 403, message);
+  }
+}
+
 export class BadRequest extends AppError {
   constructor(message: string, code = 'BadRequest') {
     super(code, 400, message);
@@ -81,6 +98,28 @@ export class BulkSyncAlreadyRunning extends AppError {
   constructor(readonly runId: string, startedBy: string) {
     super('BulkSyncAlreadyRunning', 409, `A bulk sync started by ${startedBy} is still running (/admin/runs/${runId}); wait for it to finish or cancel it first.`);
     this.link = { href: `/admin/runs/${runId}`, text: 'See the running sync' };
+  }
+}
+
+/** A second directory sync while one runs (in any process): one at a time. */
+export class DirectorySyncAlreadyRunning extends AppError {
+  constructor(readonly runId: string, startedBy: string) {
+    super('DirectorySyncAlreadyRunning', 409, `A directory sync started by ${startedBy} is still running (/admin/runs/${runId}); wait for it to finish.`);
+    this.link = { href: `/admin/runs/${runId}`, text: 'See the running directory sync' };
+  }
+}
+
+/** LDAP_URL is not set: there is no directory to sync from. */
+export class DirectorySyncNotConfigured extends AppError {
+  constructor() {
+    super('DirectorySyncNotConfigured', 409, 'LDAP directory sync is not set up: set LDAP_URL, LDAP_BASE_DN and the other LDAP_* variables (see the README) and restart.');
+  }
+}
+
+/** The directory cannot be reached or refuses the bind: the whole sync fails, nobody is changed. */
+export class DirectoryUnavailable extends AppError {
+  constructor(message: string) {
+    super('DirectoryUnavailable', 502, message);
   }
 }
 

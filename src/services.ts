@@ -2,6 +2,8 @@ import { pino, type Logger } from 'pino';
 import { AuditLog } from './audit/index.ts';
 import type { Config } from './config.ts';
 import { DirectoryService, PeopleStore } from './directory/index.ts';
+import { DirectorySync, LdapEntryStore } from './directory-sync/index.ts';
+import { DirectoryPhotoIntake, DirectoryPhotoStore } from './directory-photos/index.ts';
 import { CredentialStore, IdentityService } from './identity/index.ts';
 import { ImageWorkQueue } from './imaging/index.ts';
 import { MailPhotoService, PhotoImporter, PhotoStore } from './mail/index.ts';
@@ -44,6 +46,10 @@ export interface Services {
   runs: BulkRuns;
   /** Adding, disabling, enabling and removing people; passwords set and reset by admins. */
   people: PeopleLifecycle;
+  /** Photos from the organization's directories (LDAP, OIDC), per the admin's policy for each. */
+  directoryPhotos: DirectoryPhotoIntake;
+  /** People and their photos from the LDAP directory (LDAP_*): on demand and on a schedule. */
+  directorySync: DirectorySync;
   /** Stops the background work (waiting for running syncs), then closes the database. */
   close(): Promise<void>;
 }
@@ -113,7 +119,17 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     identity.forgetCachedCredentials();
     sites.forgetCachedPictureFiles();
   });
-  processes.subscribe('settings', () => syncSettings.forgetCached());
+  const directoryPhotos = new DirectoryPhotoIntake(new DirectoryPhotoStore(database.db), mail, directory, {
+    audit,
+    log: log.child({ service: 'directory-photos' }),
+    imageWork,
+    ...(now && { now }),
+    onPolicySaved: () => tellOthers('settings', '*'),
+  });
+  processes.subscribe('settings', () => {
+    syncSettings.forgetCached();
+    directoryPhotos.forgetCached();
+  });
   const syncStatus = new SyncStatusStore(database.db);
   metrics.countPeopleBySyncStateWith(() => syncStatus.countByState());
   // The queue calls back into the automation, which needs the queue: the handler closes over it.
@@ -156,6 +172,11 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     },
   );
   const photoImporter = new PhotoImporter(mail, directory, runs, audit, { concurrency: config.syncConcurrency, log: log.child({ service: 'import' }) });
+  const directorySync = new DirectorySync(config.ldap, people, directoryPhotos, directory, new LdapEntryStore(database.db), runs, audit, {
+    log: log.child({ service: 'directory-sync' }),
+    tickIntervalMs: config.syncTickSeconds * 1000,
+    ...(now && { now }),
+  });
 
   return {
     config,
@@ -176,7 +197,10 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     photoImporter,
     runs,
     people,
+    directoryPhotos,
+    directorySync,
     async close() {
+      await directorySync.stop();
       await automation.stop();
       await database.close();
     },

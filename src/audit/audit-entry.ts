@@ -1,6 +1,6 @@
 
-/** Who acted: a person for themself, an admin, an API token, the CLI, a bulk import, or the sync. */
-export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'ldap' | 'oidc' | 'import' | 'sync';
+/** Who acted: a person for themself, an admin, an API token, the CLI, a bulk import, the sync, or a directory (LDAP, OIDC). */
+export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'import' | 'sync' | 'ldap' | 'oidc';
 
 export type AuditAction =
   | 'photo.set'
@@ -10,6 +10,7 @@ export type AuditAction =
   | 'sync.mode'
   | 'sync.force'
   | 'import.run'
+  | 'directory.sync'
   | 'run.cancel'
   | 'token.create'
   | 'token.revoke'
@@ -20,7 +21,10 @@ export type AuditAction =
   | 'person.enable'
   | 'person.remove'
   | 'person.password'
-  | 'people.settings';
+  | 'people.settings'
+  | 'directory.photo'
+  | 'directory.photo-policy'
+  | 'signin';
 
 export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'photo.set',
@@ -30,6 +34,7 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'sync.mode',
   'sync.force',
   'import.run',
+  'directory.sync',
   'run.cancel',
   'token.create',
   'token.revoke',
@@ -41,6 +46,9 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'person.remove',
   'person.password',
   'people.settings',
+  'directory.photo',
+  'directory.photo-policy',
+  'signin',
 ];
 
 export interface AuditActor {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { GraphRouteOptions } from './graph-routes.ts';
-export { MailPhotoService, assertCanEditPhoto, photoContentEtag, type PhotoChangeListener, type MailPhotoOptions, type ReadOptions } from './mail-photo-service.ts';
+export { MailPhotoService, assertCanEditPhoto, photoContentEtag, type PhotoChangeListener, type PhotoChangeGuard, type MailPhotoOptions, type ReadOptions } from './mail-photo-service.ts';
 export { PhotoStore } from './photo-store.ts';
 export type { GraphRouteOptions } from './graph-routes.ts';
 export { quoteEtag, type PhotoVersion, type StoredRendition, type PhotoChange, type PhotoSource } from './photo-version.ts';

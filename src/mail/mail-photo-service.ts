@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { Person } from '../directory/index.ts';
-import { AppError, Forbidden, ImageNotFound, PhotoChangedWhileRead } from '../errors.ts';
+import { AppError, Forbidden, ImageNotFound, PhotoChangedMeanwhile, PhotoChangedWhileRead } from '../errors.ts';
 import { hasAdminRole, actorPersonId, type Actor } from '../identity/index.ts';
 import { convertBmpToPng, renderMailPhotoSizes, type GraphPhotoSize, type ImageWorkQueue } from '../imaging/index.ts';
 import type { Metrics } from '../metrics.ts';
@@ -17,6 +17,11 @@ export interface ReadOptions {
 }
 
 export type PhotoChangeListener = (change: PhotoChange) => void | Promise<void>;
+/**
+ * A rule another domain adds to every photo change (e.g. "this person's photo is managed by the
+ * directory"): it throws an AppError to refuse the change before anything is read or stored.
+ */
+export type PhotoChangeGuard = (actor: Actor, target: Person, source: PhotoSource | 'remove') => Promise<void>;
 /** Writes what a change must cause (a sync request) in the change's own transaction. */
 export type PhotoChangeRecorder = (personId: string, trx: Transaction<Schema>) => Promise<void>;
 
@@ -39,12 +44,19 @@ export interface UploadLimits {
   background?: boolean;
   /** SetMyProfilePicture also takes BMP (converted to PNG first, inside the bounded image work). */
   acceptBmp?: boolean;
+  /**
+   * Stores the photo only if the person's current photo (read under the person's lock) still
+   * allows it; otherwise PhotoChangedMeanwhile. A directory's "fill when empty" must not replace a
+   * photo the person uploaded a moment before.
+   */
+  onlyIf?: (current: PhotoVersion | undefined) => boolean;
 }
 
 /** Mail: the one source of truth for profile photos. */
 export class MailPhotoService {
   private readonly listeners = new Set<PhotoChangeListener>();
   private readonly recorders: PhotoChangeRecorder[] = [];
+  private readonly guards: PhotoChangeGuard[] = [];
   private readonly currentVersions: TtlCache<string, PhotoVersion | null>;
   // Renditions never change once written (a new photo is a new version), so their cache needs no invalidation.
   private readonly renditions = new TtlCache<string, StoredRendition>(10 * 60_000, 5000);
@@ -63,6 +75,11 @@ export class MailPhotoService {
   /** Called inside each change's transaction: what it writes commits or rolls back with the change. */
   recordChangesWith(recorder: PhotoChangeRecorder): void {
     this.recorders.push(recorder);
+  }
+
+  /** Asked before every change (set or remove), whoever makes it; a guard refuses by throwing. */
+  guardChangesWith(guard: PhotoChangeGuard): void {
+    this.guards.push(guard);
   }
 
   /** Called after each committed change, never inside the transaction. */
@@ -125,6 +142,7 @@ export class MailPhotoService {
     limits: UploadLimits = {},
   ): Promise<{ version: PhotoVersion; changed: boolean }> {
     assertCanEditPhoto(actor, target);
+    for (const guard of this.guards) await guard(actor, target, source);
     const rendered = await this.render(bytes, limits);
     const etag = photoContentEtag(bytes);
     const largest = rendered.renditions[0]!;
@@ -134,6 +152,7 @@ export class MailPhotoService {
       await lockPersonRow(trx, target.id);
       const current = await this.store.findCurrentVersion(target.id, trx);
       if (current?.etag === etag) return { version: current, changed: false, previousEtag: current.etag };
+      if (limits.onlyIf && !limits.onlyIf(current)) throw new PhotoChangedMeanwhile(`The photo of ${target.userPrincipalName} changed meanwhile; it was left as it is.`);
       if (current) await this.store.endCurrentVersion(trx, current.id, 'replaced', now);
       const version: PhotoVersion = {
         id: this.newId(),
@@ -169,12 +188,15 @@ export class MailPhotoService {
     return { version: outcome.version, changed: outcome.changed };
   }
 
-  async removePhoto(actor: Actor, target: Person): Promise<void> {
+  /** `onlyIf`: removes only if the current photo (read under the person's lock) still allows it. */
+  async removePhoto(actor: Actor, target: Person, options: { onlyIf?: (current: PhotoVersion) => boolean } = {}): Promise<void> {
     assertCanEditPhoto(actor, target);
+    for (const guard of this.guards) await guard(actor, target, 'remove');
     const now = this.now();
     const removed = await this.store.transaction(async (trx) => {
       await lockPersonRow(trx, target.id);
       const current = await this.store.findCurrentVersion(target.id, trx);
+      if (current && options.onlyIf && !options.onlyIf(current)) throw new PhotoChangedMeanwhile(`The photo of ${target.userPrincipalName} changed meanwhile; it was left as it is.`);
       if (current) {
         await this.store.endCurrentVersion(trx, current.id, 'removed', now);
         for (const record of this.recorders) await record(target.id, trx);
@@ -206,6 +228,11 @@ export class MailPhotoService {
   async checkPhoto(bytes: Buffer, limits: UploadLimits = {}): Promise<{ etag: string }> {
     await this.render(bytes, limits);
     return { etag: photoContentEtag(bytes) };
+  }
+
+  /** The person's current photo (its ETag, source, who set it), read from the database (not the cache). */
+  async currentVersion(target: Person): Promise<PhotoVersion | undefined> {
+    return this.store.findCurrentVersion(target.id);
   }
 
   /** The ETag of the person's current photo, read from the database (not the cache). */

@@ -1,7 +1,7 @@
 import type { GraphPhotoSize } from '../imaging/index.ts';
 
 /** Where a photo change came from, for the version history and (later) the audit log. */
-export type PhotoSource = 'page' | 'api' | 'cli' | 'seed' | 'import' | 'sites';
+export type PhotoSource = 'page' | 'api' | 'cli' | 'seed' | 'import' | 'sites' | 'ldap' | 'oidc';
 
 export interface PhotoVersion {
   id: string;

@@ -252,6 +252,57 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): MigrationProvider
         await sql`create index people_picture_stem on people (replace(replace(upn_key, '@', '_'), '.', '_'))`.execute(db);
       },
     },
+    '0008_directory_photos_oidc': {
+      async up(db: Kysely<MigratingSchema>) {
+        // What each directory (LDAP, OIDC) last said about a person's photo: its content hash (null:
+        // the directory has none), and the last one it put into Mail. An unchanged photo is
+        // recognised without storing its bytes twice, a photo the person removed from Mail is not
+        // filled in again until the directory's changes, and a person the directory manages is
+        // known even when it sends no photo.
+        await db.schema
+          .createTable('directory_photo_sources')
+          .addColumn('person_id', 'text', (c) => c.notNull().references('people.id').onDelete('cascade'))
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('received_etag', 'text')
+          .addColumn('imported_etag', 'text')
+          .addColumn('received_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('directory_photo_sources_pk', ['person_id', 'source'])
+          .execute();
+        // An OIDC sign-in between leaving for the provider and coming back: the PKCE verifier and the
+        // nonce stay here (every process can finish it); the browser holds only the state in a cookie.
+        await db.schema
+          .createTable('oidc_sign_ins')
+          .addColumn('state_hash', 'text', (c) => c.primaryKey())
+          .addColumn('code_verifier', 'text', (c) => c.notNull())
+          .addColumn('nonce', 'text', (c) => c.notNull())
+          .addColumn('return_to', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('oidc_sign_ins_expires').on('oidc_sign_ins').column('expires_at').execute();
+      },
+    },
+    '0009_ldap_directory_sync': {
+      async up(db: Kysely<MigratingSchema>) {
+        // What the LDAP sync last saw of each directory entry, keyed by its stable id (entryUUID,
+        // objectGUID): an entry whose values and photo hash are as stored is left alone, and a photo
+        // is handed on only when its hash changed. `state` is the entry as the directory last had it
+        // (enabled, disabled, vanished), so the sync enables only people it disabled itself.
+        await db.schema
+          .createTable('ldap_entries')
+          .addColumn('stable_id', 'text', (c) => c.primaryKey())
+          .addColumn('person_id', 'text', (c) => c.notNull().unique().references('people.id').onDelete('cascade'))
+          .addColumn('dn', 'text', (c) => c.notNull())
+          .addColumn('changed_at', 'text')
+          .addColumn('values_hash', 'text', (c) => c.notNull())
+          .addColumn('photo_hash', 'text')
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('synced_at', 'text', (c) => c.notNull())
+          .execute();
+        // One directory sync at a time, across processes: the database refuses a second running one.
+        await sql`create unique index bulk_runs_one_running_directory on bulk_runs (kind) where state = 'running' and kind = 'directory'`.execute(db);
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

@@ -120,6 +120,26 @@ export interface SettingsTable {
   updated_by: string | null;
 }
 
+/** What a directory (LDAP, OIDC) last said about a person's photo; etag null: it has none. */
+export interface DirectoryPhotoSourcesTable {
+  person_id: string;
+  source: string;
+  received_etag: string | null;
+  /** The last photo from this source that Mail took. */
+  imported_etag: string | null;
+  received_at: string;
+}
+
+/** An OIDC sign-in waiting for the provider's answer (single use, short-lived). */
+export interface OidcSignInsTable {
+  state_hash: string;
+  code_verifier: string;
+  nonce: string;
+  return_to: string | null;
+  created_at: string;
+  expires_at: string;
+}
+
 /** Append-only: rows are inserted, never updated or deleted. */
 export interface AuditLogTable {
   seq: Generated<number>;
@@ -134,7 +154,7 @@ export interface AuditLogTable {
   ip: string | null;
 }
 
-export type BulkRunKind = 'sync' | 'import';
+export type BulkRunKind = 'sync' | 'import' | 'directory';
 export type BulkRunState = 'running' | 'finished' | 'cancelled' | 'interrupted';
 
 export interface BulkRunsTable {
@@ -164,6 +184,24 @@ export interface BulkRunItemsTable {
   failed: number;
   reason: string | null;
   detail: string | null;
+}
+
+export type LdapEntryState = 'enabled' | 'disabled' | 'vanished';
+
+/** What the LDAP sync last saw of one directory entry (see migration 0009). */
+export interface LdapEntriesTable {
+  /** entryUUID, or objectGUID as hex: never changes for the entry. */
+  stable_id: string;
+  person_id: string;
+  dn: string;
+  /** modifyTimestamp / whenChanged as the directory gave it. */
+  changed_at: string | null;
+  /** sha256 of the mapped values (UPN, name, mail, disabled). */
+  values_hash: string;
+  /** sha256 of the photo's bytes; null: the entry had none. */
+  photo_hash: string | null;
+  state: LdapEntryState;
+  synced_at: string;
 }
 
 /** SQLite only: the embedded queue of sync requests. */
@@ -197,4 +235,7 @@ export interface Schema {
   sync_runs: SyncRunsTable;
   settings: SettingsTable;
   audit_log: AuditLogTable;
+  ldap_entries: LdapEntriesTable;
+  directory_photo_sources: DirectoryPhotoSourcesTable;
+  oidc_sign_ins: OidcSignInsTable;
 }

@@ -18,6 +18,7 @@ const ACTION_WORDS: Record<AuditAction, string> = {
   'sync.mode': 'Changed the sync mode',
   'sync.force': 'Started a force sync',
   'import.run': 'Imported photos',
+  'directory.sync': 'Synced people from the LDAP directory',
   'run.cancel': 'Cancelled a run',
   'token.create': 'Created an API token',
   'token.revoke': 'Revoked an API token',
@@ -29,6 +30,9 @@ const ACTION_WORDS: Record<AuditAction, string> = {
   'person.remove': 'Removed a person',
   'person.password': 'Set or reset a password',
   'people.settings': 'Changed the people settings',
+  'directory.photo': 'The directory sent a photo Mail did not take',
+  'directory.photo-policy': 'Changed a directory photo policy',
+  signin: 'Signed in',
 };
 const ACTOR_WORDS: Record<AuditActorKind, string> = {
   person: 'A person',
