@@ -1,13 +1,40 @@
 /**
- * The one family of errors the services throw. Each has a stable code (Graph's, where Graph has one)
- * and an HTTP status; `web/error-handler.ts` is the only place that turns them into responses.
+ * Every code an error here can carry. Clients and scripts rely on them (they are in every API error
+ * body), so they never change; Graph's own where Graph has one. The HTTP status of each is in
+ * `http/error-status.ts` and the CLI's exit code in `cli/exit-code.ts`: both maps are total over
+ * this list, so a new code without a status or an exit code fails the type check.
+ */
+export const ERROR_CODES = [
+  'Request_ResourceNotFound',
+  'ImageNotFound',
+  'InvalidImage',
+  'UnsupportedImageType',
+  'ImageTooLarge',
+  'PhotoChanged',
+  'PhotoChangedMeanwhile',
+  'PhotoManagedByDirectory',
+  'BadRequest',
+  'Conflict',
+  'BulkSyncAlreadyRunning',
+  'DirectorySyncAlreadyRunning',
+  'DirectorySyncNotConfigured',
+  'DirectoryUnavailable',
+  'InvalidAuthenticationToken',
+  'Authorization_RequestDenied',
+  'TooManyRequests',
+  'serviceNotAvailable',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * The one family of errors the services throw: a stable code and a message in the user's words, no
+ * HTTP. `web/error-handler.ts` is the only place that turns them into responses, the CLI's
+ * `reportFailure` the only place that turns them into exit codes.
  */
 export class AppError extends Error {
   constructor(
-    readonly code: string,
-    readonly status: number,
+    readonly code: ErrorCode,
     message: string,
-    readonly headers: Record<string, string> = {},
   ) {
     super(message);
     this.name = new.target.name;
@@ -15,12 +42,14 @@ export class AppError extends Error {
 
   /** Where a person can go about it (an error page shows it as a link; the API body has the path in the message). */
   link?: { href: string; text: string };
+  /** When trying again makes sense (HTTP sends it as Retry-After). */
+  retryAfterSeconds?: number;
 }
 
 /** A person, token or other resource that does not exist (Graph: Request_ResourceNotFound). */
 export class NotFound extends AppError {
-  constructor(message: string, code = 'Request_ResourceNotFound') {
-    super(code, 404, message);
+  constructor(message: string, code: 'Request_ResourceNotFound' | 'ImageNotFound' = 'Request_ResourceNotFound') {
+    super(code, message);
   }
 }
 
@@ -41,33 +70,34 @@ export class UserNotFound extends NotFound {
 /** Bytes that are not an image we accept. */
 export class InvalidImage extends AppError {
   constructor(message: string) {
-    super('InvalidImage', 400, message);
+    super('InvalidImage', message);
   }
 }
 
+/** An image of a kind we do not take (SVG, GIF, …). */
 export class UnsupportedImageType extends AppError {
   constructor(message: string) {
-    super('UnsupportedImageType', 415, message);
+    super('UnsupportedImageType', message);
   }
 }
 
 export class ImageTooLarge extends AppError {
   constructor(message: string) {
-    super('ImageTooLarge', 413, message);
+    super('ImageTooLarge', message);
   }
 }
 
 /** The photo was replaced between two reads that had to see the same version; reading again helps. */
 export class PhotoChangedWhileRead extends AppError {
   constructor(message: string) {
-    super('PhotoChanged', 409, message);
+    super('PhotoChanged', message);
   }
 }
 
 /** A conditional change found the photo changed by someone else since the decision; nothing was stored. */
 export class PhotoChangedMeanwhile extends AppError {
   constructor(message: string) {
-    super('PhotoChangedMeanwhile', 409, message);
+    super('PhotoChangedMeanwhile', message);
   }
 }
 
@@ -77,26 +107,28 @@ export class PhotoChangedMeanwhile extends AppError {
  */
 export class PhotoManagedByDirectory extends AppError {
   constructor(message: string) {
-    super('PhotoManagedByDirectory', 403, message);
+    super('PhotoManagedByDirectory', message);
   }
 }
 
-export class BadRequest extends AppError {
-  constructor(message: string, code = 'BadRequest') {
-    super(code, 400, message);
-  }
-}
-
-export class Conflict extends AppError {
+/** A value the caller gave that breaks a rule (a name, a role, a form field); the message says which. */
+export class InvalidInput extends AppError {
   constructor(message: string) {
-    super('Conflict', 409, message);
+    super('BadRequest', message);
+  }
+}
+
+/** Something with this name already exists (a person's user principal name). */
+export class AlreadyExists extends AppError {
+  constructor(message: string) {
+    super('Conflict', message);
   }
 }
 
 /** A second bulk sync while one runs: one at a time, so two runs never fight over the same people. */
 export class BulkSyncAlreadyRunning extends AppError {
   constructor(readonly runId: string, startedBy: string) {
-    super('BulkSyncAlreadyRunning', 409, `A bulk sync started by ${startedBy} is still running (/admin/runs/${runId}); wait for it to finish or cancel it first.`);
+    super('BulkSyncAlreadyRunning', `A bulk sync started by ${startedBy} is still running (/admin/runs/${runId}); wait for it to finish or cancel it first.`);
     this.link = { href: `/admin/runs/${runId}`, text: 'See the running sync' };
   }
 }
@@ -104,7 +136,7 @@ export class BulkSyncAlreadyRunning extends AppError {
 /** A second directory sync while one runs (in any process): one at a time. */
 export class DirectorySyncAlreadyRunning extends AppError {
   constructor(readonly runId: string, startedBy: string) {
-    super('DirectorySyncAlreadyRunning', 409, `A directory sync started by ${startedBy} is still running (/admin/runs/${runId}); wait for it to finish.`);
+    super('DirectorySyncAlreadyRunning', `A directory sync started by ${startedBy} is still running (/admin/runs/${runId}); wait for it to finish.`);
     this.link = { href: `/admin/runs/${runId}`, text: 'See the running directory sync' };
   }
 }
@@ -112,48 +144,52 @@ export class DirectorySyncAlreadyRunning extends AppError {
 /** LDAP_URL is not set: there is no directory to sync from. */
 export class DirectorySyncNotConfigured extends AppError {
   constructor() {
-    super('DirectorySyncNotConfigured', 409, 'LDAP directory sync is not set up: set LDAP_URL, LDAP_BASE_DN and the other LDAP_* variables (see the README) and restart.');
+    super('DirectorySyncNotConfigured', 'LDAP directory sync is not set up: set LDAP_URL, LDAP_BASE_DN and the other LDAP_* variables (see the README) and restart.');
   }
 }
 
 /** The directory cannot be reached or refuses the bind: the whole sync fails, nobody is changed. */
 export class DirectoryUnavailable extends AppError {
   constructor(message: string) {
-    super('DirectoryUnavailable', 502, message);
+    super('DirectoryUnavailable', message);
   }
 }
 
 /** No credentials, or credentials that are no longer valid. */
 export class Unauthenticated extends AppError {
   constructor(message = 'Sign in, or send a valid bearer token.') {
-    super('InvalidAuthenticationToken', 401, message);
+    super('InvalidAuthenticationToken', message);
   }
 }
 
-export class Forbidden extends AppError {
+/** The actor is known but may not do this (Graph: Authorization_RequestDenied). */
+export class NotPermitted extends AppError {
   constructor(message = 'You are not allowed to do that.') {
-    super('Authorization_RequestDenied', 403, message);
+    super('Authorization_RequestDenied', message);
   }
 }
 
 /** Signed in with a one-time password: nothing but the password page (and sign-out) until it is changed. */
-export class PasswordChangeRequired extends Forbidden {
+export class PasswordChangeRequired extends NotPermitted {
   constructor() {
     super('You signed in with a one-time password: change it at /account/password before doing anything else.');
     this.link = { href: '/account/password', text: 'Change your password' };
   }
 }
 
-export class TooManyRequests extends AppError {
+/** Too many tries in a short time (sign-ins, password changes): wait, then try again. */
+export class TooManyAttempts extends AppError {
   constructor(message: string, retryAfterSeconds: number) {
-    super('TooManyRequests', 429, message, { 'retry-after': String(retryAfterSeconds) });
+    super('TooManyRequests', message);
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
 /** The server is at capacity for this kind of work; the client should come back shortly. */
 export class ServiceBusy extends AppError {
   constructor(message: string, retryAfterSeconds: number) {
-    super('serviceNotAvailable', 503, message, { 'retry-after': String(retryAfterSeconds) });
+    super('serviceNotAvailable', message);
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { Forbidden } from './errors.ts';
+import { NotPermitted } from './errors.ts';
 import { isAdmin, type Actor } from './identity/index.ts';
 
 /** Counts per sync state, read from the database when Prometheus scrapes (the caller caches). */
@@ -82,5 +82,5 @@ export function carriesMetricsToken(authorization: string | undefined, metricsTo
 
 /** The metrics show headcounts per sync state and sign-in counters: for admins (and METRICS_TOKEN) only. */
 export function assertCanReadMetrics(actor: Actor): void {
-  if (!isAdmin(actor)) throw new Forbidden('Only an admin (a browser session or an admin-scoped token) or the METRICS_TOKEN can read the metrics.');
+  if (!isAdmin(actor)) throw new NotPermitted('Only an admin (a browser session or an admin-scoped token) or the METRICS_TOKEN can read the metrics.');
 }

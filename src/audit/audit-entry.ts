@@ -1,3 +1,4 @@
+import type { Actor } from '../actor.ts';
 
 /** Who acted: a person for themself, an admin, an API token, the CLI, a bulk import, the sync, or a directory (LDAP, OIDC). */
 export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'import' | 'sync' | 'ldap' | 'oidc';
@@ -72,16 +73,8 @@ export interface AuditEntry extends Required<NewAuditEntry> {
   at: string;
 }
 
-/**
- * Who acted, as the audit reads it: the shape of identity's `Actor`, stated here because the audit
- * log sits below identity (which writes to it) and so does not import it.
- */
-export type ActingParty =
-  | { kind: 'operator'; name: AuditActorKind }
-  | { kind: 'person'; via: 'session' | 'token'; person: { id: string; userPrincipalName: string; role: string } };
-
 /** The audit's view of an actor; `via` names the bulk path (an import) that acted on their behalf. */
-export function describeActor(actor: ActingParty, via?: 'import'): AuditActor {
+export function describeActor(actor: Actor, via?: 'import'): AuditActor {
   if (actor.kind === 'operator') return { kind: via ?? actor.name, id: null, name: actor.name };
   const person = { id: actor.person.id, name: actor.person.userPrincipalName };
   if (via) return { kind: via, ...person };

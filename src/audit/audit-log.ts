@@ -1,4 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
+import { isAdmin, type Actor } from '../actor.ts';
+import { NotPermitted } from '../errors.ts';
 import type { Schema } from '../storage/index.ts';
 import type { AuditAction, AuditActorKind, AuditEntry, NewAuditEntry } from './audit-entry.ts';
 
@@ -38,8 +40,14 @@ export class AuditLog {
       .execute();
   }
 
+  /** Only admins (and the operator) read the log: it names everyone and what they did. */
+  assertMayRead(actor: Actor): void {
+    if (!isAdmin(actor)) throw new NotPermitted('Only an admin can read the audit log.');
+  }
+
   /** Newest first. */
-  async list(filter: AuditFilter = {}): Promise<AuditEntry[]> {
+  async list(actor: Actor, filter: AuditFilter = {}): Promise<AuditEntry[]> {
+    this.assertMayRead(actor);
     let query = this.db.selectFrom('audit_log').selectAll();
     if (filter.since) query = query.where('at', '>=', filter.since.toISOString());
     if (filter.action) query = query.where('action', '=', filter.action);

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { AUDIT_ACTIONS, type AuditAction } from '../audit/index.ts';
+import { CLI_ACTOR } from '../identity/index.ts';
 import type { CliContext } from './cli-io.ts';
 import { printable } from './printable.ts';
 
@@ -30,7 +31,7 @@ export function registerAuditCommand(program: Command, { withServices, out, json
     .option('--json', 'print JSON')
     .action((options: { since?: Date; action?: AuditAction; person?: string; limit: number; json?: boolean }) =>
       withServices(async ({ audit }) => {
-        const entries = await audit.list({
+        const entries = await audit.list(CLI_ACTOR, {
           limit: options.limit,
           ...(options.since && { since: options.since }),
           ...(options.action && { action: options.action }),

@@ -9,6 +9,7 @@ import { GRAPH_PHOTO_SIZES, type GraphPhotoSize } from '../imaging/index.ts';
 import { registerAuditCommand } from './audit-command.ts';
 import { registerDirectoryCommand } from './directory-command.ts';
 import { CliFailure, EXIT, type CliContext, type CliIo } from './cli-io.ts';
+import { exitCodeOf } from './exit-code.ts';
 import { getNamedPerson } from './named-person.ts';
 import { columns, printable, printableJson, printableLine } from './printable.ts';
 import { registerPhotoImportCommand } from './photo-import-command.ts';
@@ -250,11 +251,11 @@ function reportFailure(error: unknown, io: CliIo): number {
   if (error instanceof UserNotFound) {
     // Graph's wording ("Resource 'x' does not exist or one of its queried reference-property objects…") is for Graph clients.
     io.stderr.write(`photosync: Nobody has the user principal name or mail '${printable(shown(error.idOrName))}'.\n`);
-    return EXIT.failed;
+    return exitCodeOf(error);
   }
   if (error instanceof AppError) {
     io.stderr.write(`photosync: ${printable(error.message)}\n`);
-    return error.status === 400 && error.code === 'BadRequest' ? EXIT.usage : EXIT.failed;
+    return exitCodeOf(error);
   }
   io.stderr.write(`photosync: ${printable(error instanceof Error ? error.message : String(error))}\n`);
   return EXIT.failed;

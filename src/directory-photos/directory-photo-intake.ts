@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { describeActor, type AuditLog } from '../audit/index.ts';
 import { DIRECTORY_PHOTO_MAX_BYTES, type DirectoryService, type Person } from '../directory/index.ts';
-import { BadRequest, Forbidden, ImageNotFound, PhotoChangedMeanwhile, PhotoManagedByDirectory, shown } from '../errors.ts';
+import { InvalidInput, NotPermitted, ImageNotFound, PhotoChangedMeanwhile, PhotoManagedByDirectory, shown } from '../errors.ts';
 import { isAdmin, type Actor } from '../identity/index.ts';
 import { renderMailPhotoSizes, validatePhotoUpload, type ImageWorkQueue } from '../imaging/index.ts';
 import { photoContentEtag, type MailPhotoService, type PhotoSource } from '../mail/index.ts';
@@ -130,8 +130,8 @@ export class DirectoryPhotoIntake {
 
   async setPolicy(actor: Actor, source: DirectorySource, policy: DirectoryPhotoPolicy): Promise<void> {
     this.assertMayAdminister(actor);
-    if (!isDirectorySource(source)) throw new BadRequest(`"${shown(String(source))}" is not a directory source; use one of ${DIRECTORY_SOURCES.join(', ')}.`);
-    if (!isDirectoryPhotoPolicy(policy)) throw new BadRequest(`"${shown(String(policy))}" is not a photo policy; use one of ${DIRECTORY_PHOTO_POLICIES.join(', ')}.`);
+    if (!isDirectorySource(source)) throw new InvalidInput(`"${shown(String(source))}" is not a directory source; use one of ${DIRECTORY_SOURCES.join(', ')}.`);
+    if (!isDirectoryPhotoPolicy(policy)) throw new InvalidInput(`"${shown(String(policy))}" is not a photo policy; use one of ${DIRECTORY_PHOTO_POLICIES.join(', ')}.`);
     const before = await this.policy(source);
     if (before === policy) return;
     const who = describeActor(actor);
@@ -142,7 +142,7 @@ export class DirectoryPhotoIntake {
   }
 
   assertMayAdminister(actor: Actor): void {
-    if (!isAdmin(actor)) throw new Forbidden('Only an admin can see and change how photos from the directory are used.');
+    if (!isAdmin(actor)) throw new NotPermitted('Only an admin can see and change how photos from the directory are used.');
   }
 
   /** Saved here or in another process. */

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { LdapSyncConfig } from '../config.ts';
 import type { DirectoryService, Person } from '../directory/index.ts';
-import { AppError, DirectorySyncNotConfigured, DirectoryUnavailable, Forbidden } from '../errors.ts';
+import { AppError, DirectorySyncNotConfigured, DirectoryUnavailable, NotPermitted } from '../errors.ts';
 import { isAdmin, type Actor } from '../identity/index.ts';
 import { forEachWithConcurrency, type BulkProgress, type BulkRunItem, type BulkRuns } from '../runs/index.ts';
 import { mapEntry, photoHashOf, valuesHashOf, type DirectoryEntry, type RawEntry } from './directory-entry.ts';
@@ -103,7 +103,7 @@ export class DirectorySync {
   }
 
   assertMayAdminister(actor: Actor): void {
-    if (!isAdmin(actor)) throw new Forbidden('Only an admin can sync people from the directory.');
+    if (!isAdmin(actor)) throw new NotPermitted('Only an admin can sync people from the directory.');
   }
 
   /** The settings in effect, for the admin page (never the password). Undefined: LDAP sync is off. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BadRequest, Conflict, hasControlCharacters, shown, UserNotFound } from '../errors.ts';
+import { InvalidInput, AlreadyExists, hasControlCharacters, shown, UserNotFound } from '../errors.ts';
 import { isUniqueViolation } from '../storage/index.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import { parseCsv, CsvSyntaxError } from './csv.ts';
@@ -35,7 +35,7 @@ export class DirectoryService {
     try {
       await this.people.insert({ ...person, id: this.newId(), passwordHash: input.passwordHash ?? null }, this.now());
     } catch (error) {
-      if (isUniqueViolation(error)) throw new Conflict(`A person with the user principal name ${person.userPrincipalName} already exists.`);
+      if (isUniqueViolation(error)) throw new AlreadyExists(`A person with the user principal name ${person.userPrincipalName} already exists.`);
       throw error;
     }
     return (await this.people.findByUpn(person.userPrincipalName))!;
@@ -114,9 +114,9 @@ export class DirectoryService {
   async updateDetails(personId: string, details: { displayName?: string | undefined; mail?: string | null | undefined }): Promise<void> {
     const changes: { displayName?: string; mail?: string | null } = {};
     if (details.displayName !== undefined) {
-      if (hasControlCharacters(details.displayName)) throw new BadRequest(`The display name "${shown(details.displayName)}" has control characters; use plain text.`);
+      if (hasControlCharacters(details.displayName)) throw new InvalidInput(`The display name "${shown(details.displayName)}" has control characters; use plain text.`);
       const displayName = details.displayName.trim().slice(0, 256);
-      if (!displayName) throw new BadRequest('A display name cannot be empty.');
+      if (!displayName) throw new InvalidInput('A display name cannot be empty.');
       changes.displayName = displayName;
     }
     if (details.mail !== undefined) changes.mail = details.mail === null ? null : checkedMail(details.mail) || null;
@@ -146,7 +146,7 @@ export class DirectoryService {
   }
 
   async setRole(personId: string, role: Role): Promise<void> {
-    if (!ROLES.includes(role)) throw new BadRequest(`"${role}" is not a role; use one of ${ROLES.join(', ')}.`);
+    if (!ROLES.includes(role)) throw new InvalidInput(`"${role}" is not a role; use one of ${ROLES.join(', ')}.`);
     await this.people.update(personId, { role }, this.now());
     this.found.clear();
   }
@@ -154,7 +154,7 @@ export class DirectoryService {
   /** The directory's own photo (AD thumbnailPhoto). Sites never reads it; Mail is Sites' only source. */
   async setDirectoryPhoto(personId: string, bytes: Buffer | null): Promise<void> {
     if (bytes && bytes.length > DIRECTORY_PHOTO_MAX_BYTES) {
-      throw new BadRequest(`A directory photo can be at most ${DIRECTORY_PHOTO_MAX_BYTES / 1024} KB (this one is ${Math.ceil(bytes.length / 1024)} KB).`);
+      throw new InvalidInput(`A directory photo can be at most ${DIRECTORY_PHOTO_MAX_BYTES / 1024} KB (this one is ${Math.ceil(bytes.length / 1024)} KB).`);
     }
     await this.people.setDirectoryPhoto(personId, bytes, this.now());
   }
@@ -169,7 +169,7 @@ export class DirectoryService {
     try {
       records = parseCsv(text);
     } catch (error) {
-      if (error instanceof CsvSyntaxError) throw new BadRequest(`The CSV file cannot be read: ${error.message}.`);
+      if (error instanceof CsvSyntaxError) throw new InvalidInput(`The CSV file cannot be read: ${error.message}.`);
       throw error;
     }
     const [header, ...rows] = records;
@@ -177,7 +177,7 @@ export class DirectoryService {
     const index = (name: string) => columns.findIndex((c) => c.toLowerCase() === name.toLowerCase());
     const upnColumn = index('userPrincipalName');
     if (upnColumn < 0) {
-      throw new BadRequest('The CSV file needs a header line with the columns userPrincipalName,displayName,mail,role.');
+      throw new InvalidInput('The CSV file needs a header line with the columns userPrincipalName,displayName,mail,role.');
     }
     const column = (fields: string[], name: string) => {
       const i = index(name);
@@ -226,7 +226,7 @@ export class DirectoryService {
       } catch (error) {
         // Each row is one statement, so it is in or out whole; whatever stops it is that row's
         // failure, reported like a bad value, and the rows after it still get their turn.
-        if (error instanceof BadRequest) record('failed', error.message);
+        if (error instanceof InvalidInput) record('failed', error.message);
         else if (isUniqueViolation(error)) record('failed', `${shown(upn)} was added by someone else meanwhile`);
         else record('failed', `could not be saved: ${shown(error instanceof Error ? error.message : String(error), 200)}`);
       }
@@ -237,15 +237,15 @@ export class DirectoryService {
   private validateNewPerson(input: NewPerson): Required<Omit<NewPerson, 'passwordHash'>> {
     const userPrincipalName = input.userPrincipalName.trim();
     if (!isValidUserPrincipalName(userPrincipalName)) {
-      throw new BadRequest(`"${shown(userPrincipalName)}" is not a valid user principal name (expected name@domain).`);
+      throw new InvalidInput(`"${shown(userPrincipalName)}" is not a valid user principal name (expected name@domain).`);
     }
     if (input.displayName !== undefined && hasControlCharacters(input.displayName)) {
-      throw new BadRequest(`The display name "${shown(input.displayName)}" has control characters; use plain text.`);
+      throw new InvalidInput(`The display name "${shown(input.displayName)}" has control characters; use plain text.`);
     }
     const displayName = (input.displayName?.trim() || displayNameFromUpn(userPrincipalName)).slice(0, 256);
     const mail = checkedMail(input.mail ?? '');
     const role = input.role ?? 'user';
-    if (!ROLES.includes(role)) throw new BadRequest(`"${shown(role)}" is not a role; use one of ${ROLES.join(', ')}.`);
+    if (!ROLES.includes(role)) throw new InvalidInput(`"${shown(role)}" is not a role; use one of ${ROLES.join(', ')}.`);
     return { userPrincipalName, displayName, mail, role, mustChangePassword: input.mustChangePassword ?? false };
   }
 }
@@ -253,7 +253,7 @@ export class DirectoryService {
 /** A mail address as given (trimmed), or '' for none; a bad one is a 400 that quotes it. */
 function checkedMail(value: string): string {
   const mail = value.trim();
-  if (mail && hasControlCharacters(mail)) throw new BadRequest(`"${shown(mail)}" is not a valid mail address: it has control characters.`);
-  if (mail && !MAIL.test(mail)) throw new BadRequest(`"${shown(mail)}" is not a valid mail address.`);
+  if (mail && hasControlCharacters(mail)) throw new InvalidInput(`"${shown(mail)}" is not a valid mail address: it has control characters.`);
+  if (mail && !MAIL.test(mail)) throw new InvalidInput(`"${shown(mail)}" is not a valid mail address.`);
   return mail;
 }

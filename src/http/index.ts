@@ -1,3 +1,4 @@
 // HTTP pieces below the domains: the domains' routes and the pages both use them, and they use no domain.
 export { readCappedBody } from './raw-body.ts';
 export { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness, type PhotoFreshness } from './conditional-get.ts';
+export { HTTP_STATUS_OF, httpStatusOf, httpHeadersOf } from './error-status.ts';

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Schema } from '../storage/index.ts';
-import type { TokenScope } from './actor.ts';
+import type { TokenScope } from '../actor.ts';
 
 export interface ApiTokenInfo {
   id: string;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { DirectoryService, Person } from '../directory/index.ts';
-import { Conflict } from '../errors.ts';
+import { AlreadyExists } from '../errors.ts';
 import type { IdentityService } from './identity-service.ts';
 
 export type FirstAdminResult = { created: false } | { created: true; person: Person; oneTimePassword?: string };
@@ -23,7 +23,7 @@ export async function ensureFirstAdmin(
     person ??= await directory.addPerson({ userPrincipalName: options.userPrincipalName, displayName: 'Administrator', role: 'admin' });
   } catch (error) {
     // Another process starting at the same moment created it first: theirs stands.
-    if (error instanceof Conflict) return { created: false };
+    if (error instanceof AlreadyExists) return { created: false };
     throw error;
   }
   if (existing) await directory.setRole(existing.id, 'admin');

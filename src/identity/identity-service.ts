@@ -2,8 +2,8 @@ import { createHash, randomBytes as cryptoRandomBytes, randomUUID } from 'node:c
 import type { Algorithm } from '@node-rs/argon2';
 import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { DirectoryService, Person } from '../directory/index.ts';
-import { BadRequest, Forbidden, hasControlCharacters, NotFound, shown, Unauthenticated } from '../errors.ts';
-import { isAdmin, type Actor, type TokenScope } from './actor.ts';
+import { InvalidInput, NotPermitted, hasControlCharacters, NotFound, shown, Unauthenticated } from '../errors.ts';
+import { isAdmin, type Actor, type TokenScope } from '../actor.ts';
 import type { ApiTokenInfo, CredentialStore } from './credential-store.ts';
 import { TtlCache } from '../ttl-cache.ts';
 
@@ -174,9 +174,9 @@ export class IdentityService {
     const storedHash = await this.directory.findPasswordHash(person.id);
     const { verify } = await argon2();
     if (!storedHash || !(await verify(storedHash, currentPassword.slice(0, 1024)).catch(() => false))) {
-      throw new BadRequest('The current password is incorrect.');
+      throw new InvalidInput('The current password is incorrect.');
     }
-    if (currentPassword === newPassword) throw new BadRequest('Choose a new password that differs from the current one.');
+    if (currentPassword === newPassword) throw new InvalidInput('Choose a new password that differs from the current one.');
     await this.setPassword(person.id, newPassword);
     await this.credentials.deleteSessionsOf(person.id);
     await this.credentialsEnded();
@@ -203,17 +203,17 @@ export class IdentityService {
 
   async createApiToken(actor: Actor, owner: Person, name: string, options: ApiTokenOptions = {}): Promise<{ id: string; token: string; expiresAt: string | null }> {
     if (!isAdmin(actor) && !(actor.kind === 'person' && actor.person.id === owner.id)) {
-      throw new Forbidden('Only an admin can create a token for someone else.');
+      throw new NotPermitted('Only an admin can create a token for someone else.');
     }
     const scope = options.scope ?? 'photos';
     if (scope === 'admin') {
-      if (owner.role !== 'admin') throw new BadRequest(`Only an admin's token can have the admin scope; ${shown(owner.userPrincipalName)} is not an admin.`);
-      if (!isAdmin(actor)) throw new Forbidden('Only an admin can create an admin-scoped token.');
+      if (owner.role !== 'admin') throw new InvalidInput(`Only an admin's token can have the admin scope; ${shown(owner.userPrincipalName)} is not an admin.`);
+      if (!isAdmin(actor)) throw new NotPermitted('Only an admin can create an admin-scoped token.');
     }
     const lifetime = options.expiresInMs === undefined ? DEFAULT_TOKEN_LIFETIME_MS : options.expiresInMs;
-    if (lifetime !== null && !(Number.isFinite(lifetime) && lifetime > 0)) throw new BadRequest('A token\'s lifetime must be a positive duration.');
+    if (lifetime !== null && !(Number.isFinite(lifetime) && lifetime > 0)) throw new InvalidInput('A token\'s lifetime must be a positive duration.');
     // The label is printed by `tokens list` and the audit log: plain text only.
-    if (hasControlCharacters(name)) throw new BadRequest(`The token label "${shown(name)}" has control characters; use plain text.`);
+    if (hasControlCharacters(name)) throw new InvalidInput(`The token label "${shown(name)}" has control characters; use plain text.`);
     const label = name.trim().slice(0, 100) || 'API token';
     const token = TOKEN_PREFIX + this.randomBytes(32).toString('base64url');
     const id = randomUUID();
@@ -260,7 +260,7 @@ export class IdentityService {
     const token = await this.credentials.findToken(tokenId);
     if (!token) throw new NotFound(`There is no API token with the id ${tokenId}.`);
     if (!isAdmin(actor) && !(actor.kind === 'person' && actor.person.id === token.person_id)) {
-      throw new Forbidden('Only an admin can revoke someone else\'s token.');
+      throw new NotPermitted('Only an admin can revoke someone else\'s token.');
     }
     await this.credentials.revokeToken(tokenId, this.now());
     await this.credentialsEnded();
@@ -336,9 +336,9 @@ export class IdentityService {
 
 export function assertStrongPassword(password: string): void {
   if (password.length < MIN_PASSWORD_LENGTH) {
-    throw new BadRequest(`A password needs at least ${MIN_PASSWORD_LENGTH} characters.`);
+    throw new InvalidInput(`A password needs at least ${MIN_PASSWORD_LENGTH} characters.`);
   }
-  if (password.length > 1024) throw new BadRequest('A password can have at most 1024 characters.');
+  if (password.length > 1024) throw new InvalidInput('A password can have at most 1024 characters.');
 }
 
 function assertNotExpired(expiresAt: string | null, now: Date): void {

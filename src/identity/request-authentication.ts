@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PasswordChangeRequired, Unauthenticated } from '../errors.ts';
-import type { Actor } from './actor.ts';
+import type { Actor } from '../actor.ts';
 import type { IdentityService } from './identity-service.ts';
 
 export const SESSION_COOKIE = 'photosync_session';

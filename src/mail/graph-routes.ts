@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { DirectoryService, Person } from '../directory/index.ts';
-import { BadRequest } from '../errors.ts';
+import { InvalidInput } from '../errors.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import { GRAPH_PHOTO_SIZES, graphPhotoSizeOf, MAIL_PHOTO_MAX_BYTES, type GraphPhotoSize } from '../imaging/index.ts';
 import { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness, readCappedBody } from '../http/index.ts';
@@ -53,7 +53,7 @@ export async function registerGraphPhotoRoutes(app: FastifyInstance, options: Gr
     const actor = await auth.requireActor(request);
     const { user } = request.params;
     if (user === undefined) {
-      if (actor.kind !== 'person') throw new BadRequest('"me" needs a signed-in person or a person\'s token.');
+      if (actor.kind !== 'person') throw new InvalidInput('"me" needs a signed-in person or a person\'s token.');
       return { actor, target: actor.person };
     }
     return { actor, target: await directory.getPerson(user) };
@@ -140,7 +140,7 @@ function photoMetadata(version: PhotoVersion, size: GraphPhotoSize) {
 
 function parseSize(raw: string): GraphPhotoSize {
   const size = graphPhotoSizeOf(raw);
-  if (!size) throw new BadRequest(`"${raw.slice(0, 32)}" is not a photo size; use one of ${GRAPH_PHOTO_SIZES.map((s) => `${s}x${s}`).join(', ')}.`);
+  if (!size) throw new InvalidInput(`"${raw.slice(0, 32)}" is not a photo size; use one of ${GRAPH_PHOTO_SIZES.map((s) => `${s}x${s}`).join(', ')}.`);
   return size;
 }
 

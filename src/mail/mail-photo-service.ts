@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { Person } from '../directory/index.ts';
-import { AppError, Forbidden, ImageNotFound, PhotoChangedMeanwhile, PhotoChangedWhileRead } from '../errors.ts';
+import { AppError, NotPermitted, ImageNotFound, PhotoChangedMeanwhile, PhotoChangedWhileRead } from '../errors.ts';
 import { hasAdminRole, actorPersonId, type Actor } from '../identity/index.ts';
 import { convertBmpToPng, renderMailPhotoSizes, type GraphPhotoSize, type ImageWorkQueue } from '../imaging/index.ts';
 import type { Metrics } from '../metrics.ts';
@@ -286,5 +286,5 @@ export function photoContentEtag(bytes: Buffer): string {
 export function assertCanEditPhoto(actor: Actor, target: Person): void {
   if (hasAdminRole(actor)) return;
   if (actor.kind === 'person' && actor.person.id === target.id) return;
-  throw new Forbidden('You can change only your own photo; an admin can change anyone\'s.');
+  throw new NotPermitted('You can change only your own photo; an admin can change anyone\'s.');
 }

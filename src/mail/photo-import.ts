@@ -3,7 +3,7 @@ import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { Logger } from 'pino';
 import { forEachWithConcurrency, type BulkRuns } from '../runs/index.ts';
 import { CsvSyntaxError, parseCsv, type DirectoryService } from '../directory/index.ts';
-import { AppError, BadRequest, Forbidden, shown } from '../errors.ts';
+import { AppError, InvalidInput, NotPermitted, shown } from '../errors.ts';
 import { isAdmin, type Actor } from '../identity/index.ts';
 import { photoContentEtag, type MailPhotoService } from './mail-photo-service.ts';
 
@@ -61,7 +61,7 @@ export function parseImportMapping(text: string): ImportMapping {
   try {
     records = parseCsv(text);
   } catch (error) {
-    if (error instanceof CsvSyntaxError) throw new BadRequest(`The mapping CSV cannot be read: ${error.message}`);
+    if (error instanceof CsvSyntaxError) throw new InvalidInput(`The mapping CSV cannot be read: ${error.message}`);
     throw error;
   }
   const header = records.shift();
@@ -69,7 +69,7 @@ export function parseImportMapping(text: string): ImportMapping {
   const fileColumn = columns.indexOf('file');
   const upnColumn = columns.indexOf('userprincipalname');
   if (fileColumn < 0 || upnColumn < 0) {
-    throw new BadRequest('The mapping CSV needs a header row with the columns file and userPrincipalName.');
+    throw new InvalidInput('The mapping CSV needs a header row with the columns file and userPrincipalName.');
   }
   const byFile: ImportMapping['byFile'] = new Map();
   const problems: MappingProblem[] = [];
@@ -110,7 +110,7 @@ export class PhotoImporter {
   ) {}
 
   assertCanImport(actor: Actor): void {
-    if (!isAdmin(actor)) throw new Forbidden('Only an admin can import photos.');
+    if (!isAdmin(actor)) throw new NotPermitted('Only an admin can import photos.');
   }
 
   /** The report of an import, from the database: after a restart and from any server process. */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { describeActor, type AuditLog, type NewAuditEntry } from '../audit/index.ts';
 import { ROLES, type DirectoryService, type Person, type PeopleQuery, type Role } from '../directory/index.ts';
-import { AppError, BadRequest, Conflict, Forbidden, shown, UserNotFound } from '../errors.ts';
+import { AppError, InvalidInput, NotFound, NotPermitted, shown, UserNotFound } from '../errors.ts';
 import { isAdmin, type Actor, type IdentityService } from '../identity/index.ts';
 import type { MailPhotoService } from '../mail/index.ts';
 import type { SitesService } from '../sites/index.ts';
@@ -35,9 +35,9 @@ export interface PeopleLifecycleOptions {
 const ADMINS_LOCK = 'people:enabled-admins';
 
 /** The last enabled admin is kept: without one, nobody could administer (or undo this) from the web. */
-export class LastAdmin extends Conflict {
+export class LastAdmin extends AppError {
   constructor(person: Person, what: string) {
-    super(`${shown(person.userPrincipalName)} is the last enabled admin and cannot be ${what}; make another person an admin first.`);
+    super('Conflict', `${shown(person.userPrincipalName)} is the last enabled admin and cannot be ${what}; make another person an admin first.`);
   }
 }
 
@@ -60,19 +60,25 @@ export class PeopleLifecycle {
 
   /** Who may manage people, settled before a form's body is read. */
   assertMayManagePeople(actor: Actor): void {
-    if (!isAdmin(actor)) throw new Forbidden('Only an admin can manage people.');
+    if (!isAdmin(actor)) throw new NotPermitted('Only an admin can manage people.');
   }
 
   /** An admin never disables themself (another admin can): settled before a form's body is read. */
   assertMayDisable(actor: Actor, person: Person): void {
     this.assertMayManagePeople(actor);
-    if (isSelf(actor, person)) throw new Forbidden('You cannot disable yourself; another admin can.');
+    if (isSelf(actor, person)) throw new NotPermitted('You cannot disable yourself; another admin can.');
   }
 
   /** An admin never removes themself (another admin can). */
   assertMayRemove(actor: Actor, person: Person): void {
     this.assertMayManagePeople(actor);
-    if (isSelf(actor, person)) throw new Forbidden('You cannot remove yourself; another admin can.');
+    if (isSelf(actor, person)) throw new NotPermitted('You cannot remove yourself; another admin can.');
+  }
+
+  /** One person as an admin manages them (role, state, mail); UserNotFound when nobody has that id or name. */
+  async getPerson(actor: Actor, idOrUpn: string): Promise<Person> {
+    this.assertMayManagePeople(actor);
+    return this.services.directory.getPerson(idOrUpn);
   }
 
   async search(actor: Actor, query: PeopleQuery): Promise<Person[]> {
@@ -116,7 +122,7 @@ export class PeopleLifecycle {
   /** Admin or user. Demoting the last enabled admin is refused. */
   async setRole(actor: Actor, person: Person, role: Role): Promise<Person> {
     this.assertMayManagePeople(actor);
-    if (!ROLES.includes(role)) throw new BadRequest(`"${shown(String(role))}" is not a role; use one of ${ROLES.join(', ')}.`);
+    if (!ROLES.includes(role)) throw new InvalidInput(`"${shown(String(role))}" is not a role; use one of ${ROLES.join(', ')}.`);
     const changed = await this.withAdminsLock(async () => {
       const current = await this.fresh(person);
       if (current.role === role) return undefined;
@@ -206,7 +212,7 @@ export class PeopleLifecycle {
    */
   async resetPassword(actor: Actor, person: Person): Promise<{ oneTimePassword: string }> {
     this.assertMayManagePeople(actor);
-    if (isSelf(actor, person)) throw new BadRequest('Change your own password on the password page (/account/password) instead.');
+    if (isSelf(actor, person)) throw new InvalidInput('Change your own password on the password page (/account/password) instead.');
     const current = await this.fresh(person);
     const oneTimePassword = this.services.identity.newOneTimePassword();
     await this.services.identity.setPassword(current.id, oneTimePassword, { mustChange: true });
@@ -225,7 +231,7 @@ export class PeopleLifecycle {
   async setDisabledMailPhoto(actor: Actor, value: unknown): Promise<void> {
     this.assertMayManagePeople(actor);
     if (typeof value !== 'string' || !(DISABLED_MAIL_PHOTO_CHOICES as readonly string[]).includes(value)) {
-      throw new BadRequest(`Choose what happens to a disabled person's Mail photo: ${DISABLED_MAIL_PHOTO_CHOICES.join(' or ')}.`);
+      throw new InvalidInput(`Choose what happens to a disabled person's Mail photo: ${DISABLED_MAIL_PHOTO_CHOICES.join(' or ')}.`);
     }
     const before = await this.services.settings.disabledMailPhoto();
     if (before === value) return;
@@ -239,7 +245,7 @@ export class PeopleLifecycle {
     try {
       await this.services.mail.removePhoto(actor, person);
     } catch (error) {
-      if (error instanceof AppError && error.status === 404) return 'no Mail photo to remove';
+      if (error instanceof NotFound) return 'no Mail photo to remove';
       this.log.error({ err: error, personId: person.id, userPrincipalName: person.userPrincipalName }, 'disabled a person but could not remove their Mail photo as the setting asks');
       return `could not remove the Mail photo: ${error instanceof Error ? error.message : String(error)}`;
     }

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { DirectoryService, Person } from '../directory/index.ts';
-import { BadRequest, Forbidden, NotFound, shown } from '../errors.ts';
+import { InvalidInput, NotPermitted, NotFound, shown } from '../errors.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import type { SiteThumbnailSize } from '../imaging/index.ts';
 import type { MailPhotoService } from '../mail/index.ts';
@@ -119,7 +119,7 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
 
   const signedInPerson = async (request: FastifyRequest) => {
     const actor = await auth.requireActor(request);
-    if (actor.kind !== 'person') throw new BadRequest('A person must be signed in.');
+    if (actor.kind !== 'person') throw new InvalidInput('A person must be signed in.');
     return actor;
   };
 
@@ -127,7 +127,7 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
     // A browser's cookie goes along with any cross-site POST; a custom header does not (it needs
     // a CORS preflight this server never grants). SharePoint's clients send X-RequestDigest.
     if (actor.via === 'session' && !request.headers['x-requestdigest']) {
-      throw new Forbidden('A signed-in browser must send the X-RequestDigest header with this request, as SharePoint requires.');
+      throw new NotPermitted('A signed-in browser must send the X-RequestDigest header with this request, as SharePoint requires.');
     }
     mail.assertUploadAccepted(actor, actor.person);
   };
@@ -196,16 +196,16 @@ function accountNameArgument(url: string, query: Record<string, string | string[
   const inline = /\((?:accountName=)?'([^']{1,400})'\)$/i.exec(path)?.[1];
   const alias = /\((?:accountName=)?(@[a-z0-9]{1,20})\)$/i.exec(path)?.[1];
   const raw = inline ?? (alias ? query[alias] : undefined);
-  if (Array.isArray(raw)) throw new BadRequest(`Give ${alias} once.`);
-  if (!raw) throw new BadRequest('Name the person: GetPropertiesFor(accountName=@v)?@v=\'i:0#.f|membership|<upn>\'.');
+  if (Array.isArray(raw)) throw new InvalidInput(`Give ${alias} once.`);
+  if (!raw) throw new InvalidInput('Name the person: GetPropertiesFor(accountName=@v)?@v=\'i:0#.f|membership|<upn>\'.');
   const value = raw.trim().replace(/^'(.*)'$/s, '$1').replace(/''/g, "'");
-  if (value.length === 0 || value.length > 400) throw new BadRequest('The account name must be 1 to 400 characters.');
+  if (value.length === 0 || value.length > 400) throw new InvalidInput('The account name must be 1 to 400 characters.');
   return accountNameOf(value);
 }
 
 function parseThumbnailSize(raw: string): SiteThumbnailSize {
   const size = thumbnailSizeOf(raw);
-  if (!size) throw new BadRequest(`"${raw.slice(0, 8)}" is not a photo size; use S, M or L.`);
+  if (!size) throw new InvalidInput(`"${raw.slice(0, 8)}" is not a photo size; use S, M or L.`);
   return size;
 }
 

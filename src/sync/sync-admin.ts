@@ -1,7 +1,7 @@
 import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { BulkProgress, BulkRunKind, BulkRuns } from '../runs/index.ts';
 import type { Person } from '../directory/index.ts';
-import { Forbidden } from '../errors.ts';
+import { NotPermitted } from '../errors.ts';
 import { isAdmin, type Actor } from '../identity/index.ts';
 import type { SyncEngine, SyncResult } from './sync-engine.ts';
 import type { SyncRequests } from './sync-requests.ts';
@@ -11,7 +11,7 @@ import type { SyncState, SyncRun, SyncTrigger, SyncStateKind } from './sync-stat
 import type { PersonSyncStatus, SyncStatusQuery, SyncStatusStore } from './sync-status-store.ts';
 
 function assertAdmin(actor: Actor): void {
-  if (!isAdmin(actor)) throw new Forbidden('Only an admin can see and manage the sync of other people.');
+  if (!isAdmin(actor)) throw new NotPermitted('Only an admin can see and manage the sync of other people.');
 }
 
 function forcedTrigger(actor: Actor): SyncTrigger {

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import { SYNC_MODES, type SyncMode } from '../config.ts';
-import { BadRequest } from '../errors.ts';
+import { InvalidInput } from '../errors.ts';
 import type { Schema } from '../storage/index.ts';
 import { TtlCache } from '../ttl-cache.ts';
 
@@ -97,11 +97,11 @@ export class SyncSettingsStore {
 /** Form fields and CLI arguments arrive as strings; both come through here. */
 export function validateSyncSettings(input: { mode: unknown; intervalMinutes: unknown }): SyncSettings {
   if (typeof input.mode !== 'string' || !(SYNC_MODES as readonly string[]).includes(input.mode)) {
-    throw new BadRequest(`The sync mode must be one of ${SYNC_MODES.join(', ')} (got "${String(input.mode).slice(0, 40)}").`);
+    throw new InvalidInput(`The sync mode must be one of ${SYNC_MODES.join(', ')} (got "${String(input.mode).slice(0, 40)}").`);
   }
   const interval = typeof input.intervalMinutes === 'number' ? input.intervalMinutes : Number(String(input.intervalMinutes ?? '').trim() || NaN);
   if (!Number.isInteger(interval) || interval < 1 || interval > MAX_INTERVAL_MINUTES) {
-    throw new BadRequest(`The schedule interval must be a whole number of minutes from 1 to ${MAX_INTERVAL_MINUTES}.`);
+    throw new InvalidInput(`The schedule interval must be a whole number of minutes from 1 to ${MAX_INTERVAL_MINUTES}.`);
   }
   return { mode: input.mode as SyncMode, intervalMinutes: interval };
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AUDIT_ACTIONS, type AuditAction, type AuditActorKind, type AuditLog } from '../audit/index.ts';
-import { BadRequest, Forbidden } from '../errors.ts';
-import { isAdmin, type RequestAuthentication } from '../identity/index.ts';
+import { InvalidInput } from '../errors.ts';
+import type { RequestAuthentication } from '../identity/index.ts';
 import { formatTime, html } from './html.ts';
 import { createPageRendering, PAGE } from './page-rendering.ts';
 import { queryChoice } from './query-params.ts';
@@ -54,7 +54,7 @@ function actorWords(actor: { kind: AuditActorKind; name: string }): string {
 function sinceFilter(value: unknown): Date | undefined {
   if (value === undefined || value === '') return undefined;
   const date = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value) ? new Date(`${value}T00:00:00Z`) : undefined;
-  if (!date || Number.isNaN(date.getTime())) throw new BadRequest('The "since" filter must be a date such as 2026-11-01.');
+  if (!date || Number.isNaN(date.getTime())) throw new InvalidInput('The "since" filter must be a date such as 2026-11-01.');
   return date;
 }
 
@@ -66,15 +66,15 @@ export async function registerAdminAuditPage(app: FastifyInstance, options: { au
   app.get<{ Querystring: Record<string, unknown> }>('/admin/audit', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
-    if (!isAdmin(actor)) throw new Forbidden('Only an admin can read the audit log.');
+    audit.assertMayRead(actor);
     const q = request.query;
     const action = queryChoice<AuditAction>(q.action, AUDIT_ACTIONS, 'action');
     const actorKind = queryChoice<AuditActorKind>(q.actor, ACTOR_KINDS, 'actor');
     const person = typeof q.person === 'string' && q.person.trim() ? q.person.trim().slice(0, 200) : undefined;
     const since = sinceFilter(q.since);
     const before = q.before === undefined || q.before === '' ? undefined : Number(q.before);
-    if (before !== undefined && !(Number.isInteger(before) && before > 0)) throw new BadRequest('The page position must be a positive whole number.');
-    const entries = await audit.list({ limit: PAGE_SIZE + 1, ...(action && { action }), ...(actorKind && { actorKind }), ...(person && { person }), ...(since && { since }), ...(before && { before }) });
+    if (before !== undefined && !(Number.isInteger(before) && before > 0)) throw new InvalidInput('The page position must be a positive whole number.');
+    const entries = await audit.list(actor, { limit: PAGE_SIZE + 1, ...(action && { action }), ...(actorKind && { actorKind }), ...(person && { person }), ...(since && { since }), ...(before && { before }) });
     const shown = entries.slice(0, PAGE_SIZE);
     const filters = { action, actor: actorKind, person, since: typeof q.since === 'string' ? q.since : undefined };
     const nextLink = new URLSearchParams(Object.entries({ ...filters, before: String(shown.at(-1)?.seq ?? '') }).filter((e): e is [string, string] => !!e[1]));

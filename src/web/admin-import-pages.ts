@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import multipart, { type MultipartFile } from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { BadRequest, ImageTooLarge } from '../errors.ts';
+import { InvalidInput, ImageTooLarge } from '../errors.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
 import { IMPORT_MAX_BYTES, IMPORT_OUTCOMES, parseImportMapping, type ImportFile, type ImportOutcome, type ImportReport, type PhotoImporter } from '../mail/index.ts';
 import { html, type SafeHtml } from './html.ts';
@@ -54,7 +54,7 @@ async function removeUploads(request: FastifyRequest): Promise<void> {
 async function saveUploadedFile(this: FastifyRequest, part: MultipartFile): Promise<void> {
   if (part.fieldname === 'map') {
     const bytes = await part.toBuffer().catch(() => {
-      throw new BadRequest(`The mapping CSV may be at most ${MAX_MAPPING_BYTES / 1024} KB.`);
+      throw new InvalidInput(`The mapping CSV may be at most ${MAX_MAPPING_BYTES / 1024} KB.`);
     });
     (part as unknown as { value: string }).value = bytes.toString('utf8');
     return;
@@ -138,7 +138,7 @@ export async function registerAdminImportPages(app: FastifyInstance, options: Ad
         const actor = await signedIn(request, reply);
         if (!actor) return reply;
         const received = ([] as unknown[]).concat(request.body?.photos ?? []) as ReceivedFile[];
-        if (received.length === 0 || typeof received[0] !== 'object') throw new BadRequest('Choose the photos to import.');
+        if (received.length === 0 || typeof received[0] !== 'object') throw new InvalidInput('Choose the photos to import.');
         const mapText = request.body?.map;
         const mapping = typeof mapText === 'string' && mapText.trim() ? parseImportMapping(mapText) : undefined;
         const files: ImportFile[] = received.map((f) => ({

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ROLES, type DirectoryService, type Person, type PersonState, type Role } from '../directory/index.ts';
-import { AppError, BadRequest } from '../errors.ts';
+import { AppError, InvalidInput, NotFound } from '../errors.ts';
+import { httpStatusOf } from '../http/index.ts';
 import { MIN_PASSWORD_LENGTH, type RequestAuthentication } from '../identity/index.ts';
 import type { DisabledMailPhoto, PeopleLifecycle } from '../people/index.ts';
 import { html } from './html.ts';
@@ -216,8 +217,8 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
     try {
       return await work();
     } catch (error) {
-      if (!(error instanceof AppError) || error.status >= 500 || error.status === 404) throw error;
-      reply.code(error.status);
+      if (!(error instanceof AppError) || httpStatusOf(error) >= 500 || error instanceof NotFound) throw error;
+      reply.code(httpStatusOf(error));
       return personPage(reply, actor, await directory.getPerson(person.id), { error: error.message });
     }
   };
@@ -235,9 +236,9 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
     try {
       const oneTime = text(form, 'passwordChoice') !== 'password';
       const password = text(form, 'password');
-      if (!oneTime && !password) throw new BadRequest('Type the password for the new person, or choose a one-time password.');
+      if (!oneTime && !password) throw new InvalidInput('Type the password for the new person, or choose a one-time password.');
       const role = text(form, 'role') || 'user';
-      if (!ROLES.includes(role as Role)) throw new BadRequest(`Choose a role: ${ROLES.join(' or ')}.`);
+      if (!ROLES.includes(role as Role)) throw new InvalidInput(`Choose a role: ${ROLES.join(' or ')}.`);
       const displayName = text(form, 'displayName');
       const mail = text(form, 'mail');
       const person = await people.add(actor, {
@@ -251,8 +252,8 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
       const { oneTimePassword } = await people.resetPassword(actor, person);
       return oneTimePasswordPage(reply, actor, person, oneTimePassword, `${person.displayName} is added`);
     } catch (error) {
-      if (!(error instanceof AppError) || error.status >= 500) throw error;
-      reply.code(error.status);
+      if (!(error instanceof AppError) || httpStatusOf(error) >= 500) throw error;
+      reply.code(httpStatusOf(error));
       return listPage(reply, actor, {}, { error: error.message, form: { ...form, password: '' } });
     }
   });
@@ -267,8 +268,7 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
   app.get<{ Params: { upn: string }; Querystring: { done?: string } }>('/admin/people/:upn', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
-    people.assertMayManagePeople(actor);
-    return personPage(reply, actor, await directory.getPerson(request.params.upn), { done: request.query.done });
+    return personPage(reply, actor, await people.getPerson(actor, request.params.upn), { done: request.query.done });
   });
 
   app.post<{ Params: { upn: string }; Body: Form }>('/admin/people/:upn/disable', { config: PAGE, onRequest: mayDisableFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
@@ -344,7 +344,7 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
 function text(form: Form, name: string): string {
   const value = form[name];
   if (value === undefined) return '';
-  if (typeof value !== 'string' || value.length > 2000) throw new BadRequest(`The form field "${name}" must be text.`);
+  if (typeof value !== 'string' || value.length > 2000) throw new InvalidInput(`The form field "${name}" must be text.`);
   return name === 'password' ? value : value.trim();
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { SYNC_MODES } from '../config.ts';
 import type { DirectoryService } from '../directory/index.ts';
-import { BadRequest } from '../errors.ts';
+import { InvalidInput } from '../errors.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
 import { SYNC_STATE_KINDS, type SyncAdministration } from '../sync/index.ts';
 import { formatTime, html } from './html.ts';
@@ -144,7 +144,7 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const scope = request.body?.scope;
-    if (scope !== 'all' && scope !== 'stale') throw new BadRequest('Choose whom to sync: everyone or the out-of-date.');
+    if (scope !== 'all' && scope !== 'stale') throw new InvalidInput('Choose whom to sync: everyone or the out-of-date.');
     const runId = await syncAdmin.startSyncAll(actor, { staleOnly: scope === 'stale' });
     return reply.redirect(`/admin/runs/${runId}`, 303);
   });

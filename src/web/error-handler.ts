@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.ts';
+import { httpHeadersOf, httpStatusOf } from '../http/index.ts';
 import { html } from './html.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
 import { renderPage } from './layout.ts';
@@ -81,7 +82,7 @@ function isMultipart(request: FastifyRequest): boolean {
 }
 
 function describe(error: FastifyError, request: FastifyRequest): ErrorBody {
-  if (error instanceof AppError) return { status: error.status, code: error.code, message: error.message, headers: error.headers, ...(error.link && { link: error.link }) };
+  if (error instanceof AppError) return { status: httpStatusOf(error), code: error.code, message: error.message, headers: httpHeadersOf(error), ...(error.link && { link: error.link }) };
   if (error.validation) {
     return { status: 400, code: 'BadRequest', message: `Invalid request: ${error.message}.`, headers: {} };
   }

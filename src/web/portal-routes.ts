@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
-import { AppError, BadRequest, TooManyRequests } from '../errors.ts';
+import { AppError, InvalidInput, NotFound, TooManyAttempts, Unauthenticated } from '../errors.ts';
+import { httpStatusOf } from '../http/index.ts';
 import type { IdentityService, RequestAuthentication } from '../identity/index.ts';
 import { isAdmin, MIN_PASSWORD_LENGTH } from '../identity/index.ts';
 import { MAIL_PHOTO_MAX_BYTES } from '../imaging/index.ts';
@@ -57,7 +58,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
           max: options.signInAttemptsPerMinute,
           timeWindow: 60_000,
           errorResponseBuilder: (_request: FastifyRequest, context: { ttl: number }) =>
-            new TooManyRequests('Too many sign-in attempts. Wait a minute, then try again.', Math.ceil(context.ttl / 1000)),
+            new TooManyAttempts('Too many sign-in attempts. Wait a minute, then try again.', Math.ceil(context.ttl / 1000)),
         },
       },
       preHandler: app.csrfProtection,
@@ -73,7 +74,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
         auth.startSession(reply, sessionToken);
         return reply.redirect(person.mustChangePassword ? '/account/password' : safeNext(request.query.next), 303);
       } catch (error) {
-        if (!(error instanceof AppError) || error.status !== 401) throw error;
+        if (!(error instanceof Unauthenticated)) throw error;
         reply.code(401);
         return page(reply, undefined, 'Sign in', signInForm(csrfToken(reply), request.query.next, error.message, name));
       }
@@ -166,7 +167,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
     );
   };
 
-  const currentVersion = (actor: PersonActor) => mail.getPhoto(actor, actor.person).catch((error) => (error instanceof AppError && error.status === 404 ? undefined : Promise.reject(error)));
+  const currentVersion = (actor: PersonActor) => mail.getPhoto(actor, actor.person).catch((error) => (error instanceof NotFound ? undefined : Promise.reject(error)));
 
   app.get<{ Querystring: { done?: string } }>('/mail/photo', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
@@ -187,12 +188,12 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
       if (!actor) return reply;
       const file = request.body?.photo;
       try {
-        if (!Buffer.isBuffer(file) || file.length === 0) throw new BadRequest('Choose a photo to upload.');
+        if (!Buffer.isBuffer(file) || file.length === 0) throw new InvalidInput('Choose a photo to upload.');
         const { changed } = await mail.setPhoto(actor, actor.person, file, 'page');
         return reply.redirect(`/mail/photo?done=${changed ? 'uploaded' : 'unchanged'}`, 303);
       } catch (error) {
-        if (!(error instanceof AppError) || error.status >= 500) throw error;
-        reply.code(error.status);
+        if (!(error instanceof AppError) || httpStatusOf(error) >= 500) throw error;
+        reply.code(httpStatusOf(error));
         return photoPage(reply, actor, await currentVersion(actor), { error: error.message });
       }
     });
@@ -202,7 +203,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     await mail.removePhoto(actor, actor.person).catch((error) => {
-      if (!(error instanceof AppError && error.status === 404)) throw error;
+      if (!(error instanceof NotFound)) throw error;
     });
     return reply.redirect('/mail/photo?done=removed', 303);
   });
@@ -255,7 +256,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
             return session ? `session:${createHash('sha256').update(session).digest('hex')}` : `ip:${request.ip}`;
           },
           errorResponseBuilder: (_request: FastifyRequest, context: { ttl: number }) =>
-            new TooManyRequests('Too many password changes. Wait a minute, then try again.', Math.ceil(context.ttl / 1000)),
+            new TooManyAttempts('Too many password changes. Wait a minute, then try again.', Math.ceil(context.ttl / 1000)),
         },
       },
       onRequest: refuseBeforeBody((request, reply) => signedIn(request, reply, { changingPassword: true })),
@@ -267,7 +268,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
       if (!actor) return reply;
       try {
         const newPassword = field(request.body, 'new');
-        if (newPassword !== field(request.body, 'confirm')) throw new BadRequest('The two new passwords differ.');
+        if (newPassword !== field(request.body, 'confirm')) throw new InvalidInput('The two new passwords differ.');
         const changed = await identity.changePassword(actor.person, field(request.body, 'current'), newPassword, {
           sessionToken: auth.sessionToken(request),
           revokeTokens: request.body?.revokeTokens === 'on',
@@ -277,8 +278,8 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
         if (changed.sessionToken) auth.startSession(reply, changed.sessionToken);
         return reply.redirect('/?done=password', 303);
       } catch (error) {
-        if (!(error instanceof AppError) || error.status >= 500) throw error;
-        reply.code(error.status);
+        if (!(error instanceof AppError) || httpStatusOf(error) >= 500) throw error;
+        reply.code(httpStatusOf(error));
         return passwordPage(reply, actor, error.message);
       }
     },
@@ -309,6 +310,6 @@ export function safeNext(next: string | undefined): string {
 
 function field(body: Form | undefined, name: string): string {
   const value = body?.[name];
-  if (typeof value !== 'string') throw new BadRequest(`The form field "${name}" is missing.`);
+  if (typeof value !== 'string') throw new InvalidInput(`The form field "${name}" is missing.`);
   return value;
 }

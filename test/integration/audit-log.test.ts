@@ -4,6 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { AuditEntry } from '../../src/audit/index.ts';
+import type { Person } from '../../src/directory/index.ts';
+import { NotPermitted } from '../../src/errors.ts';
+import { CLI_ACTOR, type Actor } from '../../src/identity/index.ts';
 import { DATABASE_KINDS } from '../support/databases.ts';
 import { makePhoto } from '../support/images.ts';
 import { runPhotosync } from '../support/run-cli.ts';
@@ -88,6 +91,20 @@ for (const { kind, skip } of DATABASE_KINDS) {
       for (const bad of ['/admin/audit?action=drop', '/admin/audit?since=last-week', '/admin/audit?before=-1']) {
         assert.equal((await t.app.inject({ method: 'GET', url: bad, headers: { cookie } })).statusCode, 400, bad);
       }
+    });
+
+    test('only an admin or the operator reads the audit log: the service refuses everyone else itself', async () => {
+      const boss = await t.addPerson('reader-boss@contoso.example', { role: 'admin' });
+      const ada = await t.addPerson('reader-ada@contoso.example');
+      const session = (person: Person): Actor => ({ kind: 'person', person, via: 'session', sessionKey: 'test' });
+      const refusedReaders: Actor[] = [session(ada), { kind: 'person', person: ada, via: 'token', scope: 'photos' }, { kind: 'person', person: boss, via: 'token', scope: 'photos' }];
+      for (const reader of refusedReaders) {
+        await assert.rejects(t.services.audit.list(reader, { limit: 1 }), (error: unknown) => error instanceof NotPermitted && /Only an admin/.test(error.message));
+      }
+      const admins: Actor[] = [session(boss), { kind: 'person', person: boss, via: 'token', scope: 'admin' }, CLI_ACTOR];
+      const everything = await t.services.audit.list(CLI_ACTOR, { limit: 1000 });
+      assert.ok(everything.length > 0, 'the earlier tests left entries');
+      for (const reader of admins) assert.deepEqual(await t.services.audit.list(reader, { limit: 1000 }), everything);
     });
   });
 }

@@ -66,7 +66,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
         assert.deepEqual(responses.map((r) => r.statusCode), [200, 200]);
         const current = await t.services.mail.getPhoto(CLI_ACTOR, person, { fresh: true });
         assert.ok(photos.map(photoContentEtag).includes(current.etag), 'the photo is one of the two');
-        const audit = await t.services.audit.list({ person: person.userPrincipalName, limit: 2 });
+        const audit = await t.services.audit.list(CLI_ACTOR, { person: person.userPrincipalName, limit: 2 });
         assert.deepEqual(audit.map((e) => e.actor.name).sort(), [first.userPrincipalName, second.userPrincipalName].sort(), 'both writes are audited');
         assert.equal(audit[0]!.detail?.includes(current.etag), true, 'the last write audited is the one that stands');
         const sizes = await Promise.all(

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Person } from '../../src/directory/index.ts';
 import { AppError } from '../../src/errors.ts';
+import { httpStatusOf } from '../../src/http/index.ts';
 import { CLI_ACTOR } from '../../src/identity/index.ts';
 import { DATABASE_KINDS } from '../support/databases.ts';
 import { runPhotosync, type CliRun } from '../support/run-cli.ts';
@@ -17,7 +18,7 @@ const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/;
 const SET_TITLE = '\u001b]0;owned\u0007';
 
 const refusedAsBadInput = async (work: Promise<unknown>, what: string) => {
-  await assert.rejects(work, (error: unknown) => error instanceof AppError && error.status === 400, `${what} is refused with a 400`);
+  await assert.rejects(work, (error: unknown) => error instanceof AppError && httpStatusOf(error) === 400, `${what} is refused with a 400`);
 };
 
 const rawControlIn = (run: CliRun) => {

@@ -43,7 +43,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       Number((await t.services.database.db.selectFrom('photo_versions').select((eb) => eb.fn.countAll().as('n')).where('person_id', '=', who.id).executeTakeFirstOrThrow()).n);
     const storedDirectoryPhoto = async (who: Person) =>
       (await t.services.database.db.selectFrom('people').select('directory_photo').where('id', '=', who.id).executeTakeFirstOrThrow()).directory_photo;
-    const auditOf = (who: Person) => t.services.audit.list({ person: who.userPrincipalName, limit: 1000 });
+    const auditOf = (who: Person) => t.services.audit.list(CLI_ACTOR, { person: who.userPrincipalName, limit: 1000 });
 
     const arrange = async (state: MailState, source: DirectorySource) => {
       if (state === 'own Mail photo') await t.services.mail.setPhoto(asPerson(person), person, blue, 'page');
@@ -231,7 +231,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       });
       assert.equal(saved.statusCode, 303);
       assert.equal(await t.services.directoryPhotos.policy('ldap'), 'authoritative');
-      const [entry] = await t.services.audit.list({ action: 'directory.photo-policy', limit: 1 });
+      const [entry] = await t.services.audit.list(CLI_ACTOR, { action: 'directory.photo-policy', limit: 1 });
       assert.equal(entry?.actor.name, admin.userPrincipalName);
       assert.match(entry!.detail!, /ldap: fill-when-empty → authoritative/);
       const bad = await t.app.inject({

@@ -9,6 +9,7 @@ import { createServices, type ServiceOverrides, type Services } from '../../src/
 import { loadConfig } from '../../src/config.ts';
 import type { Person } from '../../src/directory/index.ts';
 import { AppError } from '../../src/errors.ts';
+import { httpStatusOf } from '../../src/http/index.ts';
 import { CLI_ACTOR } from '../../src/identity/index.ts';
 import { createScratchPostgres, DATABASE_KINDS } from '../support/databases.ts';
 import { makePhoto } from '../support/images.ts';
@@ -133,7 +134,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const second = await processOn();
       const refused = await second.syncAdmin.startSyncAll(CLI_ACTOR, { staleOnly: true }).catch((error: unknown) => error);
       assert.ok(refused instanceof AppError, 'refused');
-      assert.equal(refused.status, 409);
+      assert.equal(httpStatusOf(refused), 409);
       assert.equal(refused.code, 'BulkSyncAlreadyRunning');
       assert.match(refused.message, new RegExp(`/admin/runs/${runId}`));
       await first.syncAdmin.cancelRun(CLI_ACTOR, runId);

@@ -109,7 +109,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal((await person(t, 'carol@example.test')).displayName, 'Carol Directory');
       assert.equal(report.photosImported, 1);
       // The people changes are the directory's in the audit log.
-      const audit = await t.services.audit.list({ action: 'person.add' });
+      const audit = await t.services.audit.list(CLI_ACTOR, { action: 'person.add' });
       assert.ok(audit.some((e) => e.actor.kind === 'ldap' && e.target?.name === 'ada@example.test'), JSON.stringify(audit));
     });
 
@@ -123,7 +123,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await sync(t);
       const ada = await person(t, 'ada@example.test');
       const etag = await t.services.mail.currentEtag(ada);
-      const auditBefore = (await t.services.audit.list({ limit: 1000 })).length;
+      const auditBefore = (await t.services.audit.list(CLI_ACTOR, { limit: 1000 })).length;
 
       const second = await sync(t);
       assert.deepEqual(second.counts, { created: 0, updated: 0, unchanged: 2, disabled: 0, enabled: 0, skipped: 0, failed: 0 });
@@ -132,7 +132,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(await photoVersions(t, ada.id), 1);
       assert.equal(await t.services.mail.currentEtag(ada), etag);
       // Only the run itself is audited.
-      const newEntries = (await t.services.audit.list({ limit: 1000 })).slice(0, -auditBefore || undefined);
+      const newEntries = (await t.services.audit.list(CLI_ACTOR, { limit: 1000 })).slice(0, -auditBefore || undefined);
       assert.deepEqual(newEntries.map((e) => e.action), ['directory.sync']);
     });
 
@@ -177,7 +177,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const bob = await person(t, 'bob@example.test');
       assert.equal(bob.enabled, false, 'disabled');
       assert.equal((await person(t, 'ada@example.test')).enabled, true);
-      const disabling = (await t.services.audit.list({ action: 'person.disable' })).find((e) => e.target?.name === 'bob@example.test');
+      const disabling = (await t.services.audit.list(CLI_ACTOR, { action: 'person.disable' })).find((e) => e.target?.name === 'bob@example.test');
       assert.match(disabling?.detail ?? '', /no longer in the LDAP directory/);
       assert.equal((await sync(t)).counts.disabled, 0, 'disabled once');
 
@@ -260,7 +260,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(await refused.services.directory.findPerson('ada@example.test'), undefined);
       const [run] = await refused.services.directorySync.listRuns(CLI_ACTOR, 1);
       assert.equal(run?.status, 'interrupted');
-      const audit = await refused.services.audit.list({ action: 'directory.sync' });
+      const audit = await refused.services.audit.list(CLI_ACTOR, { action: 'directory.sync' });
       assert.match(audit[0]?.detail ?? '', /^failed: The LDAP directory .* refused the bind/);
     });
 
@@ -292,7 +292,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.match(outcomeOf(report, 'bob@example.test').reason ?? '', /would be created disabled/);
       assert.equal(await t.services.directory.findPerson('ada@example.test'), undefined);
       assert.equal((await t.services.database.db.selectFrom('ldap_entries').selectAll().execute()).length, 0);
-      assert.deepEqual((await t.services.audit.list({ limit: 100 })).map((e) => e.action), [], 'not even audited');
+      assert.deepEqual((await t.services.audit.list(CLI_ACTOR, { limit: 100 })).map((e) => e.action), [], 'not even audited');
       // The real run afterwards does all of it.
       const real = await sync(t);
       assert.equal(real.counts.created, 2);
@@ -406,7 +406,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const after = await t.app.inject({ url: '/admin/directory', headers: { cookie } });
       assert.ok(after.body.includes(`href="${runPath}"`), 'the run is listed with a link to its report');
       assert.match(after.body, /Finished: 2 entries, 1 skipped or failed/);
-      const audit = await t.services.audit.list({ action: 'directory.sync' });
+      const audit = await t.services.audit.list(CLI_ACTOR, { action: 'directory.sync' });
       assert.equal(audit[0]?.actor.name, 'root@example.test');
     });
 

@@ -5,6 +5,7 @@ import { buildHttpApp, createServices, type Services } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { Person } from '../../src/directory/index.ts';
 import { AppError } from '../../src/errors.ts';
+import { httpStatusOf } from '../../src/http/index.ts';
 import { CLI_ACTOR, SIGN_IN_DISABLED, SIGN_IN_FAILED, type Actor } from '../../src/identity/index.ts';
 import { DATABASE_KINDS } from '../support/databases.ts';
 import { makePhoto } from '../support/images.ts';
@@ -21,7 +22,7 @@ const sessionActor = (person: Person): Actor => ({ kind: 'person', person, via: 
 async function refused(work: Promise<unknown>, status: number, message: RegExp): Promise<void> {
   await assert.rejects(work, (error: unknown) => {
     assert.ok(error instanceof AppError, `an AppError, not ${String(error)}`);
-    assert.equal(error.status, status, error.message);
+    assert.equal(httpStatusOf(error), status, error.message);
     assert.match(error.message, message);
     return true;
   });
@@ -47,7 +48,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
     const homeFor = (cookie: string) => t.app.inject({ method: 'GET', url: '/', headers: { cookie } });
     const sitesPhoto = (cookie: string, person: Person) =>
       t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(person.userPrincipalName)}`, headers: { cookie } });
-    const auditOf = (person: Person) => t.services.audit.list({ person: person.userPrincipalName, limit: 50 });
+    const auditOf = (person: Person) => t.services.audit.list(CLI_ACTOR, { person: person.userPrincipalName, limit: 50 });
     let base: string | undefined;
     const listening = async () => (base ??= await t.app.listen({ port: 0, host: '127.0.0.1' }));
 
@@ -72,7 +73,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
         await refused(people.setPassword(actor, grace, 'a long enough new password'), 403, /Only an admin/);
         await refused(people.resetPassword(actor, grace), 403, /Only an admin/);
         await refused(people.setRole(actor, grace, 'admin'), 403, /Only an admin/);
+        // Reads too: the person as an admin sees them, and the list, whatever page or command asks.
+        await refused(people.getPerson(actor, grace.userPrincipalName), 403, /Only an admin/);
+        await refused(people.search(actor, { limit: 10 }), 403, /Only an admin/);
       }
+      assert.equal((await people.getPerson(sessionActor(boss), grace.userPrincipalName)).id, grace.id);
+      assert.equal((await people.getPerson(CLI_ACTOR, grace.id)).id, grace.id);
       assert.equal((await fresh(grace)).enabled, true, 'nothing changed');
       await people.disable(CLI_ACTOR, grace);
       await people.enable(sessionActor(boss), grace);

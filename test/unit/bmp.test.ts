@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InvalidImage } from '../../src/errors.ts';
+import { httpStatusOf } from '../../src/http/index.ts';
 import { decodeBmp } from '../../src/imaging/bmp.ts';
 import { makeBmp } from '../support/bmp.ts';
 
@@ -16,7 +17,7 @@ const refusedBecause = (bytes: Buffer, reason: RegExp) =>
     () => decodeBmp(bytes),
     (error: unknown) => {
       assert.ok(error instanceof InvalidImage, `an InvalidImage, not ${String(error)}`);
-      assert.equal(error.status, 400);
+      assert.equal(httpStatusOf(error), 400);
       assert.match(error.message, /^The BMP image cannot be read: /);
       assert.match(error.message, reason);
       return true;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { InvalidImage } from '../../src/errors.ts';
+import { httpStatusOf } from '../../src/http/index.ts';
 import { boundedSharp, IMAGE_WORK_TIMEOUT_SECONDS, withinTimeLimit } from '../../src/imaging/bounded-sharp.ts';
 import { assertDecodeCostBounded, MAX_JPEG_SCANS, MAX_PNG_DECODE_BYTES } from '../../src/imaging/decode-cost.ts';
 import { renderMailPhotoSizes, renderSiteThumbnails } from '../../src/imaging/index.ts';
@@ -12,7 +13,7 @@ import { makeScanBombJpeg, maxBombScans } from '../support/scan-bomb.ts';
 
 const refusedAs = (pattern: RegExp) => (error: unknown) => {
   assert.ok(error instanceof InvalidImage, `an InvalidImage (400), not ${String(error)}`);
-  assert.equal(error.status, 400);
+  assert.equal(httpStatusOf(error), 400);
   assert.match(error.message, pattern);
   return true;
 };

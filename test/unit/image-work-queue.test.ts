@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ServiceBusy } from '../../src/errors.ts';
+import { httpHeadersOf, httpStatusOf } from '../../src/http/index.ts';
 import { ImageWorkQueue } from '../../src/imaging/index.ts';
 
 const gate = () => {
@@ -33,8 +34,8 @@ test('an upload beyond the waiting line is refused with 503 and Retry-After; bac
   const waiting = queue.run(async () => 'waited');
   await assert.rejects(queue.run(async () => 'refused'), (error: unknown) => {
     assert.ok(error instanceof ServiceBusy);
-    assert.equal(error.status, 503);
-    assert.equal(error.headers['retry-after'], '3');
+    assert.equal(httpStatusOf(error), 503);
+    assert.deepEqual(httpHeadersOf(error), { 'retry-after': '3' });
     assert.match(error.message, /busy/);
     return true;
   });

@@ -1,4 +1,7 @@
-import type { Person } from '../directory/index.ts';
+import type { Person } from './directory/index.ts';
+
+// Who is asking, and the rules every service applies to it. Beside errors.ts rather than in identity/
+// (which re-exports it): the audit log, which identity writes to, checks its readers with it too.
 
 /** What an API token may do: `photos` reads and writes photos as its person; `admin` also administers. */
 export const TOKEN_SCOPES = ['photos', 'admin'] as const;
