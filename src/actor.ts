@@ -21,6 +21,9 @@ export type Actor = (
   ip?: string;
 };
 
+/** A person acting for themself, through a session or a token. */
+export type PersonActor = Extract<Actor, { kind: 'person' }>;
+
 /**
  * May administer (sync settings and runs, imports, the audit log, everyone's tokens): the operator,
  * an admin in a browser session, or an admin's token made with the `admin` scope.

@@ -151,14 +151,10 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(registerSitesPages, { directory: services.directory, sites: services.sites, sync: services.sync, trigger: services.userInitiatedTrigger, auth, syncMode: () => services.syncAutomation.currentMode() });
   await app.register(registerSharePointRoutes, {
     sites: services.sites,
-    mail: services.mail,
     directory: services.directory,
     auth,
     publicUrl: config.publicUrl,
     onPhotoRequested: (viewer, target, size) => services.userInitiatedTrigger.onSitesPhotoRequested(viewer, target, size),
-    onProfilePictureSet: async (person) => {
-      await services.syncRequests.syncNow(person, 'set-my-profile-picture', { afterChange: true });
-    },
   });
   await app.register(registerAdminSyncPages, { directory: services.directory, syncAdmin: services.syncAdmin, auth });
   await app.register(registerAdminImportPages, { photoImporter: services.photoImporter, auth });

@@ -1,9 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-
-/** How Sites follows Mail: the Microsoft 365 default, or the two modes it lacks. */
-export const SYNC_MODES = ['user-initiated', 'on-change', 'scheduled'] as const;
-export type SyncMode = (typeof SYNC_MODES)[number];
+import { SYNC_MODES, type SyncMode } from './sync/index.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 

@@ -95,6 +95,15 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     publicUrl: config.publicUrl,
     audit,
     onSwapped: (personId) => tellOthers('sites', personId),
+    // SetMyProfilePicture: the picture goes to Mail, and the person's sync runs at once so Sites shows
+    // it when the call returns (syncRequests exists by the time anyone calls).
+    profilePictures: {
+      assertAccepted: (actor) => mail.assertUploadAccepted(actor, actor.person),
+      store: async (actor, picture, limits) => {
+        await mail.setPhoto(actor, actor.person, picture, 'sites', limits);
+        await syncRequests.syncNow(actor.person, 'set-my-profile-picture', { afterChange: true });
+      },
+    },
     ...(now && { now }),
   });
   const sync = new SyncEngine(mailPhotoSource(mail), sites, new SyncRunStore(database.db), {

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { CLI_ACTOR } from '../identity/index.ts';
-import { IMPORT_OUTCOMES, parseImportMapping, type ImportFile } from '../mail/index.ts';
+import { PHOTO_IMPORT_OUTCOMES, parseImportMapping, type ImportFile } from '../mail/index.ts';
 import { CliFailure, EXIT, type CliContext } from './cli-io.ts';
 import { cancelOnInterrupt, showProgress } from './progress-output.ts';
 
@@ -55,7 +55,7 @@ export function registerPhotoImportCommand(program: Command, { io, withServices,
           for (const file of result.files) {
             if (file.outcome === 'bad-image' || file.outcome === 'unknown-person') out(`${file.file}: ${file.outcome}: ${file.reason}`);
           }
-          const summary = IMPORT_OUTCOMES.filter((o) => result.counts[o] > 0 || o === 'imported').map((o) => `${result.counts[o]} ${o}`);
+          const summary = PHOTO_IMPORT_OUTCOMES.filter((o) => result.counts[o] > 0 || o === 'imported').map((o) => `${result.counts[o]} ${o}`);
           out(`${result.dryRun ? 'Dry run (nothing changed): ' : ''}${result.cancelled ? 'Cancelled: ' : ''}${files.length} files: ${summary.join(', ')}.`);
         }
         const failed = result.counts['bad-image'] + result.counts['unknown-person'] + result.mappingProblems.length;

@@ -1,7 +1,6 @@
 import { Option, type Command } from 'commander';
 import { CLI_ACTOR } from '../identity/index.ts';
-import { SYNC_MODES } from '../config.ts';
-import { SYNC_STATE_KINDS, type SyncStateKind } from '../sync/index.ts';
+import { SYNC_MODES, SYNC_STATE_KINDS, type SyncStateKind } from '../sync/index.ts';
 import { CliFailure, EXIT, type CliContext } from './cli-io.ts';
 import { getNamedPerson } from './named-person.ts';
 import { cancelOnInterrupt, showProgress } from './progress-output.ts';

@@ -4,7 +4,7 @@ import { DIRECTORY_PHOTO_MAX_BYTES, type DirectoryService, type Person } from '.
 import { InvalidInput, NotPermitted, ImageNotFound, PhotoChangedMeanwhile, PhotoManagedByDirectory, shown } from '../errors.ts';
 import { isAdmin, type Actor } from '../identity/index.ts';
 import { renderMailPhotoSizes, validatePhotoUpload, type ImageWorkQueue } from '../imaging/index.ts';
-import { photoContentEtag, type MailPhotoService, type PhotoSource } from '../mail/index.ts';
+import { photoContentEtag, type MailPhotoService, type PhotoOrigin } from '../mail/index.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import type { DirectoryPhotoStore } from './directory-photo-store.ts';
 import {
@@ -73,7 +73,7 @@ export class DirectoryPhotoIntake {
     const actor: Actor = { kind: 'operator', name: source };
     // Under "fill when empty", a photo the person chose a moment ago wins: the change is made only
     // if Mail's photo is still none or the directory's own, checked under the person's lock.
-    const stillTheDirectorys = policy === 'authoritative' ? undefined : (current: { source: PhotoSource } | undefined) => !current || current.source === source;
+    const stillTheDirectorys = policy === 'authoritative' ? undefined : (current: { source: PhotoOrigin } | undefined) => !current || current.source === source;
     try {
       if (decision.action === 'import') {
         await this.mail.setPhoto(actor, person, photo!, source, { background: true, ...(stillTheDirectorys && { onlyIf: stillTheDirectorys }) });

@@ -1,4 +1,4 @@
-import type { PhotoSource } from '../mail/index.ts';
+import type { PhotoOrigin } from '../mail/index.ts';
 
 export const DIRECTORY_SOURCES = ['ldap', 'oidc'] as const;
 export type DirectorySource = (typeof DIRECTORY_SOURCES)[number];
@@ -28,7 +28,7 @@ export interface PhotoDecisionInput {
   incomingEtag: string | null;
   last: LastReceived | undefined;
   /** Mail's current photo. */
-  mail: { etag: string; source: PhotoSource } | undefined;
+  mail: { etag: string; source: PhotoOrigin } | undefined;
 }
 
 export interface PhotoDecision {

@@ -12,11 +12,11 @@ export const DIRECTORY_PHOTO_MAX_BYTES = 100 * 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAIL = /^[^@\s]+@[^@\s]+$/;
 
-export type ImportOutcome = 'created' | 'updated' | 'unchanged' | 'failed';
+export type PeopleImportOutcome = 'created' | 'updated' | 'unchanged' | 'failed';
 
 export interface PeopleImportReport {
-  rows: { line: number; userPrincipalName: string; outcome: ImportOutcome; message?: string }[];
-  counts: Record<ImportOutcome, number>;
+  rows: { line: number; userPrincipalName: string; outcome: PeopleImportOutcome; message?: string }[];
+  counts: Record<PeopleImportOutcome, number>;
   dryRun: boolean;
 }
 
@@ -188,7 +188,7 @@ export class DirectoryService {
     const seen = new Set<string>();
     for (const { line, fields } of rows) {
       const upn = fields[upnColumn]?.trim() ?? '';
-      const record = (outcome: ImportOutcome, message?: string) => {
+      const record = (outcome: PeopleImportOutcome, message?: string) => {
         report.rows.push({ line, userPrincipalName: upn, outcome, ...(message && { message }) });
         report.counts[outcome]++;
       };

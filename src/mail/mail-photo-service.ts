@@ -9,7 +9,7 @@ import { lockPersonRow, type Schema } from '../storage/index.ts';
 import type { Transaction } from 'kysely';
 import { TtlCache } from '../ttl-cache.ts';
 import type { PhotoStore } from './photo-store.ts';
-import type { PhotoChange, PhotoSource, PhotoVersion, StoredRendition } from './photo-version.ts';
+import type { PhotoChange, PhotoOrigin, PhotoVersion, StoredRendition } from './photo-version.ts';
 
 /** `fresh` skips the short-lived cache: the sync must compare against what the database holds now. */
 export interface ReadOptions {
@@ -21,7 +21,7 @@ export type PhotoChangeListener = (change: PhotoChange) => void | Promise<void>;
  * A rule another domain adds to every photo change (e.g. "this person's photo is managed by the
  * directory"): it throws an AppError to refuse the change before anything is read or stored.
  */
-export type PhotoChangeGuard = (actor: Actor, target: Person, source: PhotoSource | 'remove') => Promise<void>;
+export type PhotoChangeGuard = (actor: Actor, target: Person, source: PhotoOrigin | 'remove') => Promise<void>;
 /** Writes what a change must cause (a sync request) in the change's own transaction. */
 export type PhotoChangeRecorder = (personId: string, trx: Transaction<Schema>) => Promise<void>;
 
@@ -138,7 +138,7 @@ export class MailPhotoService {
     actor: Actor,
     target: Person,
     bytes: Buffer,
-    source: PhotoSource,
+    source: PhotoOrigin,
     limits: UploadLimits = {},
   ): Promise<{ version: PhotoVersion; changed: boolean }> {
     assertCanEditPhoto(actor, target);

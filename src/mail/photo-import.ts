@@ -12,8 +12,8 @@ export const IMPORT_MAX_BYTES = 20 * 1024 * 1024;
 /** Names a photo file may end in; the bytes decide whether it is one. */
 const PHOTO_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png']);
 
-export type ImportOutcome = 'imported' | 'unchanged' | 'would-import' | 'unknown-person' | 'bad-image';
-export const IMPORT_OUTCOMES: readonly ImportOutcome[] = ['imported', 'unchanged', 'would-import', 'unknown-person', 'bad-image'];
+export type PhotoImportOutcome = 'imported' | 'unchanged' | 'would-import' | 'unknown-person' | 'bad-image';
+export const PHOTO_IMPORT_OUTCOMES: readonly PhotoImportOutcome[] = ['imported', 'unchanged', 'would-import', 'unknown-person', 'bad-image'];
 
 /** A file to import; read only when its turn comes, so a large folder never sits in memory. */
 export interface ImportFile {
@@ -23,7 +23,7 @@ export interface ImportFile {
 
 export interface ImportFileResult {
   file: string;
-  outcome: ImportOutcome;
+  outcome: PhotoImportOutcome;
   userPrincipalName: string | null;
   reason: string | null;
 }
@@ -37,13 +37,13 @@ export interface MappingProblem {
 export interface ImportReport {
   dryRun: boolean;
   cancelled: boolean;
-  counts: Record<ImportOutcome, number>;
+  counts: Record<PhotoImportOutcome, number>;
   mappingProblems: MappingProblem[];
   files: ImportFileResult[];
 }
 
-function countOutcomes(files: readonly ImportFileResult[]): Record<ImportOutcome, number> {
-  return Object.fromEntries(IMPORT_OUTCOMES.map((o) => [o, files.filter((f) => f.outcome === o).length])) as Record<ImportOutcome, number>;
+function countOutcomes(files: readonly ImportFileResult[]): Record<PhotoImportOutcome, number> {
+  return Object.fromEntries(PHOTO_IMPORT_OUTCOMES.map((o) => [o, files.filter((f) => f.outcome === o).length])) as Record<PhotoImportOutcome, number>;
 }
 
 export interface ImportMapping {
@@ -120,7 +120,7 @@ export class PhotoImporter {
     if (run?.kind !== 'import') return undefined;
     const files: ImportFileResult[] = (await this.runs.items(runId)).map((item) => ({
       file: item.item,
-      outcome: item.outcome as ImportOutcome,
+      outcome: item.outcome as PhotoImportOutcome,
       userPrincipalName: item.detail,
       reason: item.reason,
     }));
@@ -171,7 +171,7 @@ export class PhotoImporter {
         if (!options.dryRun) await this.audit.record({
           actor: who,
           action: 'import.run',
-          detail: `${files.length} files: ${IMPORT_OUTCOMES.map((o) => `${finished.counts[o]} ${o}`).join(', ')}${finished.cancelled ? ' (cancelled)' : ''}`,
+          detail: `${files.length} files: ${PHOTO_IMPORT_OUTCOMES.map((o) => `${finished.counts[o]} ${o}`).join(', ')}${finished.cancelled ? ' (cancelled)' : ''}`,
           ip: actor.ip ?? null,
         });
         return finished;
@@ -204,7 +204,7 @@ export class PhotoImporter {
         : `nobody has the user principal name or mail "${shown(name)}" (name the file <upn>.jpg or map it in the CSV)`;
       return { file: file.name, outcome: 'unknown-person', userPrincipalName: null, reason };
     }
-    const done = (outcome: ImportOutcome, reason: string | null = null) => ({ file: file.name, outcome, userPrincipalName: person.userPrincipalName, reason });
+    const done = (outcome: PhotoImportOutcome, reason: string | null = null) => ({ file: file.name, outcome, userPrincipalName: person.userPrincipalName, reason });
     try {
       const bytes = await file.read();
       if (photoContentEtag(bytes) === (await this.mail.currentEtag(person))) return done('unchanged');

@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { GraphPhotoSize, Rendition } from '../imaging/index.ts';
 import type { Schema } from '../storage/index.ts';
-import type { PhotoSource, PhotoVersion, StoredRendition } from './photo-version.ts';
+import type { PhotoOrigin, PhotoVersion, StoredRendition } from './photo-version.ts';
 
 type Db = Kysely<Schema> | Transaction<Schema>;
 
@@ -27,7 +27,7 @@ export class PhotoStore {
       etag: row.etag,
       width: row.width,
       height: row.height,
-      source: row.source as PhotoSource,
+      source: row.source as PhotoOrigin,
       setById: row.set_by_id,
       createdAt: row.created_at,
       sizes: row.sizes.split(',').map((size) => Number(size) as GraphPhotoSize),

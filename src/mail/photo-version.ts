@@ -1,7 +1,7 @@
 import type { GraphPhotoSize } from '../imaging/index.ts';
 
 /** Where a photo change came from, for the version history and (later) the audit log. */
-export type PhotoSource = 'page' | 'api' | 'cli' | 'seed' | 'import' | 'sites' | 'ldap' | 'oidc';
+export type PhotoOrigin = 'page' | 'api' | 'cli' | 'seed' | 'import' | 'sites' | 'ldap' | 'oidc';
 
 export interface PhotoVersion {
   id: string;
@@ -10,7 +10,7 @@ export interface PhotoVersion {
   etag: string;
   width: number;
   height: number;
-  source: PhotoSource;
+  source: PhotoOrigin;
   setById: string | null;
   createdAt: string;
   /** The stored Graph sizes, largest first. */

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { SharePointRouteOptions } from './sharepoint-routes.ts';
-export { SitesService, stableHue, type SitesOptions } from './sites-service.ts';
+export { SitesService, stableHue, PROFILE_PICTURE_MAX_BYTES, type SitesOptions, type ProfilePictureUploads, type ProfilePictureRequest } from './sites-service.ts';
 export { SiteStore } from './site-store.ts';
 export {
   thumbnailFileName,
@@ -11,6 +11,7 @@ export {
   profileProperties,
   PROFILE_PICTURES_PATH,
   type SiteProfile,
+  type SyncTrigger,
   type ThumbnailImage,
   type ProfileProperty,
 } from './site-profile.ts';

@@ -1,35 +1,28 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { DirectoryService, Person } from '../directory/index.ts';
-import { InvalidInput, NotPermitted, NotFound, shown } from '../errors.ts';
+import { InvalidInput, NotFound, shown } from '../errors.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import type { SiteThumbnailSize } from '../imaging/index.ts';
-import type { MailPhotoService } from '../mail/index.ts';
 import { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness, readCappedBody, type PhotoFreshness } from '../http/index.ts';
 import { accountNameOf, claimsAccountName, PROFILE_PICTURES_PATH, thumbnailSizeOf, type ProfileProperty, type ThumbnailImage } from './site-profile.ts';
-import type { SitesService } from './sites-service.ts';
+import { PROFILE_PICTURE_MAX_BYTES, type ProfilePictureRequest, type SitesService } from './sites-service.ts';
 
 export interface SharePointRouteOptions {
   sites: SitesService;
-  mail: MailPhotoService;
   directory: DirectoryService;
   auth: RequestAuthentication;
   publicUrl: URL;
   /** Runs before a Sites photo is served: where the user-initiated sync hooks in. */
   onPhotoRequested(viewer: Actor | undefined, target: Person, size: SiteThumbnailSize): Promise<void>;
-  /** Runs after SetMyProfilePicture stored the photo in Mail. */
-  onProfilePictureSet(person: Person): Promise<void>;
 }
-
-/** SharePoint accepts up to 5,000,000 bytes for SetMyProfilePicture. */
-const PROFILE_PICTURE_MAX_BYTES = 5_000_000;
 
 /**
  * The SharePoint-style Sites endpoints: userphoto.aspx, the profile picture files, and the
  * PeopleManager REST calls that PnPjs `@pnp/sp/profiles` makes.
  */
 export async function registerSharePointRoutes(app: FastifyInstance, options: SharePointRouteOptions): Promise<void> {
-  const { sites, mail, directory, auth, publicUrl } = options;
+  const { sites, directory, auth, publicUrl } = options;
 
   // PnPjs posts the picture labelled application/json, so bodies here are raw and judged by bytes.
   app.removeAllContentTypeParsers();
@@ -90,7 +83,7 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
       if (request.method !== 'POST') return;
       const actor = await signedInPerson(request);
       if (peopleManagerCall(request) !== 'setmyprofilepicture') throw noSuchApi(request);
-      assertProfilePictureAccepted(request, actor);
+      sites.assertMaySetProfilePicture(actor, profilePictureRequest(request));
     },
     handler: async (request, reply) => {
       const call = peopleManagerCall(request);
@@ -106,31 +99,14 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
         return sendPersonProperties(request, reply, target);
       }
       if (call === 'setmyprofilepicture' && request.method === 'POST') {
-        assertProfilePictureAccepted(request, actor);
-        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        // A BMP becomes a PNG of up to 4× its size; the body itself was capped at 5,000,000 bytes.
-        await mail.setPhoto(actor, actor.person, body, 'sites', { maxBytes: 4 * PROFILE_PICTURE_MAX_BYTES, acceptBmp: true });
-        await options.onProfilePictureSet(actor.person);
+        await sites.setMyProfilePicture(actor, profilePictureRequest(request), Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
         return sendODataJson(request, reply, { 'odata.null': true });
       }
       throw noSuchApi(request);
     },
   });
 
-  const signedInPerson = async (request: FastifyRequest) => {
-    const actor = await auth.requireActor(request);
-    if (actor.kind !== 'person') throw new InvalidInput('A person must be signed in.');
-    return actor;
-  };
-
-  const assertProfilePictureAccepted = (request: FastifyRequest, actor: Extract<Actor, { kind: 'person' }>) => {
-    // A browser's cookie goes along with any cross-site POST; a custom header does not (it needs
-    // a CORS preflight this server never grants). SharePoint's clients send X-RequestDigest.
-    if (actor.via === 'session' && !request.headers['x-requestdigest']) {
-      throw new NotPermitted('A signed-in browser must send the X-RequestDigest header with this request, as SharePoint requires.');
-    }
-    mail.assertUploadAccepted(actor, actor.person);
-  };
+  const signedInPerson = async (request: FastifyRequest) => sites.personCalling(await auth.requireActor(request));
 
   const sendPersonProperties = async (request: FastifyRequest, reply: FastifyReply, person: Person) => {
     const properties = await sites.getProperties(person);
@@ -149,6 +125,11 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
     };
     return sendODataJson(request, reply, body);
   };
+}
+
+function profilePictureRequest(request: FastifyRequest): ProfilePictureRequest {
+  const digest = request.headers['x-requestdigest'];
+  return { requestDigest: Array.isArray(digest) ? digest[0] : digest };
 }
 
 /** The PeopleManager method a path names, lower case (PnPjs lower-cases paths; SharePoint matches any case). */

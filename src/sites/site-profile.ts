@@ -1,6 +1,13 @@
 import type { Person } from '../directory/index.ts';
 import type { SiteThumbnailSize } from '../imaging/index.ts';
 
+/**
+ * What started a sync, which Sites records with each swap or check (the profile's last trigger). In
+ * the default mode only the person's own view (or their own upload) does. Stated here, not in sync/,
+ * because Sites sits below the sync (which writes to it); sync/ exports it under the same name.
+ */
+export type SyncTrigger = 'own-photo-view' | 'set-my-profile-picture' | 'admin' | 'cli' | 'on-change' | 'scheduled';
+
 /** Sites' record of a person's photo: which Mail version it shows and when it last looked. */
 export interface SiteProfile {
   personId: string;
@@ -11,6 +18,7 @@ export interface SiteProfile {
   lastSyncedAt: string | null;
   lastError: string | null;
   lastErrorAt: string | null;
+  /** A SyncTrigger, or whatever an older version stored. */
   lastTrigger: string | null;
   /** The stem of the person's photo file names; see `pictureNameFor` in SitesService. Null until first needed. */
   pictureName: string | null;

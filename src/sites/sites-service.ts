@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { SYNC_AUDIT_ACTOR, type AuditLog } from '../audit/index.ts';
 import type { DirectoryService, Person } from '../directory/index.ts';
+import { ImageTooLarge, InvalidInput, NotPermitted } from '../errors.ts';
+import type { Actor, PersonActor } from '../identity/index.ts';
 import { renderPlaceholder, type SiteThumbnail, type SiteThumbnailSize } from '../imaging/index.ts';
 import { lockPersonRow, type Schema } from '../storage/index.ts';
 import { TtlCache } from '../ttl-cache.ts';
-import { profileProperties, thumbnailFileStem, type ProfileProperty, type SiteProfile, type ThumbnailImage } from './site-profile.ts';
+import { profileProperties, thumbnailFileStem, type ProfileProperty, type SiteProfile, type SyncTrigger, type ThumbnailImage } from './site-profile.ts';
 import type { SiteStore } from './site-store.ts';
 
 export interface SitesOptions {
@@ -17,7 +19,31 @@ export interface SitesOptions {
   audit?: AuditLog;
   /** Told after each committed swap (to tell the other server processes); logs its own failures. */
   onSwapped?: (personId: string) => Promise<void>;
+  /** Where SetMyProfilePicture's pictures go (Mail, wired in services.ts). */
+  profilePictures: ProfilePictureUploads;
 }
+
+/**
+ * Where a picture set through SharePoint's SetMyProfilePicture goes. Sites keeps only copies: the
+ * person's photo lives where Sites copies photos from (Mail), so the picture goes there and comes
+ * back through the sync. Wired in services.ts, as the sync reaches Mail through its PhotoSource, so
+ * Sites never imports Mail.
+ */
+export interface ProfilePictureUploads {
+  /** Refuses (before the picture is read) when the person may not change their photo now. */
+  assertAccepted(actor: PersonActor): void;
+  /** Stores the picture as the person's photo; resolves once Sites shows it. */
+  store(actor: PersonActor, picture: Buffer, limits: { maxBytes: number; acceptBmp: boolean }): Promise<void>;
+}
+
+/** What SetMyProfilePicture's request says besides the picture. */
+export interface ProfilePictureRequest {
+  /** The X-RequestDigest header, which SharePoint's clients send and a cross-site form cannot. */
+  requestDigest: string | undefined;
+}
+
+/** SharePoint accepts up to 5,000,000 bytes for SetMyProfilePicture. */
+export const PROFILE_PICTURE_MAX_BYTES = 5_000_000;
 
 /** More writes that must commit with a swap or not at all (the sync run that made it). */
 export type InTransaction = (trx: Transaction<Schema>) => Promise<void>;
@@ -38,6 +64,35 @@ export class SitesService {
     this.now = options.now ?? (() => new Date());
     this.hot = new TtlCache(options.cacheTtlMs ?? 1000, 20_000);
     this.pictureFiles = new TtlCache(options.cacheTtlMs ?? 1000, 20_000);
+  }
+
+  /** The PeopleManager calls act as a person ("my" properties, "my" picture): an operator has no profile. */
+  personCalling(actor: Actor): PersonActor {
+    if (actor.kind !== 'person') throw new InvalidInput('A person must be signed in.');
+    return actor;
+  }
+
+  /**
+   * Who may set their picture through SetMyProfilePicture, settled before the picture is read. A
+   * browser's cookie goes along with any cross-site POST; a custom header does not (it needs a CORS
+   * preflight this server never grants), so a browser session must send X-RequestDigest, as
+   * SharePoint's clients do. A token is no cookie: it needs none.
+   */
+  assertMaySetProfilePicture(actor: Actor, request: ProfilePictureRequest): PersonActor {
+    const person = this.personCalling(actor);
+    if (person.via === 'session' && !request.requestDigest) {
+      throw new NotPermitted('A signed-in browser must send the X-RequestDigest header with this request, as SharePoint requires.');
+    }
+    this.options.profilePictures.assertAccepted(person);
+    return person;
+  }
+
+  /** SetMyProfilePicture: the picture becomes the person's photo (in Mail), and Sites shows it once this resolves. */
+  async setMyProfilePicture(actor: Actor, request: ProfilePictureRequest, picture: Buffer): Promise<void> {
+    const person = this.assertMaySetProfilePicture(actor, request);
+    if (picture.length > PROFILE_PICTURE_MAX_BYTES) throw new ImageTooLarge(`The photo is larger than ${PROFILE_PICTURE_MAX_BYTES.toLocaleString('en')} bytes; send a smaller one.`);
+    // A BMP becomes a PNG of up to 4× its size; the picture itself is at most 5,000,000 bytes.
+    await this.options.profilePictures.store(person, picture, { maxBytes: 4 * PROFILE_PICTURE_MAX_BYTES, acceptBmp: true });
   }
 
   getProfile(personId: string): Promise<SiteProfile | undefined> {
@@ -128,26 +183,26 @@ export class SitesService {
    * Swaps in a new set of thumbnails and the properties that describe them, in one transaction:
    * nobody ever sees S of one version and L of another.
    */
-  async applyMailPhoto(personId: string, mailEtag: string, thumbnails: readonly SiteThumbnail[], trigger: string, alsoInTransaction?: InTransaction): Promise<void> {
+  async applyMailPhoto(personId: string, mailEtag: string, thumbnails: readonly SiteThumbnail[], trigger: SyncTrigger, alsoInTransaction?: InTransaction): Promise<void> {
     await this.swap(personId, mailEtag, thumbnails, trigger, alsoInTransaction);
   }
 
   /** Mail has no photo (any more): back to the placeholder, with the same all-or-nothing swap. */
-  async applyPlaceholder(personId: string, trigger: string, alsoInTransaction?: InTransaction): Promise<void> {
+  async applyPlaceholder(personId: string, trigger: SyncTrigger, alsoInTransaction?: InTransaction): Promise<void> {
     await this.swap(personId, null, [], trigger, alsoInTransaction);
   }
 
   /** Nothing changed: only the time of the check is recorded. */
-  async recordCheck(personId: string, trigger: string): Promise<void> {
+  async recordCheck(personId: string, trigger: SyncTrigger): Promise<void> {
     await this.store.saveCheck(personId, { checkedAt: this.now().toISOString(), error: null, trigger });
   }
 
   /** The previous copy stays; only the reason is recorded. */
-  async recordFailure(personId: string, trigger: string, reason: string): Promise<void> {
+  async recordFailure(personId: string, trigger: SyncTrigger, reason: string): Promise<void> {
     await this.store.saveCheck(personId, { checkedAt: this.now().toISOString(), error: reason.slice(0, 1000), trigger });
   }
 
-  private async swap(personId: string, mailEtag: string | null, thumbnails: readonly SiteThumbnail[], trigger: string, alsoInTransaction?: InTransaction): Promise<void> {
+  private async swap(personId: string, mailEtag: string | null, thumbnails: readonly SiteThumbnail[], trigger: SyncTrigger, alsoInTransaction?: InTransaction): Promise<void> {
     const now = this.now();
     const person = await this.directory.findPerson(personId);
     // Named before the swap: whoever reads the new properties finds the files under that name.

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { SyncMode } from '../config.ts';
+import type { SyncMode } from './sync-mode.ts';
 import type { DirectoryService } from '../directory/index.ts';
 import { yieldToEventLoop } from '../event-loop.ts';
 import { forEachWithConcurrency, type BulkRunItem, type BulkRuns } from '../runs/index.ts';

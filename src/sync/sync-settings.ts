@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import { SYNC_MODES, type SyncMode } from '../config.ts';
+import { SYNC_MODES, type SyncMode } from './sync-mode.ts';
 import { InvalidInput } from '../errors.ts';
 import type { Schema } from '../storage/index.ts';
 import { TtlCache } from '../ttl-cache.ts';

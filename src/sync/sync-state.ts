@@ -1,7 +1,7 @@
-import type { SiteProfile } from '../sites/index.ts';
+import type { SiteProfile, SyncTrigger } from '../sites/index.ts';
 
-/** What started a sync. In the default mode only the person's own view (or their own upload) does. */
-export type SyncTrigger = 'own-photo-view' | 'set-my-profile-picture' | 'admin' | 'cli' | 'on-change' | 'scheduled';
+/** What started a sync (Sites records it, so Sites states it). */
+export type { SyncTrigger };
 
 export type SyncOutcome = 'unchanged' | 'synced' | 'placeholder' | 'failed';
 

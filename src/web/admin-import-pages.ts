@@ -8,7 +8,7 @@ import multipart, { type MultipartFile } from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { InvalidInput, ImageTooLarge } from '../errors.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
-import { IMPORT_MAX_BYTES, IMPORT_OUTCOMES, parseImportMapping, type ImportFile, type ImportOutcome, type ImportReport, type PhotoImporter } from '../mail/index.ts';
+import { IMPORT_MAX_BYTES, PHOTO_IMPORT_OUTCOMES, parseImportMapping, type ImportFile, type PhotoImportOutcome, type ImportReport, type PhotoImporter } from '../mail/index.ts';
 import { html, type SafeHtml } from './html.ts';
 import { createPageRendering, csrfToken, PAGE } from './page-rendering.ts';
 
@@ -20,7 +20,7 @@ export interface AdminImportPagesOptions {
 const MAX_FILES = 5000;
 
 /** Each file's outcome in words (the counts line and the report's Result column). */
-const OUTCOME_WORDS: Record<ImportOutcome, string> = {
+const OUTCOME_WORDS: Record<PhotoImportOutcome, string> = {
   imported: 'Imported',
   unchanged: 'Already their photo',
   'would-import': 'Would be imported',
@@ -162,7 +162,7 @@ export async function registerAdminImportPages(app: FastifyInstance, options: Ad
 export function renderImportReport(report: ImportReport): SafeHtml {
   return html`<section class="card" aria-labelledby="report-heading">
     <h2 id="report-heading">${report.dryRun ? 'Dry run report (nothing was changed)' : 'Import report'}</h2>
-    <ul class="counts" aria-label="Files per result">${IMPORT_OUTCOMES.filter((o) => report.counts[o] > 0 || o === 'imported').map((o) => html`<li><span class="count"><strong>${report.counts[o]}</strong> ${OUTCOME_WORDS[o]}</span></li>`)}</ul>
+    <ul class="counts" aria-label="Files per result">${PHOTO_IMPORT_OUTCOMES.filter((o) => report.counts[o] > 0 || o === 'imported').map((o) => html`<li><span class="count"><strong>${report.counts[o]}</strong> ${OUTCOME_WORDS[o]}</span></li>`)}</ul>
     ${report.mappingProblems.length
       ? html`<h3>Mapping CSV</h3><ul>${report.mappingProblems.map((p) => html`<li>Line ${p.line}: ${p.message}</li>`)}</ul>`
       : ''}

@@ -1,9 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { SYNC_MODES } from '../config.ts';
 import type { DirectoryService } from '../directory/index.ts';
 import { InvalidInput } from '../errors.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
-import { SYNC_STATE_KINDS, type SyncAdministration } from '../sync/index.ts';
+import { SYNC_MODES, SYNC_STATE_KINDS, type SyncAdministration, type SyncMode } from '../sync/index.ts';
 import { formatTime, html } from './html.ts';
 import { sitesPhotoUrl } from './layout.ts';
 import { describeState, outcomeWords, STATE_LABELS, triggerWords } from './sync-words.ts';
@@ -20,7 +19,7 @@ type Form = Record<string, unknown>;
 const PAGE_SIZE = 50;
 const SYNC_OUTCOMES = ['unchanged', 'synced', 'placeholder', 'failed'] as const;
 
-const MODE_LABELS: Record<(typeof SYNC_MODES)[number], string> = {
+const MODE_LABELS: Record<SyncMode, string> = {
   'user-initiated': 'User-initiated (like Microsoft 365): a person\'s own visit to Files or Sites syncs them',
   'on-change': 'On change: every Mail photo change syncs Sites at once',
   scheduled: 'Scheduled: the out-of-date people are synced every interval',

@@ -7,7 +7,7 @@ import type { IdentityService, RequestAuthentication } from '../identity/index.t
 import { isAdmin, MIN_PASSWORD_LENGTH } from '../identity/index.ts';
 import { MAIL_PHOTO_MAX_BYTES } from '../imaging/index.ts';
 import type { MailPhotoService, PhotoVersion } from '../mail/index.ts';
-import type { SyncMode } from '../config.ts';
+import type { SyncMode } from '../sync/index.ts';
 import { html, type SafeHtml } from './html.ts';
 import { ownPhotoUrl } from './layout.ts';
 import { createPageRendering, csrfToken, PAGE, refuseBeforeBody, type PersonActor } from './page-rendering.ts';

@@ -1,11 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import type { SyncMode } from '../config.ts';
 import type { DirectoryService, Person } from '../directory/index.ts';
 import { NotFound } from '../errors.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
 import type { SiteThumbnailSize } from '../imaging/index.ts';
 import type { SitesService } from '../sites/index.ts';
-import type { SyncEngine, UserInitiatedTrigger } from '../sync/index.ts';
+import type { SyncEngine, SyncMode, UserInitiatedTrigger } from '../sync/index.ts';
 import { formatTime, html, type SafeHtml } from './html.ts';
 import { sitesPhotoUrl } from './layout.ts';
 import { describeState, outcomeWords, triggerWords } from './sync-words.ts';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Person } from '../../src/directory/index.ts';
-import { CLI_ACTOR } from '../../src/identity/index.ts';
+import { ImageTooLarge, InvalidInput, NotPermitted } from '../../src/errors.ts';
+import { CLI_ACTOR, type Actor } from '../../src/identity/index.ts';
 import { makeBmp } from '../support/bmp.ts';
 import { DATABASE_KINDS } from '../support/databases.ts';
 import { makePhoto, pixelAt } from '../support/images.ts';
@@ -140,6 +141,24 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const huge = await post(Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(5_000_001)]));
       assert.equal(huge.statusCode, 413);
       assert.equal((await t.services.mail.getPhoto(CLI_ACTOR, grace, { fresh: true })).etag, before.etag);
+    });
+
+    test('SetMyProfilePicture\'s rules are the Sites service\'s: a person, X-RequestDigest from a browser, at most 5,000,000 bytes', async () => {
+      const sites = t.services.sites;
+      const before = await t.services.mail.getPhoto(CLI_ACTOR, grace, { fresh: true });
+      const png = await makePhoto('png', 200, 200, { color: '#a02040' });
+      const session: Actor = { kind: 'person', person: grace, via: 'session', sessionKey: 'test' };
+      const refusedWith = (ErrorClass: new (...args: never[]) => Error, message: RegExp) => (error: unknown) => error instanceof ErrorClass && message.test(error.message);
+      assert.throws(() => sites.assertMaySetProfilePicture(CLI_ACTOR, { requestDigest: 'x' }), refusedWith(InvalidInput, /A person must be signed in/));
+      assert.throws(() => sites.assertMaySetProfilePicture(session, { requestDigest: undefined }), refusedWith(NotPermitted, /X-RequestDigest/));
+      await assert.rejects(sites.setMyProfilePicture(session, { requestDigest: '' }, png), refusedWith(NotPermitted, /X-RequestDigest/));
+      await assert.rejects(sites.setMyProfilePicture(session, { requestDigest: 'x' }, Buffer.alloc(5_000_001)), refusedWith(ImageTooLarge, /5,000,000 bytes/));
+      assert.equal((await t.services.mail.getPhoto(CLI_ACTOR, grace, { fresh: true })).etag, before.etag, 'nothing stored');
+
+      await sites.setMyProfilePicture(session, { requestDigest: 'x' }, png);
+      const stored = await t.services.mail.getPhoto(CLI_ACTOR, grace, { fresh: true });
+      assert.equal(stored.source, 'sites', 'the picture went to Mail');
+      assert.equal((await sites.getProfile(grace.id))?.syncedEtag, stored.etag, 'and Sites shows it once the call returns');
     });
 
     test('an unknown SharePoint API is a 404 in the error body', async () => {
