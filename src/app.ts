@@ -18,6 +18,7 @@ import { registerAdminSyncPages } from './web/admin-sync-pages.ts';
 import { registerAssetRoutes } from './web/asset-routes.ts';
 import { registerBulkRunPages } from './web/bulk-run-pages.ts';
 import { registerErrorHandling, sendFrameworkError } from './web/error-handler.ts';
+import { oidcSignOutRedirect, registerOidcRoutes } from './web/oidc-routes.ts';
 import { registerOperationsRoutes } from './web/operations-routes.ts';
 import { registerSecurityHeaders } from './web/security-headers.ts';
 import { registerPortalRoutes } from './web/portal-routes.ts';
@@ -114,7 +115,10 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     auth,
     signInAttemptsPerMinute: config.signInAttemptsPerMinute,
     syncMode: () => services.syncAutomation.currentMode(),
+    signInMethods: { oidcButtonLabel: services.oidc?.buttonLabel, localPasswords: config.localPasswords },
+    signOutRedirect: (request, reply) => oidcSignOutRedirect(services.oidc, request, reply),
   });
+  await app.register(registerOidcRoutes, { oidc: services.oidc, auth, secureCookies });
   await app.register(registerGraphPhotoRoutes, { mail: services.mail, directory: services.directory, auth, publicUrl: config.publicUrl });
   await app.register(registerSitesPages, { directory: services.directory, sites: services.sites, sync: services.sync, trigger: services.userInitiatedTrigger, auth, syncMode: () => services.syncAutomation.currentMode() });
   await app.register(registerSharePointRoutes, {

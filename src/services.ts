@@ -7,6 +7,7 @@ import { CredentialStore, IdentityService } from './identity/index.ts';
 import { ImageWorkQueue } from './imaging/index.ts';
 import { MailPhotoService, PhotoImporter, PhotoStore } from './mail/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { OidcSignIn, OidcSignInStore } from './oidc/index.ts';
 import { SitesService, SiteStore } from './sites/index.ts';
 import { BulkRuns } from './runs/index.ts';
 import { openDatabase, type Database } from './storage/index.ts';
@@ -44,6 +45,8 @@ export interface Services {
   runs: BulkRuns;
   /** Photos from the organization's directories (LDAP, OIDC), per the admin's policy for each. */
   directoryPhotos: DirectoryPhotoIntake;
+  /** Sign-in through the organization's OpenID Provider; undefined when OIDC is not configured. */
+  oidc: OidcSignIn | undefined;
   /** Stops the background work (waiting for running syncs), then closes the database. */
   close(): Promise<void>;
 }
@@ -76,6 +79,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     sessionLifetimeHours: config.sessionLifetimeHours,
     audit,
     onTokenRevoked: () => tellOthers('tokens', '*'),
+    localPasswords: config.localPasswords,
     ...(now && { now }),
   });
   const mail = new MailPhotoService(new PhotoStore(database.db), {
@@ -150,6 +154,20 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     // Switched to on-change: whoever is behind now is synced now, not only at their next change.
     if (settings.mode === 'on-change') await automation.queueOutOfDate('on-change', { includeFailed: false });
   });
+  const oidc =
+    config.oidc &&
+    new OidcSignIn({
+      config: config.oidc,
+      publicUrl: config.publicUrl,
+      store: new OidcSignInStore(database.db),
+      directory,
+      identity,
+      directoryPhotos,
+      log: log.child({ service: 'oidc' }),
+      // The config allows plain http only for a provider on this machine (a test's).
+      allowInsecureRequests: config.oidc.issuer.protocol === 'http:',
+      ...(now && { now }),
+    });
   const photoImporter = new PhotoImporter(mail, directory, runs, audit, { concurrency: config.syncConcurrency, log: log.child({ service: 'import' }) });
 
   return {
@@ -171,8 +189,10 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     photoImporter,
     runs,
     directoryPhotos,
+    oidc,
     async close() {
       await automation.stop();
+      await oidc?.picturesSettled();
       await database.close();
     },
   };

@@ -18,6 +18,7 @@ const HOUR_MS = 3_600_000;
 export const DEFAULT_TOKEN_LIFETIME_MS = 90 * 24 * HOUR_MS;
 /** One message for an unknown person and a wrong password, so sign-in tells nobody who exists. */
 export const SIGN_IN_FAILED = 'The user name or password is incorrect.';
+export const PASSWORD_SIGN_IN_OFF = 'Sign-in with a password is turned off here: use the button to sign in with your organization account.';
 
 export interface IdentityOptions {
   /** A session ends after this long without a request (the idle timeout)… */
@@ -29,6 +30,8 @@ export interface IdentityOptions {
   audit?: AuditLog;
   /** Told after a revocation (to tell the other server processes, which cache tokens for seconds); logs its own failures. */
   onTokenRevoked?: () => Promise<void>;
+  /** False: sign-in with a local password is refused (people sign in through the organization's provider). */
+  localPasswords?: boolean;
 }
 
 export interface ApiTokenOptions {
@@ -83,6 +86,7 @@ export class IdentityService {
 
   /** A fresh random session id at every sign-in (no fixation). */
   async signIn(name: string, password: string): Promise<SignedIn> {
+    if (this.options.localPasswords === false) throw new Forbidden(PASSWORD_SIGN_IN_OFF);
     const person = name.length <= 256 ? await this.directory.findByUpnOrMail(name.trim()) : undefined;
     const storedHash = person?.enabled ? await this.directory.findPasswordHash(person.id) : null;
     // Verify against a decoy when there is nothing to verify, so timing does not reveal who exists.
@@ -90,6 +94,23 @@ export class IdentityService {
     if (!person || !storedHash || !ok) throw new Unauthenticated(SIGN_IN_FAILED);
 
     return { sessionToken: await this.startSession(person.id), person };
+  }
+
+  /**
+   * A sign-in the organization's identity provider vouched for (OIDC): no password, the same session
+   * as a password sign-in. A disabled person is refused. Audited with its source.
+   */
+  async signInVouchedFor(person: Person, via: { source: 'oidc'; ip?: string | undefined; detail?: string }): Promise<SignedIn> {
+    if (person.enabled === false) throw new Forbidden(`${person.userPrincipalName} is disabled in photosync and cannot sign in; ask an admin.`);
+    const sessionToken = await this.startSession(person.id);
+    await this.options.audit?.record({
+      actor: { kind: via.source, id: person.id, name: person.userPrincipalName },
+      action: 'signin',
+      target: { id: person.id, name: person.userPrincipalName },
+      detail: via.detail ?? `signed in through ${via.source}`,
+      ip: via.ip ?? null,
+    });
+    return { sessionToken, person };
   }
 
   private async startSession(personId: string): Promise<string> {
