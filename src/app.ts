@@ -66,7 +66,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     for (const method of ([] as string[]).concat(route.method)) routes.push({ method, url: route.url });
   });
 
-  registerSecurityHeaders(app, { https: secureCookies });
+  registerSecurityHeaders(app, { https: secureCookies, formTargets: config.oidc ? [config.oidc.issuer.origin] : [] });
   const logEachRequest = ['info', 'debug', 'trace'].includes(config.logLevel);
   // Callback-style hooks: on hot reads an async hook's extra promise per request is measurable.
   const requestTimers = new Map<string, { observe(seconds: number): void }>();
