@@ -122,14 +122,16 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
 
   const photoPage = async (reply: FastifyReply, actor: PersonActor, version: PhotoVersion | undefined, message?: { error?: string; done?: string }) => {
     const sitesFollows = message?.done === 'uploaded' && options.syncMode ? SITES_FOLLOWS[await options.syncMode()] : undefined;
-    const heading = version ? 'Change your profile photo' : 'Add your profile photo';
+    // A photo the organization's directory manages: say where to change it instead of offering a form that would be refused.
+    const refusal = await mail.changeRefusal(actor, actor.person);
+    const heading = refusal ? 'Your profile photo' : version ? 'Change your profile photo' : 'Add your profile photo';
     return page(
       reply,
       actor,
       heading,
       html`<h1>${heading}</h1>
         <p>Your photo lives in Mail. Sites and the other apps take it from here.</p>
-        ${message?.error ? html`<p class="alert" role="alert">${message.error}</p>` : ''}
+        ${message?.error && message.error !== refusal ? html`<p class="alert" role="alert">${message.error}</p>` : ''}
         ${message?.done && Object.hasOwn(FLASH, message.done) ? html`<p class="notice" role="status">${FLASH[message.done]}${sitesFollows ? ` ${sitesFollows}` : ''}</p>` : ''}
         <div class="photo-row">
           <figure class="card">
@@ -139,7 +141,9 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
               : html`<img class="photo" src="${ownPhotoUrl(actor.person, 'L')}" width="240" height="240" alt="Your initials, shown while you have no photo">
                   <figcaption class="hint">You have no photo yet. Until you add one, people see your initials.</figcaption>`}
           </figure>
-          <div class="card">
+          ${refusal
+            ? html`<div><p class="notice" role="status">${refusal}</p></div>`
+            : html`<div class="card">
             <form method="post" action="/mail/photo" enctype="multipart/form-data" id="photo-form">
               <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
               <label for="photo">Choose a photo</label>
@@ -171,7 +175,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
                   </form>
                 </details>`
               : ''}
-          </div>
+          </div>`}
         </div>`,
       ['/assets/cropper.min.js', '/assets/photo-crop.js'],
       ['/assets/cropper.min.css'],

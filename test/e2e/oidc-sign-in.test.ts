@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CLI_ACTOR } from '../../src/identity/index.ts';
 import { photoContentEtag } from '../../src/mail/index.ts';
 import { browserSkip, launchChromium, privateWindow, SCREENSHOTS } from '../support/browser.ts';
 import { makePhoto } from '../support/images.ts';
@@ -20,6 +21,26 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/** A page at a phone's and a laptop's width: nothing wider than the screen, no serious axe-core violation; a screenshot each. */
+async function pageProblems(page: Page, name: string, url: string, status: number): Promise<string[]> {
+  const found: string[] = [];
+  for (const width of [390, 1280]) {
+    await page.setViewportSize({ width, height: 900 });
+    const response = await page.goto(url);
+    assert.equal(response?.status(), status, url);
+    const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
+    if (widths.scroll > widths.inner) found.push(`${name} at ${width}px is ${widths.scroll}px wide`);
+    await page.evaluate(AXE_SOURCE);
+    const violations = await page.evaluate(async () => {
+      const axe = (window as unknown as { axe: { run(context: Document): Promise<{ violations: { id: string; impact: string | null }[] }> } }).axe;
+      return (await axe.run(document)).violations.map((v) => ({ id: v.id, impact: v.impact }));
+    });
+    for (const v of violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')) found.push(`${name} at ${width}px: axe ${v.impact} ${v.id}`);
+    await page.screenshot({ path: path.join(SCREENSHOTS, `page-${name}-${width}.png`), fullPage: true });
+  }
+  return found;
 }
 
 describe('OIDC sign-in in a real browser against a real OpenID Provider', { skip: browserSkip }, () => {
@@ -75,6 +96,13 @@ describe('OIDC sign-in in a real browser against a real OpenID Provider', { skip
     const person = await t.services.directory.getPerson('ada.lovelace@contoso.example');
     assert.equal((await t.services.mail.currentVersion(person))?.etag, photoContentEtag(picture), 'the picture claim filled the empty Mail photo');
 
+    // With the provider authoritative for photos, the Mail page says where to change it instead of offering a form.
+    await t.services.directoryPhotos.setPolicy(CLI_ACTOR, 'oidc', 'authoritative');
+    assert.deepEqual(await pageProblems(page, 'mail-photo-managed', `${base}/mail/photo`, 200), []);
+    await page.getByText('Your photo is managed by the organization\'s directory').waitFor();
+    assert.equal(await page.locator('#photo-form').count(), 0);
+    await t.services.directoryPhotos.setPolicy(CLI_ACTOR, 'oidc', 'fill-when-empty');
+
     // Sign-out ends the provider's session too: the browser goes to its end_session_endpoint.
     await page.locator('details.account summary').click();
     await page.getByRole('button', { name: 'Sign out' }).click();
@@ -87,23 +115,10 @@ describe('OIDC sign-in in a real browser against a real OpenID Provider', { skip
   test('the sign-in page with its button and the page of a failed sign-in fit a phone and pass axe-core', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
-    const found: string[] = [];
-    for (const [name, url, status] of [['signin-oidc', '/signin', 200], ['oidc-failed', '/signin/oidc/callback?code=x&state=forged', 400]] as const) {
-      for (const width of [390, 1280]) {
-        await page.setViewportSize({ width, height: 900 });
-        const response = await page.goto(`${base}${url}`);
-        assert.equal(response?.status(), status);
-        const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
-        if (widths.scroll > widths.inner) found.push(`${name} at ${width}px is ${widths.scroll}px wide`);
-        await page.evaluate(AXE_SOURCE);
-        const violations = await page.evaluate(async () => {
-          const axe = (window as unknown as { axe: { run(context: Document): Promise<{ violations: { id: string; impact: string | null }[] }> } }).axe;
-          return (await axe.run(document)).violations.map((v) => ({ id: v.id, impact: v.impact }));
-        });
-        for (const v of violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')) found.push(`${name} at ${width}px: axe ${v.impact} ${v.id}`);
-        await page.screenshot({ path: path.join(SCREENSHOTS, `page-${name}-${width}.png`), fullPage: true });
-      }
-    }
+    const found = [
+      ...(await pageProblems(page, 'signin-oidc', `${base}/signin`, 200)),
+      ...(await pageProblems(page, 'oidc-failed', `${base}/signin/oidc/callback?code=x&state=forged`, 400)),
+    ];
     assert.deepEqual(found, []);
     await context.close();
   });

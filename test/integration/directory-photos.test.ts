@@ -162,6 +162,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(upload.statusCode, 403);
       assert.match(upload.body, /Your photo is managed by the organization(&#39;|')s directory/);
       assert.match(upload.body, /Change it in the organization(&#39;|')s directory/);
+      assert.match(page.body, /role="status">Your photo is managed by the organization(&#39;|')s directory/, 'the Mail page says so before anyone tries');
+      assert.doesNotMatch(page.body, /id="photo-form"/, 'and offers no upload form');
 
       const token = bearer(await t.tokenFor(person));
       const put = await t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: { ...token, 'content-type': 'image/jpeg' }, payload: green });
