@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx: no build step between a change and a run.
-import { register } from 'tsx/esm/api';
+// Runs the compiled build in dist/ (`npm run build`, which `npm install` runs); `npm run photosync` runs the sources.
+import fs from 'node:fs';
 
-register();
-await import('../src/main.ts');
+const main = new URL('../dist/main.js', import.meta.url);
+if (fs.existsSync(main)) {
+  await import(main.href);
+} else {
+  process.stderr.write('photosync is not built yet: run `npm run build` (npm install does it) in the photosync folder.\n');
+  process.exitCode = 1;
+}

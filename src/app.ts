@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import cookie from '@fastify/cookie';
 import csrf from '@fastify/csrf-protection';
 import formbody from '@fastify/formbody';
@@ -14,13 +15,15 @@ import { registerAdminAuditPage } from './web/admin-audit-page.ts';
 import { registerAdminDirectoryPage } from './web/admin-directory-page.ts';
 import { apiDocsUiOptions } from './web/api-docs/api-docs-ui-options.ts';
 import { registerAdminImportPages, renderImportReport } from './web/admin-import-pages.ts';
+import { registerAdminPeoplePages } from './web/admin-people-pages.ts';
 import { registerAdminSyncPages } from './web/admin-sync-pages.ts';
 import { registerAssetRoutes } from './web/asset-routes.ts';
 import { registerBulkRunPages } from './web/bulk-run-pages.ts';
 import { registerErrorHandling, sendFrameworkError } from './web/error-handler.ts';
 import { oidcSignOutRedirect, registerOidcRoutes } from './web/oidc-routes.ts';
 import { registerOperationsRoutes } from './web/operations-routes.ts';
-import { registerSecurityHeaders } from './web/security-headers.ts';
+import { createPhotoFastPath, type FastRoute } from './web/photo-fast-path.ts';
+import { apiSecurityHeaders, registerSecurityHeaders } from './web/security-headers.ts';
 import { registerPortalRoutes } from './web/portal-routes.ts';
 import { registerSitesPages } from './web/sites-pages.ts';
 
@@ -41,7 +44,36 @@ export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute
 /** The HTTP face of the services: security plugins, error mapping, then each domain's routes. */
 export async function buildHttpApp(services: Services): Promise<FastifyInstance> {
   const { config, metrics } = services;
+  const secureCookies = config.publicUrl.protocol === 'https:';
+  const answered = new Map<string, { inc(): void }>();
+  const answerFromMemory = createPhotoFastPath({
+    identity: services.identity,
+    directory: services.directory,
+    mail: services.mail,
+    sites: services.sites,
+    securityHeaders: apiSecurityHeaders({ https: secureCookies }),
+    onAnswered: (route: FastRoute, status) => {
+      const key = `${route} ${status}`;
+      let counter = answered.get(key);
+      if (!counter) {
+        counter = metrics.fastPhotoReads.labels(route, String(status));
+        answered.set(key, counter);
+      }
+      counter.inc();
+    },
+  });
+  const requestTimeout = 60_000;
   const app = Fastify({
+    // Hot photo reads are answered from memory before routing when they can be; the rest come here.
+    serverFactory: (handler) => {
+      const server = http.createServer((request, response) => {
+        if (!answerFromMemory(request, response)) handler(request, response);
+      });
+      // What fastify sets on a server it makes itself.
+      server.keepAliveTimeout = 72_000;
+      server.requestTimeout = requestTimeout;
+      return server;
+    },
     // The services' logger: request lines and background failures share one stream and level.
     loggerInstance: services.log as FastifyBaseLogger,
     // One line per request from our onResponse hook instead of fastify's two.
@@ -51,12 +83,11 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     // Upload routes read their own bodies with a cap; this bounds every other parser.
     bodyLimit: 1024 * 1024,
     // A client that stops sending mid-body is cut off (408) instead of holding its connection forever.
-    requestTimeout: 60_000,
+    requestTimeout,
     // User ids and UPNs in paths may be long; longer ones get a clear 400 in Graph's error body.
     routerOptions: { maxParamLength: 1000 },
     frameworkErrors: (error, request, reply) => sendFrameworkError(error, request, reply),
   });
-  const secureCookies = config.publicUrl.protocol === 'https:';
   const auth = createRequestAuthentication(services.identity, { secureCookies, sessionLifetimeHours: config.sessionLifetimeHours });
   // Error pages show who is signed in, like every other page.
   registerErrorHandling(app, { auth });
@@ -136,6 +167,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(registerAdminImportPages, { photoImporter: services.photoImporter, auth });
   await app.register(registerAdminAuditPage, { audit: services.audit, auth });
   await app.register(registerAdminDirectoryPage, { directoryPhotos: services.directoryPhotos, auth });
+  await app.register(registerAdminPeoplePages, { directory: services.directory, people: services.people, auth });
   await app.register(registerBulkRunPages, {
     syncAdmin: services.syncAdmin,
     auth,

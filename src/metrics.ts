@@ -34,6 +34,12 @@ export function createMetrics() {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
+    fastPhotoReads: new Counter({
+      name: 'photosync_fast_photo_reads_total',
+      help: 'Photo reads answered from memory before routing (not in the request histogram), by route and status',
+      labelNames: ['route', 'status'] as const,
+      registers: [registry],
+    }),
     photoUploads: new Counter({
       name: 'photosync_photo_uploads_total',
       help: 'Mail photo uploads by result (stored, unchanged, rejected)',

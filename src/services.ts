@@ -8,6 +8,7 @@ import { ImageWorkQueue } from './imaging/index.ts';
 import { MailPhotoService, PhotoImporter, PhotoStore } from './mail/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { OidcSignIn, OidcSignInStore } from './oidc/index.ts';
+import { PeopleLifecycle, PeopleSettingsStore } from './people/index.ts';
 import { SitesService, SiteStore } from './sites/index.ts';
 import { BulkRuns } from './runs/index.ts';
 import { openDatabase, type Database } from './storage/index.ts';
@@ -47,6 +48,8 @@ export interface Services {
   directoryPhotos: DirectoryPhotoIntake;
   /** Sign-in through the organization's OpenID Provider; undefined when OIDC is not configured. */
   oidc: OidcSignIn | undefined;
+  /** Adding, disabling, enabling and removing people; passwords set and reset by admins. */
+  people: PeopleLifecycle;
   /** Stops the background work (waiting for running syncs), then closes the database. */
   close(): Promise<void>;
 }
@@ -78,7 +81,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     sessionTtlHours: config.sessionTtlHours,
     sessionLifetimeHours: config.sessionLifetimeHours,
     audit,
-    onTokenRevoked: () => tellOthers('tokens', '*'),
+    onCredentialsEnded: () => tellOthers('credentials', '*'),
     localPasswords: config.localPasswords,
     ...(now && { now }),
   });
@@ -110,7 +113,13 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   mail.onPhotoChanged((change) => tellOthers('mail', change.personId));
   processes.subscribe('mail', (personId) => mail.forgetCachedPhoto(personId));
   processes.subscribe('sites', (personId) => sites.forgetCachedThumbnails(personId));
-  processes.subscribe('tokens', () => identity.forgetCachedTokens());
+  processes.subscribe('credentials', () => identity.forgetCachedCredentials());
+  // Someone was disabled, enabled, removed or changed: every cache holding people forgets them.
+  processes.subscribe('people', () => {
+    directory.forgetCachedPeople();
+    identity.forgetCachedCredentials();
+    sites.forgetCachedPictureFiles();
+  });
   const directoryPhotos = new DirectoryPhotoIntake(new DirectoryPhotoStore(database.db), mail, directory, {
     audit,
     log: log.child({ service: 'directory-photos' }),
@@ -154,6 +163,15 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     // Switched to on-change: whoever is behind now is synced now, not only at their next change.
     if (settings.mode === 'on-change') await automation.queueOutOfDate('on-change', { includeFailed: false });
   });
+  const people = new PeopleLifecycle(
+    { directory, identity, mail, sites, audit, settings: new PeopleSettingsStore(database.db, now) },
+    {
+      log: log.child({ service: 'people' }),
+      withLock: processes.withLock,
+      announce: tellOthers,
+      onMailPhotoRemoved: (person) => syncRequests.request([person.id], 'admin'),
+    },
+  );
   const oidc =
     config.oidc &&
     new OidcSignIn({
@@ -162,6 +180,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       store: new OidcSignInStore(database.db),
       directory,
       identity,
+      people,
       directoryPhotos,
       log: log.child({ service: 'oidc' }),
       // The config allows plain http only for a provider on this machine (a test's).
@@ -190,6 +209,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     runs,
     directoryPhotos,
     oidc,
+    people,
     async close() {
       await automation.stop();
       await oidc?.picturesSettled();

@@ -1,7 +1,7 @@
 import type { Actor } from '../identity/index.ts';
 
 /** Who acted: a person for themself, an admin, an API token, the CLI, a bulk import, the sync, or a directory (LDAP, OIDC). */
-export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'import' | 'sync' | 'ldap' | 'oidc';
+export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'ldap' | 'oidc' | 'import' | 'sync';
 
 export type AuditAction =
   | 'photo.set'
@@ -14,6 +14,14 @@ export type AuditAction =
   | 'run.cancel'
   | 'token.create'
   | 'token.revoke'
+  | 'person.add'
+  | 'person.update'
+  | 'person.role'
+  | 'person.disable'
+  | 'person.enable'
+  | 'person.remove'
+  | 'person.password'
+  | 'people.settings'
   | 'directory.photo'
   | 'directory.photo-policy'
   | 'signin';
@@ -32,6 +40,14 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'directory.photo',
   'directory.photo-policy',
   'signin',
+  'person.add',
+  'person.update',
+  'person.role',
+  'person.disable',
+  'person.enable',
+  'person.remove',
+  'person.password',
+  'people.settings',
 ];
 
 export interface AuditActor {

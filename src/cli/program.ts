@@ -1,7 +1,6 @@
 import fs from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { pino } from 'pino';
-import { createServices, type Services } from '../services.ts';
+import type { Services } from '../services.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { ROLES, type Role } from '../directory/index.ts';
 import { AppError, shown, UserNotFound } from '../errors.ts';
@@ -12,9 +11,10 @@ import { CliFailure, EXIT, type CliContext, type CliIo } from './cli-io.ts';
 import { getNamedPerson } from './named-person.ts';
 import { columns, printable, printableJson, printableLine } from './printable.ts';
 import { registerPhotoImportCommand } from './photo-import-command.ts';
+import { registerPeopleCommands } from './people-commands.ts';
+import packageJson from '../../package.json' with { type: 'json' };
 import { registerSyncCommands } from './sync-commands.ts';
 import { askHiddenPassword, readPasswordFromStdin } from './read-password.ts';
-import { serve } from './serve-command.ts';
 
 /** Runs one `photosync …` command and returns its exit code (0 ok, 1 failed, 2 usage error). */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -37,6 +37,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     // The server logs JSON lines on standard output; a command keeps standard output for its answer
     // and logs only warnings and errors, on standard error.
     const level = options.server || config.logLevel === 'silent' || ['fatal', 'error'].includes(config.logLevel) ? config.logLevel : 'warn';
+    // Loaded per command, so `--help` and usage errors never load the database, image or web code.
+    const [{ pino }, { createServices }] = await Promise.all([import('pino'), import('../services.ts')]);
     const logger = pino({ level }, options.server ? io.stdout : io.stderr);
     const services = await createServices(config, { logger });
     try {
@@ -48,6 +50,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   const program = new Command('photosync')
     .description('Profile photos: a Mail photo store with a Graph-compatible API, Sites copies, and the sync between them.')
+    .version(packageJson.version, '-V, --version', 'print the version of photosync')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError('(run photosync --help for usage)');
@@ -56,7 +59,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('serve')
     .description('start the server (configured by environment variables; see README)')
     .option('--demo', 'also seed a handful of people with generated photos')
-    .action((options: { demo?: boolean }) => withServices((services) => serve(services, io, { demo: options.demo === true }), { server: true }));
+    .action((options: { demo?: boolean }) => withServices(async (services) => (await import('./serve-command.ts')).serve(services, io, { demo: options.demo === true }), { server: true }));
 
   const users = program.command('users').description('people in the directory');
   users
@@ -66,7 +69,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--mail <address>', 'mail address')
     .addOption(new Option('--role <role>', 'role').choices(ROLES).default('user'))
     .option('--password-stdin', 'read the password from standard input')
-    .option('--no-password', 'add without a password (cannot sign in until one is set)')
+    .option('--no-password', 'add without a password (cannot sign in until one is set with users set-password or on the People page)')
     .action(async (upn: string, options: { name?: string; mail?: string; role: Role; passwordStdin?: boolean; password: boolean }) => {
       let password: string | undefined;
       if (options.passwordStdin) password = await readPasswordFromStdin(io.stdin);
@@ -76,9 +79,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       } else if (options.password) {
         throw new CliFailure('No terminal to ask for a password: pipe it with --password-stdin, or pass --no-password.', EXIT.usage);
       }
-      await withServices(async ({ directory, identity }) => {
-        const passwordHash = password === undefined ? undefined : await identity.hashPassword(password);
-        const person = await directory.addPerson({ userPrincipalName: upn, displayName: options.name, mail: options.mail, role: options.role, passwordHash });
+      await withServices(async ({ people }) => {
+        const person = await people.add(CLI_ACTOR, {
+          userPrincipalName: upn,
+          ...(options.name !== undefined && { displayName: options.name }),
+          ...(options.mail !== undefined && { mail: options.mail }),
+          role: options.role,
+          ...(password !== undefined && { password }),
+        });
         out(`Added ${person.userPrincipalName} (${person.displayName}, ${person.role}) with id ${person.id}.`);
       });
     });
@@ -203,6 +211,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     );
 
   const context: CliContext = { io, withServices, out, json };
+  registerPeopleCommands(users, context);
   registerPhotoImportCommand(program, context);
   registerSyncCommands(program, context);
   registerAuditCommand(program, context);

@@ -4,7 +4,9 @@ import { isUniqueViolation } from '../storage/index.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import { parseCsv, CsvSyntaxError } from './csv.ts';
 import { displayNameFromUpn, isValidUserPrincipalName, ROLES, type NewPerson, type Person, type Role } from './person.ts';
-import type { PeopleStore } from './people-store.ts';
+import type { PeopleQuery, PeopleStore } from './people-store.ts';
+import type { Schema } from '../storage/index.ts';
+import type { Transaction } from 'kysely';
 
 export const DIRECTORY_PHOTO_MAX_BYTES = 100 * 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -51,17 +53,30 @@ export class DirectoryService {
     return person;
   }
 
+  /** The person findPerson found in the last few seconds, from memory only (the hot photo reads' fast path). */
+  peekPerson(idOrUpn: string): Person | undefined {
+    return this.found.get(idOrUpn.toLowerCase());
+  }
+
+  /** As peekPerson, for a name findByUpnOrMail looked up. */
+  peekByUpnOrMail(name: string): Person | undefined {
+    return this.found.get(`name:${name.toLowerCase()}`);
+  }
+
   async getPerson(idOrUpn: string): Promise<Person> {
     const person = await this.findPerson(idOrUpn);
     if (!person) throw new UserNotFound(idOrUpn);
     return person;
   }
 
-  /** Sign-in and SharePoint's accountname accept the UPN or the mail address. */
-  async findByUpnOrMail(name: string): Promise<Person | undefined> {
+  /**
+   * Sign-in and SharePoint's accountname accept the UPN or the mail address. `fresh` skips the cache
+   * (sign-in: a person enabled or disabled a moment ago by another process, the CLI, counts at once).
+   */
+  async findByUpnOrMail(name: string, options: { fresh?: boolean } = {}): Promise<Person | undefined> {
     if (hasControlCharacters(name) || name.length > 1000) return undefined;
     const key = `name:${name.toLowerCase()}`;
-    const cached = this.found.get(key);
+    const cached = options.fresh ? undefined : this.found.get(key);
     if (cached) return cached;
     const person = (await this.people.findByUpn(name)) ?? (await this.people.findByMail(name));
     if (person) this.found.set(key, person);
@@ -74,6 +89,51 @@ export class DirectoryService {
 
   async hasEnabledAdmin(): Promise<boolean> {
     return (await this.people.countAdmins()) > 0;
+  }
+
+  /** Admins who can sign in: the last one may not be disabled, removed or demoted. */
+  countEnabledAdmins(): Promise<number> {
+    return this.people.countAdmins();
+  }
+
+  /** Read from the database, never the cache: for rules that must see the latest state. */
+  findPersonFresh(personId: string): Promise<Person | undefined> {
+    return this.people.findById(personId);
+  }
+
+  searchPeople(query: PeopleQuery): Promise<Person[]> {
+    return this.people.search(query);
+  }
+
+  async setEnabled(personId: string, enabled: boolean): Promise<void> {
+    await this.people.setEnabled(personId, enabled, this.now());
+    this.found.clear();
+  }
+
+  /** A new display name or mail address (null: none), checked as when the person was added. */
+  async updateDetails(personId: string, details: { displayName?: string | undefined; mail?: string | null | undefined }): Promise<void> {
+    const changes: { displayName?: string; mail?: string | null } = {};
+    if (details.displayName !== undefined) {
+      if (hasControlCharacters(details.displayName)) throw new BadRequest(`The display name "${shown(details.displayName)}" has control characters; use plain text.`);
+      const displayName = details.displayName.trim().slice(0, 256);
+      if (!displayName) throw new BadRequest('A display name cannot be empty.');
+      changes.displayName = displayName;
+    }
+    if (details.mail !== undefined) changes.mail = details.mail === null ? null : checkedMail(details.mail) || null;
+    await this.people.update(personId, changes, this.now());
+    this.found.clear();
+  }
+
+  /** Deletes the person and everything that hangs on them (see PeopleStore.delete); false if already gone. */
+  async removePerson(personId: string, alsoInTransaction: (trx: Transaction<Schema>) => Promise<void>): Promise<boolean> {
+    const removed = await this.people.delete(personId, alsoInTransaction);
+    this.found.clear();
+    return removed;
+  }
+
+  /** Another process changed people (disabled, removed, renamed): the next lookups go to the database. */
+  forgetCachedPeople(): void {
+    this.found.clear();
   }
 
   findPasswordHash(personId: string): Promise<string | null> {
@@ -152,6 +212,8 @@ export class DirectoryService {
         if (!existing) {
           if (!options.dryRun) await this.people.insert({ ...input, id: this.newId(), passwordHash: null }, this.now());
           record('created');
+        } else if (existing.role === 'admin' && input.role !== 'admin' && existing.enabled && (await this.people.countAdmins()) <= 1) {
+          record('failed', `${shown(upn)} is the last enabled admin and stays one; make someone else an admin first`);
         } else if (existing.displayName === input.displayName && existing.mail === (input.mail || null) && existing.role === input.role) {
           record('unchanged');
         } else {
@@ -181,11 +243,17 @@ export class DirectoryService {
       throw new BadRequest(`The display name "${shown(input.displayName)}" has control characters; use plain text.`);
     }
     const displayName = (input.displayName?.trim() || displayNameFromUpn(userPrincipalName)).slice(0, 256);
-    const mail = input.mail?.trim() || '';
-    if (mail && hasControlCharacters(mail)) throw new BadRequest(`"${shown(mail)}" is not a valid mail address: it has control characters.`);
-    if (mail && !MAIL.test(mail)) throw new BadRequest(`"${shown(mail)}" is not a valid mail address.`);
+    const mail = checkedMail(input.mail ?? '');
     const role = input.role ?? 'user';
     if (!ROLES.includes(role)) throw new BadRequest(`"${shown(role)}" is not a role; use one of ${ROLES.join(', ')}.`);
     return { userPrincipalName, displayName, mail, role, mustChangePassword: input.mustChangePassword ?? false };
   }
+}
+
+/** A mail address as given (trimmed), or '' for none; a bad one is a 400 that quotes it. */
+function checkedMail(value: string): string {
+  const mail = value.trim();
+  if (mail && hasControlCharacters(mail)) throw new BadRequest(`"${shown(mail)}" is not a valid mail address: it has control characters.`);
+  if (mail && !MAIL.test(mail)) throw new BadRequest(`"${shown(mail)}" is not a valid mail address.`);
+  return mail;
 }

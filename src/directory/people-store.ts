@@ -1,8 +1,18 @@
-import type { Kysely, Selectable } from 'kysely';
-import type { PeopleTable, Schema } from '../storage/index.ts';
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import { lockPersonRow, type PeopleTable, type Schema } from '../storage/index.ts';
 import type { NewPerson, Person } from './person.ts';
 
 type PersonRow = Selectable<PeopleTable>;
+
+export type PersonState = 'enabled' | 'disabled';
+
+export interface PeopleQuery {
+  search?: string | undefined;
+  state?: PersonState | undefined;
+  /** The UPN (lower case) of the last row of the previous page. */
+  after?: string | undefined;
+  limit: number;
+}
 
 export function toPerson(row: Pick<PersonRow, 'id' | 'user_principal_name' | 'mail' | 'display_name' | 'enabled' | 'role' | 'must_change_password'>): Person {
   return {
@@ -103,6 +113,38 @@ export class PeopleStore {
       .where('enabled', '=', 1)
       .executeTakeFirstOrThrow();
     return Number(row.n);
+  }
+
+  async setEnabled(personId: string, enabled: boolean, now: Date): Promise<void> {
+    await this.db.updateTable('people').set({ enabled: enabled ? 1 : 0, updated_at: now.toISOString() }).where('id', '=', personId).execute();
+  }
+
+  /**
+   * Deletes the person's row under its row lock (so no photo change or Sites swap is half-way), with
+   * `alsoInTransaction` (the audit entry) committing alongside. The foreign keys take the person's
+   * photo versions and renditions, Sites profile and thumbnails, sync history, sessions and tokens.
+   */
+  async delete(personId: string, alsoInTransaction: (trx: Transaction<Schema>) => Promise<void>): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await lockPersonRow(trx, personId);
+      const result = await trx.deleteFrom('people').where('id', '=', personId).executeTakeFirst();
+      if (Number(result.numDeletedRows) === 0) return false;
+      await alsoInTransaction(trx);
+      return true;
+    });
+  }
+
+  /** Part of a name, UPN or mail address; enabled or disabled only; keyset paging by UPN. */
+  async search(query: PeopleQuery): Promise<Person[]> {
+    let select = this.db.selectFrom('people').select(PERSON_COLUMNS);
+    if (query.search) {
+      const pattern = `%${query.search.toLowerCase()}%`;
+      select = select.where((eb) => eb.or([eb('upn_key', 'like', pattern), eb('mail_key', 'like', pattern), eb(eb.fn('lower', ['display_name']), 'like', pattern)]));
+    }
+    if (query.state) select = select.where('enabled', '=', query.state === 'enabled' ? 1 : 0);
+    if (query.after) select = select.where('upn_key', '>', query.after);
+    const rows = await select.orderBy('upn_key').limit(query.limit).execute();
+    return rows.map(toPerson);
   }
 
   async setDirectoryPhoto(personId: string, bytes: Buffer | null, now: Date): Promise<void> {

@@ -46,10 +46,12 @@ export class CredentialStore {
     await this.db.deleteFrom('sessions').where('expires_at', '<', now.toISOString()).execute();
   }
 
-  async deleteSessionsOf(personId: string, exceptIdHash?: string): Promise<void> {
+  /** Ends every session of the person (but the one excepted); returns how many. */
+  async deleteSessionsOf(personId: string, exceptIdHash?: string): Promise<number> {
     let query = this.db.deleteFrom('sessions').where('person_id', '=', personId);
     if (exceptIdHash) query = query.where('id_hash', '!=', exceptIdHash);
-    await query.execute();
+    const result = await query.executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   async insertToken(

@@ -1,5 +1,5 @@
 import { createHash, randomBytes as cryptoRandomBytes, randomUUID } from 'node:crypto';
-import { hash, verify, type Algorithm } from '@node-rs/argon2';
+import type { Algorithm } from '@node-rs/argon2';
 import { describeActor, type AuditLog } from '../audit/index.ts';
 import type { DirectoryService, Person } from '../directory/index.ts';
 import { BadRequest, Forbidden, hasControlCharacters, NotFound, shown, Unauthenticated } from '../errors.ts';
@@ -8,6 +8,8 @@ import type { ApiTokenInfo, CredentialStore } from './credential-store.ts';
 import { TtlCache } from '../ttl-cache.ts';
 
 export const MIN_PASSWORD_LENGTH = 12;
+/** Loaded at the first password work: most commands (and every photo read) never need it. */
+const argon2 = () => import('@node-rs/argon2');
 /** Algorithm.Argon2id; the package declares it as a const enum, which isolated modules cannot read. */
 const ARGON2ID = 2 as Algorithm;
 const TOKEN_PREFIX = 'psk_';
@@ -19,6 +21,8 @@ export const DEFAULT_TOKEN_LIFETIME_MS = 90 * 24 * HOUR_MS;
 /** One message for an unknown person and a wrong password, so sign-in tells nobody who exists. */
 export const SIGN_IN_FAILED = 'The user name or password is incorrect.';
 export const PASSWORD_SIGN_IN_OFF = 'Sign-in with a password is turned off here: use the button to sign in with your organization account.';
+/** Said only to whoever gives the right password, so it tells a stranger nothing more than SIGN_IN_FAILED does. */
+export const SIGN_IN_DISABLED = 'Your account is disabled, so you cannot sign in. An admin can enable it again.';
 
 export interface IdentityOptions {
   /** A session ends after this long without a request (the idle timeout)… */
@@ -28,8 +32,11 @@ export interface IdentityOptions {
   now?: () => Date;
   randomBytes?: (size: number) => Buffer;
   audit?: AuditLog;
-  /** Told after a revocation (to tell the other server processes, which cache tokens for seconds); logs its own failures. */
-  onTokenRevoked?: () => Promise<void>;
+  /**
+   * Told after tokens were revoked or sessions ended (to tell the other server processes, which
+   * cache both for seconds); logs its own failures.
+   */
+  onCredentialsEnded?: () => Promise<void>;
   /** False: sign-in with a local password is refused (people sign in through the organization's provider). */
   localPasswords?: boolean;
 }
@@ -64,7 +71,12 @@ export class IdentityService {
    * Bearer tokens seen in the last few seconds. A revocation here clears it at once; one made by
    * another process (the CLI) takes effect within the TTL.
    */
-  private readonly recentTokens = new TtlCache<string, { actor: Actor; expiresAt: string | null }>(5000, 10_000);
+  private readonly recentTokens: TtlCache<string, { actor: Actor; expiresAt: string | null }>;
+  /**
+   * Sessions resolved in the last few seconds, by the hash of the cookie, with when they end. Ending
+   * sessions here forgets them at once, here and (through onCredentialsEnded) in the other processes.
+   */
+  private readonly recentSessions: TtlCache<string, { actor: Actor; endsAt: number }>;
 
   constructor(
     private readonly credentials: CredentialStore,
@@ -73,11 +85,15 @@ export class IdentityService {
   ) {
     this.now = options.now ?? (() => new Date());
     this.randomBytes = options.randomBytes ?? cryptoRandomBytes;
+    // On the service's clock, so a session idle past its timeout is judged (and touched) by the database.
+    const clock = () => this.now().getTime();
+    this.recentTokens = new TtlCache(5000, 10_000, clock);
+    this.recentSessions = new TtlCache(5000, 20_000, clock);
   }
 
   async hashPassword(password: string): Promise<string> {
     assertStrongPassword(password);
-    return hash(password, { algorithm: ARGON2ID });
+    return (await argon2()).hash(password, { algorithm: ARGON2ID });
   }
 
   async setPassword(personId: string, password: string, options: { mustChange?: boolean } = {}): Promise<void> {
@@ -87,11 +103,14 @@ export class IdentityService {
   /** A fresh random session id at every sign-in (no fixation). */
   async signIn(name: string, password: string): Promise<SignedIn> {
     if (this.options.localPasswords === false) throw new Forbidden(PASSWORD_SIGN_IN_OFF);
-    const person = name.length <= 256 ? await this.directory.findByUpnOrMail(name.trim()) : undefined;
-    const storedHash = person?.enabled ? await this.directory.findPasswordHash(person.id) : null;
+    // Read fresh: the password check costs far more than the query, and a change made elsewhere counts at once.
+    const person = name.length <= 256 ? await this.directory.findByUpnOrMail(name.trim(), { fresh: true }) : undefined;
+    const storedHash = person ? await this.directory.findPasswordHash(person.id) : null;
     // Verify against a decoy when there is nothing to verify, so timing does not reveal who exists.
+    const { verify } = await argon2();
     const ok = await verify(storedHash ?? (await this.getDecoyHash()), password.slice(0, 1024)).catch(() => false);
     if (!person || !storedHash || !ok) throw new Unauthenticated(SIGN_IN_FAILED);
+    if (!person.enabled) throw new Unauthenticated(SIGN_IN_DISABLED);
 
     return { sessionToken: await this.startSession(person.id), person };
   }
@@ -100,7 +119,9 @@ export class IdentityService {
    * A sign-in the organization's identity provider vouched for (OIDC): no password, the same session
    * as a password sign-in. A disabled person is refused. Audited with its source.
    */
-  async signInVouchedFor(person: Person, via: { source: 'oidc'; ip?: string | undefined; detail?: string }): Promise<SignedIn> {
+  async signInVouchedFor(found: Person, via: { source: 'oidc'; ip?: string | undefined; detail?: string }): Promise<SignedIn> {
+    // Read fresh, as a password sign-in does: a disable made elsewhere a moment ago counts.
+    const person = (await this.directory.findByUpnOrMail(found.userPrincipalName, { fresh: true })) ?? found;
     if (person.enabled === false) throw new Forbidden(`${person.userPrincipalName} is disabled in photosync and cannot sign in; ask an admin.`);
     const sessionToken = await this.startSession(person.id);
     await this.options.audit?.record({
@@ -122,6 +143,8 @@ export class IdentityService {
 
   async resolveSession(sessionToken: string): Promise<Actor | undefined> {
     const idHash = sha256(sessionToken);
+    const cached = this.cachedSession(idHash);
+    if (cached) return cached;
     const session = await this.credentials.findSession(idHash);
     if (!session) return undefined;
     const now = this.now();
@@ -133,14 +156,37 @@ export class IdentityService {
     }
     const person = await this.directory.findPerson(session.person_id);
     if (!person?.enabled) return undefined;
+    let endsAt = Date.parse(session.expires_at);
     if (now.getTime() - Date.parse(session.last_seen_at) > SESSION_TOUCH_INTERVAL_MS) {
-      await this.credentials.touchSession(idHash, now, this.sessionExpiry(signedInAt, now));
+      const expiry = this.sessionExpiry(signedInAt, now);
+      await this.credentials.touchSession(idHash, now, expiry);
+      endsAt = expiry.getTime();
     }
-    return { kind: 'person', person, via: 'session', sessionKey: idHash };
+    const actor: Actor = { kind: 'person', person, via: 'session', sessionKey: idHash };
+    this.recentSessions.set(idHash, { actor, endsAt: Math.min(endsAt, this.lifetimeEnd(signedInAt).getTime()) });
+    return actor;
+  }
+
+  /** The session's actor when it was resolved in the last few seconds and has not ended; memory only. */
+  peekSession(sessionToken: string): Actor | undefined {
+    return this.cachedSession(sha256(sessionToken));
+  }
+
+  /** The bearer token's actor when it was seen in the last few seconds and has not expired; memory only. */
+  peekBearer(token: string): Actor | undefined {
+    const cached = this.recentTokens.get(sha256(token));
+    if (!cached || (cached.expiresAt !== null && cached.expiresAt <= this.now().toISOString())) return undefined;
+    return cached.actor;
+  }
+
+  private cachedSession(idHash: string): Actor | undefined {
+    const cached = this.recentSessions.get(idHash);
+    return cached && cached.endsAt > this.now().getTime() ? cached.actor : undefined;
   }
 
   async signOut(sessionToken: string): Promise<void> {
     await this.credentials.deleteSession(sha256(sessionToken));
+    await this.credentialsEnded();
   }
 
   /**
@@ -149,17 +195,19 @@ export class IdentityService {
    */
   async changePassword(person: Person, currentPassword: string, newPassword: string, options: PasswordChange = {}): Promise<{ sessionToken?: string; revokedTokens: number }> {
     const storedHash = await this.directory.findPasswordHash(person.id);
+    const { verify } = await argon2();
     if (!storedHash || !(await verify(storedHash, currentPassword.slice(0, 1024)).catch(() => false))) {
       throw new BadRequest('The current password is incorrect.');
     }
     if (currentPassword === newPassword) throw new BadRequest('Choose a new password that differs from the current one.');
     await this.setPassword(person.id, newPassword);
     await this.credentials.deleteSessionsOf(person.id);
+    await this.credentialsEnded();
     const sessionToken = options.sessionToken === undefined ? undefined : await this.startSession(person.id);
     let revokedTokens = 0;
     if (options.revokeTokens) {
       revokedTokens = await this.credentials.revokeTokensOf(person.id, this.now());
-      await this.tokensRevoked();
+      await this.credentialsEnded();
       await this.options.audit?.record({
         actor: options.actor ? describeActor(options.actor) : { kind: person.role === 'admin' ? 'admin' : 'person', id: person.id, name: person.userPrincipalName },
         action: 'token.revoke',
@@ -238,7 +286,7 @@ export class IdentityService {
       throw new Forbidden('Only an admin can revoke someone else\'s token.');
     }
     await this.credentials.revokeToken(tokenId, this.now());
-    await this.tokensRevoked();
+    await this.credentialsEnded();
     const owner = await this.directory.findPerson(token.person_id);
     await this.options.audit?.record({
       actor: describeActor(actor),
@@ -249,10 +297,10 @@ export class IdentityService {
     });
   }
 
-  /** Forgets the cached tokens here and tells the other processes to. */
-  private async tokensRevoked(): Promise<void> {
-    this.recentTokens.clear();
-    await this.options.onTokenRevoked?.();
+  /** Forgets the cached tokens and sessions here and tells the other processes to. */
+  private async credentialsEnded(): Promise<void> {
+    this.forgetCachedCredentials();
+    await this.options.onCredentialsEnded?.();
   }
 
   /** The key that binds CSRF tokens to sessions, the same in every process of the installation. */
@@ -260,9 +308,33 @@ export class IdentityService {
     return this.credentials.csrfKey(this.randomBytes(32).toString('base64url'), this.now());
   }
 
-  /** A token was revoked in another process. */
-  forgetCachedTokens(): void {
+  /**
+   * Ends the person's access at once: every session is deleted and every token revoked in the
+   * database, and the cached ones are forgotten here and in the other processes.
+   */
+  async endAccessOf(personId: string): Promise<{ sessions: number; tokens: number }> {
+    const sessions = await this.credentials.deleteSessionsOf(personId);
+    const tokens = await this.credentials.revokeTokensOf(personId, this.now());
+    await this.credentialsEnded();
+    return { sessions, tokens };
+  }
+
+  /** Signs the person out everywhere (an admin set a new password for them); returns how many sessions ended. */
+  async endSessionsOf(personId: string): Promise<number> {
+    const sessions = await this.credentials.deleteSessionsOf(personId);
+    await this.credentialsEnded();
+    return sessions;
+  }
+
+  /** A random password for a person to sign in with once and then replace (24 characters). */
+  newOneTimePassword(): string {
+    return this.randomBytes(18).toString('base64url');
+  }
+
+  /** A token was revoked or a session ended in another process. */
+  forgetCachedCredentials(): void {
     this.recentTokens.clear();
+    this.recentSessions.clear();
   }
 
   async deleteExpiredSessions(): Promise<void> {
@@ -280,7 +352,7 @@ export class IdentityService {
   }
 
   private getDecoyHash(): Promise<string> {
-    this.decoyHash ??= hash(this.randomBytes(16).toString('hex'), { algorithm: ARGON2ID });
+    this.decoyHash ??= argon2().then(({ hash }) => hash(this.randomBytes(16).toString('hex'), { algorithm: ARGON2ID }));
     return this.decoyHash;
   }
 }

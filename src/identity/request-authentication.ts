@@ -53,9 +53,7 @@ export function createRequestAuthentication(identity: IdentityService, options: 
 
   const findActor = async (request: FastifyRequest) => {
     const actor = await findActorChangingPassword(request);
-    // The one-time password proves only that its holder may choose a password (a token is a
-    // credential of its own, made on purpose, and is not confined).
-    if (actor?.kind === 'person' && actor.via === 'session' && actor.person.mustChangePassword) throw new PasswordChangeRequired();
+    if (actor && isConfinedToPasswordChange(actor)) throw new PasswordChangeRequired();
     return actor;
   };
 
@@ -86,6 +84,14 @@ export function createRequestAuthentication(identity: IdentityService, options: 
       return request.cookies[SESSION_COOKIE];
     },
   };
+}
+
+/**
+ * A session signed in with a one-time password: it proves only that its holder may choose a
+ * password (a token is a credential of its own, made on purpose, and is not confined).
+ */
+export function isConfinedToPasswordChange(actor: Actor): boolean {
+  return actor.kind === 'person' && actor.via === 'session' && actor.person.mustChangePassword;
 }
 
 /**

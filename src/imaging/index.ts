@@ -9,6 +9,7 @@ export {
   renderMailPhotoSizes,
   validatePhotoUpload,
   GRAPH_PHOTO_SIZES,
+  graphPhotoSizeOf,
   MAIL_PHOTO_MAX_BYTES,
   MAX_INPUT_PIXELS,
   type GraphPhotoSize,

@@ -7,6 +7,13 @@ import { detectImageFormat, formatName, type ImageFormat } from './image-format.
 export const GRAPH_PHOTO_SIZES = [48, 64, 96, 120, 240, 360, 432, 504, 648] as const;
 export type GraphPhotoSize = (typeof GRAPH_PHOTO_SIZES)[number];
 
+/** Graph's name of a size, `48x48` (any case) → 48; anything else → undefined. */
+export function graphPhotoSizeOf(raw: string): GraphPhotoSize | undefined {
+  const match = /^(\d{1,4})x(\d{1,4})$/i.exec(raw);
+  const size = match && match[1] === match[2] ? Number(match[1]) : NaN;
+  return GRAPH_PHOTO_SIZES.includes(size as GraphPhotoSize) ? (size as GraphPhotoSize) : undefined;
+}
+
 export const MAIL_PHOTO_MAX_BYTES = 4 * 1024 * 1024;
 export const MAX_INPUT_PIXELS = 40_000_000;
 const JPEG_QUALITY = 90;

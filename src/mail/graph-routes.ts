@@ -3,8 +3,8 @@ import { Type } from 'typebox';
 import type { DirectoryService, Person } from '../directory/index.ts';
 import { BadRequest } from '../errors.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
-import { GRAPH_PHOTO_SIZES, MAIL_PHOTO_MAX_BYTES, type GraphPhotoSize } from '../imaging/index.ts';
-import { ifNoneMatchHits } from '../web/conditional-get.ts';
+import { GRAPH_PHOTO_SIZES, graphPhotoSizeOf, MAIL_PHOTO_MAX_BYTES, type GraphPhotoSize } from '../imaging/index.ts';
+import { ifNoneMatchHits, PHOTO_CACHE_CONTROL } from '../web/conditional-get.ts';
 import { readCappedBody } from '../web/raw-body.ts';
 import { assertCanEditPhoto, type MailPhotoService } from './mail-photo-service.ts';
 import { quoteEtag, type PhotoVersion, type StoredRendition } from './photo-version.ts';
@@ -140,17 +140,14 @@ function photoMetadata(version: PhotoVersion, size: GraphPhotoSize) {
 }
 
 function parseSize(raw: string): GraphPhotoSize {
-  const match = /^(\d{1,4})x(\d{1,4})$/i.exec(raw);
-  const size = match && match[1] === match[2] ? Number(match[1]) : NaN;
-  if (!GRAPH_PHOTO_SIZES.includes(size as GraphPhotoSize)) {
-    throw new BadRequest(`"${raw.slice(0, 32)}" is not a photo size; use one of ${GRAPH_PHOTO_SIZES.map((s) => `${s}x${s}`).join(', ')}.`);
-  }
-  return size as GraphPhotoSize;
+  const size = graphPhotoSizeOf(raw);
+  if (!size) throw new BadRequest(`"${raw.slice(0, 32)}" is not a photo size; use one of ${GRAPH_PHOTO_SIZES.map((s) => `${s}x${s}`).join(', ')}.`);
+  return size;
 }
 
 function sendRendition(request: FastifyRequest, reply: FastifyReply, rendition: StoredRendition): FastifyReply {
   const etag = quoteEtag(rendition.etag);
-  reply.header('etag', etag).header('cache-control', 'private, no-cache');
+  reply.header('etag', etag).header('cache-control', PHOTO_CACHE_CONTROL);
   if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send();
   return reply.type(rendition.contentType).send(rendition.bytes);
 }

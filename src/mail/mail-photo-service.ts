@@ -121,6 +121,16 @@ export class MailPhotoService {
   }
 
   /**
+   * The rendition getRendition would answer, when memory holds both the person's current version and
+   * that size (the hot photo reads' fast path); undefined sends the caller to getRendition.
+   */
+  peekRendition(personId: string, size?: GraphPhotoSize): StoredRendition | undefined {
+    const version = this.currentVersions.get(personId);
+    if (!version) return undefined;
+    return this.renditions.get(`${version.id}:${size ?? version.sizes[0]!}`);
+  }
+
+  /**
    * Validates and renders the upload first (no transaction is held during image work), then swaps
    * the current version in one transaction. The same bytes as the current photo change nothing.
    */

@@ -5,7 +5,8 @@ import type { OidcConfig } from '../config.ts';
 import type { DirectoryService, Person } from '../directory/index.ts';
 import type { DirectoryPhotoIntake } from '../directory-photos/index.ts';
 import { AppError, shown } from '../errors.ts';
-import type { IdentityService, SignedIn } from '../identity/index.ts';
+import type { Actor, IdentityService, SignedIn } from '../identity/index.ts';
+import type { PeopleLifecycle } from '../people/index.ts';
 import { readPictureClaim, type PictureFetchOptions } from './picture-claim.ts';
 import type { OidcSignInStore } from './sign-in-store.ts';
 
@@ -46,6 +47,8 @@ export interface OidcSignInOptions {
   store: OidcSignInStore;
   directory: DirectoryService;
   identity: IdentityService;
+  /** Adds someone the provider signed in who is not in photosync yet (when the setting allows). */
+  people: PeopleLifecycle;
   directoryPhotos: DirectoryPhotoIntake;
   log: Logger;
   now?: () => Date;
@@ -61,6 +64,7 @@ export interface OidcSignedIn extends SignedIn {
   idToken: string | undefined;
 }
 
+const OIDC_ACTOR: Actor = { kind: 'operator', name: 'oidc' };
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
 /**
@@ -179,17 +183,19 @@ export class OidcSignIn {
   }
 
   private async findOrAddPerson(upn: string, claims: client.IDToken): Promise<Person> {
-    const existing = await this.options.directory.findPerson(upn);
-    if (existing) return existing;
+    // Read fresh: a person disabled a moment ago in another process is seen as disabled.
+    const existing = await this.options.directory.findByUpnOrMail(upn, { fresh: true });
+    if (existing && existing.userPrincipalName.toLowerCase() === upn.toLowerCase()) return existing;
     if (!this.options.config.createPeople) {
       throw this.fail('unknown-person', 403, `${shown(upn)} has no account in photosync yet. Ask an admin to add you.`, { upn });
     }
     const text = (value: unknown) => (typeof value === 'string' && value.trim() ? value.trim() : undefined);
     const mail = text(claims.email);
-    // Until the people lifecycle (services.people) is merged, people are added through the directory itself.
-    const person = await this.options.directory.addPerson({
+    const displayName = text(claims.name);
+    // Added by the sign-in itself (audited as such), with no password: they sign in through the provider.
+    const person = await this.options.people.add(OIDC_ACTOR, {
       userPrincipalName: upn,
-      displayName: text(claims.name),
+      ...(displayName && { displayName }),
       ...(mail && /^[^@\s]+@[^@\s]+$/.test(mail) && { mail }),
     });
     this.options.log.info({ upn: person.userPrincipalName }, 'added a person at their first OIDC sign-in');

@@ -4,6 +4,8 @@ export { SitesService, stableHue, type SitesOptions } from './sites-service.ts';
 export { SiteStore } from './site-store.ts';
 export {
   thumbnailFileName,
+  accountNameOf,
+  thumbnailSizeOf,
   thumbnailUrl,
   claimsAccountName,
   profileProperties,

@@ -5,9 +5,9 @@ import { BadRequest, Forbidden, NotFound, shown } from '../errors.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import type { SiteThumbnailSize } from '../imaging/index.ts';
 import type { MailPhotoService } from '../mail/index.ts';
-import { ifNoneMatchHits } from '../web/conditional-get.ts';
+import { ifNoneMatchHits, PHOTO_CACHE_CONTROL } from '../web/conditional-get.ts';
 import { readCappedBody } from '../web/raw-body.ts';
-import { claimsAccountName, PROFILE_PICTURES_PATH, type ProfileProperty, type ThumbnailImage } from './site-profile.ts';
+import { accountNameOf, claimsAccountName, PROFILE_PICTURES_PATH, thumbnailSizeOf, type ProfileProperty, type ThumbnailImage } from './site-profile.ts';
 import type { SitesService } from './sites-service.ts';
 
 export interface SharePointRouteOptions {
@@ -24,7 +24,6 @@ export interface SharePointRouteOptions {
 
 /** SharePoint accepts up to 5,000,000 bytes for SetMyProfilePicture. */
 const PROFILE_PICTURE_MAX_BYTES = 5_000_000;
-const CLAIMS_PREFIX = /^i:0#\.f\|membership\|/i;
 
 /**
  * The SharePoint-style Sites endpoints: userphoto.aspx, the profile picture files, and the
@@ -61,7 +60,7 @@ export async function registerSharePointRoutes(app: FastifyInstance, options: Sh
     async (request, reply) => {
       const viewer = await auth.requireActor(request);
       const size = parseThumbnailSize(request.query.size ?? 'M');
-      const name = request.query.accountname!.trim().replace(CLAIMS_PREFIX, '');
+      const name = accountNameOf(request.query.accountname!);
       const person = await directory.findByUpnOrMail(name);
       if (!person) throw new NotFound(`There is no person with the account name ${shown(name)}.`);
       return servePhoto(request, reply, viewer, person, size);
@@ -199,18 +198,17 @@ function accountNameArgument(url: string, query: Record<string, string | string[
   if (!raw) throw new BadRequest('Name the person: GetPropertiesFor(accountName=@v)?@v=\'i:0#.f|membership|<upn>\'.');
   const value = raw.trim().replace(/^'(.*)'$/s, '$1').replace(/''/g, "'");
   if (value.length === 0 || value.length > 400) throw new BadRequest('The account name must be 1 to 400 characters.');
-  return value.replace(CLAIMS_PREFIX, '');
+  return accountNameOf(value);
 }
 
 function parseThumbnailSize(raw: string): SiteThumbnailSize {
-  const size = raw.trim().toUpperCase();
-  if (size !== 'S' && size !== 'M' && size !== 'L') throw new BadRequest(`"${raw.slice(0, 8)}" is not a photo size; use S, M or L.`);
+  const size = thumbnailSizeOf(raw);
+  if (!size) throw new BadRequest(`"${raw.slice(0, 8)}" is not a photo size; use S, M or L.`);
   return size;
 }
 
 function sendThumbnail(request: FastifyRequest, reply: FastifyReply, image: ThumbnailImage): FastifyReply {
-  // Browsers may keep the image but must ask again each time, so a new version shows at once.
-  reply.header('etag', image.etag).header('cache-control', 'private, no-cache');
+  reply.header('etag', image.etag).header('cache-control', PHOTO_CACHE_CONTROL);
   if (ifNoneMatchHits(request.headers['if-none-match'], image.etag)) return reply.code(304).send();
   return reply.type('image/jpeg').send(image.bytes);
 }

@@ -33,6 +33,19 @@ export interface ProfileProperty {
   value: string;
 }
 
+const CLAIMS_PREFIX = /^i:0#\.f\|membership\|/i;
+
+/** userphoto.aspx's `accountname`: a UPN, a mail address or a claims name (`i:0#.f|membership|ada@…`). */
+export function accountNameOf(raw: string): string {
+  return raw.trim().replace(CLAIMS_PREFIX, '');
+}
+
+/** `s`, `M`, ` l ` → the size; anything else → undefined. */
+export function thumbnailSizeOf(raw: string): SiteThumbnailSize | undefined {
+  const size = raw.trim().toUpperCase();
+  return size === 'S' || size === 'M' || size === 'L' ? size : undefined;
+}
+
 /** A photo file's name: the person's picture name (see SiteProfile), then `_{S,M,L}Thumb.jpg`. */
 export function thumbnailFileName(pictureName: string, size: SiteThumbnailSize): string {
   return `${pictureName}_${size}Thumb.jpg`;

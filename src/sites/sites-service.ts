@@ -26,6 +26,8 @@ export type InTransaction = (trx: Transaction<Schema>) => Promise<void>;
 export class SitesService {
   private readonly hot: TtlCache<string, ThumbnailImage>;
   private readonly placeholders = new TtlCache<string, ThumbnailImage>(3_600_000, 5000);
+  /** Picture file names resolved in the last second (names never change once given; people may go). */
+  private readonly pictureFiles: TtlCache<string, { person: Person; size: SiteThumbnailSize }>;
   private readonly now: () => Date;
 
   constructor(
@@ -35,6 +37,7 @@ export class SitesService {
   ) {
     this.now = options.now ?? (() => new Date());
     this.hot = new TtlCache(options.cacheTtlMs ?? 1000, 20_000);
+    this.pictureFiles = new TtlCache(options.cacheTtlMs ?? 1000, 20_000);
   }
 
   getProfile(personId: string): Promise<SiteProfile | undefined> {
@@ -42,18 +45,29 @@ export class SitesService {
   }
 
   async getProperties(person: Person): Promise<ProfileProperty[]> {
+    // A disabled person is shown as one never synced: the placeholder, no picture URL.
+    if (!person.enabled) return profileProperties(person, undefined, this.options.publicUrl);
     const profile = await this.store.findProfile(person.id);
     // A photo synced by a version that stored no name gets one now (swaps name the person first).
     if (profile?.syncedEtag && !profile.pictureName) profile.pictureName = await this.pictureNameFor(person);
     return profileProperties(person, profile, this.options.publicUrl);
   }
 
-  /** The synced thumbnail, or the person's placeholder: never a missing image. Hot ones come from memory. */
+  /**
+   * The synced thumbnail, or the person's placeholder: never a missing image. Hot ones come from
+   * memory. A disabled person gets their placeholder (their copy is kept for when they are enabled).
+   */
   async getThumbnail(person: Person, size: SiteThumbnailSize): Promise<ThumbnailImage> {
+    if (!person.enabled) return this.placeholderFor(person, size);
     return this.hot.getOrLoad(`${person.id}:${size}`, async () => {
       const stored = await this.store.findThumbnail(person.id, size);
       return stored ? { ...stored, etag: `"${stored.sourceEtag}-${size}"`, placeholder: false } : this.placeholderFor(person, size);
     });
+  }
+
+  /** The thumbnail getThumbnail served in the last second, from memory only (the hot photo reads' fast path). */
+  peekThumbnail(personId: string, size: SiteThumbnailSize): ThumbnailImage | undefined {
+    return this.hot.get(`${personId}:${size}`);
   }
 
   /** All three sizes read in one snapshot (for checks that S, M and L share a version). */
@@ -68,10 +82,20 @@ export class SitesService {
   async findByThumbnailFile(fileName: string): Promise<{ person: Person; size: SiteThumbnailSize } | undefined> {
     const match = /^(.{1,300})_([SML])Thumb\.jpg$/i.exec(fileName);
     if (!match) return undefined;
+    const cached = this.pictureFiles.get(fileName);
+    if (cached) return cached;
     const name = match[1]!.toLowerCase();
     const personId = await this.store.findPersonIdByPictureName(name);
     const person = personId && (await this.directory.findPerson(personId));
-    return person ? { person, size: match[2]!.toUpperCase() as SiteThumbnailSize } : undefined;
+    if (!person) return undefined;
+    const found = { person, size: match[2]!.toUpperCase() as SiteThumbnailSize };
+    this.pictureFiles.set(fileName, found);
+    return found;
+  }
+
+  /** What findByThumbnailFile found for this file name in the last second, from memory only. */
+  peekThumbnailFile(fileName: string): { person: Person; size: SiteThumbnailSize } | undefined {
+    return this.pictureFiles.get(fileName);
   }
 
   /**
@@ -153,6 +177,11 @@ export class SitesService {
   /** A swap happened (here or in another process): the next read goes to the database. */
   forgetCachedThumbnails(personId: string): void {
     for (const size of ['S', 'M', 'L'] as const) this.hot.delete(`${personId}:${size}`);
+  }
+
+  /** People were disabled, enabled or removed (here or elsewhere): picture files are resolved afresh. */
+  forgetCachedPictureFiles(): void {
+    this.pictureFiles.clear();
   }
 
   private emptyProfile(personId: string): SiteProfile {

@@ -6,7 +6,7 @@ import { formatTime, html } from './html.ts';
 import { createPageRendering, PAGE } from './page-rendering.ts';
 import { queryChoice } from './query-params.ts';
 
-const ACTOR_KINDS: readonly AuditActorKind[] = ['person', 'admin', 'token', 'cli', 'seed', 'import', 'sync', 'ldap', 'oidc'];
+const ACTOR_KINDS: readonly AuditActorKind[] = ['person', 'admin', 'token', 'cli', 'seed', 'ldap', 'oidc', 'import', 'sync'];
 const PAGE_SIZE = 100;
 
 /** What happened, in words (the filter's values stay the stored names, which the CLI takes too). */
@@ -24,6 +24,14 @@ const ACTION_WORDS: Record<AuditAction, string> = {
   'directory.photo': 'The directory sent a photo Mail did not take',
   'directory.photo-policy': 'Changed a directory photo policy',
   signin: 'Signed in',
+  'person.add': 'Added a person',
+  'person.update': 'Changed a person\'s details',
+  'person.role': 'Changed a person\'s role',
+  'person.disable': 'Disabled a person',
+  'person.enable': 'Enabled a person',
+  'person.remove': 'Removed a person',
+  'person.password': 'Set or reset a password',
+  'people.settings': 'Changed the people settings',
 };
 const ACTOR_WORDS: Record<AuditActorKind, string> = {
   person: 'A person',
@@ -31,10 +39,10 @@ const ACTOR_WORDS: Record<AuditActorKind, string> = {
   token: 'An API token',
   cli: 'The command line',
   seed: 'The demo data',
+  ldap: 'The LDAP directory sync',
+  oidc: 'OpenID Connect sign-in',
   import: 'An import',
   sync: 'The sync',
-  ldap: 'The LDAP directory',
-  oidc: 'OIDC sign-in',
 };
 
 function actorWords(actor: { kind: AuditActorKind; name: string }): string {

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { WEB_FILES_DIR } from './web-files.ts';
 
-const ASSET_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets');
+const ASSET_DIR = path.join(WEB_FILES_DIR, 'assets');
 /** Files from npm packages the pages use, served under /assets like ours (the CSP allows scripts from 'self' only). */
 const require = createRequire(import.meta.url);
 const CROPPER_DIR = path.dirname(require.resolve('cropperjs/dist/cropper.min.js'));

@@ -4,7 +4,7 @@ import { html, type SafeHtml } from './html.ts';
 export interface PageOptions {
   title: string;
   person?: Person | undefined;
-  /** Shows the admin's places (Sync status, Import, Audit) in the navigation. */
+  /** Shows the admin's places (People, Sync status, Import, Audit) in the navigation. */
   admin?: boolean | undefined;
   /** The page's path, so the navigation can mark where the person is. */
   path?: string | undefined;
@@ -27,6 +27,7 @@ const PLACES: readonly Place[] = [
   { href: '/sites', text: 'Sites', prefix: '/sites' },
 ];
 const ADMIN_PLACES: readonly Place[] = [
+  { href: '/admin/people', text: 'People', prefix: '/admin/people' },
   { href: '/admin/sync', text: 'Sync status', prefix: '/admin/sync' },
   { href: '/admin/import', text: 'Import', prefix: '/admin/import' },
   { href: '/admin/audit', text: 'Audit', prefix: '/admin/audit' },

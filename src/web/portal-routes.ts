@@ -115,7 +115,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
         <p><a href="/mail/photo">Add your profile photo</a> · <a href="/about/photo-sync">About profile photo sync</a></p>
         ${isAdmin(actor)
           ? html`<section aria-labelledby="admin-heading" class="card"><h2 id="admin-heading">For admins</h2>
-              <p><a href="/admin/sync">Sync status</a> · <a href="/admin/import">Import photos</a> · <a href="/admin/audit">Audit log</a> · <a href="/admin/directory">Directory</a> · <a href="/docs">API documentation</a></p></section>`
+              <p><a href="/admin/people">People</a> · <a href="/admin/sync">Sync status</a> · <a href="/admin/import">Import photos</a> · <a href="/admin/audit">Audit log</a> · <a href="/admin/directory">Directory</a> · <a href="/docs">API documentation</a></p></section>`
           : ''}`,
     );
   });

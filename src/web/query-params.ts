@@ -1,9 +1,11 @@
-import { BadRequest } from '../errors.ts';
+import { BadRequest, hasControlCharacters } from '../errors.ts';
 
 /** An optional text parameter: absent or empty is undefined; a repeated or over-long one is a 400. */
 export function queryText(value: unknown, name: string, max = 200): string | undefined {
   if (value === undefined || value === '') return undefined;
   if (typeof value !== 'string' || value.length > max) throw new BadRequest(`The ${name} must be text of at most ${max} characters.`);
+  // No stored name has control characters, and PostgreSQL refuses a NUL in a query.
+  if (hasControlCharacters(value)) throw new BadRequest(`The ${name} must be plain text, without control characters.`);
   return value.trim() || undefined;
 }
 

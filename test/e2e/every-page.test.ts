@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Page, Response } from 'playwright-core';
 import { CLI_ACTOR } from '../../src/identity/index.ts';
 import { makePhoto } from '../support/images.ts';
 import { browserSkip, launchChromium, SCREENSHOTS, signInAs } from '../support/browser.ts';
@@ -21,6 +21,8 @@ interface Visit {
   name: string;
   url: string;
   status?: number;
+  /** Reaches the page another way than by its URL (a form's answer); returns the page's response. */
+  open?: (page: Page) => Promise<Response | null>;
 }
 
 interface AxeViolation {
@@ -74,7 +76,7 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
     const found: string[] = [];
     for (const width of WIDTHS) {
       await page.setViewportSize({ width, height: 900 });
-      const response = await page.goto(`${base}${visit.url}`);
+      const response = visit.open ? await visit.open(page) : await page.goto(`${base}${visit.url}`);
       assert.equal(response?.status(), visit.status ?? 200, `${visit.url} answers ${visit.status ?? 200}`);
       // Every image decoded and the times rendered locally: the page as a person sees it.
       await page.waitForFunction(() => [...document.images].every((img) => img.complete) && document.readyState === 'complete');
@@ -150,7 +152,7 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
     await grace.context().close();
   });
 
-  test('an admin: sync status, a person\'s sync, a finished run, import and its report, audit', async () => {
+  test('an admin: sync status, a person\'s sync, a finished run, import and its report, audit, people', async () => {
     const problems: string[] = [];
     const admin = await windowFor(ADMIN, problems);
     // A force sync, watched to its end.
@@ -178,6 +180,18 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
       { name: 'admin-import-report', url: importRun },
       { name: 'admin-audit', url: '/admin/audit' },
       { name: 'admin-directory', url: '/admin/directory' },
+      { name: 'admin-people', url: '/admin/people' },
+      { name: 'admin-people-person', url: `/admin/people/${encodeURIComponent(ADA)}` },
+      { name: 'admin-people-remove', url: `/admin/people/${encodeURIComponent(GRACE)}/remove` },
+      {
+        name: 'admin-people-one-time-password',
+        url: `/admin/people/${encodeURIComponent(GRACE)}/password`,
+        async open(page) {
+          await page.goto(`${base}/admin/people/${encodeURIComponent(GRACE)}`);
+          const [response] = await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Reset password' }).click()]);
+          return response;
+        },
+      },
     ]);
     assert.deepEqual(found, []);
     assert.deepEqual(problems, [], 'no console errors, page errors or CSP violations');

@@ -93,6 +93,10 @@ const POLICY_SAVED = '303 → /admin/directory?done=policy';
 const NO_OIDC = '404 html';
 const TO_RUN = '303 → /admin/runs/*';
 const SYNCED = '303 → /admin/sync/people/*';
+const TO_PERSON = '303 → /admin/people/*';
+const PEOPLE_SETTINGS_SAVED = '303 → /admin/people?done=settings';
+const PERSON_REMOVED = '303 → /admin/people?done=removed';
+const H400 = '400 html';
 const TO_DOCS = '302 → /docs/';
 const EVENTS = '200 events';
 const P401 = '401 html';
@@ -192,6 +196,23 @@ const TABLE: Row[] = [
   // The live progress stream is read by EventSource, which cannot follow a sign-in redirect: 401.
   ['GET /admin/runs/:id/events',                'none',      P401,       P403,         P403,         EVENTS,         P403,         P403,         P401,        P401,          P403,            EVENTS,          P401],
   ['POST /admin/runs/:id/cancel',               'none',      SIGNIN,     P403,         P403,         TO_RUN,         P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_RUN,          SIGNIN],
+
+  // The People page. "other" is a scratch person (a cell may disable or remove them); an admin may
+  // not disable or remove themself, nor reset their own password here (the password page does that).
+  ['GET /admin/people',                         'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['POST /admin/people',                        'none',      SIGNIN,     P403,         P403,         TO_PERSON,      P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_PERSON,       SIGNIN],
+  ['POST /admin/people/settings',               'none',      SIGNIN,     P403,         P403,         PEOPLE_SETTINGS_SAVED, P403,  P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  PEOPLE_SETTINGS_SAVED, SIGNIN],
+  ['GET /admin/people/:upn',                    'own+other', SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['POST /admin/people/:upn/disable',           'own',       SIGNIN,     P403,         P403,         P403,           P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  P403,            SIGNIN],
+  ['POST /admin/people/:upn/disable',           'other',     SIGNIN,     P403,         P403,         TO_PERSON,      P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_PERSON,       SIGNIN],
+  ['POST /admin/people/:upn/enable',            'own+other', SIGNIN,     P403,         P403,         TO_PERSON,      P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_PERSON,       SIGNIN],
+  ['POST /admin/people/:upn/role',              'own+other', SIGNIN,     P403,         P403,         TO_PERSON,      P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_PERSON,       SIGNIN],
+  ['POST /admin/people/:upn/password',          'own',       SIGNIN,     P403,         P403,         H400,           P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  H400,            SIGNIN],
+  ['POST /admin/people/:upn/password',          'other',     SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['GET /admin/people/:upn/remove',             'own',       SIGNIN,     P403,         P403,         P403,           P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  P403,            SIGNIN],
+  ['GET /admin/people/:upn/remove',             'other',     SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['POST /admin/people/:upn/remove',            'own',       SIGNIN,     P403,         P403,         P403,           P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  P403,            SIGNIN],
+  ['POST /admin/people/:upn/remove',            'other',     SIGNIN,     P403,         P403,         PERSON_REMOVED, P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  PERSON_REMOVED,  SIGNIN],
 ];
 
 /** The forms: every state-changing route outside the APIs (/v1.0, /_api) must refuse a request without its CSRF token. */
@@ -207,6 +228,13 @@ const CSRF_FORMS = [
   'POST /admin/import',
   'POST /admin/directory/photo-policy',
   'POST /admin/runs/:id/cancel',
+  'POST /admin/people',
+  'POST /admin/people/settings',
+  'POST /admin/people/:upn/disable',
+  'POST /admin/people/:upn/enable',
+  'POST /admin/people/:upn/role',
+  'POST /admin/people/:upn/password',
+  'POST /admin/people/:upn/remove',
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -243,6 +271,18 @@ const upn = (p: Person) => p.userPrincipalName;
 const fileStem = (p: Person) => upn(p).toLowerCase().replace(/[@.]/g, '_');
 const accountName = (p: Person) => enc(`'i:0#.f|membership|${upn(p)}'`);
 
+// The People page's actions on "other" act on a scratch person, so no cell disables or removes
+// the people whose sessions and tokens the other cells use; "own" is the actor themself.
+const SCRATCH_UPN = 'scratch.person@contoso.example';
+const isOwn = (c: Cell) => c.target.id === c.self.id;
+const lifecycleTarget = (c: Cell) => (isOwn(c) ? upn(c.self) : SCRATCH_UPN);
+const lifecyclePerson = (c: Cell) => c.w.t.services.directory.findPersonFresh((c.memo.person as Person).id);
+async function ensureScratchPerson(c: Cell): Promise<void> {
+  const { directory } = c.w.t.services;
+  let person = isOwn(c) ? c.self : await directory.findByUpnOrMail(SCRATCH_UPN, { fresh: true });
+  person ??= await c.w.t.services.people.add(CLI_ACTOR, { userPrincipalName: SCRATCH_UPN, password: TEST_PASSWORD });
+  c.memo.person = (await directory.findPersonFresh(person.id)) ?? person;
+}
 const ensureAnyPhoto = (c: Cell) => c.w.ensurePhoto(c.target, 'any');
 const photoWrite = (c: Cell) => c.w.ensurePhoto(c.target, 'a');
 const photoBecameB = async (c: Cell, allowed: boolean) => {
@@ -440,6 +480,81 @@ const CASES: Record<string, CaseSpec> = {
   'GET /admin/runs/:id': { request: (c) => ({ url: `/admin/runs/${c.w.runId}` }) },
   'GET /admin/runs/:id/events': { request: (c) => ({ url: `/admin/runs/${c.w.runId}/events` }) },
   'POST /admin/runs/:id/cancel': { request: (c) => ({ url: `/admin/runs/${c.w.runId}/cancel`, form: {} }) },
+
+  'GET /admin/people': { request: () => ({ url: '/admin/people' }) },
+  'POST /admin/people': {
+    before(c) {
+      c.memo.upn = `added-${randomUUID()}@contoso.example`;
+      return Promise.resolve();
+    },
+    request: (c) => ({ url: '/admin/people', form: { userPrincipalName: c.memo.upn as string, passwordChoice: 'password', password: NEW_PASSWORD } }),
+    async effect(c, allowed) {
+      assert.equal(Boolean(await c.w.t.services.directory.findByUpnOrMail(c.memo.upn as string, { fresh: true })), allowed, allowed ? 'the person is added' : 'nobody is added');
+    },
+  },
+  'POST /admin/people/settings': {
+    before: (c) => c.w.t.services.people.setDisabledMailPhoto(CLI_ACTOR, 'keep'),
+    request: () => ({ url: '/admin/people/settings', form: { disabledMailPhoto: 'remove' } }),
+    async effect(c, allowed) {
+      assert.equal(await c.w.t.services.people.disabledMailPhoto(CLI_ACTOR), allowed ? 'remove' : 'keep');
+    },
+    after: (c) => c.w.t.services.people.setDisabledMailPhoto(CLI_ACTOR, 'keep'),
+  },
+  'GET /admin/people/:upn': { targeted: true, request: (c) => ({ url: `/admin/people/${enc(upn(c.target))}` }) },
+  'POST /admin/people/:upn/disable': {
+    targeted: true,
+    before: ensureScratchPerson,
+    request: (c) => ({ url: `/admin/people/${enc(lifecycleTarget(c))}/disable`, form: { reason: 'access-rule test' } }),
+    async effect(c, allowed) {
+      assert.equal((await lifecyclePerson(c))?.enabled, !(allowed && !isOwn(c)), allowed ? 'disabled' : 'still enabled');
+    },
+    after: (c) => c.w.t.services.people.enable(CLI_ACTOR, c.memo.person as Person),
+  },
+  'POST /admin/people/:upn/enable': {
+    targeted: true,
+    async before(c) {
+      await ensureScratchPerson(c);
+      if (!isOwn(c)) await c.w.t.services.people.disable(CLI_ACTOR, c.memo.person as Person);
+    },
+    request: (c) => ({ url: `/admin/people/${enc(lifecycleTarget(c))}/enable`, form: {} }),
+    async effect(c, allowed) {
+      assert.equal((await lifecyclePerson(c))?.enabled, allowed || isOwn(c), allowed ? 'enabled' : 'still disabled');
+    },
+    after: (c) => c.w.t.services.people.enable(CLI_ACTOR, c.memo.person as Person),
+  },
+  'POST /admin/people/:upn/role': {
+    targeted: true,
+    before: ensureScratchPerson,
+    request: (c) => ({ url: `/admin/people/${enc(lifecycleTarget(c))}/role`, form: { role: 'admin' } }),
+    async effect(c, allowed) {
+      const before = (c.memo.person as Person).role;
+      assert.equal((await lifecyclePerson(c))?.role, allowed ? 'admin' : before);
+    },
+    async after(c) {
+      if (!isOwn(c)) await c.w.t.services.people.setRole(CLI_ACTOR, c.memo.person as Person, 'user');
+    },
+  },
+  'POST /admin/people/:upn/password': {
+    targeted: true,
+    async before(c) {
+      await ensureScratchPerson(c);
+      c.memo.hash = await c.w.t.services.directory.findPasswordHash((c.memo.person as Person).id);
+    },
+    request: (c) => ({ url: `/admin/people/${enc(lifecycleTarget(c))}/password`, form: {} }),
+    async effect(c, allowed) {
+      const changed = (await c.w.t.services.directory.findPasswordHash((c.memo.person as Person).id)) !== c.memo.hash;
+      assert.equal(changed, allowed && !isOwn(c), allowed ? 'a one-time password is set' : 'the password is unchanged');
+    },
+  },
+  'GET /admin/people/:upn/remove': { targeted: true, before: ensureScratchPerson, request: (c) => ({ url: `/admin/people/${enc(lifecycleTarget(c))}/remove` }) },
+  'POST /admin/people/:upn/remove': {
+    targeted: true,
+    before: ensureScratchPerson,
+    request: (c) => ({ url: `/admin/people/${enc(lifecycleTarget(c))}/remove`, form: {} }),
+    async effect(c, allowed) {
+      assert.equal(Boolean(await lifecyclePerson(c)), !(allowed && !isOwn(c)), allowed ? 'removed' : 'still there');
+    },
+  },
 };
 
 // ---------------------------------------------------------------------------------------------

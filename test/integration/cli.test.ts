@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { PHOTOSYNC_BIN } from '../support/compiled-bin.ts';
 import { DATABASE_KINDS } from '../support/databases.ts';
 import { makePhoto } from '../support/images.ts';
 import { runPhotosync } from '../support/run-cli.ts';
@@ -164,6 +164,80 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(listed.length, rows.length, 'the same people, without a header');
     });
 
+    test('users set-password reads the password from stdin, checks its strength, and can require a change', async () => {
+      assert.equal((await cli(['users', 'add', 'nell@contoso.example', '--no-password'])).code, 0);
+      const noStdinFlag = await cli(['users', 'set-password', 'nell@contoso.example']);
+      assert.equal(noStdinFlag.code, 2);
+      assert.match(noStdinFlag.stderr, /--password-stdin/);
+      const empty = await cli(['users', 'set-password', 'nell@contoso.example', '--password-stdin'], '');
+      assert.equal(empty.code, 2);
+      assert.match(empty.stderr, /Standard input was empty/);
+      const weak = await cli(['users', 'set-password', 'nell@contoso.example', '--password-stdin'], 'short\n');
+      assert.equal(weak.code, 2);
+      assert.equal(weak.stderr, 'photosync: A password needs at least 12 characters.\n');
+      const nobody = await cli(['users', 'set-password', 'nobody@contoso.example', '--password-stdin'], 'a long enough password\n');
+      assert.equal(nobody.code, 1);
+      assert.match(nobody.stderr, /Nobody has the user principal name/);
+
+      const set = await cli(['users', 'set-password', 'nell@contoso.example', '--password-stdin', '--must-change'], 'nell\'s long password\n');
+      assert.equal(set.code, 0, set.stderr);
+      assert.match(set.stdout, /must change it at their next sign-in/);
+      const form = await t.app.inject({ method: 'GET', url: '/signin' });
+      const response = await t.app.inject({
+        method: 'POST',
+        url: '/signin',
+        headers: { cookie: form.headers['set-cookie']!.toString().split(';')[0]!, 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({ _csrf: /name="_csrf" value="([^"]+)"/.exec(form.body)![1]!, username: 'nell@contoso.example', password: "nell's long password" }).toString(),
+      });
+      assert.equal(response.headers.location, '/account/password', 'signed in, and sent to choose a password');
+    });
+
+    test('users disable and enable stop and restore sign-in, and say what they did', async () => {
+      assert.equal((await cli(['users', 'add', 'otto@contoso.example', '--password-stdin'], 'otto long password\n')).code, 0);
+      const token = (await cli(['tokens', 'create', '--user', 'otto@contoso.example'])).stdout.trim();
+      const disabled = await cli(['users', 'disable', 'otto@contoso.example', '--reason', 'left']);
+      assert.equal(disabled.code, 0, disabled.stderr);
+      assert.equal(disabled.stdout, 'Disabled otto@contoso.example.\n');
+      assert.equal((await cli(['users', 'disable', 'otto@contoso.example'])).stdout, 'otto@contoso.example was already disabled.\n');
+      assert.equal((await t.app.inject({ method: 'GET', url: '/v1.0/me/photo', headers: bearer(token) })).statusCode, 401);
+      assert.match((await cli(['users', 'list'])).stdout, /otto@contoso.example\t.*\tdisabled\n/);
+      await assert.rejects(t.signIn('otto@contoso.example', 'otto long password'));
+      const enabled = await cli(['users', 'enable', 'otto@contoso.example']);
+      assert.equal(enabled.stdout, 'Enabled otto@contoso.example.\n');
+      assert.ok((await t.signIn('otto@contoso.example', 'otto long password')).includes('photosync_session='));
+      const audit = JSON.parse((await cli(['audit', '--json', '--person', 'otto@contoso.example'])).stdout) as { action: string; actor: { kind: string } }[];
+      assert.deepEqual(audit.filter((e) => e.action.startsWith('person.')).map((e) => [e.action, e.actor.kind]), [['person.enable', 'cli'], ['person.disable', 'cli'], ['person.add', 'cli']]);
+    });
+
+    test('users remove needs --yes, and then removes the person', async () => {
+      assert.equal((await cli(['users', 'add', 'rex@contoso.example', '--no-password'])).code, 0);
+      const unconfirmed = await cli(['users', 'remove', 'rex@contoso.example']);
+      assert.equal(unconfirmed.code, 2);
+      assert.match(unconfirmed.stderr, /cannot be undone.*--yes/);
+      assert.ok(JSON.parse((await cli(['users', 'list', '--json'])).stdout).some((p: { userPrincipalName: string }) => p.userPrincipalName === 'rex@contoso.example'));
+      const removed = await cli(['users', 'remove', 'rex@contoso.example', '--yes']);
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.equal(removed.stdout, 'Removed rex@contoso.example.\n');
+      assert.equal(JSON.parse((await cli(['users', 'list', '--json'])).stdout).some((p: { userPrincipalName: string }) => p.userPrincipalName === 'rex@contoso.example'), false);
+      assert.equal((await cli(['users', 'remove', 'rex@contoso.example', '--yes'])).code, 1);
+    });
+
+    test('the last enabled admin cannot be disabled or removed from the CLI either', async () => {
+      const admins = JSON.parse((await cli(['users', 'list', '--json'])).stdout).filter((p: { role: string; enabled: boolean }) => p.role === 'admin' && p.enabled) as { userPrincipalName: string }[];
+      assert.equal(admins.length, 1, 'alan, from the CSV import, is the only admin');
+      const run = await cli(['users', 'disable', admins[0]!.userPrincipalName]);
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, /is the last enabled admin and cannot be disabled/);
+      assert.match((await cli(['users', 'remove', admins[0]!.userPrincipalName, '--yes'])).stderr, /last enabled admin/);
+    });
+
+    test('photosync --version prints the version from package.json', async () => {
+      const { version } = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+      const run = await cli(['--version']);
+      assert.equal(run.code, 0);
+      assert.equal(run.stdout, `${version}\n`);
+    });
+
     test('a reader that closes the pipe early ends the command quietly (photosync users list | head -1)', async () => {
       // More output than a pipe holds (64 KiB), so the CLI is still writing when the reader goes away.
       const csv = path.join(dir, 'many.csv');
@@ -171,8 +245,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       fs.writeFileSync(csv, ['userPrincipalName,displayName,mail,role', ...names, ''].join('\n'));
       assert.equal((await cli(['users', 'import', csv])).code, 0);
 
-      const bin = fileURLToPath(new URL('../../bin/photosync.js', import.meta.url));
-      const child = spawn(process.execPath, [bin, 'users', 'list'], { env: { PATH: process.env.PATH ?? '', ...t.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [PHOTOSYNC_BIN, 'users', 'list'], { env: { PATH: process.env.PATH ?? '', ...t.env }, stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
       let first = '';

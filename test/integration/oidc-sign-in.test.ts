@@ -251,6 +251,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
         const created = await t.services.directory.findPerson('new.comer@contoso.example');
         assert.equal(created?.displayName, 'New Comer');
         assert.equal(created?.mail, 'New.Comer@contoso.example');
+        const [added] = await t.services.audit.list({ action: 'person.add', person: 'new.comer@contoso.example', limit: 1 });
+        assert.equal(added?.actor.kind, 'oidc', 'added through services.people, audited with the sign-in as the actor');
         assert.match((await browser.get('/')).body, /Hello, New Comer/);
       } finally {
         await t.close();

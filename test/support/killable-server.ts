@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { PHOTOSYNC_BIN } from './compiled-bin.ts';
 
-const BIN = path.resolve('bin/photosync.js');
+const BIN = PHOTOSYNC_BIN;
 
 /** A free TCP port on 127.0.0.1 (the OS picks it; the server then keeps it across restarts). */
 export async function freePort(): Promise<number> {

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifySwaggerUiOptions } from '@fastify/swagger-ui';
 import { securityHeaders } from '../security-headers.ts';
+import { WEB_FILES_DIR } from '../web-files.ts';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
+const HERE = path.join(WEB_FILES_DIR, 'api-docs');
 const read = (name: string): Buffer => fs.readFileSync(path.join(HERE, name));
 
 /**

@@ -1,0 +1,204 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DirectoryService, Person } from '../directory/index.ts';
+import { isConfinedToPasswordChange, SESSION_COOKIE, type Actor, type IdentityService } from '../identity/index.ts';
+import { graphPhotoSizeOf } from '../imaging/index.ts';
+import { quoteEtag, type MailPhotoService } from '../mail/index.ts';
+import { accountNameOf, PROFILE_PICTURES_PATH, thumbnailSizeOf, type SitesService } from '../sites/index.ts';
+import { ifNoneMatchHits, PHOTO_CACHE_CONTROL } from './conditional-get.ts';
+
+export interface PhotoFastPathOptions {
+  identity: IdentityService;
+  directory: DirectoryService;
+  mail: MailPhotoService;
+  sites: SitesService;
+  /** The headers every API answer carries (security-headers.ts). */
+  securityHeaders: Record<string, string>;
+  /** Counts an answer (metrics): the route's pattern and the status. */
+  onAnswered(route: FastRoute, status: 200 | 304): void;
+}
+
+export type FastRoute = 'userphoto' | 'profile-picture' | 'graph-photo-value' | 'graph-photos-size-value';
+
+/** What the fast path found in memory: the image and its entity tag, and the route it counts under. */
+interface Found {
+  route: FastRoute;
+  image: { bytes: Buffer; etag: string; contentType: string };
+}
+
+const USER_PHOTO = '/_layouts/15/userphoto.aspx?';
+const PICTURE_FILES = `${encodeURI(PROFILE_PICTURES_PATH)}/`;
+const GRAPH_ME = '/v1.0/me/';
+const GRAPH_USERS = '/v1.0/users/';
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+/**
+ * The hot image reads (userphoto.aspx, the profile picture files, Graph's photo `$value`s) answered
+ * from memory before fastify sees them, in one synchronous step: the credential, the person and the
+ * image bytes are each a map lookup, and the headers are built once per image. This is what every
+ * page with dozens of avatars costs, so it does only what these reads need.
+ *
+ * It answers only a plain 200 or 304 whose every part is already in the services' caches, which the
+ * full routes fill and whose invalidation (here and across processes) is theirs. Everything else —
+ * a refusal, an error, a cold cache, HEAD, an unusual query, and a person's own Sites photo (where the
+ * user-initiated sync hooks in) — returns false and goes to the full app, which answers it by the
+ * same rules. The access-rule table runs through both.
+ */
+export function createPhotoFastPath(options: PhotoFastPathOptions): (request: IncomingMessage, response: ServerResponse) => boolean {
+  const { identity, directory, mail, sites } = options;
+  const security = Object.entries(options.securityHeaders).flat();
+  // One header block per image object: the caches hand out the same object until the photo changes.
+  const headerBlocks = new WeakMap<object, { ok: string[]; notModified: string[] }>();
+
+  const headersFor = (image: Found['image']) => {
+    let block = headerBlocks.get(image);
+    if (!block) {
+      const common = ['etag', image.etag, 'cache-control', PHOTO_CACHE_CONTROL, ...security];
+      block = { ok: ['content-type', image.contentType, 'content-length', String(image.bytes.length), ...common], notModified: common };
+      headerBlocks.set(image, block);
+    }
+    return block;
+  };
+
+  /** Who is asking, as request-authentication.ts decides it, when memory knows; else undefined. */
+  const viewerOf = (request: IncomingMessage): Actor | undefined => {
+    const authorization = request.headers.authorization;
+    if (authorization !== undefined) {
+      const token = BEARER.exec(authorization)?.[1];
+      return token === undefined ? undefined : identity.peekBearer(token);
+    }
+    const session = sessionCookie(request.headers.cookie);
+    const actor = session === undefined ? undefined : identity.peekSession(session);
+    return actor && !isConfinedToPasswordChange(actor) ? actor : undefined;
+  };
+
+  const find = (url: string, viewer: Actor): Found | undefined => {
+    if (url.startsWith(USER_PHOTO)) {
+      const query = parseQuery(url.slice(USER_PHOTO.length));
+      const size = query && thumbnailSizeOf(query.size ?? 'M');
+      const name = query?.accountname;
+      if (!size || name === undefined || name.length === 0 || name.length > 400 || (query.size?.length ?? 0) > 8) return undefined;
+      const person = directory.peekByUpnOrMail(accountNameOf(name));
+      // A disabled person's placeholder is the full route's to give.
+      if (!person?.enabled || ownSitesPhoto(viewer, person)) return undefined;
+      const image = sites.peekThumbnail(person.id, size);
+      return image && { route: 'userphoto', image: { bytes: image.bytes, etag: image.etag, contentType: 'image/jpeg' } };
+    }
+    if (url.startsWith(PICTURE_FILES)) {
+      const file = decodedSegment(url.slice(PICTURE_FILES.length));
+      const found = file === undefined ? undefined : sites.peekThumbnailFile(file);
+      if (!found?.person.enabled || ownSitesPhoto(viewer, found.person)) return undefined;
+      const image = sites.peekThumbnail(found.person.id, found.size);
+      return image && { route: 'profile-picture', image: { bytes: image.bytes, etag: image.etag, contentType: 'image/jpeg' } };
+    }
+    let target: Person | undefined;
+    let rest: string;
+    if (url.startsWith(GRAPH_ME)) {
+      if (viewer.kind !== 'person') return undefined;
+      target = viewer.person;
+      rest = url.slice(GRAPH_ME.length);
+    } else if (url.startsWith(GRAPH_USERS)) {
+      const slash = url.indexOf('/', GRAPH_USERS.length);
+      const user = slash < 0 ? undefined : decodedSegment(url.slice(GRAPH_USERS.length, slash));
+      if (user === undefined || user.length > 256) return undefined;
+      target = directory.peekPerson(user);
+      rest = url.slice(slash + 1);
+    } else {
+      return undefined;
+    }
+    if (!target) return undefined;
+    const { path, query } = splitQuery(rest);
+    if (query !== undefined && !onlyVersionParameter(query)) return undefined;
+    let route: FastRoute;
+    let size;
+    if (path === 'photo/$value') {
+      route = 'graph-photo-value';
+    } else if (path.startsWith('photos/') && path.endsWith('/$value')) {
+      size = graphPhotoSizeOf(path.slice('photos/'.length, -'/$value'.length));
+      if (!size) return undefined;
+      route = 'graph-photos-size-value';
+    } else {
+      return undefined;
+    }
+    const rendition = mail.peekRendition(target.id, size);
+    return rendition && { route, image: { bytes: rendition.bytes, etag: quoteEtag(rendition.etag), contentType: rendition.contentType } };
+  };
+
+  return (request, response) => {
+    const url = request.url;
+    if (request.method !== 'GET' || url === undefined) return false;
+    const viewer = viewerOf(request);
+    if (!viewer) return false;
+    const found = find(url, viewer);
+    if (!found) return false;
+    const block = headersFor(found.image);
+    if (ifNoneMatchHits(request.headers['if-none-match'], found.image.etag)) {
+      response.writeHead(304, [...block.notModified, 'request-id', randomUUID()]);
+      response.end();
+      options.onAnswered(found.route, 304);
+    } else {
+      response.writeHead(200, [...block.ok, 'request-id', randomUUID()]);
+      response.end(found.image.bytes);
+      options.onAnswered(found.route, 200);
+    }
+    return true;
+  };
+}
+
+/** The viewer's own Sites photo goes through the full route: its request is where the sync hooks in. */
+function ownSitesPhoto(viewer: Actor, person: Person): boolean {
+  return viewer.kind === 'person' && viewer.via === 'session' && viewer.person.id === person.id;
+}
+
+/** The session cookie's value, when the Cookie header carries exactly one plain one. */
+function sessionCookie(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const name = `${SESSION_COOKIE}=`;
+  let start = header.startsWith(name) ? 0 : header.indexOf(`; ${name}`);
+  if (start < 0) return undefined;
+  if (start > 0) start += 2;
+  if (header.includes(`; ${name}`, start + 1)) return undefined;
+  const end = header.indexOf(';', start);
+  const value = header.slice(start + name.length, end < 0 ? undefined : end).trim();
+  // Session ids are base64url; anything else (quoted, percent-encoded) is left to the cookie parser.
+  return /^[A-Za-z0-9_-]{1,200}$/.test(value) ? value : undefined;
+}
+
+/** userphoto.aspx's query as fastify would read it, when it holds only size, accountname (each once) and t. */
+function parseQuery(query: string): { size?: string; accountname?: string } | undefined {
+  const result: { size?: string; accountname?: string; t?: string } = {};
+  for (const pair of query.split('&')) {
+    const equals = pair.indexOf('=');
+    const key = equals < 0 ? pair : pair.slice(0, equals);
+    if (key !== 'size' && key !== 'accountname' && key !== 't') return undefined;
+    if (result[key] !== undefined) return undefined;
+    const value = decodedComponent(equals < 0 ? '' : pair.slice(equals + 1).replaceAll('+', ' '));
+    if (value === undefined) return undefined;
+    result[key] = value;
+  }
+  return result;
+}
+
+function splitQuery(rest: string): { path: string; query?: string } {
+  const mark = rest.indexOf('?');
+  return mark < 0 ? { path: rest } : { path: rest.slice(0, mark), query: rest.slice(mark + 1) };
+}
+
+/** The pages add `?v=<version>` to Graph photo URLs; any other query goes to the full route. */
+function onlyVersionParameter(query: string): boolean {
+  return /^v=[A-Za-z0-9_-]{0,100}$/.test(query);
+}
+
+function decodedSegment(segment: string): string | undefined {
+  if (segment.length === 0 || segment.includes('/') || segment.includes('?')) return undefined;
+  return decodedComponent(segment);
+}
+
+function decodedComponent(value: string): string | undefined {
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}
