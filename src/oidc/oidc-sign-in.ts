@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import * as client from 'openid-client';
+import type * as Client from 'openid-client';
 import type { Logger } from 'pino';
 import type { OidcConfig } from '../config.ts';
 import type { DirectoryService, Person } from '../directory/index.ts';
@@ -64,6 +64,10 @@ export interface OidcSignedIn extends SignedIn {
   idToken: string | undefined;
 }
 
+let openIdClientModule: Promise<typeof Client> | undefined;
+/** Loaded at the first sign-in: the CLI, and a server without OIDC, never load it. */
+const openIdClient = () => (openIdClientModule ??= import('openid-client'));
+
 const OIDC_ACTOR: Actor = { kind: 'operator', name: 'oidc' };
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
@@ -73,7 +77,7 @@ const sha256 = (value: string) => createHash('sha256').update(value).digest('hex
  * The provider vouches for the person; photosync still decides who may come in.
  */
 export class OidcSignIn {
-  private configuration: Promise<client.Configuration> | undefined;
+  private configuration: Promise<Client.Configuration> | undefined;
   private readonly now: () => Date;
   private readonly pictures = new Set<Promise<void>>();
   readonly redirectUri: URL;
@@ -90,6 +94,7 @@ export class OidcSignIn {
   /** The provider's authorization URL for a new sign-in, and the state the browser keeps in a cookie. */
   async start(returnTo: string | undefined): Promise<{ authorizationUrl: URL; state: string }> {
     const configuration = await this.discover();
+    const client = await openIdClient();
     const codeVerifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
     const nonce = client.randomNonce();
@@ -131,7 +136,8 @@ export class OidcSignIn {
       throw this.fail('expired', 400, 'This sign-in took too long or was already used. Start again from the sign-in page.', {});
     }
     const configuration = await this.discover();
-    let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+    const client = await openIdClient();
+    let tokens: Awaited<ReturnType<typeof Client.authorizationCodeGrant>>;
     try {
       tokens = await client.authorizationCodeGrant(configuration, callbackUrl, {
         pkceCodeVerifier: pending.codeVerifier,
@@ -164,14 +170,14 @@ export class OidcSignIn {
 
   /** The provider's sign-out page (RP-initiated logout), when it has one; it sends the person back to sign-in. */
   async endSessionUrl(idToken: string | undefined): Promise<URL | undefined> {
-    let configuration: client.Configuration;
+    let configuration: Client.Configuration;
     try {
       configuration = await this.discover();
     } catch {
       return undefined;
     }
     if (!configuration.serverMetadata().end_session_endpoint) return undefined;
-    return client.buildEndSessionUrl(configuration, {
+    return (await openIdClient()).buildEndSessionUrl(configuration, {
       post_logout_redirect_uri: new URL('/signin', this.options.publicUrl).href,
       ...(idToken ? { id_token_hint: idToken } : { client_id: this.options.config.clientId }),
     });
@@ -182,7 +188,7 @@ export class OidcSignIn {
     while (this.pictures.size > 0) await Promise.allSettled([...this.pictures]);
   }
 
-  private async findOrAddPerson(upn: string, claims: client.IDToken): Promise<Person> {
+  private async findOrAddPerson(upn: string, claims: Client.IDToken): Promise<Person> {
     // Read fresh: a person disabled a moment ago in another process is seen as disabled.
     const existing = await this.options.directory.findByUpnOrMail(upn, { fresh: true });
     if (existing && existing.userPrincipalName.toLowerCase() === upn.toLowerCase()) return existing;
@@ -217,21 +223,28 @@ export class OidcSignIn {
     this.pictures.add(work);
   }
 
-  private discover(): Promise<client.Configuration> {
+  private discover(): Promise<Client.Configuration> {
     if (!this.configuration) {
       const { config } = this.options;
       const now = this.now;
       // The server's clock is injectable (tests); the library judges token times against it.
       const skew = Math.round((now().getTime() - Date.now()) / 1000);
-      const metadata: Partial<client.ClientMetadata> = {
-        ...(config.clientSecret !== undefined && { client_secret: config.clientSecret }),
-        ...(skew !== 0 && { [client.clockSkew]: skew }),
-      };
-      this.configuration = client
-        .discovery(config.issuer, config.clientId, metadata, config.clientSecret === undefined ? client.None() : undefined, {
-          timeout: PROVIDER_TIMEOUT_SECONDS,
-          ...(this.options.allowInsecureRequests && { execute: [client.allowInsecureRequests] }),
-        })
+      this.configuration = openIdClient()
+        .then((client) =>
+          client.discovery(
+            config.issuer,
+            config.clientId,
+            {
+              ...(config.clientSecret !== undefined && { client_secret: config.clientSecret }),
+              ...(skew !== 0 && { [client.clockSkew]: skew }),
+            },
+            config.clientSecret === undefined ? client.None() : undefined,
+            {
+              timeout: PROVIDER_TIMEOUT_SECONDS,
+              ...(this.options.allowInsecureRequests && { execute: [client.allowInsecureRequests] }),
+            },
+          ),
+        )
         .catch((error: unknown) => {
           // Not remembered: the next sign-in asks the provider again.
           this.configuration = undefined;
