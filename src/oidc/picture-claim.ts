@@ -44,9 +44,23 @@ function decodeDataUrl(claim: string, maxBytes: number): Buffer {
   if (mediaType && !mediaType.startsWith('image/')) throw new PictureUnusable(`the data: URL holds ${mediaType}, not an image`);
   const data = claim.slice(comma + 1);
   if (meta.split(';').includes('base64')) return decodeBase64(data, maxBytes);
-  const bytes = Buffer.from(decodeURIComponent(data), 'latin1');
+  const bytes = percentDecoded(data);
   if (bytes.length > maxBytes) throw new PictureUnusable(`the picture is larger than ${maxBytes} bytes`);
   return bytes;
+}
+
+/** A data: URL's percent-encoded bytes (each %XX one byte, whatever it means in UTF-8). */
+function percentDecoded(text: string): Buffer {
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '%' && /^[0-9a-f]{2}$/i.test(text.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(text.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(...Buffer.from(text[i]!, 'utf8'));
+    }
+  }
+  return Buffer.from(bytes);
 }
 
 async function fetchPicture(start: URL, options: PictureFetchOptions): Promise<Buffer> {
