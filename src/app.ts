@@ -149,7 +149,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     signInMethods: { oidcButtonLabel: services.oidc?.buttonLabel, localPasswords: config.localPasswords },
     signOutRedirect: (request, reply) => oidcSignOutRedirect(services.oidc, request, reply),
   });
-  await app.register(registerOidcRoutes, { oidc: services.oidc, auth, secureCookies });
+  await app.register(registerOidcRoutes, { oidc: services.oidc, auth, secureCookies, signInAttemptsPerMinute: config.signInAttemptsPerMinute });
   await app.register(registerGraphPhotoRoutes, { mail: services.mail, directory: services.directory, auth, publicUrl: config.publicUrl });
   await app.register(registerSitesPages, { directory: services.directory, sites: services.sites, sync: services.sync, trigger: services.userInitiatedTrigger, auth, syncMode: () => services.syncAutomation.currentMode() });
   await app.register(registerSharePointRoutes, {

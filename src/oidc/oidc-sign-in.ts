@@ -24,6 +24,7 @@ export type OidcFailureReason =
   | 'unverified'
   | 'clock'
   | 'no-upn'
+  | 'email-unverified'
   | 'domain'
   | 'unknown-person'
   | 'disabled';
@@ -153,6 +154,10 @@ export class OidcSignIn {
     const upn = claims[this.options.config.upnClaim];
     if (typeof upn !== 'string' || !upn.includes('@')) {
       throw this.fail('no-upn', 403, `The organization's sign-in did not say who you are: its answer has no user name in the "${this.options.config.upnClaim}" claim. Ask an admin to check the OIDC settings.`, { sub: claims.sub, claim: this.options.config.upnClaim });
+    }
+    // An address the provider has not verified names nobody: anyone could have typed it in.
+    if (this.options.config.upnClaim === 'email' && claims.email_verified === false) {
+      throw this.fail('email-unverified', 403, `The organization's sign-in has not verified the address ${shown(upn)}, so it cannot say who you are here. Verify it there, then try again.`, { upn });
     }
     const domain = upn.slice(upn.lastIndexOf('@') + 1).toLowerCase();
     const { allowedDomains } = this.options.config;

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
-import { NotFound } from '../errors.ts';
+import { NotFound, TooManyRequests } from '../errors.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
 import { OidcSignInFailed, type OidcSignIn } from '../oidc/index.ts';
 import { html } from './html.ts';
@@ -11,6 +11,8 @@ export interface OidcRouteOptions {
   oidc: OidcSignIn | undefined;
   auth: RequestAuthentication;
   secureCookies: boolean;
+  /** Sign-in attempts per client address in a minute (each start stores a pending sign-in). */
+  signInAttemptsPerMinute: number;
 }
 
 /** The state of a sign-in under way. Lax, not Strict: the provider's redirect back is a cross-site top-level GET. */
@@ -35,6 +37,15 @@ const CallbackQuery = Type.Object(
 export async function registerOidcRoutes(app: FastifyInstance, options: OidcRouteOptions): Promise<void> {
   const { oidc, auth } = options;
   const { page } = createPageRendering(auth);
+  const limited = {
+    ...PAGE,
+    rateLimit: {
+      max: options.signInAttemptsPerMinute,
+      timeWindow: 60_000,
+      errorResponseBuilder: (_request: FastifyRequest, context: { ttl: number }) =>
+        new TooManyRequests('Too many sign-in attempts. Wait a minute, then try again.', Math.ceil(context.ttl / 1000)),
+    },
+  };
 
   const configured = (): OidcSignIn => {
     if (!oidc) throw new NotFound('Sign-in with an organization account is not set up on this server; sign in with your photosync password.');
@@ -57,7 +68,7 @@ export async function registerOidcRoutes(app: FastifyInstance, options: OidcRout
     );
   };
 
-  app.get<{ Querystring: Static<typeof StartQuery> }>('/signin/oidc', { config: PAGE, schema: { hide: true, querystring: StartQuery } }, async (request, reply) => {
+  app.get<{ Querystring: Static<typeof StartQuery> }>('/signin/oidc', { config: limited, schema: { hide: true, querystring: StartQuery } }, async (request, reply) => {
     const signIn = configured();
     const actor = await auth.findActor(request).catch(() => undefined);
     if (actor?.kind === 'person') return reply.redirect(safeNext(request.query.next), 303);
@@ -72,7 +83,7 @@ export async function registerOidcRoutes(app: FastifyInstance, options: OidcRout
     }
   });
 
-  app.get<{ Querystring: Static<typeof CallbackQuery> }>('/signin/oidc/callback', { config: PAGE, schema: { hide: true, querystring: CallbackQuery } }, async (request, reply) => {
+  app.get<{ Querystring: Static<typeof CallbackQuery> }>('/signin/oidc/callback', { config: limited, schema: { hide: true, querystring: CallbackQuery } }, async (request, reply) => {
     const signIn = configured();
     const browserState = request.cookies[STATE_COOKIE];
     reply.clearCookie(STATE_COOKIE, { path: STATE_COOKIE_PATH });

@@ -254,6 +254,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
         const [added] = await t.services.audit.list({ action: 'person.add', person: 'new.comer@contoso.example', limit: 1 });
         assert.equal(added?.actor.kind, 'oidc', 'added through services.people, audited with the sign-in as the actor');
         assert.match((await browser.get('/')).body, /Hello, New Comer/);
+
+        provider.accounts.set('unverified', { email: 'someone.else@contoso.example', email_verified: false });
+        const refused = await new OidcBrowser(t.app, APP_ORIGIN).signIn('unverified');
+        assertFailurePage(refused, 403, /has not verified the address someone\.else@contoso\.example/);
+        assert.equal(await t.services.directory.findPerson('someone.else@contoso.example'), undefined, 'nobody is added for an unverified address');
       } finally {
         await t.close();
       }

@@ -78,7 +78,7 @@ export async function startTestOpenIdProvider(options: TestOpenIdProviderOptions
     ],
     jwks: { keys: [jwk] },
     cookies: { keys: ['a-test-cookie-signing-key'] },
-    claims: { openid: ['sub'], profile: ['name', 'preferred_username', 'picture', 'upn'], email: ['email'] },
+    claims: { openid: ['sub'], profile: ['name', 'preferred_username', 'picture', 'upn'], email: ['email', 'email_verified'] },
     // The claims go into the ID token itself (photosync reads only the ID token).
     conformIdTokenClaims: false,
     features: { devInteractions: { enabled: false }, rpInitiatedLogout: { enabled: true } },
