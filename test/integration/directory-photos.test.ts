@@ -180,6 +180,19 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(again.statusCode, 200, 'with the policy changed back, the person may choose their own');
     });
 
+    test('under "authoritative" an admin\'s import leaves a managed photo alone and says why, in the dry run too', async () => {
+      await setPolicy('oidc', 'authoritative');
+      await t.services.directoryPhotos.receive(person, red, 'oidc');
+      const files = [{ name: `${person.userPrincipalName}.jpg`, read: async () => green }];
+      for (const dryRun of [true, false]) {
+        const { report } = await t.services.photoImporter.start(CLI_ACTOR, files, { dryRun });
+        const [result] = (await report).files;
+        assert.equal(result?.outcome, 'bad-image', `dry run: ${dryRun}`);
+        assert.match(result!.reason!, MANAGED);
+      }
+      assert.equal((await mailNow(person))?.etag, photoContentEtag(red));
+    });
+
     test('a person the directory does not manage keeps changing their own photo under "authoritative"', async () => {
       await setPolicy('ldap', 'authoritative');
       await setPolicy('oidc', 'authoritative');
