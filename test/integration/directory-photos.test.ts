@@ -171,6 +171,9 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(put.json().error.code, 'PhotoManagedByDirectory');
       const del = await t.app.inject({ method: 'DELETE', url: '/v1.0/me/photo', headers: token });
       assert.equal(del.statusCode, 403);
+      const sharePoint = await t.app.inject({ method: 'POST', url: '/_api/SP.UserProfiles.PeopleManager/SetMyProfilePicture', headers: { ...token, 'content-type': 'application/octet-stream' }, payload: green });
+      assert.equal(sharePoint.statusCode, 403);
+      assert.match(sharePoint.body, MANAGED, 'SetMyProfilePicture too');
       await assert.rejects(t.services.mail.setPhoto(CLI_ACTOR, person, green, 'cli'), MANAGED, 'the CLI (and an admin, an import) too');
       assert.equal((await mailNow(person))?.etag, photoContentEtag(red), 'Mail still follows the directory');
 
