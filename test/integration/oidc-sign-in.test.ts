@@ -3,7 +3,7 @@ import net from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { photoContentEtag } from '../../src/mail/index.ts';
-import { DATABASE_KINDS, type DatabaseKind } from '../support/databases.ts';
+import { DATABASE_KINDS } from '../support/databases.ts';
 import { makePhoto } from '../support/images.ts';
 import { OidcBrowser } from '../support/oidc-flow.ts';
 import { startTestOpenIdProvider, type TestOpenIdProvider } from '../support/openid-provider.ts';
@@ -306,4 +306,3 @@ for (const { kind, skip } of DATABASE_KINDS) {
   });
 }
 
-export type { DatabaseKind };

@@ -3,7 +3,30 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 // oidc-provider ships no types; the little used here is typed below.
 // @ts-expect-error -- no declaration file
-import Provider from 'oidc-provider';
+import ProviderModule from 'oidc-provider';
+
+/** The parts of oidc-provider's Provider these tests use. */
+interface OidcProvider {
+  callback(): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+  interactionDetails(req: http.IncomingMessage, res: http.ServerResponse): Promise<{ uid: string }>;
+  interactionFinished(req: http.IncomingMessage, res: http.ServerResponse, result: Record<string, unknown>, options: { mergeWithLastSubmission: boolean }): Promise<void>;
+  on(event: string, listener: () => void): void;
+}
+interface Grant {
+  addOIDCScope(scope: string): void;
+  save(): Promise<string>;
+}
+/** What loadExistingGrant is given (the request's OIDC context). */
+interface GrantContext {
+  oidc: {
+    result?: { consent?: { grantId?: string } };
+    session: { accountId: string; grantIdFor(clientId: string): string | undefined };
+    client: { clientId: string };
+    params: { scope: string };
+    provider: { Grant: { new (init: { clientId: string; accountId: string }): Grant; find(id: string): Promise<Grant | undefined> } };
+  };
+}
+const Provider = ProviderModule as new (issuer: string, configuration: Record<string, unknown>) => OidcProvider;
 
 /** A real OpenID Provider (oidc-provider 9) on a loopback port, for tests only. */
 export interface TestOpenIdProvider {
@@ -37,7 +60,8 @@ export async function startTestOpenIdProvider(options: TestOpenIdProviderOptions
   const requests: string[] = [];
   const clientId = 'photosync-test';
   const clientSecret = 'a-test-client-secret-that-is-long-enough';
-  let provider: any;
+  // Made once the server listens: the issuer URL holds the port.
+  let provider: OidcProvider | undefined;
 
   const server = http.createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
@@ -57,7 +81,7 @@ export async function startTestOpenIdProvider(options: TestOpenIdProviderOptions
       });
       return;
     }
-    provider.callback()(req, res);
+    void provider!.callback()(req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -90,7 +114,7 @@ export async function startTestOpenIdProvider(options: TestOpenIdProviderOptions
       return { accountId: id, claims: async () => ({ sub: id, ...claims }) };
     },
     // Consent is granted at once for every scope asked.
-    async loadExistingGrant(ctx: any) {
+    async loadExistingGrant(ctx: GrantContext) {
       const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
       if (grantId) return ctx.oidc.provider.Grant.find(grantId);
       const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
@@ -103,7 +127,7 @@ export async function startTestOpenIdProvider(options: TestOpenIdProviderOptions
   provider.on('server_error', () => {});
 
   async function interaction(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const details = await provider.interactionDetails(req, res);
+    const details = await provider!.interactionDetails(req, res);
     if (req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       res.end(`<!doctype html><html lang="en"><head><title>Test provider sign-in</title></head><body>
@@ -117,7 +141,7 @@ export async function startTestOpenIdProvider(options: TestOpenIdProviderOptions
     }
     const body = new URLSearchParams(await readBody(req));
     if (body.get('action') === 'cancel') {
-      await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The person cancelled the sign-in' }, { mergeWithLastSubmission: false });
+      await provider!.interactionFinished(req, res, { error: 'access_denied', error_description: 'The person cancelled the sign-in' }, { mergeWithLastSubmission: false });
       return;
     }
     const login = body.get('login') ?? '';
@@ -126,7 +150,7 @@ export async function startTestOpenIdProvider(options: TestOpenIdProviderOptions
       res.end(`no test account ${login}`);
       return;
     }
-    await provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });
+    await provider!.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });
   }
 
   return {
