@@ -4,6 +4,7 @@ import { benchBulkImport } from './bulk-import.ts';
 import { benchBulkSyncEventLoop, benchBulkSyncEventLoopPostgres, type BulkSyncEventLoopResult } from './bulk-sync-event-loop.ts';
 import { benchOnChangeBurst, benchOnChangeBurstPostgres, type OnChangeBurstResult } from './on-change-burst.ts';
 import { benchDecodeCost } from './decode-cost.ts';
+import { benchLdapDirectorySync, type LdapSyncBenchResult } from './ldap-directory-sync.ts';
 import { benchOnChangeLatency, benchOnChangeLatencyPostgres, generateSmallPhotos, type OnChangeLatencyResult } from './on-change-latency.ts';
 import { benchReads, type LoadResult } from './read-throughput.ts';
 import { benchSyncStatusQuery, benchSyncStatusQueryPostgres, type SyncStatusQueryResult } from './sync-status-query.ts';
@@ -11,7 +12,7 @@ import { benchSync } from './sync-throughput.ts';
 import { benchUploads } from './upload-throughput.ts';
 
 // Each figure is measured against its own baseline in this same run, so the ratios hold on any machine.
-const SECTIONS = ['upload', 'sync', 'reads', 'import', 'onchange', 'status', 'decode', 'bulksync', 'burst'] as const;
+const SECTIONS = ['upload', 'sync', 'reads', 'import', 'onchange', 'status', 'decode', 'bulksync', 'burst', 'ldap'] as const;
 type Section = (typeof SECTIONS)[number];
 const only = (process.env.BENCH_ONLY ?? '')
   .split(',')
@@ -27,6 +28,7 @@ const importFiles = Number(process.env.BENCH_IMPORT_FILES ?? 1000);
 const changes = Number(process.env.BENCH_CHANGES ?? 200);
 const statusPeople = Number(process.env.BENCH_PEOPLE ?? 100_000);
 const burstChanges = Number(process.env.BENCH_BURST ?? 300);
+const ldapEntries = Number(process.env.BENCH_LDAP_ENTRIES ?? 10_000);
 /** Distinct 12 MP originals the import's files are made from (the rest differ by a JPEG comment). */
 const IMPORT_DISTINCT_PHOTOS = 20;
 
@@ -41,7 +43,7 @@ const ms = (value: number) => (value < 10 ? value.toFixed(2) : value.toFixed(1))
 
 console.log(
   `photosync benchmark — node ${process.version}; sections: ${SECTIONS.filter(runs).join(', ')}` +
-    (only.length ? ' (BENCH_ONLY)' : ' (BENCH_ONLY=upload,sync,reads,import,onchange,status,decode,bulksync,burst picks some)') +
+    (only.length ? ' (BENCH_ONLY)' : ' (BENCH_ONLY=upload,sync,reads,import,onchange,status,decode,bulksync,burst,ldap picks some)') +
     '\n',
 );
 
@@ -164,4 +166,19 @@ if (runs('burst')) {
   const skip = await postgresUnreachable();
   if (skip) console.log(`  PostgreSQL: skipped: ${skip}`);
   else line(await benchOnChangeBurstPostgres(photos, 3, 8));
+}
+
+if (runs('ldap')) {
+  console.log(`\nLDAP directory sync (${ldapEntries.toLocaleString('en')} entries (BENCH_LDAP_ENTRIES) in a real slapd on loopback, a third with a 96×96 JPEG thumbnailPhoto; paged search; the services in this process as \`photosync directory sync\` runs them)`);
+  const result = await benchLdapDirectorySync({ entries: ldapEntries, postgres: true });
+  if (typeof result === 'string') console.log(`  skipped: ${result}`);
+  else {
+    const line = (r: LdapSyncBenchResult) => {
+      const name = r.dialect === 'sqlite' ? 'SQLite:    ' : 'PostgreSQL:';
+      console.log(`  ${name} first sync ${Math.round(r.first.peoplePerSecond).toLocaleString('en')} people/s (${r.first.seconds.toFixed(1)} s; ${r.first.report.counts.created} created, ${r.first.report.photosImported} photos imported, avg ${(r.averagePhotoBytes / 1024).toFixed(1)} KB; ${r.first.report.pages} pages of ${r.pageSize})`);
+      console.log(`  ${' '.repeat(name.length)} nothing changed: ${Math.round(r.second.peoplePerSecond).toLocaleString('en')} people/s (${r.second.seconds.toFixed(1)} s; ${r.second.report.counts.unchanged} unchanged, ${r.second.report.photosImported} photos imported)`);
+    };
+    for (const r of result) line(r);
+    if (!result.some((r) => r.dialect === 'postgres')) console.log(`  PostgreSQL: skipped: ${(await postgresUnreachable()) ?? 'not reachable'}`);
+  }
 }

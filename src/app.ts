@@ -13,6 +13,7 @@ import type { Services } from './services.ts';
 import { registerSharePointRoutes, withPeopleManagerPaths } from './sites/index.ts';
 import { registerAdminAuditPage } from './web/admin-audit-page.ts';
 import { registerAdminDirectoryPage } from './web/admin-directory-page.ts';
+import { registerDirectorySyncRoutes, renderDirectorySyncReport } from './web/admin-directory-sync-section.ts';
 import { apiDocsUiOptions } from './web/api-docs/api-docs-ui-options.ts';
 import { registerAdminImportPages, renderImportReport } from './web/admin-import-pages.ts';
 import { registerAdminPeoplePages } from './web/admin-people-pages.ts';
@@ -166,12 +167,17 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(registerAdminSyncPages, { directory: services.directory, syncAdmin: services.syncAdmin, auth });
   await app.register(registerAdminImportPages, { photoImporter: services.photoImporter, auth });
   await app.register(registerAdminAuditPage, { audit: services.audit, auth });
-  await app.register(registerAdminDirectoryPage, { directoryPhotos: services.directoryPhotos, auth });
+  await app.register(registerAdminDirectoryPage, { directoryPhotos: services.directoryPhotos, directorySync: services.directorySync, auth });
+  await app.register(registerDirectorySyncRoutes, { directorySync: services.directorySync, auth });
   await app.register(registerAdminPeoplePages, { directory: services.directory, people: services.people, auth });
   await app.register(registerBulkRunPages, {
     syncAdmin: services.syncAdmin,
     auth,
     finishedRunDetails: async (actor, run) => {
+      if (run.kind === 'directory') {
+        const report = await services.directorySync.findReport(actor, run.id);
+        return report && renderDirectorySyncReport(report);
+      }
       const report = run.kind === 'import' ? await services.photoImporter.findReport(actor, run.id) : undefined;
       return report && renderImportReport(report);
     },

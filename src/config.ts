@@ -71,6 +71,49 @@ export interface Config {
   oidc: OidcConfig | undefined;
   /** Off: the password form is gone and password sign-in is refused (the CLI still works). */
   localPasswords: boolean;
+  /** LDAP directory sync; undefined when LDAP_URL is not set. */
+  /** LDAP directory sync; undefined when LDAP_URL is not set. */
+  ldap: LdapSyncConfig | undefined;
+}
+
+/** How an entry says it is disabled: Active Directory's account flag, an attribute's value, or not at all. */
+export type LdapDisabledRule = { kind: 'none' } | { kind: 'userAccountControl' } | { kind: 'attribute'; attribute: string; value: string };
+
+/** Which of an entry's attributes photosync reads (names as the directory spells them). */
+export interface LdapAttributeMapping {
+  userPrincipalName: string;
+  displayName: string;
+  mail: string;
+  /** thumbnailPhoto (Active Directory), jpegPhoto (inetOrgPerson) or another binary attribute. */
+  photo: string;
+  /** Never changes for an entry, even when it is renamed or moved: entryUUID or objectGUID. */
+  stableId: string;
+  /** When the entry last changed: modifyTimestamp or whenChanged. */
+  changedAt: string;
+}
+
+export interface LdapSyncConfig {
+  /** ldap:// or ldaps://, host and port only. */
+  url: string;
+  /** Upgrade an ldap:// connection with StartTLS before binding. */
+  startTls: boolean;
+  /** PEM file of the CA that signed the server's certificate (default: the system's CAs). */
+  caFile: string | undefined;
+  /** Unset: an anonymous bind. */
+  bindDn: string | undefined;
+  bindPassword: string | undefined;
+  /** Read at each sync, so a rotated secret needs no restart. */
+  bindPasswordFile: string | undefined;
+  baseDn: string;
+  filter: string;
+  attributes: LdapAttributeMapping;
+  disabledRule: LdapDisabledRule;
+  /** Entries per page of the paged search (Active Directory's MaxPageSize is 1000 by default). */
+  pageSize: number;
+  /** The scheduled sync's interval; 0: only `photosync directory sync` and the admin's "Sync now". */
+  intervalMinutes: number;
+  /** Connecting and each request give up after this long. */
+  timeoutSeconds: number;
 }
 
 /** A bad environment variable: the message names it and says what is allowed. */
@@ -129,6 +172,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     runRetentionDays: integer(env, 'RUN_RETENTION_DAYS', 30, 1, 3650),
     imageConcurrency: integer(env, 'IMAGE_CONCURRENCY', os.availableParallelism(), 1, 64),
     uploadQueueLength: integer(env, 'UPLOAD_QUEUE_LENGTH', 4 * os.availableParallelism(), 0, 1000),
+    ldap: ldapSyncConfig(env),
     oidc,
     localPasswords,
   };
@@ -184,6 +228,74 @@ function oidcConfig(env: Record<string, string | undefined>): OidcConfig | undef
     createPeople: boolean(env, 'OIDC_CREATE_PEOPLE', false),
     buttonLabel,
   };
+}
+
+const LDAP_ATTRIBUTE_NAME = /^[A-Za-z][A-Za-z0-9-]{0,63}$/;
+
+/** The LDAP_* variables; LDAP_URL switches the directory sync on. */
+function ldapSyncConfig(env: Record<string, string | undefined>): LdapSyncConfig | undefined {
+  const url = optional(env, 'LDAP_URL');
+  if (url === undefined) {
+    const stray = Object.keys(env).filter((name) => name.startsWith('LDAP_') && optional(env, name) !== undefined);
+    if (stray.length > 0) throw new ConfigError(`${stray.sort().join(', ')} ${stray.length === 1 ? 'is' : 'are'} set but LDAP_URL is not; set LDAP_URL (ldap://host:389 or ldaps://host:636) to sync from the directory`);
+    return undefined;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(`LDAP_URL must be an ldap:// or ldaps:// URL like ldaps://dc.example:636 (got "${url}")`);
+  }
+  if ((parsed.protocol !== 'ldap:' && parsed.protocol !== 'ldaps:') || !parsed.hostname || (parsed.pathname !== '' && parsed.pathname !== '/') || parsed.search || parsed.username) {
+    throw new ConfigError(`LDAP_URL must be an ldap:// or ldaps:// URL with a host and optional port only, like ldaps://dc.example:636 (got "${url}")`);
+  }
+  const startTls = boolean(env, 'LDAP_STARTTLS', false);
+  if (startTls && parsed.protocol === 'ldaps:') throw new ConfigError('LDAP_STARTTLS is for ldap:// URLs; an ldaps:// connection is encrypted from the start');
+  const bindDn = optional(env, 'LDAP_BIND_DN');
+  const bindPassword = optional(env, 'LDAP_BIND_PASSWORD');
+  const bindPasswordFile = optional(env, 'LDAP_BIND_PASSWORD_FILE');
+  if (bindPassword !== undefined && bindPasswordFile !== undefined) throw new ConfigError('Set LDAP_BIND_PASSWORD or LDAP_BIND_PASSWORD_FILE, not both');
+  if (bindDn === undefined && (bindPassword !== undefined || bindPasswordFile !== undefined)) throw new ConfigError('LDAP_BIND_PASSWORD needs LDAP_BIND_DN (the account it belongs to)');
+  if (bindDn !== undefined && bindPassword === undefined && bindPasswordFile === undefined) throw new ConfigError('LDAP_BIND_DN needs LDAP_BIND_PASSWORD or LDAP_BIND_PASSWORD_FILE');
+  const baseDn = optional(env, 'LDAP_BASE_DN');
+  if (baseDn === undefined) throw new ConfigError('LDAP_BASE_DN must be set with LDAP_URL: where the people are, like ou=people,dc=example,dc=com');
+  const filter = optional(env, 'LDAP_FILTER') ?? '(objectClass=person)';
+  if (!filter.startsWith('(') || !filter.endsWith(')')) throw new ConfigError(`LDAP_FILTER must be an LDAP filter in parentheses, like (objectClass=person) (got "${filter}")`);
+  const attribute = (name: string, fallback: string): string => {
+    const value = optional(env, name) ?? fallback;
+    if (!LDAP_ATTRIBUTE_NAME.test(value)) throw new ConfigError(`${name} must be an attribute name: letters, digits and -, starting with a letter (got "${value}")`);
+    return value;
+  };
+  return {
+    url: `${parsed.protocol}//${parsed.host}`,
+    startTls,
+    caFile: optional(env, 'LDAP_CA_FILE'),
+    bindDn,
+    bindPassword,
+    bindPasswordFile,
+    baseDn,
+    filter,
+    attributes: {
+      userPrincipalName: attribute('LDAP_UPN_ATTRIBUTE', 'userPrincipalName'),
+      displayName: attribute('LDAP_DISPLAY_NAME_ATTRIBUTE', 'displayName'),
+      mail: attribute('LDAP_MAIL_ATTRIBUTE', 'mail'),
+      photo: attribute('LDAP_PHOTO_ATTRIBUTE', 'thumbnailPhoto'),
+      stableId: attribute('LDAP_ID_ATTRIBUTE', 'entryUUID'),
+      changedAt: attribute('LDAP_CHANGED_ATTRIBUTE', 'modifyTimestamp'),
+    },
+    disabledRule: ldapDisabledRule(optional(env, 'LDAP_DISABLED_RULE')),
+    pageSize: integer(env, 'LDAP_PAGE_SIZE', 500, 1, 10_000),
+    intervalMinutes: integer(env, 'LDAP_SYNC_INTERVAL_MINUTES', 0, 0, 7 * 24 * 60),
+    timeoutSeconds: integer(env, 'LDAP_TIMEOUT_SECONDS', 30, 1, 600),
+  };
+}
+
+function ldapDisabledRule(raw: string | undefined): LdapDisabledRule {
+  if (raw === undefined || raw === 'none') return { kind: 'none' };
+  if (raw === 'userAccountControl') return { kind: 'userAccountControl' };
+  const match = /^([A-Za-z][A-Za-z0-9-]{0,63})=(.{1,256})$/.exec(raw);
+  if (!match) throw new ConfigError(`LDAP_DISABLED_RULE must be none, userAccountControl (Active Directory) or attribute=value, like employeeType=disabled (got "${raw}")`);
+  return { kind: 'attribute', attribute: match[1]!, value: match[2]! };
 }
 
 function optional(env: Record<string, string | undefined>, name: string): string | undefined {

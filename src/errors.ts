@@ -101,6 +101,28 @@ export class BulkSyncAlreadyRunning extends AppError {
   }
 }
 
+/** A second directory sync while one runs (in any process): one at a time. */
+export class DirectorySyncAlreadyRunning extends AppError {
+  constructor(readonly runId: string, startedBy: string) {
+    super('DirectorySyncAlreadyRunning', 409, `A directory sync started by ${startedBy} is still running (/admin/runs/${runId}); wait for it to finish.`);
+    this.link = { href: `/admin/runs/${runId}`, text: 'See the running directory sync' };
+  }
+}
+
+/** LDAP_URL is not set: there is no directory to sync from. */
+export class DirectorySyncNotConfigured extends AppError {
+  constructor() {
+    super('DirectorySyncNotConfigured', 409, 'LDAP directory sync is not set up: set LDAP_URL, LDAP_BASE_DN and the other LDAP_* variables (see the README) and restart.');
+  }
+}
+
+/** The directory cannot be reached or refuses the bind: the whole sync fails, nobody is changed. */
+export class DirectoryUnavailable extends AppError {
+  constructor(message: string) {
+    super('DirectoryUnavailable', 502, message);
+  }
+}
+
 /** No credentials, or credentials that are no longer valid. */
 export class Unauthenticated extends AppError {
   constructor(message = 'Sign in, or send a valid bearer token.') {

@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import { AuditLog } from './audit/index.ts';
 import type { Config } from './config.ts';
 import { DirectoryService, PeopleStore } from './directory/index.ts';
+import { DirectorySync, LdapEntryStore } from './directory-sync/index.ts';
 import { DirectoryPhotoIntake, DirectoryPhotoStore } from './directory-photos/index.ts';
 import { CredentialStore, IdentityService } from './identity/index.ts';
 import { ImageWorkQueue } from './imaging/index.ts';
@@ -44,12 +45,14 @@ export interface Services {
   syncAdmin: SyncAdministration;
   photoImporter: PhotoImporter;
   runs: BulkRuns;
-  /** Photos from the organization's directories (LDAP, OIDC), per the admin's policy for each. */
-  directoryPhotos: DirectoryPhotoIntake;
-  /** Sign-in through the organization's OpenID Provider; undefined when OIDC is not configured. */
-  oidc: OidcSignIn | undefined;
   /** Adding, disabling, enabling and removing people; passwords set and reset by admins. */
   people: PeopleLifecycle;
+  /** Photos from the organization's directories (LDAP, OIDC), per the admin's policy for each. */
+  directoryPhotos: DirectoryPhotoIntake;
+  /** People and their photos from the LDAP directory (LDAP_*): on demand and on a schedule. */
+  directorySync: DirectorySync;
+  /** Sign-in through the organization's OpenID Provider; undefined when OIDC is not configured. */
+  oidc: OidcSignIn | undefined;
   /** Stops the background work (waiting for running syncs), then closes the database. */
   close(): Promise<void>;
 }
@@ -188,6 +191,11 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       ...(now && { now }),
     });
   const photoImporter = new PhotoImporter(mail, directory, runs, audit, { concurrency: config.syncConcurrency, log: log.child({ service: 'import' }) });
+  const directorySync = new DirectorySync(config.ldap, people, directoryPhotos, directory, new LdapEntryStore(database.db), runs, audit, {
+    log: log.child({ service: 'directory-sync' }),
+    tickIntervalMs: config.syncTickSeconds * 1000,
+    ...(now && { now }),
+  });
 
   return {
     config,
@@ -207,10 +215,12 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     syncAdmin,
     photoImporter,
     runs,
-    directoryPhotos,
-    oidc,
     people,
+    directoryPhotos,
+    directorySync,
+    oidc,
     async close() {
+      await directorySync.stop();
       await automation.stop();
       await oidc?.picturesSettled();
       await database.close();

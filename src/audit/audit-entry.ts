@@ -11,6 +11,7 @@ export type AuditAction =
   | 'sync.mode'
   | 'sync.force'
   | 'import.run'
+  | 'directory.sync'
   | 'run.cancel'
   | 'token.create'
   | 'token.revoke'
@@ -34,6 +35,7 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'sync.mode',
   'sync.force',
   'import.run',
+  'directory.sync',
   'run.cancel',
   'token.create',
   'token.revoke',

@@ -7,6 +7,7 @@ import { AppError, shown, UserNotFound } from '../errors.ts';
 import { CLI_ACTOR, TOKEN_SCOPES, type TokenScope } from '../identity/index.ts';
 import { GRAPH_PHOTO_SIZES, type GraphPhotoSize } from '../imaging/index.ts';
 import { registerAuditCommand } from './audit-command.ts';
+import { registerDirectoryCommand } from './directory-command.ts';
 import { CliFailure, EXIT, type CliContext, type CliIo } from './cli-io.ts';
 import { getNamedPerson } from './named-person.ts';
 import { columns, printable, printableJson, printableLine } from './printable.ts';
@@ -215,6 +216,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   registerPhotoImportCommand(program, context);
   registerSyncCommands(program, context);
   registerAuditCommand(program, context);
+  registerDirectoryCommand(program, context);
 
   let code: number;
   try {

@@ -35,6 +35,8 @@ export async function serve(services: Services, io: CliIo, options: { demo: bool
   // On-change and scheduled syncs: this process takes queued jobs (on PostgreSQL, with the others).
   // Started before listening, so a ready server has already queued the catch-up after a crash.
   await services.syncAutomation.startWorkers();
+  // LDAP_SYNC_INTERVAL_MINUTES: one server process (whichever claims the turn) syncs the directory.
+  services.directorySync.startSchedule();
   const address = await app.listen({ port: config.port, host: config.host });
   // Image work runs on lower-priority threads, so the event loop (every read) comes first.
   const stopRenicing = keepWorkerThreadsInBackground();

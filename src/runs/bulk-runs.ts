@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { BulkSyncAlreadyRunning } from '../errors.ts';
+import { BulkSyncAlreadyRunning, DirectorySyncAlreadyRunning } from '../errors.ts';
 import { isUniqueViolation, type BulkRunKind, type BulkRunState, type BulkRunsTable, type Schema } from '../storage/index.ts';
 
 export type { BulkRunKind, BulkRunState };
@@ -77,9 +77,9 @@ export class BulkRuns {
         await inTransaction?.(trx, id);
       });
     } catch (error) {
-      if (run.kind === 'sync' && isUniqueViolation(error)) {
-        const running = await this.db.selectFrom('bulk_runs').select(['id', 'started_by']).where('kind', '=', 'sync').where('state', '=', 'running').executeTakeFirst();
-        if (running) throw new BulkSyncAlreadyRunning(running.id, running.started_by);
+      if ((run.kind === 'sync' || run.kind === 'directory') && isUniqueViolation(error)) {
+        const running = await this.db.selectFrom('bulk_runs').select(['id', 'started_by']).where('kind', '=', run.kind).where('state', '=', 'running').executeTakeFirst();
+        if (running) throw run.kind === 'sync' ? new BulkSyncAlreadyRunning(running.id, running.started_by) : new DirectorySyncAlreadyRunning(running.id, running.started_by);
       }
       throw error;
     }
@@ -122,6 +122,14 @@ export class BulkRuns {
 
   recordItem(runId: string, item: BulkRunItem): Promise<void> {
     return this.recordItems(runId, [item]);
+  }
+
+  /**
+   * Sets the count of items of a run whose size is learnt as it goes (a directory's paged search):
+   * kept above the items recorded so far until the end, so the run finishes by `finish`, not early.
+   */
+  async setTotal(runId: string, total: number): Promise<void> {
+    await this.db.updateTable('bulk_runs').set({ total, updated_at: this.now().toISOString() }).where('id', '=', runId).where('state', '=', 'running').execute();
   }
 
   /** Ends a run that is worked in one process (an import) with what it adds to the report. */

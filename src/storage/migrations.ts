@@ -280,6 +280,27 @@ export function migrationsFor(dialect: Dialect): MigrationProvider {
         await db.schema.createIndex('oidc_sign_ins_expires').on('oidc_sign_ins').column('expires_at').execute();
       },
     },
+    '0009_ldap_directory_sync': {
+      async up(db: Kysely<any>) {
+        // What the LDAP sync last saw of each directory entry, keyed by its stable id (entryUUID,
+        // objectGUID): an entry whose values and photo hash are as stored is left alone, and a photo
+        // is handed on only when its hash changed. `state` is the entry as the directory last had it
+        // (enabled, disabled, vanished), so the sync enables only people it disabled itself.
+        await db.schema
+          .createTable('ldap_entries')
+          .addColumn('stable_id', 'text', (c) => c.primaryKey())
+          .addColumn('person_id', 'text', (c) => c.notNull().unique().references('people.id').onDelete('cascade'))
+          .addColumn('dn', 'text', (c) => c.notNull())
+          .addColumn('changed_at', 'text')
+          .addColumn('values_hash', 'text', (c) => c.notNull())
+          .addColumn('photo_hash', 'text')
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('synced_at', 'text', (c) => c.notNull())
+          .execute();
+        // One directory sync at a time, across processes: the database refuses a second running one.
+        await sql`create unique index bulk_runs_one_running_directory on bulk_runs (kind) where state = 'running' and kind = 'directory'`.execute(db);
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

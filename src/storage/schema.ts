@@ -154,7 +154,7 @@ export interface AuditLogTable {
   ip: string | null;
 }
 
-export type BulkRunKind = 'sync' | 'import';
+export type BulkRunKind = 'sync' | 'import' | 'directory';
 export type BulkRunState = 'running' | 'finished' | 'cancelled' | 'interrupted';
 
 export interface BulkRunsTable {
@@ -184,6 +184,24 @@ export interface BulkRunItemsTable {
   failed: number;
   reason: string | null;
   detail: string | null;
+}
+
+export type LdapEntryState = 'enabled' | 'disabled' | 'vanished';
+
+/** What the LDAP sync last saw of one directory entry (see migration 0009). */
+export interface LdapEntriesTable {
+  /** entryUUID, or objectGUID as hex: never changes for the entry. */
+  stable_id: string;
+  person_id: string;
+  dn: string;
+  /** modifyTimestamp / whenChanged as the directory gave it. */
+  changed_at: string | null;
+  /** sha256 of the mapped values (UPN, name, mail, disabled). */
+  values_hash: string;
+  /** sha256 of the photo's bytes; null: the entry had none. */
+  photo_hash: string | null;
+  state: LdapEntryState;
+  synced_at: string;
 }
 
 /** SQLite only: the embedded queue of sync requests. */
@@ -217,6 +235,7 @@ export interface Schema {
   sync_runs: SyncRunsTable;
   settings: SettingsTable;
   audit_log: AuditLogTable;
+  ldap_entries: LdapEntriesTable;
   directory_photo_sources: DirectoryPhotoSourcesTable;
   oidc_sign_ins: OidcSignInsTable;
 }

@@ -160,8 +160,10 @@ export class SyncAutomation {
    */
   private async endSilentRuns(): Promise<void> {
     const now = this.now().getTime();
-    for (const runId of await this.runs.listSilent('import', new Date(now - SILENT_IMPORT_MS))) {
-      if (await this.runs.markInterrupted(runId)) this.options.log.warn({ runId }, 'an import stopped with its server process; marked interrupted');
+    for (const kind of ['import', 'directory'] as const) {
+      for (const runId of await this.runs.listSilent(kind, new Date(now - SILENT_IMPORT_MS))) {
+        if (await this.runs.markInterrupted(runId)) this.options.log.warn({ runId, kind }, 'a run worked in one process stopped with that process; marked interrupted');
+      }
     }
     for (const runId of await this.runs.listSilent('sync', new Date(now - SILENT_SYNC_RUN_MS))) {
       if (await this.queue.hasPendingJobs(runId)) continue;

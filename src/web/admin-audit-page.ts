@@ -18,6 +18,7 @@ const ACTION_WORDS: Record<AuditAction, string> = {
   'sync.mode': 'Changed the sync mode',
   'sync.force': 'Started a force sync',
   'import.run': 'Imported photos',
+  'directory.sync': 'Synced people from the LDAP directory',
   'run.cancel': 'Cancelled a run',
   'token.create': 'Created an API token',
   'token.revoke': 'Revoked an API token',

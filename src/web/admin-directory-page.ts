@@ -7,12 +7,15 @@ import {
   type DirectoryPhotoPolicy,
   type DirectorySource,
 } from '../directory-photos/index.ts';
+import type { DirectorySync } from '../directory-sync/index.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
+import { directorySyncSectionFor } from './admin-directory-sync-section.ts';
 import { html } from './html.ts';
 import { createPageRendering, csrfToken, PAGE, refuseBeforeBody } from './page-rendering.ts';
 
 export interface AdminDirectoryPageOptions {
   directoryPhotos: DirectoryPhotoIntake;
+  directorySync: DirectorySync;
   auth: RequestAuthentication;
 }
 
@@ -45,7 +48,7 @@ const POLICY_WORDS: Record<DirectoryPhotoPolicy, { label: string; hint: string }
 
 /** The admin's "Directory" page: how photos from each directory source are used. */
 export async function registerAdminDirectoryPage(app: FastifyInstance, options: AdminDirectoryPageOptions): Promise<void> {
-  const { directoryPhotos, auth } = options;
+  const { directoryPhotos, directorySync, auth } = options;
   const { signedIn, page } = createPageRendering(auth);
 
   app.get<{ Querystring: Form }>('/admin/directory', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
@@ -74,7 +77,8 @@ export async function registerAdminDirectoryPage(app: FastifyInstance, options: 
             </fieldset>
             <div class="actions"><button type="submit">Save the policy for ${source === 'ldap' ? 'LDAP' : 'OIDC'}</button></div>
           </form>`,
-        )}`,
+        )}
+        ${await directorySyncSectionFor(directorySync, actor, token)}`,
     );
   });
 

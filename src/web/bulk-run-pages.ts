@@ -16,6 +16,12 @@ export interface BulkRunPagesOptions {
 /** How often a page watching a run hears about it (read from the database: any process may do the work). */
 const EVENT_INTERVAL_MS = 500;
 
+const BACK_LINKS: Record<BulkProgress['kind'], SafeHtml> = {
+  import: html`<a href="/admin/import">Import more photos</a>`,
+  sync: html`<a href="/admin/sync">All people's sync status</a>`,
+  directory: html`<a href="/admin/directory">The directory and its last syncs</a>`,
+};
+
 const STATUS_WORDS: Record<BulkProgress['status'], string> = { running: 'Running', finished: 'Finished', cancelled: 'Cancelled', interrupted: 'Interrupted' };
 
 export function progressFigures(p: BulkProgress): SafeHtml {
@@ -67,8 +73,8 @@ export async function registerBulkRunPages(app: FastifyInstance, options: BulkRu
               <ul id="run-failures">${p.failures.map((f) => html`<li><strong>${f.item}</strong>: ${f.reason}</li>`)}</ul>
               <p class="hint" id="run-no-failures" ${p.failures.length ? 'hidden' : ''}>${p.status === 'running' ? 'None so far.' : 'None.'}</p>
             </section>`}
-        ${details ?? (p.status === 'running' && p.kind === 'import' ? html`<p class="hint" id="run-reload-hint">The report appears here when the import has finished.</p>` : '')}
-        <p><a href="${p.kind === 'import' ? '/admin/import' : '/admin/sync'}">${p.kind === 'import' ? 'Import more photos' : 'All people\'s sync status'}</a></p>`,
+        ${details ?? (p.status === 'running' && p.kind !== 'sync' ? html`<p class="hint" id="run-reload-hint">The report appears here when the ${p.kind === 'import' ? 'import' : 'sync'} has finished.</p>` : '')}
+        <p>${BACK_LINKS[p.kind]}</p>`,
       ['/assets/run-progress.js'],
     );
   });

@@ -42,7 +42,8 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
   let base: string;
 
   before(async () => {
-    t = await startTestApp('sqlite');
+    // An LDAP directory nobody answers at: the directory page shows its settings and a failed run's report.
+    t = await startTestApp('sqlite', { LDAP_URL: 'ldap://127.0.0.1:1', LDAP_BASE_DN: 'ou=people,dc=contoso,dc=example', LDAP_BIND_DN: 'cn=photosync,dc=contoso,dc=example', LDAP_BIND_PASSWORD: 'not shown anywhere' });
     base = await t.app.listen({ port: 0, host: '127.0.0.1' });
     await t.addPerson(ADMIN, { role: 'admin' });
     const ada = await t.addPerson(ADA);
@@ -170,6 +171,11 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
     await Promise.all([admin.waitForURL(/\/admin\/runs\/[0-9a-f-]{36}$/), admin.getByRole('button', { name: 'Import' }).click()]);
     const importRun = new URL(admin.url()).pathname;
     await admin.getByRole('heading', { name: 'Import report' }).waitFor({ timeout: 30_000 });
+    // "Sync now" with the LDAP directory, which cannot be reached: the run's page says why.
+    await admin.goto(`${base}/admin/directory`);
+    await Promise.all([admin.waitForURL(/\/admin\/runs\/[0-9a-f-]{36}$/), admin.getByRole('button', { name: 'Sync now' }).click()]);
+    const directoryRun = new URL(admin.url()).pathname;
+    await admin.getByRole('heading', { name: 'Directory sync report' }).waitFor({ timeout: 30_000 });
 
     const found = await checkAll(admin, [
       { name: 'admin-home', url: '/' },
@@ -180,6 +186,7 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
       { name: 'admin-import-report', url: importRun },
       { name: 'admin-audit', url: '/admin/audit' },
       { name: 'admin-directory', url: '/admin/directory' },
+      { name: 'admin-directory-run', url: directoryRun },
       { name: 'admin-people', url: '/admin/people' },
       { name: 'admin-people-person', url: `/admin/people/${encodeURIComponent(ADA)}` },
       { name: 'admin-people-remove', url: `/admin/people/${encodeURIComponent(GRACE)}/remove` },

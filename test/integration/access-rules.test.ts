@@ -192,6 +192,7 @@ const TABLE: Row[] = [
   ['GET /admin/audit',                          'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
   ['GET /admin/directory',                      'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
   ['POST /admin/directory/photo-policy',        'none',      SIGNIN,     P403,         P403,         POLICY_SAVED,   P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  POLICY_SAVED,    SIGNIN],
+  ['POST /admin/directory/sync',                'none',      SIGNIN,     P403,         P403,         TO_RUN,         P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_RUN,          SIGNIN],
   ['GET /admin/runs/:id',                       'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
   // The live progress stream is read by EventSource, which cannot follow a sign-in redirect: 401.
   ['GET /admin/runs/:id/events',                'none',      P401,       P403,         P403,         EVENTS,         P403,         P403,         P401,        P401,          P403,            EVENTS,          P401],
@@ -227,6 +228,7 @@ const CSRF_FORMS = [
   'POST /admin/sync/people/:upn',
   'POST /admin/import',
   'POST /admin/directory/photo-policy',
+  'POST /admin/directory/sync',
   'POST /admin/runs/:id/cancel',
   'POST /admin/people',
   'POST /admin/people/settings',
@@ -475,6 +477,17 @@ const CASES: Record<string, CaseSpec> = {
     async effect(c, allowed) {
       c.w.t.services.directoryPhotos.forgetCached();
       assert.equal(await c.w.t.services.directoryPhotos.policy('oidc'), allowed ? c.memo.chosen : c.memo.before, allowed ? 'the policy is saved' : 'the policy is unchanged');
+    },
+  },
+  'POST /admin/directory/sync': {
+    async before(c) {
+      c.memo.runs = (await c.w.t.services.directorySync.listRuns(CLI_ACTOR, 1000)).length;
+    },
+    request: () => ({ url: '/admin/directory/sync', form: { mode: 'sync' } }),
+    settle: awaitStartedRun,
+    async effect(c, allowed) {
+      // The world's directory cannot be reached: the run is recorded (failed) all the same.
+      assert.equal((await c.w.t.services.directorySync.listRuns(CLI_ACTOR, 1000)).length, (c.memo.runs as number) + (allowed ? 1 : 0), allowed ? 'a directory sync ran' : 'no directory sync ran');
     },
   },
   'GET /admin/runs/:id': { request: (c) => ({ url: `/admin/runs/${c.w.runId}` }) },

@@ -95,3 +95,61 @@ test('each bad OIDC setting is refused with a message naming it', () => {
     assert.throws(() => loadConfig(env), (error: Error) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
   }
 });
+
+const LDAP = { LDAP_URL: 'ldaps://dc.example:636', LDAP_BASE_DN: 'dc=example,dc=com' };
+
+test('LDAP sync is off without LDAP_URL, and on with the directory defaults when it is set', () => {
+  assert.equal(loadConfig({}).ldap, undefined);
+  const ldap = loadConfig(LDAP).ldap!;
+  assert.equal(ldap.url, 'ldaps://dc.example:636');
+  assert.equal(ldap.filter, '(objectClass=person)');
+  assert.deepEqual(ldap.attributes, { userPrincipalName: 'userPrincipalName', displayName: 'displayName', mail: 'mail', photo: 'thumbnailPhoto', stableId: 'entryUUID', changedAt: 'modifyTimestamp' });
+  assert.deepEqual(ldap.disabledRule, { kind: 'none' });
+  assert.equal(ldap.pageSize, 500);
+  assert.equal(ldap.intervalMinutes, 0);
+  assert.equal(ldap.bindDn, undefined);
+});
+
+test('LDAP settings: an Active Directory setup is read as given', () => {
+  const ldap = loadConfig({
+    ...LDAP,
+    LDAP_BIND_DN: 'CN=photosync,OU=Service,DC=example,DC=com',
+    LDAP_BIND_PASSWORD_FILE: '/run/secrets/ldap',
+    LDAP_FILTER: '(&(objectCategory=person)(objectClass=user)(!(objectClass=computer)))',
+    LDAP_ID_ATTRIBUTE: 'objectGUID',
+    LDAP_CHANGED_ATTRIBUTE: 'whenChanged',
+    LDAP_DISABLED_RULE: 'userAccountControl',
+    LDAP_PAGE_SIZE: '1000',
+    LDAP_SYNC_INTERVAL_MINUTES: '60',
+    LDAP_CA_FILE: '/etc/ssl/corp-ca.pem',
+  }).ldap!;
+  assert.equal(ldap.bindPasswordFile, '/run/secrets/ldap');
+  assert.equal(ldap.attributes.stableId, 'objectGUID');
+  assert.deepEqual(ldap.disabledRule, { kind: 'userAccountControl' });
+  assert.equal(ldap.intervalMinutes, 60);
+  assert.equal(ldap.caFile, '/etc/ssl/corp-ca.pem');
+  assert.deepEqual(loadConfig({ ...LDAP, LDAP_DISABLED_RULE: 'employeeType=disabled' }).ldap!.disabledRule, { kind: 'attribute', attribute: 'employeeType', value: 'disabled' });
+  assert.equal(loadConfig({ LDAP_URL: 'ldap://ldap.example', LDAP_BASE_DN: 'dc=x', LDAP_STARTTLS: 'true' }).ldap!.startTls, true);
+});
+
+test('each bad LDAP value is refused with a message naming the variable and what is allowed', () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ LDAP_BASE_DN: 'dc=x' }, /^LDAP_BASE_DN is set but LDAP_URL is not/],
+    [{ ...LDAP, LDAP_URL: 'http://dc.example' }, /^LDAP_URL must be an ldap:\/\/ or ldaps:\/\/ URL/],
+    [{ ...LDAP, LDAP_URL: 'ldap://dc.example/dc=x?cn' }, /^LDAP_URL must be .* host and optional port only/],
+    [{ ...LDAP, LDAP_URL: 'not a url' }, /^LDAP_URL must be/],
+    [{ ...LDAP, LDAP_STARTTLS: 'true' }, /^LDAP_STARTTLS is for ldap:\/\/ URLs/],
+    [{ LDAP_URL: 'ldap://h' }, /^LDAP_BASE_DN must be set/],
+    [{ ...LDAP, LDAP_BIND_DN: 'cn=x' }, /^LDAP_BIND_DN needs LDAP_BIND_PASSWORD/],
+    [{ ...LDAP, LDAP_BIND_PASSWORD: 'secret' }, /^LDAP_BIND_PASSWORD needs LDAP_BIND_DN/],
+    [{ ...LDAP, LDAP_BIND_DN: 'cn=x', LDAP_BIND_PASSWORD: 's', LDAP_BIND_PASSWORD_FILE: '/f' }, /^Set LDAP_BIND_PASSWORD or LDAP_BIND_PASSWORD_FILE, not both/],
+    [{ ...LDAP, LDAP_FILTER: 'objectClass=person' }, /^LDAP_FILTER must be an LDAP filter in parentheses/],
+    [{ ...LDAP, LDAP_PHOTO_ATTRIBUTE: 'thumbnail photo' }, /^LDAP_PHOTO_ATTRIBUTE must be an attribute name/],
+    [{ ...LDAP, LDAP_DISABLED_RULE: 'disabled' }, /^LDAP_DISABLED_RULE must be none, userAccountControl/],
+    [{ ...LDAP, LDAP_PAGE_SIZE: '0' }, /^LDAP_PAGE_SIZE must be a whole number from 1 to 10000/],
+    [{ ...LDAP, LDAP_SYNC_INTERVAL_MINUTES: '-5' }, /^LDAP_SYNC_INTERVAL_MINUTES must be a whole number from 0/],
+  ];
+  for (const [env, message] of cases) {
+    assert.throws(() => loadConfig(env), (error: Error) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
+  }
+});
