@@ -23,6 +23,10 @@ export const ERROR_CODES = [
   'Authorization_RequestDenied',
   'TooManyRequests',
   'serviceNotAvailable',
+  // OIDC sign-in (oidc/OidcSignInFailed): start again, refused, the provider failed.
+  'OidcSignInFailed',
+  'OidcSignInRefused',
+  'OidcProviderFailed',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

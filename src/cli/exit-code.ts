@@ -27,6 +27,9 @@ export const EXIT_CODE_OF: Readonly<Record<ErrorCode, ExitCode>> = {
   Authorization_RequestDenied: EXIT.failed,
   TooManyRequests: EXIT.failed,
   serviceNotAvailable: EXIT.failed,
+  OidcSignInFailed: EXIT.failed,
+  OidcSignInRefused: EXIT.failed,
+  OidcProviderFailed: EXIT.failed,
 };
 
 export function exitCodeOf(error: AppError): ExitCode {

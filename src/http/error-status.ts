@@ -24,6 +24,10 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   Authorization_RequestDenied: 403,
   TooManyRequests: 429,
   serviceNotAvailable: 503,
+  OidcSignInFailed: 400,
+  OidcSignInRefused: 403,
+  // Like the directory: the organization's sign-in service failed us.
+  OidcProviderFailed: 502,
 };
 
 /** The status an error is answered with. */

@@ -26,6 +26,7 @@ import {
 } from '../../src/errors.ts';
 import type { AppError } from '../../src/errors.ts';
 import { HTTP_STATUS_OF, httpHeadersOf, httpStatusOf } from '../../src/http/index.ts';
+import { OidcSignInFailed } from '../../src/oidc/index.ts';
 
 /*
  * Issue 14: domain errors carry a code, not HTTP. One map turns a code into an HTTP status, one into
@@ -54,6 +55,9 @@ const KNOWN: [AppError, string, number, number][] = [
   [new PasswordChangeRequired(), 'Authorization_RequestDenied', 403, 1],
   [new TooManyAttempts('x', 60), 'TooManyRequests', 429, 1],
   [new ServiceBusy('x', 3), 'serviceNotAvailable', 503, 1],
+  [new OidcSignInFailed('expired', 'start-again', 'x'), 'OidcSignInFailed', 400, 1],
+  [new OidcSignInFailed('domain', 'refused', 'x'), 'OidcSignInRefused', 403, 1],
+  [new OidcSignInFailed('provider-unavailable', 'provider-failed', 'x'), 'OidcProviderFailed', 502, 1],
 ];
 
 test('every error code has an HTTP status, and no status is for a code that does not exist', () => {
