@@ -1,10 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PasswordChangeRequired } from '../errors.ts';
-import { csrfBinding, isAdmin, type Actor, type RequestAuthentication } from '../identity/index.ts';
+import { csrfBinding, isAdmin, type PersonActor, type RequestAuthentication } from '../identity/index.ts';
 import type { SafeHtml } from './html.ts';
 import { renderPage } from './layout.ts';
 
-export type PersonActor = Extract<Actor, { kind: 'person' }>;
+export type { PersonActor };
 
 /** Marks a route as a portal page: its errors render as HTML. */
 export const PAGE = { page: true } as const;
