@@ -22,6 +22,7 @@ import { registerAdminSyncPages } from './web/admin-sync-pages.ts';
 import { registerAssetRoutes } from './web/asset-routes.ts';
 import { registerBulkRunPages } from './web/bulk-run-pages.ts';
 import { registerErrorHandling, sendFrameworkError } from './web/error-handler.ts';
+import { oidcSignOutRedirect, registerOidcRoutes } from './web/oidc-routes.ts';
 import { registerOperationsRoutes } from './web/operations-routes.ts';
 import { createPhotoFastPath, type FastRoute } from './web/photo-fast-path.ts';
 import { apiSecurityHeaders, registerSecurityHeaders } from './web/security-headers.ts';
@@ -104,7 +105,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     for (const method of ([] as string[]).concat(route.method)) routes.push({ method, url: route.url, schema: route.schema });
   });
 
-  registerSecurityHeaders(app, { https: secureCookies });
+  registerSecurityHeaders(app, { https: secureCookies, formTargets: config.oidc ? [config.oidc.issuer.origin] : [] });
   const logEachRequest = ['info', 'debug', 'trace'].includes(config.logLevel);
   // Callback-style hooks: on hot reads an async hook's extra promise per request is measurable.
   const requestTimers = new Map<string, { observe(seconds: number): void }>();
@@ -151,7 +152,10 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     auth,
     signInAttemptsPerMinute: config.signInAttemptsPerMinute,
     syncMode: () => services.syncAutomation.currentMode(),
+    signInMethods: { oidcButtonLabel: services.oidc?.buttonLabel, localPasswords: config.localPasswords },
+    signOutRedirect: (request, reply) => oidcSignOutRedirect(services.oidc, request, reply),
   });
+  await app.register(registerOidcRoutes, { oidc: services.oidc, auth, secureCookies, signInAttemptsPerMinute: config.signInAttemptsPerMinute });
   await app.register(registerGraphPhotoRoutes, { mail: services.mail, directory: services.directory, auth, publicUrl: config.publicUrl });
   await app.register(registerSitesPages, { directory: services.directory, sites: services.sites, sync: services.sync, trigger: services.userInitiatedTrigger, auth, syncMode: () => services.syncAutomation.currentMode() });
   await app.register(registerSharePointRoutes, {

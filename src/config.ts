@@ -1,9 +1,31 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 /** How Sites follows Mail: the Microsoft 365 default, or the two modes it lacks. */
 export const SYNC_MODES = ['user-initiated', 'on-change', 'scheduled'] as const;
 export type SyncMode = (typeof SYNC_MODES)[number];
+
+/** The ID token claims that may name a person's user principal name. */
+export const OIDC_UPN_CLAIMS = ['preferred_username', 'upn', 'email'] as const;
+export type OidcUpnClaim = (typeof OIDC_UPN_CLAIMS)[number];
+
+/** Sign-in through the organization's OpenID Provider (Entra ID, Keycloak, Authentik, Okta …). */
+export interface OidcConfig {
+  /** The Issuer Identifier; discovery reads `<issuer>/.well-known/openid-configuration`. */
+  issuer: URL;
+  clientId: string;
+  /** Unset: a public client (PKCE only, no client authentication). */
+  clientSecret: string | undefined;
+  /** Always includes `openid`. */
+  scopes: string[];
+  upnClaim: OidcUpnClaim;
+  /** Lower-case; empty: any domain. */
+  allowedDomains: string[];
+  /** Someone the provider signs in who is not in photosync yet is added (else refused). */
+  createPeople: boolean;
+  buttonLabel: string;
+}
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -45,6 +67,11 @@ export interface Config {
   imageConcurrency: number;
   /** Uploads that may wait for image work; one more gets 503 with Retry-After. */
   uploadQueueLength: number;
+  /** Unset: no OIDC sign-in. */
+  oidc: OidcConfig | undefined;
+  /** Off: the password form is gone and password sign-in is refused (the CLI still works). */
+  localPasswords: boolean;
+  /** LDAP directory sync; undefined when LDAP_URL is not set. */
   /** LDAP directory sync; undefined when LDAP_URL is not set. */
   ldap: LdapSyncConfig | undefined;
 }
@@ -116,6 +143,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (metricsToken !== undefined && !/^[\x21-\x7e]{24,512}$/.test(metricsToken)) {
     throw new ConfigError('METRICS_TOKEN must be 24 to 512 printable characters without spaces (e.g. from `openssl rand -hex 32`); leave it unset to let only admins read /metrics');
   }
+  const oidc = oidcConfig(env);
+  const localPasswords = boolean(env, 'LOCAL_PASSWORDS', true);
+  if (!localPasswords && !oidc) {
+    throw new ConfigError('LOCAL_PASSWORDS=false needs OIDC sign-in (OIDC_ISSUER and OIDC_CLIENT_ID); otherwise nobody could sign in');
+  }
   return {
     port,
     host: optional(env, 'HOST') ?? '127.0.0.1',
@@ -141,6 +173,60 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     imageConcurrency: integer(env, 'IMAGE_CONCURRENCY', os.availableParallelism(), 1, 64),
     uploadQueueLength: integer(env, 'UPLOAD_QUEUE_LENGTH', 4 * os.availableParallelism(), 0, 1000),
     ldap: ldapSyncConfig(env),
+    oidc,
+    localPasswords,
+  };
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+function oidcConfig(env: Record<string, string | undefined>): OidcConfig | undefined {
+  const rawIssuer = optional(env, 'OIDC_ISSUER');
+  const clientId = optional(env, 'OIDC_CLIENT_ID');
+  if (rawIssuer === undefined) {
+    const stray = ['OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET', 'OIDC_CLIENT_SECRET_FILE'].find((name) => optional(env, name) !== undefined);
+    if (stray) throw new ConfigError(`${stray} is set but OIDC_ISSUER is not; set OIDC_ISSUER to the provider's issuer URL to turn on OIDC sign-in`);
+    return undefined;
+  }
+  let issuer: URL;
+  try {
+    issuer = new URL(rawIssuer);
+  } catch {
+    throw new ConfigError(`OIDC_ISSUER must be the provider's issuer URL, such as https://login.example.com/realms/staff (got "${rawIssuer}")`);
+  }
+  // Tokens and secrets cross this connection: plain http only to this machine (a provider in a test).
+  if (issuer.protocol !== 'https:' && !(issuer.protocol === 'http:' && LOOPBACK_HOSTS.has(issuer.hostname))) {
+    throw new ConfigError(`OIDC_ISSUER must be an https:// URL (http:// only for localhost) (got "${rawIssuer}")`);
+  }
+  if (clientId === undefined) throw new ConfigError('OIDC_CLIENT_ID must be set when OIDC_ISSUER is: the client (application) id registered at the provider');
+  const secret = optional(env, 'OIDC_CLIENT_SECRET');
+  const secretFile = optional(env, 'OIDC_CLIENT_SECRET_FILE');
+  if (secret !== undefined && secretFile !== undefined) throw new ConfigError('Set OIDC_CLIENT_SECRET or OIDC_CLIENT_SECRET_FILE, not both');
+  let clientSecret = secret;
+  if (secretFile !== undefined) {
+    try {
+      clientSecret = fs.readFileSync(secretFile, 'utf8').trim();
+    } catch (error) {
+      throw new ConfigError(`OIDC_CLIENT_SECRET_FILE cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}: ${secretFile})`);
+    }
+    if (!clientSecret) throw new ConfigError(`OIDC_CLIENT_SECRET_FILE is empty (${secretFile})`);
+  }
+  const scopes = (optional(env, 'OIDC_SCOPES') ?? 'openid profile email').split(/[\s,]+/).filter(Boolean);
+  if (!scopes.includes('openid')) throw new ConfigError(`OIDC_SCOPES must include openid (got "${scopes.join(' ')}")`);
+  const domains = (optional(env, 'OIDC_ALLOWED_DOMAINS') ?? '').split(/[\s,]+/).filter(Boolean).map((d) => d.toLowerCase().replace(/^@/, ''));
+  const badDomain = domains.find((d) => !/^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(d));
+  if (badDomain !== undefined) throw new ConfigError(`OIDC_ALLOWED_DOMAINS must be domains separated by commas, such as contoso.com,fabrikam.com (got "${badDomain}")`);
+  const buttonLabel = optional(env, 'OIDC_BUTTON_LABEL') ?? 'Sign in with your organization account';
+  if (buttonLabel.length > 80) throw new ConfigError('OIDC_BUTTON_LABEL must be at most 80 characters');
+  return {
+    issuer,
+    clientId,
+    clientSecret,
+    scopes,
+    upnClaim: oneOf(env, 'OIDC_UPN_CLAIM', OIDC_UPN_CLAIMS, 'preferred_username'),
+    allowedDomains: domains,
+    createPeople: boolean(env, 'OIDC_CREATE_PEOPLE', false),
+    buttonLabel,
   };
 }
 

@@ -8,6 +8,7 @@ import { CredentialStore, IdentityService } from './identity/index.ts';
 import { ImageWorkQueue } from './imaging/index.ts';
 import { MailPhotoService, PhotoImporter, PhotoStore } from './mail/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { OidcSignIn, OidcSignInStore } from './oidc/index.ts';
 import { PeopleLifecycle, PeopleSettingsStore } from './people/index.ts';
 import { SitesService, SiteStore } from './sites/index.ts';
 import { BulkRuns } from './runs/index.ts';
@@ -50,6 +51,8 @@ export interface Services {
   directoryPhotos: DirectoryPhotoIntake;
   /** People and their photos from the LDAP directory (LDAP_*): on demand and on a schedule. */
   directorySync: DirectorySync;
+  /** Sign-in through the organization's OpenID Provider; undefined when OIDC is not configured. */
+  oidc: OidcSignIn | undefined;
   /** Stops the background work (waiting for running syncs), then closes the database. */
   close(): Promise<void>;
 }
@@ -82,6 +85,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     sessionLifetimeHours: config.sessionLifetimeHours,
     audit,
     onCredentialsEnded: () => tellOthers('credentials', '*'),
+    localPasswords: config.localPasswords,
     ...(now && { now }),
   });
   const mail = new MailPhotoService(new PhotoStore(database.db), {
@@ -171,6 +175,21 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       onMailPhotoRemoved: (person) => syncRequests.request([person.id], 'admin'),
     },
   );
+  const oidc =
+    config.oidc &&
+    new OidcSignIn({
+      config: config.oidc,
+      publicUrl: config.publicUrl,
+      store: new OidcSignInStore(database.db),
+      directory,
+      identity,
+      people,
+      directoryPhotos,
+      log: log.child({ service: 'oidc' }),
+      // The config allows plain http only for a provider on this machine (a test's).
+      allowInsecureRequests: config.oidc.issuer.protocol === 'http:',
+      ...(now && { now }),
+    });
   const photoImporter = new PhotoImporter(mail, directory, runs, audit, { concurrency: config.syncConcurrency, log: log.child({ service: 'import' }) });
   const directorySync = new DirectorySync(config.ldap, people, directoryPhotos, directory, new LdapEntryStore(database.db), runs, audit, {
     log: log.child({ service: 'directory-sync' }),
@@ -199,9 +218,11 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     people,
     directoryPhotos,
     directorySync,
+    oidc,
     async close() {
       await directorySync.stop();
       await automation.stop();
+      await oidc?.picturesSettled();
       await database.close();
     },
   };

@@ -1,6 +1,6 @@
 
 /** Who acted: a person for themself, an admin, an API token, the CLI, a bulk import, the sync, or a directory (LDAP, OIDC). */
-export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'import' | 'sync' | 'ldap' | 'oidc';
+export type AuditActorKind = 'person' | 'admin' | 'token' | 'cli' | 'seed' | 'ldap' | 'oidc' | 'import' | 'sync';
 
 export type AuditAction =
   | 'photo.set'
@@ -38,6 +38,9 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'run.cancel',
   'token.create',
   'token.revoke',
+  'directory.photo',
+  'directory.photo-policy',
+  'signin',
   'person.add',
   'person.update',
   'person.role',
@@ -46,9 +49,6 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'person.remove',
   'person.password',
   'people.settings',
-  'directory.photo',
-  'directory.photo-policy',
-  'signin',
 ];
 
 export interface AuditActor {

@@ -166,7 +166,7 @@ export class DirectoryPhotoIntake {
     const other = managing.find((s) => !(actor.kind === 'operator' && actor.name === s));
     if (!other) return;
     const whose = actor.kind === 'person' && actor.person.id === target.id ? 'Your photo is' : `The photo of ${target.userPrincipalName} is`;
-    throw new PhotoManagedByDirectory(`${whose} managed by the organization's directory (${SOURCE_WORDS[other]}), so it cannot be changed here. ${WHERE_TO_CHANGE[other]}`);
+    throw new PhotoManagedByDirectory(`${whose} managed by the organization's directory and comes from ${SOURCE_WORDS[other]}, so it cannot be changed here. ${WHERE_TO_CHANGE[other]}`);
   }
 
   /**

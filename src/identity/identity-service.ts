@@ -20,6 +20,7 @@ const HOUR_MS = 3_600_000;
 export const DEFAULT_TOKEN_LIFETIME_MS = 90 * 24 * HOUR_MS;
 /** One message for an unknown person and a wrong password, so sign-in tells nobody who exists. */
 export const SIGN_IN_FAILED = 'The user name or password is incorrect.';
+export const PASSWORD_SIGN_IN_OFF = 'Sign-in with a password is turned off here: use the button to sign in with your organization account.';
 /** Said only to whoever gives the right password, so it tells a stranger nothing more than SIGN_IN_FAILED does. */
 export const SIGN_IN_DISABLED = 'Your account is disabled, so you cannot sign in. An admin can enable it again.';
 
@@ -36,6 +37,8 @@ export interface IdentityOptions {
    * cache both for seconds); logs its own failures.
    */
   onCredentialsEnded?: () => Promise<void>;
+  /** False: sign-in with a local password is refused (people sign in through the organization's provider). */
+  localPasswords?: boolean;
 }
 
 export interface ApiTokenOptions {
@@ -99,6 +102,7 @@ export class IdentityService {
 
   /** A fresh random session id at every sign-in (no fixation). */
   async signIn(name: string, password: string): Promise<SignedIn> {
+    if (this.options.localPasswords === false) throw new Forbidden(PASSWORD_SIGN_IN_OFF);
     // Read fresh: the password check costs far more than the query, and a change made elsewhere counts at once.
     const person = name.length <= 256 ? await this.directory.findByUpnOrMail(name.trim(), { fresh: true }) : undefined;
     const storedHash = person ? await this.directory.findPasswordHash(person.id) : null;
@@ -109,6 +113,25 @@ export class IdentityService {
     if (!person.enabled) throw new Unauthenticated(SIGN_IN_DISABLED);
 
     return { sessionToken: await this.startSession(person.id), person };
+  }
+
+  /**
+   * A sign-in the organization's identity provider vouched for (OIDC): no password, the same session
+   * as a password sign-in. A disabled person is refused. Audited with its source.
+   */
+  async signInVouchedFor(found: Person, via: { source: 'oidc'; ip?: string | undefined; detail?: string }): Promise<SignedIn> {
+    // Read fresh, as a password sign-in does: a disable made elsewhere a moment ago counts.
+    const person = (await this.directory.findByUpnOrMail(found.userPrincipalName, { fresh: true })) ?? found;
+    if (person.enabled === false) throw new Forbidden(`${person.userPrincipalName} is disabled in photosync and cannot sign in; ask an admin.`);
+    const sessionToken = await this.startSession(person.id);
+    await this.options.audit?.record({
+      actor: { kind: via.source, id: person.id, name: person.userPrincipalName },
+      action: 'signin',
+      target: { id: person.id, name: person.userPrincipalName },
+      detail: via.detail ?? `signed in through ${via.source}`,
+      ip: via.ip ?? null,
+    });
+    return { sessionToken, person };
   }
 
   private async startSession(personId: string): Promise<string> {

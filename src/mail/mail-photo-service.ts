@@ -213,6 +213,21 @@ export class MailPhotoService {
   }
 
   /**
+   * Why this actor cannot change this person's photo now (the rule's own message, e.g. "managed by
+   * the organization's directory"), or undefined: a page shows it instead of a form that would fail.
+   */
+  async changeRefusal(actor: Actor, target: Person): Promise<string | undefined> {
+    try {
+      assertCanEditPhoto(actor, target);
+      for (const guard of this.guards) await guard(actor, target, 'page');
+      return undefined;
+    } catch (error) {
+      if (error instanceof AppError) return error.message;
+      throw error;
+    }
+  }
+
+  /**
    * The checks an upload can pass or fail before its body is read: who may change whose photo, and
    * whether there is room for more image work (else 503 at once, instead of after reading 4 MB).
    */

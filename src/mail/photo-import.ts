@@ -209,6 +209,9 @@ export class PhotoImporter {
       const bytes = await file.read();
       if (photoContentEtag(bytes) === (await this.mail.currentEtag(person))) return done('unchanged');
       if (options.dryRun) {
+        // What the real run would be refused for (a photo the organization's directory manages) is said now.
+        const refusal = await this.mail.changeRefusal(actor, person);
+        if (refusal) return done('bad-image', refusal);
         await this.mail.checkPhoto(bytes, { maxBytes: IMPORT_MAX_BYTES, background: true });
         return done('would-import');
       }

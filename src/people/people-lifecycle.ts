@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { describeActor, type AuditLog, type NewAuditEntry } from '../audit/index.ts';
 import { ROLES, type DirectoryService, type Person, type PeopleQuery, type Role } from '../directory/index.ts';
-import { AppError, BadRequest, Conflict, Forbidden, shown, UserNotFound } from '../errors.ts';
+import { AppError, BadRequest, Conflict, Forbidden, PhotoManagedByDirectory, shown, UserNotFound } from '../errors.ts';
 import { isAdmin, type Actor, type IdentityService } from '../identity/index.ts';
 import type { MailPhotoService } from '../mail/index.ts';
 import type { SitesService } from '../sites/index.ts';
@@ -240,6 +240,8 @@ export class PeopleLifecycle {
       await this.services.mail.removePhoto(actor, person);
     } catch (error) {
       if (error instanceof AppError && error.status === 404) return 'no Mail photo to remove';
+      // The directory owns this photo (an authoritative policy): it stays, and that is no failure.
+      if (error instanceof PhotoManagedByDirectory) return 'Mail photo kept: the organization\'s directory manages it';
       this.log.error({ err: error, personId: person.id, userPrincipalName: person.userPrincipalName }, 'disabled a person but could not remove their Mail photo as the setting asks');
       return `could not remove the Mail photo: ${error instanceof Error ? error.message : String(error)}`;
     }

@@ -23,6 +23,9 @@ const ACTION_WORDS: Record<AuditAction, string> = {
   'run.cancel': 'Cancelled a run',
   'token.create': 'Created an API token',
   'token.revoke': 'Revoked an API token',
+  'directory.photo': 'The directory sent a photo Mail did not take',
+  'directory.photo-policy': 'Changed a directory photo policy',
+  signin: 'Signed in',
   'person.add': 'Added a person',
   'person.update': 'Changed a person\'s details',
   'person.role': 'Changed a person\'s role',
@@ -31,9 +34,6 @@ const ACTION_WORDS: Record<AuditAction, string> = {
   'person.remove': 'Removed a person',
   'person.password': 'Set or reset a password',
   'people.settings': 'Changed the people settings',
-  'directory.photo': 'The directory sent a photo Mail did not take',
-  'directory.photo-policy': 'Changed a directory photo policy',
-  signin: 'Signed in',
 };
 const ACTOR_WORDS: Record<AuditActorKind, string> = {
   person: 'A person',

@@ -31,6 +31,7 @@ const ADMIN_PLACES: readonly Place[] = [
   { href: '/admin/sync', text: 'Sync status', prefix: '/admin/sync' },
   { href: '/admin/import', text: 'Import', prefix: '/admin/import' },
   { href: '/admin/audit', text: 'Audit', prefix: '/admin/audit' },
+  { href: '/admin/directory', text: 'Directory', prefix: '/admin/directory' },
 ];
 
 function isHere(place: Place, path: string | undefined): boolean {

@@ -22,6 +22,15 @@ export interface PortalOptions {
   signInAttemptsPerMinute: number;
   /** The admin's sync mode: after an upload the page says when Sites will follow. */
   syncMode?: () => Promise<SyncMode>;
+  /** How people sign in: the OIDC button (its label) and whether the password form is there. */
+  signInMethods?: SignInMethods;
+  /** After the local sign-out: where to send the browser (the provider's sign-out page), if anywhere. */
+  signOutRedirect?: (request: FastifyRequest, reply: FastifyReply) => Promise<string | undefined>;
+}
+
+export interface SignInMethods {
+  oidcButtonLabel: string | undefined;
+  localPasswords: boolean;
 }
 
 /** When Sites takes a new Mail photo, in each sync mode. */
@@ -57,13 +66,14 @@ const FLASH: Record<string, string> = {
 /** Sign-in, the home page with its tiles, the Mail photo page and the password page. */
 export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = async (app, options) => {
   const { identity, mail, auth } = options;
+  const methods: SignInMethods = options.signInMethods ?? { oidcButtonLabel: undefined, localPasswords: true };
 
   const { signedIn, page } = createPageRendering(auth);
 
   app.get('/signin', { config: PAGE, schema: { hide: true, querystring: Next } }, async (request, reply) => {
     const actor = await auth.findActor(request).catch(() => undefined);
     if (actor?.kind === 'person') return reply.redirect(safeNext(request.query.next), 303);
-    return page(reply, undefined, 'Sign in', signInForm(csrfToken(reply), request.query.next));
+    return page(reply, undefined, 'Sign in', signInForm(methods, csrfToken(reply), request.query.next));
   });
 
   app.post(
@@ -90,16 +100,18 @@ export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = as
         auth.startSession(reply, sessionToken);
         return reply.redirect(person.mustChangePassword ? '/account/password' : safeNext(request.query.next), 303);
       } catch (error) {
-        if (!(error instanceof AppError) || error.status !== 401) throw error;
-        reply.code(401);
-        return page(reply, undefined, 'Sign in', signInForm(csrfToken(reply), request.query.next, error.message, name));
+        if (!(error instanceof AppError) || (error.status !== 401 && error.status !== 403)) throw error;
+        reply.code(error.status);
+        return page(reply, undefined, 'Sign in', signInForm(methods, csrfToken(reply), request.query.next, error.message, name));
       }
     },
   );
 
   app.post('/signout', { config: PAGE, preValidation: app.csrfProtection, schema: { hide: true, body: EmptyForm } }, async (request, reply) => {
+    // Asked before the session ends: the provider's sign-out needs what the sign-in left (the ID token).
+    const providerSignOut = await options.signOutRedirect?.(request, reply);
     await auth.endSession(request, reply);
-    return reply.redirect('/signin', 303);
+    return reply.redirect(providerSignOut ?? '/signin', 303);
   });
 
   app.get('/', { config: PAGE, schema: { hide: true, querystring: Done } }, async (request, reply) => {
@@ -127,14 +139,16 @@ export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = as
 
   const photoPage = async (reply: FastifyReply, actor: PersonActor, version: PhotoVersion | undefined, message?: { error?: string; done?: string }) => {
     const sitesFollows = message?.done === 'uploaded' && options.syncMode ? SITES_FOLLOWS[await options.syncMode()] : undefined;
-    const heading = version ? 'Change your profile photo' : 'Add your profile photo';
+    // A photo the organization's directory manages: say where to change it instead of offering a form that would be refused.
+    const refusal = await mail.changeRefusal(actor, actor.person);
+    const heading = refusal ? 'Your profile photo' : version ? 'Change your profile photo' : 'Add your profile photo';
     return page(
       reply,
       actor,
       heading,
       html`<h1>${heading}</h1>
         <p>Your photo lives in Mail. Sites and the other apps take it from here.</p>
-        ${message?.error ? html`<p class="alert" role="alert">${message.error}</p>` : ''}
+        ${message?.error && message.error !== refusal ? html`<p class="alert" role="alert">${message.error}</p>` : ''}
         ${message?.done && Object.hasOwn(FLASH, message.done) ? html`<p class="notice" role="status">${FLASH[message.done]}${sitesFollows ? ` ${sitesFollows}` : ''}</p>` : ''}
         <div class="photo-row">
           <figure class="card">
@@ -144,7 +158,9 @@ export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = as
               : html`<img class="photo" src="${ownPhotoUrl(actor.person, 'L')}" width="240" height="240" alt="Your initials, shown while you have no photo">
                   <figcaption class="hint">You have no photo yet. Until you add one, people see your initials.</figcaption>`}
           </figure>
-          <div class="card">
+          ${refusal
+            ? html`<div><p class="notice" role="status">${refusal}</p></div>`
+            : html`<div class="card">
             <form method="post" action="/mail/photo" enctype="multipart/form-data" id="photo-form">
               <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
               <label for="photo">Choose a photo</label>
@@ -176,7 +192,7 @@ export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = as
                   </form>
                 </details>`
               : ''}
-          </div>
+          </div>`}
         </div>`,
       ['/assets/cropper.min.js', '/assets/photo-crop.js'],
       ['/assets/cropper.min.css'],
@@ -304,10 +320,21 @@ export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = as
   );
 };
 
-function signInForm(csrfToken: string, next: string | undefined, error?: string, name?: string): SafeHtml {
+function signInForm(methods: SignInMethods, csrfToken: string, next: string | undefined, error?: string, name?: string): SafeHtml {
+  const nextQuery = next ? `?next=${encodeURIComponent(safeNext(next))}` : '';
+  const button = methods.oidcButtonLabel
+    ? html`<div class="card"><a class="button" href="/signin/oidc${nextQuery}">${methods.oidcButtonLabel}</a></div>`
+    : '';
+  if (!methods.localPasswords) {
+    return html`<h1>Sign in</h1>
+      ${error ? html`<p class="alert" role="alert">${error}</p>` : ''}
+      ${button}`;
+  }
   return html`<h1>Sign in</h1>
     ${error ? html`<p class="alert" role="alert">${error}</p>` : ''}
-    <form method="post" action="/signin${next ? `?next=${encodeURIComponent(safeNext(next))}` : ''}" class="card">
+    ${button}
+    ${methods.oidcButtonLabel ? html`<p>Or sign in with a photosync password:</p>` : ''}
+    <form method="post" action="/signin${nextQuery}" class="card">
       <input type="hidden" name="_csrf" value="${csrfToken}">
       <label for="username">User name</label>
       <input id="username" name="username" type="email" autocomplete="username" value="${name ?? ''}" required autofocus>

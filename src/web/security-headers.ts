@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
  * one hook costs a fraction of running helmet's middleware chain on each request, which mattered
  * for hot thumbnail reads (measured in `npm run bench`).
  */
-export function securityHeaders(options: { https: boolean }): Record<string, string> {
+export function securityHeaders(options: { https: boolean; formTargets?: readonly string[] }): Record<string, string> {
   const csp = [
     "default-src 'self'",
     "script-src 'self'",
@@ -14,7 +14,9 @@ export function securityHeaders(options: { https: boolean }): Record<string, str
     "font-src 'self'",
     "connect-src 'self'",
     "frame-ancestors 'none'",
-    "form-action 'self'",
+    // The sign-out form's answer may redirect to the OIDC provider's sign-out page: browsers hold
+    // redirects after a form to form-action too.
+    `form-action 'self'${(options.formTargets ?? []).map((origin) => ` ${origin}`).join('')}`,
     "object-src 'none'",
     "base-uri 'none'",
     ...(options.https ? ['upgrade-insecure-requests'] : []),
@@ -45,7 +47,7 @@ export function apiSecurityHeaders(options: { https: boolean }): Record<string, 
 }
 
 /** Adds the security headers (the full set on portal pages, the short one elsewhere) and the request id. */
-export function registerSecurityHeaders(app: FastifyInstance, options: { https: boolean }): void {
+export function registerSecurityHeaders(app: FastifyInstance, options: { https: boolean; formTargets?: readonly string[] }): void {
   const pageHeaders = securityHeaders(options);
   const apiHeaders = apiSecurityHeaders(options);
   app.addHook('onRequest', (request, reply, done) => {

@@ -89,6 +89,8 @@ const REMOVED = '303 → /mail/photo?done=removed';
 const PASSWORD_SET = '303 → /?done=password';
 const SETTINGS_SAVED = '303 → /admin/sync?done=settings';
 const POLICY_SAVED = '303 → /admin/directory?done=policy';
+// OIDC sign-in is not configured in this world: its routes say so to everyone (test/integration/oidc-sign-in.test.ts covers them configured).
+const NO_OIDC = '404 html';
 const TO_RUN = '303 → /admin/runs/*';
 const SYNCED = '303 → /admin/sync/people/*';
 const TO_PERSON = '303 → /admin/people/*';
@@ -133,6 +135,8 @@ const TABLE: Row[] = [
   // Sign-in and the portal.
   ['GET /signin',                               'none',      OK_HTML,    HOME,         HOME,         HOME,           HOME,         HOME,         OK_HTML,     OK_HTML,       OK_HTML,         HOME,            OK_HTML],
   ['POST /signin',                              'none',      HOME,       HOME,         HOME,         HOME,           HOME,         HOME,         HOME,        HOME,          CHOOSE_PASSWORD, HOME,            HOME],
+  ['GET /signin/oidc',                          'none',      NO_OIDC,    NO_OIDC,      NO_OIDC,      NO_OIDC,        NO_OIDC,      NO_OIDC,      NO_OIDC,     NO_OIDC,       NO_OIDC,         NO_OIDC,         NO_OIDC],
+  ['GET /signin/oidc/callback',                 'none',      NO_OIDC,    NO_OIDC,      NO_OIDC,      NO_OIDC,        NO_OIDC,      NO_OIDC,      NO_OIDC,     NO_OIDC,       NO_OIDC,         NO_OIDC,         NO_OIDC],
   ['POST /signout',                             'none',      SIGNED_OUT, SIGNED_OUT,   SIGNED_OUT,   SIGNED_OUT,     SIGNED_OUT,   SIGNED_OUT,   SIGNED_OUT,  SIGNED_OUT,    SIGNED_OUT,      SIGNED_OUT,      SIGNED_OUT],
   ['GET /',                                     'none',      SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
   ['GET /mail/photo',                           'none',      SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
@@ -331,6 +335,8 @@ const CASES: Record<string, CaseSpec> = {
   'GET /assets/run-progress.js': { request: () => ({ url: '/assets/run-progress.js' }) },
 
   'GET /signin': { request: () => ({ url: '/signin' }) },
+  'GET /signin/oidc': { request: () => ({ url: '/signin/oidc' }) },
+  'GET /signin/oidc/callback': { request: () => ({ url: '/signin/oidc/callback?code=x&state=y' }) },
   'POST /signin': {
     touchesSessions: true,
     request: (c) => ({ url: '/signin', form: { username: upn(c.self), password: c.w.actors[c.actor].password ?? TEST_PASSWORD } }),

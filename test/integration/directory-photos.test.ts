@@ -162,6 +162,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(upload.statusCode, 403);
       assert.match(upload.body, /Your photo is managed by the organization(&#39;|')s directory/);
       assert.match(upload.body, /Change it in the organization(&#39;|')s directory/);
+      assert.match(page.body, /role="status">Your photo is managed by the organization(&#39;|')s directory/, 'the Mail page says so before anyone tries');
+      assert.doesNotMatch(page.body, /id="photo-form"/, 'and offers no upload form');
 
       const token = bearer(await t.tokenFor(person));
       const put = await t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: { ...token, 'content-type': 'image/jpeg' }, payload: green });
@@ -169,6 +171,9 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(put.json().error.code, 'PhotoManagedByDirectory');
       const del = await t.app.inject({ method: 'DELETE', url: '/v1.0/me/photo', headers: token });
       assert.equal(del.statusCode, 403);
+      const sharePoint = await t.app.inject({ method: 'POST', url: '/_api/SP.UserProfiles.PeopleManager/SetMyProfilePicture', headers: { ...token, 'content-type': 'application/octet-stream' }, payload: green });
+      assert.equal(sharePoint.statusCode, 403);
+      assert.match(sharePoint.body, MANAGED, 'SetMyProfilePicture too');
       await assert.rejects(t.services.mail.setPhoto(CLI_ACTOR, person, green, 'cli'), MANAGED, 'the CLI (and an admin, an import) too');
       assert.equal((await mailNow(person))?.etag, photoContentEtag(red), 'Mail still follows the directory');
 
@@ -176,6 +181,19 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await setPolicy('ldap', 'fill-when-empty');
       const again = await t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: { ...token, 'content-type': 'image/jpeg' }, payload: blue });
       assert.equal(again.statusCode, 200, 'with the policy changed back, the person may choose their own');
+    });
+
+    test('under "authoritative" an admin\'s import leaves a managed photo alone and says why, in the dry run too', async () => {
+      await setPolicy('oidc', 'authoritative');
+      await t.services.directoryPhotos.receive(person, red, 'oidc');
+      const files = [{ name: `${person.userPrincipalName}.jpg`, read: async () => green }];
+      for (const dryRun of [true, false]) {
+        const { report } = await t.services.photoImporter.start(CLI_ACTOR, files, { dryRun });
+        const [result] = (await report).files;
+        assert.equal(result?.outcome, 'bad-image', `dry run: ${dryRun}`);
+        assert.match(result!.reason!, MANAGED);
+      }
+      assert.equal((await mailNow(person))?.etag, photoContentEtag(red));
     });
 
     test('a person the directory does not manage keeps changing their own photo under "authoritative"', async () => {

@@ -225,6 +225,23 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await t.services.people.setDisabledMailPhoto(CLI_ACTOR, 'keep');
     });
 
+    test('a disabled person\'s Mail photo that an authoritative directory manages is kept, and the disable says why', async () => {
+      const ada = await newPerson();
+      await t.services.directoryPhotos.setPolicy(CLI_ACTOR, 'ldap', 'authoritative');
+      try {
+        assert.equal((await t.services.directoryPhotos.receive(ada, await makePhoto('jpeg', 200, 200), 'ldap')).outcome, 'imported');
+        await t.services.people.setDisabledMailPhoto(CLI_ACTOR, 'remove');
+        await t.services.people.disable(CLI_ACTOR, ada);
+        assert.equal((await fresh(ada)).enabled, false, 'disabled all the same');
+        assert.notEqual(await t.services.mail.currentEtag(ada), null, 'the directory\'s photo stays');
+        const disable = (await auditOf(ada)).find((e) => e.action === 'person.disable');
+        assert.match(String(disable?.detail), /directory manages it/);
+      } finally {
+        await t.services.people.setDisabledMailPhoto(CLI_ACTOR, 'keep');
+        await t.services.directoryPhotos.setPolicy(CLI_ACTOR, 'ldap', 'fill-when-empty');
+      }
+    });
+
     test('remove deletes the person\'s photos, Sites copies, sync history, sessions and tokens, and keeps the audit trail', async () => {
       const ada = await newPerson();
       const db = t.services.database.db;

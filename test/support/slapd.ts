@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Change, Attribute } from 'ldapts';
+import { freePort } from './killable-server.ts';
 
 /**
  * A real OpenLDAP server (Debian's slapd) for the directory-sync tests: started unattended in a temp
@@ -79,16 +79,6 @@ export interface Slapd {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A CA and a server certificate for 127.0.0.1 made with openssl, for ldaps:// and StartTLS. The CA is

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 
@@ -29,6 +32,68 @@ test('each bad value is refused with a message naming the variable and what is a
 
 test('postgres:// selects PostgreSQL', () => {
   assert.equal(loadConfig({ DATABASE_URL: 'postgres://u@h/db' }).databaseUrl, 'postgres://u@h/db');
+});
+
+const OIDC = { OIDC_ISSUER: 'https://login.contoso.example/realms/staff', OIDC_CLIENT_ID: 'photosync' };
+
+test('OIDC sign-in is off unless an issuer is set; its settings have sensible defaults', () => {
+  assert.equal(loadConfig({}).oidc, undefined);
+  assert.equal(loadConfig({}).localPasswords, true);
+  const oidc = loadConfig(OIDC).oidc!;
+  assert.equal(oidc.issuer.href, 'https://login.contoso.example/realms/staff');
+  assert.equal(oidc.clientId, 'photosync');
+  assert.equal(oidc.clientSecret, undefined, 'a public client (PKCE only) without a secret');
+  assert.deepEqual(oidc.scopes, ['openid', 'profile', 'email']);
+  assert.equal(oidc.upnClaim, 'preferred_username');
+  assert.deepEqual(oidc.allowedDomains, []);
+  assert.equal(oidc.createPeople, false);
+  assert.match(oidc.buttonLabel, /Sign in with/);
+});
+
+test('the OIDC settings are read as given: secret from a file, scopes, UPN claim, domains, people created, label, passwords off', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'photosync-config-'));
+  const secretFile = path.join(dir, 'secret');
+  fs.writeFileSync(secretFile, 's3cret-from-a-file\n');
+  const config = loadConfig({
+    ...OIDC,
+    OIDC_CLIENT_SECRET_FILE: secretFile,
+    OIDC_SCOPES: 'openid email',
+    OIDC_UPN_CLAIM: 'upn',
+    OIDC_ALLOWED_DOMAINS: 'Contoso.example, @fabrikam.example',
+    OIDC_CREATE_PEOPLE: 'true',
+    OIDC_BUTTON_LABEL: 'Sign in with Contoso',
+    LOCAL_PASSWORDS: 'false',
+  });
+  fs.rmSync(dir, { recursive: true });
+  assert.equal(config.oidc?.clientSecret, 's3cret-from-a-file');
+  assert.deepEqual(config.oidc?.scopes, ['openid', 'email']);
+  assert.equal(config.oidc?.upnClaim, 'upn');
+  assert.deepEqual(config.oidc?.allowedDomains, ['contoso.example', 'fabrikam.example']);
+  assert.equal(config.oidc?.createPeople, true);
+  assert.equal(config.oidc?.buttonLabel, 'Sign in with Contoso');
+  assert.equal(config.localPasswords, false);
+  assert.equal(loadConfig({ ...OIDC, OIDC_CLIENT_SECRET: 'inline' }).oidc?.clientSecret, 'inline');
+  assert.equal(loadConfig({ OIDC_ISSUER: 'http://127.0.0.1:8080', OIDC_CLIENT_ID: 'x' }).oidc?.issuer.protocol, 'http:', 'plain http for a provider on this machine');
+});
+
+test('each bad OIDC setting is refused with a message naming it', () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ OIDC_ISSUER: 'not a url', OIDC_CLIENT_ID: 'x' }, /^OIDC_ISSUER must be the provider's issuer URL/],
+    [{ OIDC_ISSUER: 'http://login.contoso.example', OIDC_CLIENT_ID: 'x' }, /^OIDC_ISSUER must be an https:\/\/ URL \(http:\/\/ only for localhost\)/],
+    [{ OIDC_ISSUER: 'https://login.contoso.example' }, /^OIDC_CLIENT_ID must be set when OIDC_ISSUER is/],
+    [{ OIDC_CLIENT_ID: 'x' }, /^OIDC_CLIENT_ID is set but OIDC_ISSUER is not/],
+    [{ ...OIDC, OIDC_CLIENT_SECRET: 'a', OIDC_CLIENT_SECRET_FILE: '/x' }, /^Set OIDC_CLIENT_SECRET or OIDC_CLIENT_SECRET_FILE, not both/],
+    [{ ...OIDC, OIDC_CLIENT_SECRET_FILE: '/nonexistent/secret' }, /^OIDC_CLIENT_SECRET_FILE cannot be read \(ENOENT/],
+    [{ ...OIDC, OIDC_SCOPES: 'profile email' }, /^OIDC_SCOPES must include openid/],
+    [{ ...OIDC, OIDC_UPN_CLAIM: 'sub' }, /^OIDC_UPN_CLAIM must be one of preferred_username, upn, email/],
+    [{ ...OIDC, OIDC_ALLOWED_DOMAINS: 'contoso.example, not a domain!' }, /^OIDC_ALLOWED_DOMAINS must be domains/],
+    [{ ...OIDC, OIDC_CREATE_PEOPLE: 'sometimes' }, /^OIDC_CREATE_PEOPLE must be true or false/],
+    [{ ...OIDC, OIDC_BUTTON_LABEL: 'x'.repeat(81) }, /^OIDC_BUTTON_LABEL must be at most 80/],
+    [{ LOCAL_PASSWORDS: 'false' }, /^LOCAL_PASSWORDS=false needs OIDC sign-in/],
+  ];
+  for (const [env, message] of cases) {
+    assert.throws(() => loadConfig(env), (error: Error) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
+  }
 });
 
 const LDAP = { LDAP_URL: 'ldaps://dc.example:636', LDAP_BASE_DN: 'dc=example,dc=com' };
