@@ -6,11 +6,12 @@ import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifySchema } from 'fastify';
+import { SCHEMA_VALIDATION } from './http/index.ts';
 import { createRequestAuthentication, csrfBinding } from './identity/index.ts';
 import { registerGraphPhotoRoutes } from './mail/index.ts';
 import type { Services } from './services.ts';
-import { registerSharePointRoutes, withPeopleManagerPaths } from './sites/index.ts';
+import { lowerCaseApiPath, registerSharePointRoutes } from './sites/index.ts';
 import { registerAdminAuditPage } from './web/admin-audit-page.ts';
 import { registerAdminDirectoryPage } from './web/admin-directory-page.ts';
 import { registerDirectorySyncRoutes, renderDirectorySyncReport } from './web/admin-directory-sync-section.ts';
@@ -34,6 +35,8 @@ export { createServices, type Services, type ServiceOverrides } from './services
 export interface RegisteredRoute {
   method: string;
   url: string;
+  /** What the route declared (params, querystring, body, response, …), so a test can hold every route to having one. */
+  schema: FastifySchema | undefined;
 }
 const routesOfApps = new WeakMap<FastifyInstance, RegisteredRoute[]>();
 
@@ -87,6 +90,10 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     requestTimeout,
     // User ids and UPNs in paths may be long; longer ones get a clear 400 in Graph's error body.
     routerOptions: { maxParamLength: 1000 },
+    // SharePoint's `/_api/` paths in any case reach their lower-case routes.
+    rewriteUrl: (request) => lowerCaseApiPath(request.url ?? '/'),
+    // Every route's params, query, form and headers are checked by its schema; a failure is a 400 in words.
+    ...SCHEMA_VALIDATION,
     frameworkErrors: (error, request, reply) => sendFrameworkError(error, request, reply),
   });
   const auth = createRequestAuthentication(services.identity, { secureCookies, sessionLifetimeHours: config.sessionLifetimeHours });
@@ -95,7 +102,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   const routes: RegisteredRoute[] = [];
   routesOfApps.set(app, routes);
   app.addHook('onRoute', (route) => {
-    for (const method of ([] as string[]).concat(route.method)) routes.push({ method, url: route.url });
+    for (const method of ([] as string[]).concat(route.method)) routes.push({ method, url: route.url, schema: route.schema });
   });
 
   registerSecurityHeaders(app, { https: secureCookies, formTargets: config.oidc ? [config.oidc.issuer.origin] : [] });
@@ -121,7 +128,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(cookie);
   await app.register(csrf, {
     cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true, secure: secureCookies },
-    getToken: (request) => (request.body as Record<string, unknown> | undefined)?._csrf as string | undefined,
+    getToken: (request) => formToken(request.body),
     // Each token is bound to the browser's session (csrfToken() in page-rendering makes them so).
     getUserInfo: csrfBinding,
     csrfOpts: { hmacKey: await services.identity.csrfKey() },
@@ -134,8 +141,6 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
-    // The PeopleManager calls share one case-insensitive route; the document lists each of them.
-    transformObject: (document) => ('openapiObject' in document ? withPeopleManagerPaths(document.openapiObject) : document.swaggerObject),
   });
   await app.register(swaggerUi, apiDocsUiOptions({ https: secureCookies }));
 
@@ -179,4 +184,10 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     },
   });
   return app;
+}
+
+/** A form's CSRF token (`_csrf`). It is checked before the form's schema, so the body is still unknown here. */
+function formToken(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body === null || !('_csrf' in body)) return undefined;
+  return typeof body._csrf === 'string' ? body._csrf : undefined;
 }

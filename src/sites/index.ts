@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { SharePointRouteOptions } from './sharepoint-routes.ts';
 export { SitesService, stableHue, PROFILE_PICTURE_MAX_BYTES, type SitesOptions, type ProfilePictureUploads, type ProfilePictureRequest } from './sites-service.ts';
 export { SiteStore } from './site-store.ts';
@@ -16,9 +16,9 @@ export {
   type ProfileProperty,
 } from './site-profile.ts';
 export type { SharePointRouteOptions } from './sharepoint-routes.ts';
-export { withPeopleManagerPaths, PEOPLE_MANAGER_OPENAPI_PATHS } from './people-manager-openapi.ts';
+export { lowerCaseApiPath } from './sharepoint-api-path.ts';
 
 /** The SharePoint routes, loaded when the server registers them (CLI commands never load the web stack). */
-export async function registerSharePointRoutes(app: FastifyInstance, options: SharePointRouteOptions): Promise<void> {
+export const registerSharePointRoutes: FastifyPluginAsyncTypebox<SharePointRouteOptions> = async (app, options) => {
   await (await import('./sharepoint-routes.ts')).registerSharePointRoutes(app, options);
-}
+};

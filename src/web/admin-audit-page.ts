@@ -1,10 +1,10 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { AUDIT_ACTIONS, type AuditAction, type AuditActorKind, type AuditLog } from '../audit/index.ts';
-import { InvalidInput } from '../errors.ts';
+import { FilterChoice, PlainText } from '../http/index.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
 import { formatTime, html } from './html.ts';
 import { createPageRendering, PAGE } from './page-rendering.ts';
-import { queryChoice } from './query-params.ts';
 
 const ACTOR_KINDS: readonly AuditActorKind[] = ['person', 'admin', 'token', 'cli', 'seed', 'ldap', 'oidc', 'import', 'sync'];
 const PAGE_SIZE = 100;
@@ -51,32 +51,33 @@ function actorWords(actor: { kind: AuditActorKind; name: string }): string {
   return actor.kind === 'person' || actor.kind === 'admin' ? actor.name : `${ACTOR_WORDS[actor.kind] ?? actor.kind}: ${actor.name}`;
 }
 
-function sinceFilter(value: unknown): Date | undefined {
-  if (value === undefined || value === '') return undefined;
-  const date = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value) ? new Date(`${value}T00:00:00Z`) : undefined;
-  if (!date || Number.isNaN(date.getTime())) throw new InvalidInput('The "since" filter must be a date such as 2026-11-01.');
-  return date;
-}
+const AuditQuery = Type.Object({
+  action: FilterChoice(AUDIT_ACTIONS, 'action filter'),
+  actor: FilterChoice(ACTOR_KINDS, 'actor filter'),
+  person: Type.Optional(PlainText({ title: 'person filter', maxLength: 200 })),
+  // The date input sends an empty value when no date is chosen.
+  since: Type.Optional(Type.Union([Type.Literal(''), Type.String({ format: 'date' })], { errorMessage: 'The "since" filter must be a date such as 2026-11-01.' })),
+  before: Type.Optional(Type.Integer({ minimum: 1, errorMessage: 'The page position must be a positive whole number.' })),
+});
 
 /** The audit log for admins: newest first, filtered by action, kind of actor, person and date. */
-export async function registerAdminAuditPage(app: FastifyInstance, options: { audit: AuditLog; auth: RequestAuthentication }): Promise<void> {
+export const registerAdminAuditPage: FastifyPluginAsyncTypebox<{ audit: AuditLog; auth: RequestAuthentication }> = async (app, options) => {
   const { audit, auth } = options;
   const { signedIn, page } = createPageRendering(auth);
 
-  app.get<{ Querystring: Record<string, unknown> }>('/admin/audit', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+  app.get('/admin/audit', { config: PAGE, schema: { hide: true, querystring: AuditQuery } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     audit.assertMayRead(actor);
     const q = request.query;
-    const action = queryChoice<AuditAction>(q.action, AUDIT_ACTIONS, 'action');
-    const actorKind = queryChoice<AuditActorKind>(q.actor, ACTOR_KINDS, 'actor');
-    const person = typeof q.person === 'string' && q.person.trim() ? q.person.trim().slice(0, 200) : undefined;
-    const since = sinceFilter(q.since);
-    const before = q.before === undefined || q.before === '' ? undefined : Number(q.before);
-    if (before !== undefined && !(Number.isInteger(before) && before > 0)) throw new InvalidInput('The page position must be a positive whole number.');
+    const action = q.action || undefined;
+    const actorKind = q.actor || undefined;
+    const person = q.person?.trim() || undefined;
+    const since = q.since ? new Date(`${q.since}T00:00:00Z`) : undefined;
+    const before = q.before;
     const entries = await audit.list(actor, { limit: PAGE_SIZE + 1, ...(action && { action }), ...(actorKind && { actorKind }), ...(person && { person }), ...(since && { since }), ...(before && { before }) });
     const shown = entries.slice(0, PAGE_SIZE);
-    const filters = { action, actor: actorKind, person, since: typeof q.since === 'string' ? q.since : undefined };
+    const filters = { action, actor: actorKind, person, since: q.since || undefined };
     const nextLink = new URLSearchParams(Object.entries({ ...filters, before: String(shown.at(-1)?.seq ?? '') }).filter((e): e is [string, string] => !!e[1]));
     return page(
       reply,
@@ -104,4 +105,4 @@ export async function registerAdminAuditPage(app: FastifyInstance, options: { au
         <nav class="actions" aria-label="Pages">${entries.length > PAGE_SIZE ? html`<a href="/admin/audit?${nextLink.toString()}" rel="next">Older entries</a>` : ''}</nav>`,
     );
   });
-}
+};

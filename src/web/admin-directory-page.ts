@@ -1,5 +1,5 @@
-import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import {
   DIRECTORY_PHOTO_POLICIES,
   DIRECTORY_SOURCES,
@@ -8,6 +8,7 @@ import {
   type DirectorySource,
 } from '../directory-photos/index.ts';
 import type { DirectorySync } from '../directory-sync/index.ts';
+import { CsrfToken, Flash } from '../http/index.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
 import { directorySyncSectionFor } from './admin-directory-sync-section.ts';
 import { html } from './html.ts';
@@ -19,11 +20,11 @@ export interface AdminDirectoryPageOptions {
   auth: RequestAuthentication;
 }
 
-type Form = Record<string, unknown>;
+const PageQuery = Type.Object({ done: Flash });
 const PolicyForm = Type.Object({
-  _csrf: Type.Optional(Type.String()),
-  source: Type.Union(DIRECTORY_SOURCES.map((s) => Type.Literal(s))),
-  policy: Type.Union(DIRECTORY_PHOTO_POLICIES.map((p) => Type.Literal(p))),
+  _csrf: CsrfToken,
+  source: Type.Enum(DIRECTORY_SOURCES, { title: 'directory source' }),
+  policy: Type.Enum(DIRECTORY_PHOTO_POLICIES, { title: 'photo policy' }),
 });
 
 const SOURCE_TITLES: Record<DirectorySource, string> = {
@@ -47,11 +48,11 @@ const POLICY_WORDS: Record<DirectoryPhotoPolicy, { label: string; hint: string }
 };
 
 /** The admin's "Directory" page: how photos from each directory source are used. */
-export async function registerAdminDirectoryPage(app: FastifyInstance, options: AdminDirectoryPageOptions): Promise<void> {
+export const registerAdminDirectoryPage: FastifyPluginAsyncTypebox<AdminDirectoryPageOptions> = async (app, options) => {
   const { directoryPhotos, directorySync, auth } = options;
   const { signedIn, page } = createPageRendering(auth);
 
-  app.get<{ Querystring: Form }>('/admin/directory', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+  app.get('/admin/directory', { config: PAGE, schema: { hide: true, querystring: PageQuery } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const policies = await directoryPhotos.policies(actor);
@@ -83,14 +84,14 @@ export async function registerAdminDirectoryPage(app: FastifyInstance, options: 
   });
 
   const adminFirst = refuseBeforeBody(signedIn, (actor) => directoryPhotos.assertMayAdminister(actor));
-  app.post<{ Body: Static<typeof PolicyForm> }>(
+  app.post(
     '/admin/directory/photo-policy',
-    { config: PAGE, onRequest: adminFirst, preHandler: app.csrfProtection, schema: { hide: true, body: PolicyForm } },
+    { config: PAGE, onRequest: adminFirst, preValidation: app.csrfProtection, schema: { hide: true, body: PolicyForm } },
     async (request, reply) => {
       const actor = await signedIn(request, reply);
       if (!actor) return reply;
-      await directoryPhotos.setPolicy(actor, request.body.source as DirectorySource, request.body.policy as DirectoryPhotoPolicy);
+      await directoryPhotos.setPolicy(actor, request.body.source, request.body.policy);
       return reply.redirect('/admin/directory?done=policy', 303);
     },
   );
-}
+};

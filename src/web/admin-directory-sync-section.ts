@@ -1,7 +1,8 @@
-import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import type { LdapSyncConfig } from '../config.ts';
 import { DIRECTORY_OUTCOMES, type DirectoryOutcome, type DirectorySync, type DirectorySyncReport } from '../directory-sync/index.ts';
+import { CsrfToken } from '../http/index.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import type { BulkProgress } from '../runs/index.ts';
 import { formatTime, html, type SafeHtml } from './html.ts';
@@ -94,8 +95,8 @@ export function renderDirectorySyncReport(report: DirectorySyncReport): SafeHtml
 }
 
 const SyncForm = Type.Object({
-  _csrf: Type.Optional(Type.String()),
-  mode: Type.Optional(Type.Union([Type.Literal('sync'), Type.Literal('dry-run')])),
+  _csrf: CsrfToken,
+  mode: Type.Optional(Type.Enum(['sync', 'dry-run'], { title: 'kind of sync' })),
 });
 
 export interface DirectorySyncRoutesOptions {
@@ -104,13 +105,13 @@ export interface DirectorySyncRoutesOptions {
 }
 
 /** "Sync now": starts a directory sync and shows its run's page. */
-export async function registerDirectorySyncRoutes(app: FastifyInstance, options: DirectorySyncRoutesOptions): Promise<void> {
+export const registerDirectorySyncRoutes: FastifyPluginAsyncTypebox<DirectorySyncRoutesOptions> = async (app, options) => {
   const { directorySync, auth } = options;
   const { signedIn } = createPageRendering(auth);
   const adminFirst = refuseBeforeBody(signedIn, (actor) => directorySync.assertMayAdminister(actor));
-  app.post<{ Body: Static<typeof SyncForm> }>(
+  app.post(
     '/admin/directory/sync',
-    { config: PAGE, onRequest: adminFirst, preHandler: app.csrfProtection, schema: { hide: true, body: SyncForm } },
+    { config: PAGE, onRequest: adminFirst, preValidation: app.csrfProtection, schema: { hide: true, body: SyncForm } },
     async (request, reply) => {
       const actor = await signedIn(request, reply);
       if (!actor) return reply;
@@ -120,7 +121,7 @@ export async function registerDirectorySyncRoutes(app: FastifyInstance, options:
       return reply.redirect(`/admin/runs/${runId}`, 303);
     },
   );
-}
+};
 
 /** The directory section's data for the page. */
 export async function directorySyncSectionFor(directorySync: DirectorySync, actor: Actor, csrf: string): Promise<SafeHtml> {

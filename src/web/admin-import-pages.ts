@@ -5,8 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import multipart, { type MultipartFile } from '@fastify/multipart';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import { InvalidInput, ImageTooLarge } from '../errors.ts';
+import { CsrfToken } from '../http/index.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
 import { IMPORT_MAX_BYTES, PHOTO_IMPORT_OUTCOMES, parseImportMapping, type ImportFile, type PhotoImportOutcome, type ImportReport, type PhotoImporter } from '../mail/index.ts';
 import { html, type SafeHtml } from './html.ts';
@@ -35,6 +38,18 @@ interface ReceivedFile {
   path: string;
   tooLarge: boolean;
 }
+
+/** The form once its files are on disk (see saveUploadedFile): the photos as ReceivedFiles, the CSV as text. */
+const ImportForm = Type.Object({
+  _csrf: CsrfToken,
+  photos: Type.Unsafe<ReceivedFile | ReceivedFile[]>({
+    anyOf: [{ type: 'object' }, { type: 'array', items: { type: 'object' } }],
+    description: 'The photo files',
+    errorMessage: 'Choose the photos to import.',
+  }),
+  map: Type.Optional(Type.String({ title: 'mapping CSV', description: 'file,userPrincipalName rows' })),
+  dryRun: Type.Optional(Type.Enum(['1'], { title: 'dry run choice' })),
+});
 
 const uploadDirs = new WeakMap<FastifyRequest, Promise<string>>();
 /** Requests whose uploaded files an import took over (it deletes them when it is done). */
@@ -81,7 +96,7 @@ function temporaryFileName(name: string): string {
 }
 
 /** The admin page that imports many photos at once, with an optional CSV mapping. */
-export async function registerAdminImportPages(app: FastifyInstance, options: AdminImportPagesOptions): Promise<void> {
+export const registerAdminImportPages: FastifyPluginAsyncTypebox<AdminImportPagesOptions> = async (app, options) => {
   const { photoImporter, auth } = options;
   const { signedIn, page } = createPageRendering(auth);
 
@@ -108,14 +123,15 @@ export async function registerAdminImportPages(app: FastifyInstance, options: Ad
     );
   });
 
-  await app.register(async (uploads) => {
+  await app.register(async (scope) => {
+    const uploads = scope.withTypeProvider<TypeBoxTypeProvider>();
     await uploads.register(multipart, {
       attachFieldsToBody: 'keyValues',
       onFile: saveUploadedFile,
       throwFileSizeLimit: false,
       limits: { fileSize: IMPORT_MAX_BYTES, files: MAX_FILES + 1, fields: 10, fieldSize: 4096 },
     });
-    uploads.post<{ Body: Record<string, unknown> }>(
+    uploads.post(
       '/admin/import',
       {
         config: PAGE,
@@ -125,22 +141,21 @@ export async function registerAdminImportPages(app: FastifyInstance, options: Ad
           if (!actor) return reply.redirect('/signin?next=%2Fadmin%2Fimport', 303);
           photoImporter.assertCanImport(actor);
         },
-        preHandler: uploads.csrfProtection,
+        preValidation: uploads.csrfProtection,
         // Whatever refused the request after the files were written (CSRF, a bad CSV) leaves no files
         // behind: removed before the answer goes out.
         onSend: async (request) => {
           if (!handedOver.has(request)) await removeUploads(request);
         },
         onRequestAbort: async (request) => removeUploads(request),
-        schema: { hide: true },
+        schema: { hide: true, body: ImportForm },
       },
       async (request, reply) => {
         const actor = await signedIn(request, reply);
         if (!actor) return reply;
-        const received = ([] as unknown[]).concat(request.body?.photos ?? []) as ReceivedFile[];
-        if (received.length === 0 || typeof received[0] !== 'object') throw new InvalidInput('Choose the photos to import.');
-        const mapText = request.body?.map;
-        const mapping = typeof mapText === 'string' && mapText.trim() ? parseImportMapping(mapText) : undefined;
+        const received = ([] as ReceivedFile[]).concat(request.body.photos);
+        const mapText = request.body.map;
+        const mapping = mapText?.trim() ? parseImportMapping(mapText) : undefined;
         const files: ImportFile[] = received.map((f) => ({
           name: f.name,
           read: async () => {
@@ -148,7 +163,7 @@ export async function registerAdminImportPages(app: FastifyInstance, options: Ad
             return fsp.readFile(f.path);
           },
         }));
-        const { runId, report } = await photoImporter.start(actor, files, { dryRun: request.body?.dryRun === '1', ...(mapping && { mapping }) });
+        const { runId, report } = await photoImporter.start(actor, files, { dryRun: request.body.dryRun === '1', ...(mapping && { mapping }) });
         handedOver.add(request);
         const cleanUp = () => removeUploads(request);
         void report.then(cleanUp, cleanUp);
@@ -156,7 +171,7 @@ export async function registerAdminImportPages(app: FastifyInstance, options: Ad
       },
     );
   });
-}
+};
 
 /** The report under a finished import's progress: every file's outcome and the CSV's bad rows. */
 export function renderImportReport(report: ImportReport): SafeHtml {

@@ -1,13 +1,14 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type, type Static } from 'typebox';
 import { ROLES, type DirectoryService, type Person, type PersonState, type Role } from '../directory/index.ts';
 import { AppError, InvalidInput, NotFound } from '../errors.ts';
-import { httpStatusOf } from '../http/index.ts';
+import { CsrfToken, FilterChoice, Flash, httpStatusOf, PlainText } from '../http/index.ts';
 import { MIN_PASSWORD_LENGTH, type RequestAuthentication } from '../identity/index.ts';
-import type { DisabledMailPhoto, PeopleLifecycle } from '../people/index.ts';
+import { DISABLED_MAIL_PHOTO_CHOICES, type DisabledMailPhoto, type PeopleLifecycle } from '../people/index.ts';
 import { html } from './html.ts';
 import { ownPhotoUrl } from './layout.ts';
 import { createPageRendering, csrfToken, PAGE, refuseBeforeBody, type PersonActor } from './page-rendering.ts';
-import { queryChoice, queryText } from './query-params.ts';
 
 export interface AdminPeoplePagesOptions {
   directory: DirectoryService;
@@ -15,9 +16,36 @@ export interface AdminPeoplePagesOptions {
   auth: RequestAuthentication;
 }
 
-type Form = Record<string, unknown>;
 const PAGE_SIZE = 50;
 const STATES: readonly PersonState[] = ['enabled', 'disabled'];
+const CHOOSE_A_ROLE = `Choose a role: ${ROLES.join(' or ')}.`;
+
+const PeopleQuery = Type.Object({
+  q: Type.Optional(PlainText({ title: 'search', maxLength: 200 })),
+  state: FilterChoice(STATES, 'state filter'),
+  after: Type.Optional(PlainText({ title: 'page position', maxLength: 300 })),
+  done: Flash,
+});
+/** A form field as a person types it (the handler trims it). */
+const FormText = (title: string) => Type.Optional(PlainText({ title, maxLength: 2000 }));
+const AddPersonForm = Type.Object({
+  _csrf: CsrfToken,
+  userPrincipalName: PlainText({ title: 'user principal name', maxLength: 2000 }),
+  displayName: FormText('display name'),
+  mail: FormText('mail address'),
+  role: Type.Optional(Type.Enum(ROLES, { errorMessage: CHOOSE_A_ROLE })),
+  passwordChoice: Type.Optional(Type.Enum(['one-time', 'password'], { title: 'password choice' })),
+  password: Type.Optional(Type.String({ title: 'password', maxLength: 2000 })),
+});
+const SettingsForm = Type.Object({
+  _csrf: CsrfToken,
+  disabledMailPhoto: Type.Enum(DISABLED_MAIL_PHOTO_CHOICES, { errorMessage: `Choose what happens to a disabled person's Mail photo: ${DISABLED_MAIL_PHOTO_CHOICES.join(' or ')}.` }),
+});
+const EmptyForm = Type.Object({ _csrf: CsrfToken });
+const DisableForm = Type.Object({ _csrf: CsrfToken, reason: FormText('reason') });
+const RoleForm = Type.Object({ _csrf: CsrfToken, role: Type.Enum(ROLES, { errorMessage: CHOOSE_A_ROLE }) });
+const PersonParams = Type.Object({ upn: Type.String({ description: "The person's user principal name" }) });
+const PersonQuery = Type.Object({ done: Flash });
 const STATE_WORDS: Record<PersonState, string> = { enabled: 'Enabled', disabled: 'Disabled' };
 const ROLE_WORDS: Record<Role, string> = { admin: 'Admin', user: 'User' };
 const MAIL_PHOTO_WORDS: Record<DisabledMailPhoto, string> = {
@@ -34,15 +62,15 @@ const FLASH: Record<string, string> = {
 };
 
 /** The admin's People page: search, add, disable and enable, reset a password, remove, and the disabled-person setting. */
-export async function registerAdminPeoplePages(app: FastifyInstance, options: AdminPeoplePagesOptions): Promise<void> {
+export const registerAdminPeoplePages: FastifyPluginAsyncTypebox<AdminPeoplePagesOptions> = async (app, options) => {
   const { directory, people, auth } = options;
   const { signedIn, page } = createPageRendering(auth);
   const personUrl = (person: Person) => `/admin/people/${encodeURIComponent(person.userPrincipalName)}`;
 
-  const listPage = async (reply: FastifyReply, actor: PersonActor, query: Record<string, unknown>, problem?: { error: string; form: Form }) => {
-    const search = queryText(query.q, 'search');
-    const state = queryChoice(query.state, STATES, 'state');
-    const after = queryText(query.after, 'page position', 300)?.toLowerCase();
+  const listPage = async (reply: FastifyReply, actor: PersonActor, query: Static<typeof PeopleQuery>, problem?: { error: string; form: Static<typeof AddPersonForm> }) => {
+    const search = query.q?.trim() || undefined;
+    const state = query.state || undefined;
+    const after = query.after?.trim().toLowerCase() || undefined;
     const [rows, mailPhoto] = await Promise.all([
       people.search(actor, { search, state, after, limit: PAGE_SIZE + 1 }),
       people.disabledMailPhoto(actor),
@@ -53,10 +81,10 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
       const search = new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined));
       return `/admin/people${search.size ? `?${search}` : ''}`;
     };
-    const done = typeof query.done === 'string' && Object.hasOwn(FLASH, query.done) ? FLASH[query.done] : undefined;
+    const done = query.done && Object.hasOwn(FLASH, query.done) ? FLASH[query.done] : undefined;
     const token = csrfToken(reply);
-    const form = problem?.form ?? {};
-    const value = (name: string) => (typeof form[name] === 'string' ? (form[name] as string) : '');
+    const form = problem?.form;
+    const value = (name: 'userPrincipalName' | 'displayName' | 'mail' | 'role' | 'passwordChoice') => form?.[name] ?? '';
     return page(
       reply,
       actor,
@@ -223,29 +251,27 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
     }
   };
 
-  app.get<{ Querystring: Record<string, unknown> }>('/admin/people', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+  app.get('/admin/people', { config: PAGE, schema: { hide: true, querystring: PeopleQuery } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     return listPage(reply, actor, request.query);
   });
 
-  app.post<{ Body: Form }>('/admin/people', { config: PAGE, onRequest: adminFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post('/admin/people', { config: PAGE, onRequest: adminFirst, preValidation: app.csrfProtection, schema: { hide: true, body: AddPersonForm } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
-    const form = request.body ?? {};
+    const form = request.body;
     try {
-      const oneTime = text(form, 'passwordChoice') !== 'password';
-      const password = text(form, 'password');
+      const oneTime = form.passwordChoice !== 'password';
+      const password = form.password ?? '';
       if (!oneTime && !password) throw new InvalidInput('Type the password for the new person, or choose a one-time password.');
-      const role = text(form, 'role') || 'user';
-      if (!ROLES.includes(role as Role)) throw new InvalidInput(`Choose a role: ${ROLES.join(' or ')}.`);
-      const displayName = text(form, 'displayName');
-      const mail = text(form, 'mail');
+      const displayName = form.displayName?.trim();
+      const mail = form.mail?.trim();
       const person = await people.add(actor, {
-        userPrincipalName: text(form, 'userPrincipalName'),
+        userPrincipalName: form.userPrincipalName.trim(),
         ...(displayName && { displayName }),
         ...(mail && { mail }),
-        role: role as Role,
+        role: form.role ?? 'user',
         ...(!oneTime && { password }),
       });
       if (!oneTime) return reply.redirect(`${personUrl(person)}?done=added`, 303);
@@ -258,31 +284,31 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
     }
   });
 
-  app.post<{ Body: Form }>('/admin/people/settings', { config: PAGE, onRequest: adminFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post('/admin/people/settings', { config: PAGE, onRequest: adminFirst, preValidation: app.csrfProtection, schema: { hide: true, body: SettingsForm } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
-    await people.setDisabledMailPhoto(actor, request.body?.disabledMailPhoto);
+    await people.setDisabledMailPhoto(actor, request.body.disabledMailPhoto);
     return reply.redirect('/admin/people?done=settings', 303);
   });
 
-  app.get<{ Params: { upn: string }; Querystring: { done?: string } }>('/admin/people/:upn', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+  app.get('/admin/people/:upn', { config: PAGE, schema: { hide: true, params: PersonParams, querystring: PersonQuery } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     return personPage(reply, actor, await people.getPerson(actor, request.params.upn), { done: request.query.done });
   });
 
-  app.post<{ Params: { upn: string }; Body: Form }>('/admin/people/:upn/disable', { config: PAGE, onRequest: mayDisableFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post('/admin/people/:upn/disable', { config: PAGE, onRequest: mayDisableFirst, preValidation: app.csrfProtection, schema: { hide: true, params: PersonParams, body: DisableForm } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const person = await directory.getPerson(request.params.upn);
     return onPersonPage(reply, actor, person, async () => {
-      const reason = text(request.body ?? {}, 'reason');
+      const reason = request.body.reason?.trim();
       await people.disable(actor, person, reason ? { reason } : {});
       return reply.redirect(`${personUrl(person)}?done=disabled`, 303);
     });
   });
 
-  app.post<{ Params: { upn: string } }>('/admin/people/:upn/enable', { config: PAGE, onRequest: adminAndPersonFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post('/admin/people/:upn/enable', { config: PAGE, onRequest: adminAndPersonFirst, preValidation: app.csrfProtection, schema: { hide: true, params: PersonParams, body: EmptyForm } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const person = await directory.getPerson(request.params.upn);
@@ -290,17 +316,17 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
     return reply.redirect(`${personUrl(person)}?done=enabled`, 303);
   });
 
-  app.post<{ Params: { upn: string }; Body: Form }>('/admin/people/:upn/role', { config: PAGE, onRequest: adminAndPersonFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post('/admin/people/:upn/role', { config: PAGE, onRequest: adminAndPersonFirst, preValidation: app.csrfProtection, schema: { hide: true, params: PersonParams, body: RoleForm } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const person = await directory.getPerson(request.params.upn);
     return onPersonPage(reply, actor, person, async () => {
-      await people.setRole(actor, person, text(request.body ?? {}, 'role') as Role);
+      await people.setRole(actor, person, request.body.role);
       return reply.redirect(`${personUrl(person)}?done=role`, 303);
     });
   });
 
-  app.post<{ Params: { upn: string } }>('/admin/people/:upn/password', { config: PAGE, onRequest: adminAndPersonFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post('/admin/people/:upn/password', { config: PAGE, onRequest: adminAndPersonFirst, preValidation: app.csrfProtection, schema: { hide: true, params: PersonParams, body: EmptyForm } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const person = await directory.getPerson(request.params.upn);
@@ -310,7 +336,7 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
     });
   });
 
-  app.get<{ Params: { upn: string } }>('/admin/people/:upn/remove', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+  app.get('/admin/people/:upn/remove', { config: PAGE, schema: { hide: true, params: PersonParams } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const person = await directory.getPerson(request.params.upn);
@@ -329,7 +355,7 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
     );
   });
 
-  app.post<{ Params: { upn: string } }>('/admin/people/:upn/remove', { config: PAGE, onRequest: mayRemoveFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post('/admin/people/:upn/remove', { config: PAGE, onRequest: mayRemoveFirst, preValidation: app.csrfProtection, schema: { hide: true, params: PersonParams, body: EmptyForm } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const person = await directory.getPerson(request.params.upn);
@@ -338,13 +364,5 @@ export async function registerAdminPeoplePages(app: FastifyInstance, options: Ad
       return reply.redirect('/admin/people?done=removed', 303);
     });
   });
-}
-
-/** A form field as trimmed text ('' when absent); a repeated or non-text field is a 400. */
-function text(form: Form, name: string): string {
-  const value = form[name];
-  if (value === undefined) return '';
-  if (typeof value !== 'string' || value.length > 2000) throw new InvalidInput(`The form field "${name}" must be text.`);
-  return name === 'password' ? value : value.trim();
-}
+};
 

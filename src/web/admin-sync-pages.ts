@@ -1,13 +1,13 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import type { DirectoryService } from '../directory/index.ts';
-import { InvalidInput } from '../errors.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
-import { SYNC_MODES, SYNC_STATE_KINDS, type SyncAdministration, type SyncMode } from '../sync/index.ts';
+import { CsrfToken, FilterChoice, Flash, PlainText } from '../http/index.ts';
+import { MAX_INTERVAL_MINUTES, SYNC_MODES, SYNC_STATE_KINDS, type SyncAdministration, type SyncMode } from '../sync/index.ts';
 import { formatTime, html } from './html.ts';
 import { sitesPhotoUrl } from './layout.ts';
 import { describeState, outcomeWords, STATE_LABELS, triggerWords } from './sync-words.ts';
 import { createPageRendering, csrfToken, PAGE, refuseBeforeBody } from './page-rendering.ts';
-import { queryChoice, queryText } from './query-params.ts';
 
 export interface AdminSyncPagesOptions {
   directory: DirectoryService;
@@ -15,9 +15,28 @@ export interface AdminSyncPagesOptions {
   auth: RequestAuthentication;
 }
 
-type Form = Record<string, unknown>;
 const PAGE_SIZE = 50;
 const SYNC_OUTCOMES = ['unchanged', 'synced', 'placeholder', 'failed'] as const;
+
+const StatusQuery = Type.Object({
+  q: Type.Optional(PlainText({ title: 'search', maxLength: 200 })),
+  state: FilterChoice(SYNC_STATE_KINDS, 'state filter'),
+  after: Type.Optional(PlainText({ title: 'page position', maxLength: 300 })),
+  done: Flash,
+});
+const SettingsForm = Type.Object({
+  _csrf: CsrfToken,
+  mode: Type.Enum(SYNC_MODES, { title: 'sync mode' }),
+  intervalMinutes: Type.Integer({
+    minimum: 1,
+    maximum: MAX_INTERVAL_MINUTES,
+    errorMessage: `The schedule interval must be a whole number of minutes from 1 to ${MAX_INTERVAL_MINUTES}.`,
+  }),
+});
+const RunForm = Type.Object({ _csrf: CsrfToken, scope: Type.Enum(['all', 'stale'], { errorMessage: 'Choose whom to sync: everyone or the out-of-date.' }) });
+const EmptyForm = Type.Object({ _csrf: CsrfToken });
+const PersonParams = Type.Object({ upn: Type.String({ description: "The person's user principal name" }) });
+const PersonQuery = Type.Object({ done: Type.Optional(Type.Enum(SYNC_OUTCOMES, { title: 'sync result' })) });
 
 const MODE_LABELS: Record<SyncMode, string> = {
   'user-initiated': 'User-initiated (like Microsoft 365): a person\'s own visit to Files or Sites syncs them',
@@ -27,16 +46,16 @@ const MODE_LABELS: Record<SyncMode, string> = {
 const FLASH: Record<string, string> = { settings: 'The sync settings are saved.' };
 
 /** The admin's "Sync status" page, a person's sync history, the mode setting and forced syncs. */
-export async function registerAdminSyncPages(app: FastifyInstance, options: AdminSyncPagesOptions): Promise<void> {
+export const registerAdminSyncPages: FastifyPluginAsyncTypebox<AdminSyncPagesOptions> = async (app, options) => {
   const { directory, syncAdmin, auth } = options;
   const { signedIn, page } = createPageRendering(auth);
 
-  app.get<{ Querystring: Record<string, unknown> }>('/admin/sync', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+  app.get('/admin/sync', { config: PAGE, schema: { hide: true, querystring: StatusQuery } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
-    const search = queryText(request.query.q, 'search');
-    const state = queryChoice(request.query.state, SYNC_STATE_KINDS, 'state');
-    const after = queryText(request.query.after, 'page position', 300)?.toLowerCase();
+    const search = request.query.q?.trim() || undefined;
+    const state = request.query.state || undefined;
+    const after = request.query.after?.trim().toLowerCase() || undefined;
     const [settings, counts, rows] = await Promise.all([
       syncAdmin.getSettings(actor),
       syncAdmin.countByState(actor),
@@ -50,7 +69,7 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
       return `/admin/sync${query.size ? `?${query}` : ''}`;
     };
     const token = csrfToken(reply);
-    const done = typeof request.query.done === 'string' && Object.hasOwn(FLASH, request.query.done) ? FLASH[request.query.done] : undefined;
+    const done = request.query.done && Object.hasOwn(FLASH, request.query.done) ? FLASH[request.query.done] : undefined;
     const runs = (await syncAdmin.listRuns(actor, 'sync')).slice(0, 5);
     return page(
       reply,
@@ -132,28 +151,26 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
     await directory.getPerson((request.params as { upn: string }).upn);
   });
 
-  app.post<{ Body: Form }>('/admin/sync/settings', { config: PAGE, onRequest: adminFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post('/admin/sync/settings', { config: PAGE, onRequest: adminFirst, preValidation: app.csrfProtection, schema: { hide: true, body: SettingsForm } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
-    await syncAdmin.changeSettings(actor, { mode: request.body?.mode, intervalMinutes: request.body?.intervalMinutes });
+    await syncAdmin.changeSettings(actor, { mode: request.body.mode, intervalMinutes: request.body.intervalMinutes });
     return reply.redirect('/admin/sync?done=settings', 303);
   });
 
-  app.post<{ Body: Form }>('/admin/sync/runs', { config: PAGE, onRequest: adminFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post('/admin/sync/runs', { config: PAGE, onRequest: adminFirst, preValidation: app.csrfProtection, schema: { hide: true, body: RunForm } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
-    const scope = request.body?.scope;
-    if (scope !== 'all' && scope !== 'stale') throw new InvalidInput('Choose whom to sync: everyone or the out-of-date.');
-    const runId = await syncAdmin.startSyncAll(actor, { staleOnly: scope === 'stale' });
+    const runId = await syncAdmin.startSyncAll(actor, { staleOnly: request.body.scope === 'stale' });
     return reply.redirect(`/admin/runs/${runId}`, 303);
   });
 
-  app.get<{ Params: { upn: string }; Querystring: { done?: string } }>('/admin/sync/people/:upn', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+  app.get('/admin/sync/people/:upn', { config: PAGE, schema: { hide: true, params: PersonParams, querystring: PersonQuery } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const person = await directory.getPerson(request.params.upn);
     const { state, history } = await syncAdmin.personStatus(actor, person);
-    const outcome = SYNC_OUTCOMES.find((o) => o === request.query.done);
+    const outcome = request.query.done;
     return page(
       reply,
       actor,
@@ -203,11 +220,11 @@ export async function registerAdminSyncPages(app: FastifyInstance, options: Admi
     );
   });
 
-  app.post<{ Params: { upn: string } }>('/admin/sync/people/:upn', { config: PAGE, onRequest: adminAndPersonFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post('/admin/sync/people/:upn', { config: PAGE, onRequest: adminAndPersonFirst, preValidation: app.csrfProtection, schema: { hide: true, params: PersonParams, body: EmptyForm } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const person = await directory.getPerson(request.params.upn);
     const result = await syncAdmin.syncPerson(actor, person);
     return reply.redirect(`/admin/sync/people/${encodeURIComponent(person.userPrincipalName)}?done=${result.outcome}`, 303);
   });
-}
+};

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { WEB_FILES_DIR } from './web-files.ts';
 
 const ASSET_DIR = path.join(WEB_FILES_DIR, 'assets');
@@ -15,7 +15,7 @@ const PACKAGE_ASSETS: Record<string, string> = {
 const TYPES: Record<string, string> = { '.css': 'text/css; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.svg': 'image/svg+xml' };
 
 /** The portal's few static files, read once at start: the machine serves everything itself, no CDN. */
-export async function registerAssetRoutes(app: FastifyInstance): Promise<void> {
+export const registerAssetRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const files = [...fs.readdirSync(ASSET_DIR).map((name) => [name, path.join(ASSET_DIR, name)] as const), ...Object.entries(PACKAGE_ASSETS)];
   for (const [name, file] of files) {
     const type = TYPES[path.extname(name)];
@@ -25,4 +25,4 @@ export async function registerAssetRoutes(app: FastifyInstance): Promise<void> {
       reply.type(type).header('cache-control', 'public, max-age=300').send(body),
     );
   }
-}
+};

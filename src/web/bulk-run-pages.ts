@@ -1,6 +1,8 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import type { BulkProgress } from '../runs/index.ts';
 import { NotFound } from '../errors.ts';
+import { CsrfToken } from '../http/index.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import type { SyncAdministration } from '../sync/index.ts';
 import { formatTime, html, type SafeHtml } from './html.ts';
@@ -22,6 +24,9 @@ const BACK_LINKS: Record<BulkProgress['kind'], SafeHtml> = {
   directory: html`<a href="/admin/directory">The directory and its last syncs</a>`,
 };
 
+const RunParams = Type.Object({ id: Type.String({ maxLength: 100, description: 'The run\'s id' }) });
+const CancelForm = Type.Object({ _csrf: CsrfToken });
+
 const STATUS_WORDS: Record<BulkProgress['status'], string> = { running: 'Running', finished: 'Finished', cancelled: 'Cancelled', interrupted: 'Interrupted' };
 
 export function progressFigures(p: BulkProgress): SafeHtml {
@@ -39,7 +44,7 @@ export function progressFigures(p: BulkProgress): SafeHtml {
  * script is an asset; the CSP allows no inline script), the failures with their reasons, and Cancel.
  * The run is in the database, so every server process serves these pages, also after a restart.
  */
-export async function registerBulkRunPages(app: FastifyInstance, options: BulkRunPagesOptions): Promise<void> {
+export const registerBulkRunPages: FastifyPluginAsyncTypebox<BulkRunPagesOptions> = async (app, options) => {
   const { syncAdmin, auth } = options;
   const { signedIn, page } = createPageRendering(auth);
   const findRun = async (actor: Actor, id: string) => {
@@ -48,7 +53,7 @@ export async function registerBulkRunPages(app: FastifyInstance, options: BulkRu
     return run;
   };
 
-  app.get<{ Params: { id: string } }>('/admin/runs/:id', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+  app.get('/admin/runs/:id', { config: PAGE, schema: { hide: true, params: RunParams } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const p = await findRun(actor, request.params.id);
@@ -79,7 +84,7 @@ export async function registerBulkRunPages(app: FastifyInstance, options: BulkRu
     );
   });
 
-  app.get<{ Params: { id: string } }>('/admin/runs/:id/events', { config: PAGE, schema: { hide: true } }, async (request, reply: FastifyReply) => {
+  app.get('/admin/runs/:id/events', { config: PAGE, schema: { hide: true, params: RunParams } }, async (request, reply) => {
     const actor = await auth.requireActor(request);
     let progress = await findRun(actor, request.params.id);
     reply.hijack();
@@ -113,11 +118,11 @@ export async function registerBulkRunPages(app: FastifyInstance, options: BulkRu
 
   // Who may cancel, and that the run exists, are settled before the form's body is read.
   const runFirst = refuseBeforeBody(signedIn, (actor, request) => findRun(actor, (request.params as { id: string }).id));
-  app.post<{ Params: { id: string } }>('/admin/runs/:id/cancel', { config: PAGE, onRequest: runFirst, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post('/admin/runs/:id/cancel', { config: PAGE, onRequest: runFirst, preValidation: app.csrfProtection, schema: { hide: true, params: RunParams, body: CancelForm } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     await findRun(actor, request.params.id);
     await syncAdmin.cancelRun(actor, request.params.id);
     return reply.redirect(`/admin/runs/${encodeURIComponent(request.params.id)}`, 303);
   });
-}
+};

@@ -52,14 +52,12 @@ export function registerErrorHandling(app: FastifyInstance, options: { auth?: Re
     return sendError(request, reply, body, auth);
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    sendError(request, reply, {
-      status: 404,
-      code: 'NotFound',
-      message: `There is nothing at ${request.method} ${request.url.split('?')[0]}.`,
-      headers: {},
-    }, auth),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    // As sent: `/_api/` paths are routed lower case.
+    const path = request.originalUrl.split('?')[0]!;
+    const place = path.toLowerCase().startsWith('/_api/') ? 'There is no SharePoint API at' : 'There is nothing at';
+    return sendError(request, reply, { status: 404, code: 'NotFound', message: `${place} ${request.method} ${path}.`, headers: {} }, auth);
+  });
 }
 
 /** Errors fastify raises before a route is found (a broken %-escape, an over-long path part). */
@@ -83,9 +81,8 @@ function isMultipart(request: FastifyRequest): boolean {
 
 function describe(error: FastifyError, request: FastifyRequest): ErrorBody {
   if (error instanceof AppError) return { status: httpStatusOf(error), code: error.code, message: error.message, headers: httpHeadersOf(error), ...(error.link && { link: error.link }) };
-  if (error.validation) {
-    return { status: 400, code: 'BadRequest', message: `Invalid request: ${error.message}.`, headers: {} };
-  }
+  // Worded by the schema's failure (SCHEMA_VALIDATION in http/): it names the field and what it must be.
+  if (error.validation) return { status: 400, code: 'BadRequest', message: error.message, headers: {} };
   if (isMultipart(request) && (CLIENT_BODY_FAILURES.has(error.code) || /^(Multipart|Unexpected end of form|Malformed part header)/.test(error.message))) {
     return { status: 400, code: 'BadRequest', message: 'The form could not be read: it was cut off or is not valid multipart/form-data. Send it again.', headers: {} };
   }

@@ -1,5 +1,6 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Type, type Static } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import { NotFound, TooManyAttempts } from '../errors.ts';
 import { httpStatusOf } from '../http/index.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
@@ -35,7 +36,7 @@ const CallbackQuery = Type.Object(
 );
 
 /** OIDC sign-in: the start (off to the provider) and the callback (back with a code). */
-export async function registerOidcRoutes(app: FastifyInstance, options: OidcRouteOptions): Promise<void> {
+export const registerOidcRoutes: FastifyPluginAsyncTypebox<OidcRouteOptions> = async (app, options) => {
   const { oidc, auth } = options;
   const { page } = createPageRendering(auth);
   const limited = {
@@ -69,7 +70,7 @@ export async function registerOidcRoutes(app: FastifyInstance, options: OidcRout
     );
   };
 
-  app.get<{ Querystring: Static<typeof StartQuery> }>('/signin/oidc', { config: limited, schema: { hide: true, querystring: StartQuery } }, async (request, reply) => {
+  app.get('/signin/oidc', { config: limited, schema: { hide: true, querystring: StartQuery } }, async (request, reply) => {
     const signIn = configured();
     const actor = await auth.findActor(request).catch(() => undefined);
     if (actor?.kind === 'person') return reply.redirect(safeNext(request.query.next), 303);
@@ -84,7 +85,7 @@ export async function registerOidcRoutes(app: FastifyInstance, options: OidcRout
     }
   });
 
-  app.get<{ Querystring: Static<typeof CallbackQuery> }>('/signin/oidc/callback', { config: limited, schema: { hide: true, querystring: CallbackQuery } }, async (request, reply) => {
+  app.get('/signin/oidc/callback', { config: limited, schema: { hide: true, querystring: CallbackQuery } }, async (request, reply) => {
     const signIn = configured();
     const browserState = request.cookies[STATE_COOKIE];
     reply.clearCookie(STATE_COOKIE, { path: STATE_COOKIE_PATH });
@@ -102,7 +103,7 @@ export async function registerOidcRoutes(app: FastifyInstance, options: OidcRout
       throw error;
     }
   });
-}
+};
 
 /** The provider's sign-out page for the browser's OIDC sign-in, if it has one (for POST /signout). */
 export async function oidcSignOutRedirect(oidc: OidcSignIn | undefined, request: FastifyRequest, reply: FastifyReply): Promise<string | undefined> {

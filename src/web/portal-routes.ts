@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { AppError, InvalidInput, NotFound, TooManyAttempts } from '../errors.ts';
-import { httpStatusOf } from '../http/index.ts';
 import type { IdentityService, RequestAuthentication } from '../identity/index.ts';
 import { isAdmin, MIN_PASSWORD_LENGTH } from '../identity/index.ts';
 import { MAIL_PHOTO_MAX_BYTES } from '../imaging/index.ts';
 import type { MailPhotoService, PhotoVersion } from '../mail/index.ts';
 import type { SyncMode } from '../sync/index.ts';
+import { CsrfToken, Flash, httpStatusOf } from '../http/index.ts';
 import { html, type SafeHtml } from './html.ts';
 import { ownPhotoUrl } from './layout.ts';
 import { createPageRendering, csrfToken, PAGE, refuseBeforeBody, type PersonActor } from './page-rendering.ts';
@@ -38,7 +40,22 @@ const SITES_FOLLOWS: Record<SyncMode, string> = {
   scheduled: 'Sites shows it at the next scheduled sync your admin has set up, or sooner when you sign in again and open Files or Sites.',
 };
 
-type Form = Record<string, unknown>;
+const Next = Type.Object({ next: Type.Optional(Type.String({ description: 'Where to go after signing in: a path on this site (anything else goes home)' })) });
+const Done = Type.Object({ done: Flash });
+const SignInForm = Type.Object({ _csrf: CsrfToken, username: Type.String({ title: 'user name' }), password: Type.String({ title: 'password' }) });
+const EmptyForm = Type.Object({ _csrf: CsrfToken });
+const PhotoForm = Type.Object({
+  _csrf: CsrfToken,
+  // A file part, not a text field of that name: multipart gives a file as bytes.
+  photo: Type.Unsafe<Buffer>({ not: { type: 'string' }, format: 'binary', errorMessage: 'Choose a photo to upload.' }),
+});
+const PasswordForm = Type.Object({
+  _csrf: CsrfToken,
+  current: Type.String({ title: 'current password' }),
+  new: Type.String({ title: 'new password' }),
+  confirm: Type.String({ title: 'new password again' }),
+  revokeTokens: Type.Optional(Type.Enum(['on'], { title: 'choice to revoke your API tokens' })),
+});
 const FLASH: Record<string, string> = {
   uploaded: 'Your photo is saved in Mail.',
   unchanged: 'That is already your photo; nothing changed.',
@@ -47,19 +64,19 @@ const FLASH: Record<string, string> = {
 };
 
 /** Sign-in, the home page with its tiles, the Mail photo page and the password page. */
-export async function registerPortalRoutes(app: FastifyInstance, options: PortalOptions): Promise<void> {
+export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = async (app, options) => {
   const { identity, mail, auth } = options;
   const methods: SignInMethods = options.signInMethods ?? { oidcButtonLabel: undefined, localPasswords: true };
 
   const { signedIn, page } = createPageRendering(auth);
 
-  app.get<{ Querystring: { next?: string } }>('/signin', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+  app.get('/signin', { config: PAGE, schema: { hide: true, querystring: Next } }, async (request, reply) => {
     const actor = await auth.findActor(request).catch(() => undefined);
     if (actor?.kind === 'person') return reply.redirect(safeNext(request.query.next), 303);
     return page(reply, undefined, 'Sign in', signInForm(methods, csrfToken(reply), request.query.next));
   });
 
-  app.post<{ Body: Form; Querystring: { next?: string } }>(
+  app.post(
     '/signin',
     {
       config: {
@@ -71,12 +88,11 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
             new TooManyAttempts('Too many sign-in attempts. Wait a minute, then try again.', Math.ceil(context.ttl / 1000)),
         },
       },
-      preHandler: app.csrfProtection,
-      schema: { hide: true },
+      preValidation: app.csrfProtection,
+      schema: { hide: true, querystring: Next, body: SignInForm },
     },
     async (request, reply) => {
-      const name = field(request.body, 'username');
-      const password = field(request.body, 'password');
+      const { username: name, password } = request.body;
       try {
         const { sessionToken, person } = await identity.signIn(name, password);
         // A new session id at every sign-in; any session the browser had is ended.
@@ -92,14 +108,14 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
     },
   );
 
-  app.post('/signout', { config: PAGE, preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post('/signout', { config: PAGE, preValidation: app.csrfProtection, schema: { hide: true, body: EmptyForm } }, async (request, reply) => {
     // Asked before the session ends: the provider's sign-out needs what the sign-in left (the ID token).
     const providerSignOut = await options.signOutRedirect?.(request, reply);
     await auth.endSession(request, reply);
     return reply.redirect(providerSignOut ?? '/signin', 303);
   });
 
-  app.get<{ Querystring: { done?: string } }>('/', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+  app.get('/', { config: PAGE, schema: { hide: true, querystring: Done } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     const done = request.query.done;
@@ -186,7 +202,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
 
   const currentVersion = (actor: PersonActor) => mail.getPhoto(actor, actor.person).catch((error) => (error instanceof NotFound ? undefined : Promise.reject(error)));
 
-  app.get<{ Querystring: { done?: string } }>('/mail/photo', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+  app.get('/mail/photo', { config: PAGE, schema: { hide: true, querystring: Done } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     return photoPage(reply, actor, await currentVersion(actor), { done: request.query.done });
@@ -194,18 +210,20 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
 
   // Multipart parsing lives in its own scope: the plugin adds hooks to every request in its scope,
   // and only this form needs them.
-  await app.register(async (uploads) => {
+  await app.register(async (scope) => {
+    const uploads = scope.withTypeProvider<TypeBoxTypeProvider>();
     await uploads.register(multipart, {
       attachFieldsToBody: 'keyValues',
       limits: { fileSize: MAIL_PHOTO_MAX_BYTES, files: 1, fields: 5, fieldSize: 4096 },
     });
     const uploadAccepted = refuseBeforeBody(signedIn, (actor) => mail.assertUploadAccepted(actor, actor.person));
-    uploads.post<{ Body: Form }>('/mail/photo', { config: PAGE, onRequest: uploadAccepted, preHandler: uploads.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+    uploads.post('/mail/photo', { config: PAGE, onRequest: uploadAccepted, preValidation: uploads.csrfProtection, schema: { hide: true, body: PhotoForm } }, async (request, reply) => {
       const actor = await signedIn(request, reply);
       if (!actor) return reply;
-      const file = request.body?.photo;
+      const file = request.body.photo;
       try {
-        if (!Buffer.isBuffer(file) || file.length === 0) throw new InvalidInput('Choose a photo to upload.');
+        // A file input left empty still sends its part, with no bytes.
+        if (file.length === 0) throw new InvalidInput('Choose a photo to upload.');
         const { changed } = await mail.setPhoto(actor, actor.person, file, 'page');
         return reply.redirect(`/mail/photo?done=${changed ? 'uploaded' : 'unchanged'}`, 303);
       } catch (error) {
@@ -216,7 +234,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
     });
   });
 
-  app.post('/mail/photo/remove', { config: PAGE, onRequest: refuseBeforeBody(signedIn), preHandler: app.csrfProtection, schema: { hide: true } }, async (request, reply) => {
+  app.post('/mail/photo/remove', { config: PAGE, onRequest: refuseBeforeBody(signedIn), preValidation: app.csrfProtection, schema: { hide: true, body: EmptyForm } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     await mail.removePhoto(actor, actor.person).catch((error) => {
@@ -258,7 +276,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
     return passwordPage(reply, actor);
   });
 
-  app.post<{ Body: Form }>(
+  app.post(
     '/account/password',
     {
       config: {
@@ -277,18 +295,18 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
         },
       },
       onRequest: refuseBeforeBody((request, reply) => signedIn(request, reply, { changingPassword: true })),
-      preHandler: app.csrfProtection,
-      schema: { hide: true },
+      preValidation: app.csrfProtection,
+      schema: { hide: true, body: PasswordForm },
     },
     async (request, reply) => {
       const actor = await signedIn(request, reply, { changingPassword: true });
       if (!actor) return reply;
       try {
-        const newPassword = field(request.body, 'new');
-        if (newPassword !== field(request.body, 'confirm')) throw new InvalidInput('The two new passwords differ.');
-        const changed = await identity.changePassword(actor.person, field(request.body, 'current'), newPassword, {
+        const { current, new: newPassword, confirm, revokeTokens } = request.body;
+        if (newPassword !== confirm) throw new InvalidInput('The two new passwords differ.');
+        const changed = await identity.changePassword(actor.person, current, newPassword, {
           sessionToken: auth.sessionToken(request),
-          revokeTokens: request.body?.revokeTokens === 'on',
+          revokeTokens: revokeTokens === 'on',
           actor,
         });
         // The session goes on under a new id: one learned before the change opens nothing after it.
@@ -301,7 +319,7 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
       }
     },
   );
-}
+};
 
 function signInForm(methods: SignInMethods, csrfToken: string, next: string | undefined, error?: string, name?: string): SafeHtml {
   const nextQuery = next ? `?next=${encodeURIComponent(safeNext(next))}` : '';
@@ -334,10 +352,4 @@ export function safeNext(next: string | undefined): string {
   // It becomes a Location header: printable ASCII only (no CR/LF, no characters a header cannot hold).
   if (!/^[\x21-\x7e]+$/.test(next)) return '/';
   return next;
-}
-
-function field(body: Form | undefined, name: string): string {
-  const value = body?.[name];
-  if (typeof value !== 'string') throw new InvalidInput(`The form field "${name}" is missing.`);
-  return value;
 }

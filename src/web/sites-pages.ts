@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import type { DirectoryService, Person } from '../directory/index.ts';
 import { NotFound } from '../errors.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
@@ -21,6 +22,8 @@ export interface SitesPagesOptions {
 }
 
 const PEOPLE_PER_PAGE = 48;
+const PeopleQuery = Type.Object({ page: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, title: 'page number' })) });
+const ProfileParams = Type.Object({ upn: Type.String({ maxLength: 256, title: 'user principal name' }) });
 const PIXELS: Record<SiteThumbnailSize, number> = { S: 48, M: 72, L: 160 };
 
 /**
@@ -35,7 +38,7 @@ function sitesPhoto(person: Person, size: SiteThumbnailSize, alt: string, synced
 
 
 /** Files, Sites (with the people directory and profiles) and the page that explains photo sync. */
-export async function registerSitesPages(app: FastifyInstance, options: SitesPagesOptions): Promise<void> {
+export const registerSitesPages: FastifyPluginAsyncTypebox<SitesPagesOptions> = async (app, options) => {
   const { directory, sites, sync, trigger, auth } = options;
   const { signedIn, page } = createPageRendering(auth);
 
@@ -67,12 +70,12 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
     );
   });
 
-  app.get<{ Querystring: { page?: string } }>('/sites', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+  app.get('/sites', { config: PAGE, schema: { hide: true, querystring: PeopleQuery } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
     await showsOwnPhoto(actor);
     const me = actor.person;
-    const pageNumber = Math.max(1, Math.min(10_000, Number.parseInt(request.query.page ?? '1', 10) || 1));
+    const pageNumber = request.query.page ?? 1;
     const people = await directory.listPeople({ limit: PEOPLE_PER_PAGE + 1, offset: (pageNumber - 1) * PEOPLE_PER_PAGE });
     const hasNext = people.length > PEOPLE_PER_PAGE;
     const syncedEtags = await sites.syncedEtagsOf(people.filter((person) => person.id !== me.id));
@@ -101,11 +104,11 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
     );
   });
 
-  app.get<{ Params: { upn: string } }>('/sites/people/:upn', { config: PAGE, schema: { hide: true } }, async (request, reply) => {
+  app.get('/sites/people/:upn', { config: PAGE, schema: { hide: true, params: ProfileParams } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
     if (!actor) return reply;
-    const person = await directory.findPerson(request.params.upn.slice(0, 256));
-    if (!person) throw new NotFound(`There is no person called ${request.params.upn.slice(0, 256)}.`);
+    const person = await directory.findPerson(request.params.upn);
+    if (!person) throw new NotFound(`There is no person called ${request.params.upn}.`);
     const own = person.id === actor.person.id;
     if (own) await showsOwnPhoto(actor);
     const [properties, state] = await Promise.all([sites.getProperties(person), sync.getSyncState(person)]);
@@ -189,4 +192,4 @@ export async function registerSitesPages(app: FastifyInstance, options: SitesPag
         </section>`,
     );
   });
-}
+};

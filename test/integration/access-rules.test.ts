@@ -177,9 +177,9 @@ const TABLE: Row[] = [
   // SharePoint-style endpoints. The photos are public by intent (README); a revoked token is still refused.
   ['GET /_layouts/15/userphoto.aspx',           'own+other', G401,       OK_IMG,       OK_IMG,       OK_IMG,         OK_IMG,       OK_IMG,       G401,        G401,          G403,            OK_IMG,          G401],
   ['GET /User Photos/Profile Pictures/:file',   'own+other', G401,       OK_IMG,       OK_IMG,       OK_IMG,         OK_IMG,       OK_IMG,       G401,        G401,          G403,            OK_IMG,          G401],
-  ['GET /_api/* GetMyProperties',               'none',      G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
-  ['GET /_api/* GetPropertiesFor',              'own+other', G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
-  ['POST /_api/* SetMyProfilePicture',          'none',      G401,       G403,         G403,         G403,           OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
+  ['GET /_api/sp.userprofiles.peoplemanager/getmyproperties', 'none',    G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
+  ['GET /_api/sp.userprofiles.peoplemanager/getpropertiesfor:argument', 'own+other', G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
+  ['POST /_api/sp.userprofiles.peoplemanager/setmyprofilepicture', 'none',    G401,       G403,         G403,         G403,           OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
 
   // Admin pages and their forms.
   ['GET /admin/sync',                           'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
@@ -408,12 +408,12 @@ const CASES: Record<string, CaseSpec> = {
 
   'GET /_layouts/15/userphoto.aspx': { targeted: true, request: (c) => ({ url: `/_layouts/15/userphoto.aspx?size=L&accountname=${enc(upn(c.target))}` }) },
   'GET /User Photos/Profile Pictures/:file': { targeted: true, request: (c) => ({ url: `/User%20Photos/Profile%20Pictures/${fileStem(c.target)}_LThumb.jpg` }) },
-  'GET /_api/* GetMyProperties': { request: () => ({ url: '/_api/SP.UserProfiles.PeopleManager/GetMyProperties', headers: { accept: 'application/json' } }) },
-  'GET /_api/* GetPropertiesFor': {
+  'GET /_api/sp.userprofiles.peoplemanager/getmyproperties': { request: () => ({ url: '/_api/SP.UserProfiles.PeopleManager/GetMyProperties', headers: { accept: 'application/json' } }) },
+  'GET /_api/sp.userprofiles.peoplemanager/getpropertiesfor:argument': {
     targeted: true,
     request: (c) => ({ url: `/_api/SP.UserProfiles.PeopleManager/GetPropertiesFor(accountName=@v)?@v=${accountName(c.target)}`, headers: { accept: 'application/json' } }),
   },
-  'POST /_api/* SetMyProfilePicture': {
+  'POST /_api/sp.userprofiles.peoplemanager/setmyprofilepicture': {
     before: photoWrite,
     // As PnPjs's setMyProfilePic sends it: the raw image labelled JSON.
     request: (c) => ({ url: '/_api/SP.UserProfiles.PeopleManager/SetMyProfilePicture', headers: { 'content-type': 'application/json;charset=utf-8' }, payload: c.w.photos.b }),
@@ -574,9 +574,9 @@ const CASES: Record<string, CaseSpec> = {
 // The table, expanded: HEAD rows generated from GET rows, targets split into cells.
 
 interface Rule {
-  /** e.g. `GET /_api/* GetPropertiesFor` */
+  /** e.g. `GET /v1.0/users/:user/photo` */
   caseKey: string;
-  /** The registered route it covers: `GET /_api/*` */
+  /** The registered route it covers (a case may add a variant word after it) */
   route: string;
   method: string;
   url: string;
@@ -682,7 +682,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
       // A route that names a person is checked with the actor's own UPN and with someone else's.
       for (const rule of rules) {
-        const namesPerson = /:user|:upn|Profile Pictures\/:file|userphoto\.aspx|GetPropertiesFor/.test(rule.caseKey);
+        const namesPerson = /:user|:upn|Profile Pictures\/:file|userphoto\.aspx|getpropertiesfor/i.test(rule.caseKey);
         assert.equal(Boolean(rule.spec.targeted), namesPerson, `${rule.caseKey}: a person in the request must be targeted (own/other), nothing else`);
         if (rule.spec.targeted) {
           const targets = rules.filter((r) => r.caseKey === rule.caseKey).map((r) => r.target).sort();
@@ -694,6 +694,21 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const routes = new Set(rules.map((r) => r.route)).size;
       const heads = rules.filter((r) => r.method === 'HEAD').length;
       t.diagnostic(`access table on ${kind}: ${routes} routes as ${rules.length} route×target rules (${heads} of them HEAD) × ${ACTORS.length} actors = ${rules.length * ACTORS.length} cells`);
+    });
+
+    test('every route declares its input in a TypeBox schema: path parameters, the body it takes, and an API\'s replies', () => {
+      const problems = registeredRoutes(w.t.app)
+        .filter((r) => r.method !== 'HEAD' && !r.url.startsWith('/docs'))
+        .flatMap((r) => {
+          const schema = r.schema ?? {};
+          const missing = [
+            /[:*]/.test(r.url) && !schema.params && 'its path parameters',
+            ['POST', 'PUT', 'PATCH'].includes(r.method) && !schema.body && 'its body',
+            !schema.hide && !schema.response && 'its replies (it is in /docs)',
+          ].filter(Boolean);
+          return missing.map((what) => `${r.method} ${r.url} does not declare ${what}`);
+        });
+      assert.deepEqual(problems, []);
     });
 
     // The table: one test per cell, grouped by case.
