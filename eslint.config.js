@@ -11,7 +11,18 @@ export default tseslint.config(
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       // node:test's test() and describe() return promises the runner itself awaits.
-      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            {
+              from: 'package',
+              package: 'node:test',
+              name: ['test', 'describe', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'],
+            },
+          ],
+        },
+      ],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-explicit-any': 'error',
       // `const { secret: _, ...rest }` leaves a property out on purpose.
@@ -23,7 +34,30 @@ export default tseslint.config(
   {
     // The browser scripts the pages load.
     files: ['src/web/assets/*.js', 'src/web/api-docs/*.js'],
-    languageOptions: { globals: { window: 'readonly', document: 'readonly', Cropper: 'readonly', EventSource: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', Intl: 'readonly', FormData: 'readonly', fetch: 'readonly', URL: 'readonly', Image: 'readonly', Blob: 'readonly', HTMLElement: 'readonly', requestAnimationFrame: 'readonly', navigator: 'readonly', location: 'readonly', FileReader: 'readonly', DataTransfer: 'readonly', File: 'readonly' } },
+    languageOptions: {
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        Cropper: 'readonly',
+        EventSource: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        Intl: 'readonly',
+        FormData: 'readonly',
+        fetch: 'readonly',
+        URL: 'readonly',
+        Image: 'readonly',
+        Blob: 'readonly',
+        HTMLElement: 'readonly',
+        requestAnimationFrame: 'readonly',
+        navigator: 'readonly',
+        location: 'readonly',
+        FileReader: 'readonly',
+        DataTransfer: 'readonly',
+        File: 'readonly',
+      },
+    },
   },
   {
     files: ['**/*.mjs', 'bin/*.js', 'eslint.config.js'],

@@ -16,7 +16,12 @@ const server = http.createServer((request, response) => {
   } else if (request.headers['if-none-match'] === file.etag) {
     response.writeHead(304, { etag: file.etag, 'cache-control': 'private, no-cache' }).end();
   } else {
-    response.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': file.body.length, etag: file.etag, 'cache-control': 'private, no-cache' });
+    response.writeHead(200, {
+      'content-type': 'image/jpeg',
+      'content-length': file.body.length,
+      etag: file.etag,
+      'cache-control': 'private, no-cache',
+    });
     response.end(file.body);
   }
 });

@@ -45,7 +45,15 @@ export async function generateCameraPhotos(count: number, options: CameraPhotoOp
       <circle cx="${1500 + i * 40}" cy="1300" r="700" fill="hsl(${(hue + 60) % 360},40%,80%)"/>
       <rect x="${400 + i * 25}" y="2000" width="3000" height="600" fill="hsl(${(hue + 200) % 360},45%,40%)"/>
     </svg>`;
-    const grain = await sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: grainSigma(i) } } })
+    const grain = await sharp({
+      create: {
+        width: 4000,
+        height: 3000,
+        channels: 3,
+        background: '#808080',
+        noise: { type: 'gaussian', mean: 128, sigma: grainSigma(i) },
+      },
+    })
       .raw()
       .toBuffer();
     const photo = await sharp(Buffer.from(svg))
@@ -71,7 +79,11 @@ export function withJpegComment(jpeg: Buffer, text: string): Buffer {
 }
 
 /** Runs `work` over the items with `inFlight` at a time; returns items per second. */
-export async function throughput<T>(items: readonly T[], inFlight: number, work: (item: T, index: number) => Promise<unknown>): Promise<number> {
+export async function throughput<T>(
+  items: readonly T[],
+  inFlight: number,
+  work: (item: T, index: number) => Promise<unknown>,
+): Promise<number> {
   let next = 0;
   const started = performance.now();
   const worker = async () => {

@@ -89,7 +89,10 @@ export function runNodeChild(args: string[], env: Record<string, string>): Promi
 }
 
 /** Starts `node <args>` in ROOT and resolves once it prints "listening". */
-export async function startServerChild(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
+export async function startServerChild(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -179,7 +182,9 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 /** The environment a child needs besides what it is given: PATH, HOME and TMPDIR, nothing else of this process's environment. */
 export function childEnv(env: Record<string, string>): Record<string, string> {
-  const inherited = Object.fromEntries(['PATH', 'HOME', 'TMPDIR'].flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])));
+  const inherited = Object.fromEntries(
+    ['PATH', 'HOME', 'TMPDIR'].flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])),
+  );
   return { ...inherited, ...env };
 }
 

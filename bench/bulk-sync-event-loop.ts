@@ -47,7 +47,9 @@ process.on('message', () => { stop = true; });
  */
 export async function benchBulkSyncEventLoop(options: { people: number; databaseUrl?: string }): Promise<BulkSyncEventLoopResult> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'photosync-bench-bulk-'));
-  const services = await createServices(loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...(options.databaseUrl && { DATABASE_URL: options.databaseUrl }) }));
+  const services = await createServices(
+    loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...(options.databaseUrl && { DATABASE_URL: options.databaseUrl }) }),
+  );
   try {
     const filled = performance.now();
     await fillPeople(services.database.db, options.people, { allInSync: true });
@@ -56,7 +58,9 @@ export async function benchBulkSyncEventLoop(options: { people: number; database
     await app.listen({ port: 0, host: '127.0.0.1' });
     await services.syncAutomation.startWorkers({ tick: false });
     const address = app.server.address() as { port: number };
-    const prober = spawn(process.execPath, ['-e', PROBER, `http://127.0.0.1:${address.port}/healthz`, '20'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const prober = spawn(process.execPath, ['-e', PROBER, `http://127.0.0.1:${address.port}/healthz`, '20'], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     const probes = new Promise<number[]>((resolve) => prober.once('message', (times) => resolve(times as number[])));
     await new Promise((resolve) => setTimeout(resolve, 500));
 

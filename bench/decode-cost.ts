@@ -33,8 +33,14 @@ export async function benchDecodeCost(): Promise<DecodeCostResult> {
   const side = 6320; // 39.9 MP, under the 40 MP limit
   const files: { name: string; bytes: Buffer }[] = [
     ...corpus.items.map((item) => ({ name: item.name, bytes: item.bytes })),
-    { name: `progressive ${side}×${side} JPEG with 36 scans (at the decode budget)`, bytes: makeScanBombJpeg({ width: side, height: side, scans: 36 }) },
-    { name: `${side}×${side} 8-bit RGBA interlaced PNG (the heaviest PNG accepted)`, bytes: await flatPng(side, { depth: 8, interlaced: true }) },
+    {
+      name: `progressive ${side}×${side} JPEG with 36 scans (at the decode budget)`,
+      bytes: makeScanBombJpeg({ width: side, height: side, scans: 36 }),
+    },
+    {
+      name: `${side}×${side} 8-bit RGBA interlaced PNG (the heaviest PNG accepted)`,
+      bytes: await flatPng(side, { depth: 8, interlaced: true }),
+    },
     { name: `${side}×${side} 16-bit RGBA interlaced PNG`, bytes: await flatPng(side, { depth: 16, interlaced: true }) },
   ];
   const time = async (file: string, path: ImageWorkTiming['path'], work: () => Promise<unknown>): Promise<ImageWorkTiming> => {
@@ -52,7 +58,9 @@ export async function benchDecodeCost(): Promise<DecodeCostResult> {
   const timings: ImageWorkTiming[] = [];
   for (const { name, bytes } of files) {
     timings.push(await time(name, 'Graph upload', () => renderMailPhotoSizes(bytes)));
-    timings.push(await time(name, 'SetMyProfilePicture', async () => renderMailPhotoSizes(await convertBmpToPng(bytes), { maxBytes: 5_000_000 })));
+    timings.push(
+      await time(name, 'SetMyProfilePicture', async () => renderMailPhotoSizes(await convertBmpToPng(bytes), { maxBytes: 5_000_000 })),
+    );
     timings.push(await time(name, 'Sites thumbnails', () => renderSiteThumbnails(bytes)));
   }
   timings.sort((a, b) => b.ms - a.ms);
@@ -63,5 +71,7 @@ export async function benchDecodeCost(): Promise<DecodeCostResult> {
 /** A flat RGBA PNG: zlib packs it into a few hundred KB however many pixels it has. */
 function flatPng(side: number, options: { depth: 8 | 16; interlaced: boolean }): Promise<Buffer> {
   const image = sharp({ create: { width: side, height: side, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 0.5 } } });
-  return (options.depth === 16 ? image.toColourspace('rgb16') : image).png({ progressive: options.interlaced, compressionLevel: 9 }).toBuffer();
+  return (options.depth === 16 ? image.toColourspace('rgb16') : image)
+    .png({ progressive: options.interlaced, compressionLevel: 9 })
+    .toBuffer();
 }

@@ -60,23 +60,91 @@ export async function benchHotReads(options: { seconds: number; rounds: number; 
 
     execFileSync('taskset', ['-cp', '0', String(process.pid)], { stdio: 'ignore' });
     const ports = { photosync: await freePort(), bare: await freePort(), nginx: await freePort() };
-    const photosync = await startPinned([process.execPath, 'dist/main.js', 'serve'], { DATA_DIR: dataDir, PORT: String(ports.photosync), LOG_LEVEL: 'warn', PATH: process.env.PATH ?? '' }, children);
+    const photosync = await startPinned(
+      [process.execPath, 'dist/main.js', 'serve'],
+      { DATA_DIR: dataDir, PORT: String(ports.photosync), LOG_LEVEL: 'warn', PATH: process.env.PATH ?? '' },
+      children,
+    );
     const files = Object.fromEntries(Object.keys(data.files).map((name) => [`/${name}`, path.join(www, name)]));
-    const bare = await startPinned([process.execPath, 'bench/bare-server.mjs'], { FILES: JSON.stringify(files), PORT: String(ports.bare) }, children);
+    const bare = await startPinned(
+      [process.execPath, 'bench/bare-server.mjs'],
+      { FILES: JSON.stringify(files), PORT: String(ports.bare) },
+      children,
+    );
     const nginx = nginxSkipped ? undefined : await startNginx(dataDir, www, ports.nginx, children);
 
     const upn = encodeURIComponent(data.upn);
     const cases: Case[] = [
-      { name: 'userphoto.aspx?size=S, bearer', path: `/_layouts/15/userphoto.aspx?size=S&accountname=${upn}`, credential: 'bearer', file: 'S', revalidate: false },
-      { name: 'userphoto.aspx?size=S, cookie', path: `/_layouts/15/userphoto.aspx?size=S&accountname=${upn}`, credential: 'cookie', file: 'S', revalidate: false },
-      { name: 'userphoto.aspx?size=M, cookie', path: `/_layouts/15/userphoto.aspx?size=M&accountname=${upn}`, credential: 'cookie', file: 'M', revalidate: false },
-      { name: 'userphoto.aspx?size=L, bearer', path: `/_layouts/15/userphoto.aspx?size=L&accountname=${upn}`, credential: 'bearer', file: 'L', revalidate: false },
-      { name: 'profile picture file (M), cookie', path: `/User%20Photos/Profile%20Pictures/${data.pictureFile}`, credential: 'cookie', file: 'M', revalidate: false },
-      { name: 'Graph …/photos/48x48/$value, bearer', path: `/v1.0/users/${upn}/photos/48x48/$value`, credential: 'bearer', file: 'g48', revalidate: false },
-      { name: 'Graph …/photos/48x48/$value, cookie', path: `/v1.0/users/${upn}/photos/48x48/$value`, credential: 'cookie', file: 'g48', revalidate: false },
-      { name: 'Graph …/photo/$value (largest), bearer', path: `/v1.0/users/${upn}/photo/$value`, credential: 'bearer', file: 'glargest', revalidate: false },
-      { name: '304: userphoto.aspx?size=S, bearer', path: `/_layouts/15/userphoto.aspx?size=S&accountname=${upn}`, credential: 'bearer', file: 'S', revalidate: true },
-      { name: '304: Graph …/photos/48x48/$value, cookie', path: `/v1.0/users/${upn}/photos/48x48/$value`, credential: 'cookie', file: 'g48', revalidate: true },
+      {
+        name: 'userphoto.aspx?size=S, bearer',
+        path: `/_layouts/15/userphoto.aspx?size=S&accountname=${upn}`,
+        credential: 'bearer',
+        file: 'S',
+        revalidate: false,
+      },
+      {
+        name: 'userphoto.aspx?size=S, cookie',
+        path: `/_layouts/15/userphoto.aspx?size=S&accountname=${upn}`,
+        credential: 'cookie',
+        file: 'S',
+        revalidate: false,
+      },
+      {
+        name: 'userphoto.aspx?size=M, cookie',
+        path: `/_layouts/15/userphoto.aspx?size=M&accountname=${upn}`,
+        credential: 'cookie',
+        file: 'M',
+        revalidate: false,
+      },
+      {
+        name: 'userphoto.aspx?size=L, bearer',
+        path: `/_layouts/15/userphoto.aspx?size=L&accountname=${upn}`,
+        credential: 'bearer',
+        file: 'L',
+        revalidate: false,
+      },
+      {
+        name: 'profile picture file (M), cookie',
+        path: `/User%20Photos/Profile%20Pictures/${data.pictureFile}`,
+        credential: 'cookie',
+        file: 'M',
+        revalidate: false,
+      },
+      {
+        name: 'Graph …/photos/48x48/$value, bearer',
+        path: `/v1.0/users/${upn}/photos/48x48/$value`,
+        credential: 'bearer',
+        file: 'g48',
+        revalidate: false,
+      },
+      {
+        name: 'Graph …/photos/48x48/$value, cookie',
+        path: `/v1.0/users/${upn}/photos/48x48/$value`,
+        credential: 'cookie',
+        file: 'g48',
+        revalidate: false,
+      },
+      {
+        name: 'Graph …/photo/$value (largest), bearer',
+        path: `/v1.0/users/${upn}/photo/$value`,
+        credential: 'bearer',
+        file: 'glargest',
+        revalidate: false,
+      },
+      {
+        name: '304: userphoto.aspx?size=S, bearer',
+        path: `/_layouts/15/userphoto.aspx?size=S&accountname=${upn}`,
+        credential: 'bearer',
+        file: 'S',
+        revalidate: true,
+      },
+      {
+        name: '304: Graph …/photos/48x48/$value, cookie',
+        path: `/v1.0/users/${upn}/photos/48x48/$value`,
+        credential: 'cookie',
+        file: 'g48',
+        revalidate: true,
+      },
     ];
 
     const results: HotReadCase[] = [];
@@ -116,8 +184,18 @@ async function prepareData(dataDir: string) {
   try {
     const person = await services.directory.addPerson({ userPrincipalName: 'reader@bench.example' });
     const password = 'bench password of the viewer';
-    const viewer = await services.directory.addPerson({ userPrincipalName: 'viewer@bench.example', passwordHash: await services.identity.hashPassword(password) });
-    await services.mail.setPhoto(CLI_ACTOR, person, await sharp({ create: { width: 700, height: 700, channels: 3, background: '#3a6ea5' } }).jpeg().toBuffer(), 'cli');
+    const viewer = await services.directory.addPerson({
+      userPrincipalName: 'viewer@bench.example',
+      passwordHash: await services.identity.hashPassword(password),
+    });
+    await services.mail.setPhoto(
+      CLI_ACTOR,
+      person,
+      await sharp({ create: { width: 700, height: 700, channels: 3, background: '#3a6ea5' } })
+        .jpeg()
+        .toBuffer(),
+      'cli',
+    );
     await services.sync.syncProfilePhoto(person, 'admin');
     const { token } = await services.identity.createApiToken(CLI_ACTOR, viewer, 'bench');
     const { sessionToken } = await services.identity.signIn(viewer.userPrincipalName, password);
@@ -138,7 +216,9 @@ async function prepareData(dataDir: string) {
 }
 
 async function fetchEtag(url: string, headers: string[]): Promise<string> {
-  const response = await fetch(url, { headers: Object.fromEntries(headers.map((h) => [h.slice(0, h.indexOf(':')), h.slice(h.indexOf(':') + 1).trim()])) });
+  const response = await fetch(url, {
+    headers: Object.fromEntries(headers.map((h) => [h.slice(0, h.indexOf(':')), h.slice(h.indexOf(':') + 1).trim()])),
+  });
   await response.arrayBuffer();
   const etag = response.headers.get('etag');
   if (response.status !== 200 || !etag) throw new Error(`GET ${url} answered ${response.status} without an ETag`);
@@ -146,7 +226,12 @@ async function fetchEtag(url: string, headers: string[]): Promise<string> {
 }
 
 /** wrk on core 0 (this process's core) for `seconds`; the server's CPU from /proc around it. */
-async function runWrk(url: string, headers: string[], server: ChildProcess, options: { seconds: number; connections: number }): Promise<LoadResult> {
+async function runWrk(
+  url: string,
+  headers: string[],
+  server: ChildProcess,
+  options: { seconds: number; connections: number },
+): Promise<LoadResult> {
   const cpuBefore = cpuSeconds(server);
   const args = ['-c', '0', 'wrk', '-t1', `-c${options.connections}`, `-d${options.seconds}s`, ...headers.flatMap((h) => ['-H', h]), url];
   const run = spawnSync('taskset', args, { encoding: 'utf8' });
@@ -169,15 +254,23 @@ function cpuSeconds(child: ChildProcess): number {
 
 function ensureTool(command: string, debianPackage: string): void {
   if (spawnSync('sh', ['-c', `command -v ${command}`]).status === 0) return;
-  const install = spawnSync('apt-get', ['install', '-y', debianPackage], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const install = spawnSync('apt-get', ['install', '-y', debianPackage], {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
   if (install.status !== 0) throw new Error(`${command} is needed for the hot-read bench; apt-get install ${debianPackage} failed`);
 }
 
 /** nginx from Debian's packages, installed when missing; the reason it cannot be had, or undefined. */
 function ensureNginx(): string | undefined {
   if (fs.existsSync('/usr/sbin/nginx')) return undefined;
-  const install = spawnSync('apt-get', ['install', '-y', 'nginx-light'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  return install.status === 0 && fs.existsSync('/usr/sbin/nginx') ? undefined : 'nginx is not installed and `apt-get install nginx-light` failed';
+  const install = spawnSync('apt-get', ['install', '-y', 'nginx-light'], {
+    stdio: 'ignore',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  return install.status === 0 && fs.existsSync('/usr/sbin/nginx')
+    ? undefined
+    : 'nginx is not installed and `apt-get install nginx-light` failed';
 }
 
 /** Debian's stock http settings (sendfile, tcp_nopush, keepalive 65 s, an access log), one worker, in the foreground. */
@@ -212,15 +305,25 @@ http {
 }
 `;
   fs.writeFileSync(path.join(dir, 'nginx.conf'), conf);
-  const child = spawn('taskset', ['-c', '1', '/usr/sbin/nginx', '-c', path.join(dir, 'nginx.conf'), '-p', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('taskset', ['-c', '1', '/usr/sbin/nginx', '-c', path.join(dir, 'nginx.conf'), '-p', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   // nginx prints nothing when it is up: wait until it answers.
   for (let attempt = 0; attempt < 100; attempt++) {
-    if (await fetch(`http://127.0.0.1:${port}/S`).then((r) => r.ok, () => false)) return child;
+    if (
+      await fetch(`http://127.0.0.1:${port}/S`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return child;
     if (child.exitCode !== null) break;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`nginx did not start: ${fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8') : ''}`);
+  throw new Error(
+    `nginx did not start: ${fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8') : ''}`,
+  );
 }
 
 async function startPinned(command: string[], env: Record<string, string>, children: ChildProcess[]): Promise<ChildProcess> {
@@ -256,4 +359,3 @@ function stopChild(child: ChildProcess): Promise<void> {
     child.kill('SIGTERM');
   });
 }
-

@@ -33,7 +33,13 @@ const SEED_IN_FLIGHT = 8;
 async function directoryPhotos(count: number): Promise<Buffer[]> {
   const photos: Buffer[] = [];
   for (let i = 0; i < count; i++) {
-    photos.push(await sharp({ create: { width: 96, height: 96, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg({ quality: 85 }).toBuffer());
+    photos.push(
+      await sharp({
+        create: { width: 96, height: 96, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+      })
+        .jpeg({ quality: 85 })
+        .toBuffer(),
+    );
   }
   return photos;
 }
@@ -68,7 +74,8 @@ export async function benchLdapDirectorySync(options: { entries: number; postgre
       mail: `person${i}@bench.example`,
       ...(i % 3 === 0 && { photo: photos[i / 3]! }),
     }));
-    for (let i = 0; i < people.length; i += SEED_IN_FLIGHT) await Promise.all(people.slice(i, i + SEED_IN_FLIGHT).map((p) => branch.add([p])));
+    for (let i = 0; i < people.length; i += SEED_IN_FLIGHT)
+      await Promise.all(people.slice(i, i + SEED_IN_FLIGHT).map((p) => branch.add([p])));
 
     const dialects: ('sqlite' | 'postgres')[] = ['sqlite'];
     if (options.postgres && !(await postgresUnreachable())) dialects.push('postgres');
@@ -91,11 +98,15 @@ export async function benchLdapDirectorySync(options: { entries: number; postgre
       try {
         const first = await timedSync(services, options.entries);
         if (first.report.counts.created !== options.entries || first.report.photosImported !== withPhoto) {
-          throw new Error(`the first sync did not create everyone and import every photo: ${JSON.stringify(first.report.counts)}, ${first.report.photosImported} photos`);
+          throw new Error(
+            `the first sync did not create everyone and import every photo: ${JSON.stringify(first.report.counts)}, ${first.report.photosImported} photos`,
+          );
         }
         const second = await timedSync(services, options.entries);
         if (second.report.counts.unchanged !== options.entries || second.report.photosImported !== 0) {
-          throw new Error(`the second sync changed something: ${JSON.stringify(second.report.counts)}, ${second.report.photosImported} photos`);
+          throw new Error(
+            `the second sync changed something: ${JSON.stringify(second.report.counts)}, ${second.report.photosImported} photos`,
+          );
         }
         results.push({
           dialect,

@@ -20,7 +20,9 @@ export async function startLoadServer(options: { env: Record<string, string>; lo
   const started = performance.now();
   while (performance.now() - started < 60_000) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`the server exited (${child.exitCode ?? child.signalCode}) before listening:\n${fs.readFileSync(options.logFile, 'utf8').slice(-3000)}`);
+      throw new Error(
+        `the server exited (${child.exitCode ?? child.signalCode}) before listening:\n${fs.readFileSync(options.logFile, 'utf8').slice(-3000)}`,
+      );
     }
     if (/is listening on/.test(fs.readFileSync(options.logFile, 'utf8'))) return child;
     await sleep(100);
@@ -154,7 +156,17 @@ export function cpuSnapshot(pid: number): CpuSnapshot {
   } catch {
     // no schedstat in this kernel
   }
-  return { processSeconds, threads, mainUserSeconds, mainSystemSeconds, mainOnCpuSeconds, mainRunQueueSeconds, mainVoluntarySwitches, mainInvoluntarySwitches, readBytes };
+  return {
+    processSeconds,
+    threads,
+    mainUserSeconds,
+    mainSystemSeconds,
+    mainOnCpuSeconds,
+    mainRunQueueSeconds,
+    mainVoluntarySwitches,
+    mainInvoluntarySwitches,
+    readBytes,
+  };
 }
 
 function threadGroup(comm: string): string {

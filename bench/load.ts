@@ -69,7 +69,8 @@ const THUMB_P99_GOAL_MS = int('LOAD_THUMB_P99_GOAL_MS', 50, 1);
 /** An experiment: nice value for the server's threads other than the event loop (unset: left alone). */
 const RENICE = env.LOAD_RENICE_SERVER_WORKERS?.trim() ? int('LOAD_RENICE_SERVER_WORKERS', 0, 1) : undefined;
 const THUMB_AUTH = env.LOAD_THUMB_AUTH?.trim() || 'auto';
-if (!['auto', 'anonymous', 'token'].includes(THUMB_AUTH)) throw new Error(`LOAD_THUMB_AUTH must be auto, anonymous or token (got "${THUMB_AUTH}")`);
+if (!['auto', 'anonymous', 'token'].includes(THUMB_AUTH))
+  throw new Error(`LOAD_THUMB_AUTH must be auto, anonymous or token (got "${THUMB_AUTH}")`);
 /** Set by the preflight: the server asks for a sign-in to read thumbnails. */
 let thumbnailsWithToken = false;
 const HOST = '127.0.0.1'; // the only address this test sends traffic to
@@ -167,10 +168,20 @@ function runRoute(port: number, seconds: number, route: RouteLoad): Promise<void
             method: route.method,
             setupRequest: (request) => {
               const next = route.next();
-              return { ...request, path: next.path, headers: { ...request.headers, ...next.headers }, ...(next.body && { body: next.body }) };
+              return {
+                ...request,
+                path: next.path,
+                headers: { ...request.headers, ...next.headers },
+                ...(next.body && { body: next.body }),
+              };
             },
             ...(route.onResponse && {
-              onResponse: (status: number, _body: string, _context: object, headers: Record<string, string | string[] | undefined> | undefined) => route.onResponse!(status, headers ?? {}),
+              onResponse: (
+                status: number,
+                _body: string,
+                _context: object,
+                headers: Record<string, string | string[] | undefined> | undefined,
+              ) => route.onResponse!(status, headers ?? {}),
             }),
           },
         ],
@@ -219,7 +230,8 @@ const people: { upn: string; token?: string }[] = [];
       await services.mail.setPhoto(CLI_ACTOR, person, await seedPortrait(i), 'cli');
       const synced = await services.sync.syncProfilePhoto(person, 'admin');
       const thumbnail = await services.sites.getThumbnail(person, 'L');
-      if (thumbnail.placeholder) throw new Error(`seeding: ${person.userPrincipalName} has no synced Sites photo (${JSON.stringify(synced)})`);
+      if (thumbnail.placeholder)
+        throw new Error(`seeding: ${person.userPrincipalName} has no synced Sites photo (${JSON.stringify(synced)})`);
       const token = i < UPLOADERS ? (await services.identity.createApiToken(CLI_ACTOR, person, 'load')).token : undefined;
       people.push({ upn: person.userPrincipalName, ...(token && { token }) });
     }
@@ -297,7 +309,10 @@ function graphRoute(connections: number, kind: 'bytes' | 'metadata'): RouteLoad 
       const n = i++;
       const person = people[(n * 7) % people.length]!;
       const suffix = kind === 'bytes' ? '/photos/48x48/$value' : '/photo';
-      return { path: `/v1.0/users/${encodeURIComponent(person.upn)}${suffix}`, headers: { authorization: `Bearer ${tokens[n % tokens.length]}` } };
+      return {
+        path: `/v1.0/users/${encodeURIComponent(person.upn)}${suffix}`,
+        headers: { authorization: `Bearer ${tokens[n % tokens.length]}` },
+      };
     },
   };
 }
@@ -347,7 +362,8 @@ async function preflight(): Promise<void> {
   const { n, body } = nextUploadBody();
   const upload = await fetch(`${base}/v1.0/me/photo/$value`, { method: 'PUT', headers: uploadHeaders(n), body: new Uint8Array(body) });
   if (upload.status !== 200) throw new Error(`preflight upload: ${upload.status} ${(await upload.text()).slice(0, 300)}`);
-  if (renice) console.log(`Experiment LOAD_RENICE_SERVER_WORKERS=${RENICE}: the server's threads other than the event loop run at nice ${RENICE}`);
+  if (renice)
+    console.log(`Experiment LOAD_RENICE_SERVER_WORKERS=${RENICE}: the server's threads other than the event loop run at nice ${RENICE}`);
   console.log(
     `Preflight ok; thumbnails read ${thumbnailsWithToken ? `with a bearer token (anonymous answered ${anonymous.status}${THUMB_AUTH === 'token' ? ', LOAD_THUMB_AUTH=token' : ''})` : 'anonymously'}`,
   );
@@ -394,7 +410,12 @@ async function runPhase(name: string, seconds: number, routes: RouteLoad[], samp
       const { n, body } = nextUploadBody();
       const t0 = performance.now();
       try {
-        const response = await fetch(`${base}/v1.0/me/photo/$value`, { method: 'PUT', headers: uploadHeaders(n), body: new Uint8Array(body), signal: AbortSignal.timeout(15_000) });
+        const response = await fetch(`${base}/v1.0/me/photo/$value`, {
+          method: 'PUT',
+          headers: uploadHeaders(n),
+          body: new Uint8Array(body),
+          signal: AbortSignal.timeout(15_000),
+        });
         await response.arrayBuffer();
         samples.push({ status: response.status, retryAfter: response.headers.get('retry-after'), ms: performance.now() - t0 });
       } catch (error) {
@@ -445,7 +466,12 @@ try {
   await preflight();
   if (WARMUP_SECONDS > 0) {
     // The JIT and the caches: a few seconds of reads, not counted.
-    await runPhase('warm-up', WARMUP_SECONDS, mixedRoutes().filter((r) => r.method === 'GET'), false);
+    await runPhase(
+      'warm-up',
+      WARMUP_SECONDS,
+      mixedRoutes().filter((r) => r.method === 'GET'),
+      false,
+    );
   }
   console.log(`\nRunning: mixed load for ${SECONDS} s…`);
   const mixed = await runPhase('mixed', SECONDS, mixedRoutes(), true);
@@ -487,26 +513,45 @@ try {
   const errors = allRoutes.reduce((sum, r) => sum + r.errors, 0);
   const timeouts = allRoutes.reduce((sum, r) => sum + r.timeouts, 0);
   const sampleErrors = mixed.samples.filter((s) => s.status === 0).length;
-  const unplanned = allRoutes.flatMap((r) => r.unplanned().map(([status, count]) => `${count} × ${status} on ${r.label.replace(/\s+/g, ' ')}`));
-  unplanned.push(...mixed.samples.filter((s) => s.status !== 0 && s.status !== 200 && s.status !== 503).map((s) => `sampled upload answered ${s.status}`));
-  const missingRetryAfter = allRoutes.reduce((sum, r) => sum + r.retryAfterMissing, 0) + mixed.samples.filter((s) => s.status === 503 && !/^\d+$/.test(s.retryAfter ?? '')).length;
+  const unplanned = allRoutes.flatMap((r) =>
+    r.unplanned().map(([status, count]) => `${count} × ${status} on ${r.label.replace(/\s+/g, ' ')}`),
+  );
+  unplanned.push(
+    ...mixed.samples
+      .filter((s) => s.status !== 0 && s.status !== 200 && s.status !== 503)
+      .map((s) => `sampled upload answered ${s.status}`),
+  );
+  const missingRetryAfter =
+    allRoutes.reduce((sum, r) => sum + r.retryAfterMissing, 0) +
+    mixed.samples.filter((s) => s.status === 503 && !/^\d+$/.test(s.retryAfter ?? '')).length;
   if (missingRetryAfter > 0) unplanned.push(`${missingRetryAfter} × 503 without a valid Retry-After`);
-  const stored = mixed.routes.filter((r) => r.planned.includes(503)).reduce((sum, r) => sum + r.ok, 0) + mixed.samples.filter((s) => s.status === 200).length;
+  const stored =
+    mixed.routes.filter((r) => r.planned.includes(503)).reduce((sum, r) => sum + r.ok, 0) +
+    mixed.samples.filter((s) => s.status === 200).length;
 
   const checks: [boolean, string, string][] = [
     [errors + sampleErrors === 0, 'errors (socket errors + timeouts) = 0', `${errors + sampleErrors} (timeouts ${timeouts})`],
-    [unplanned.length === 0, 'no unplanned non-2xx (only 503 with Retry-After, on uploads)', unplanned.length ? unplanned.join('; ') : 'none'],
+    [
+      unplanned.length === 0,
+      'no unplanned non-2xx (only 503 with Retry-After, on uploads)',
+      unplanned.length ? unplanned.join('; ') : 'none',
+    ],
     [
       mixedP99 < THUMB_P99_GOAL_MS,
       `thumbnail-read p99 < ${THUMB_P99_GOAL_MS} ms under the upload flood`,
-      `${ms(mixedP99)} ms` + (mixedP99 < THUMB_P99_GOAL_MS ? '' : ` (${ms(mixedP99 - THUMB_P99_GOAL_MS)} ms over, ${(mixedP99 / THUMB_P99_GOAL_MS).toFixed(2)}× the goal)`),
+      `${ms(mixedP99)} ms` +
+        (mixedP99 < THUMB_P99_GOAL_MS
+          ? ''
+          : ` (${ms(mixedP99 - THUMB_P99_GOAL_MS)} ms over, ${(mixedP99 / THUMB_P99_GOAL_MS).toFixed(2)}× the goal)`),
     ],
   ];
   if (UPLOAD_CONNECTIONS > 0) checks.push([stored > 0, 'uploads got through during the flood', `${stored} stored`]);
   console.log('\nChecks');
   for (const [ok, what, detail] of checks) console.log(`  ${ok ? 'PASS' : 'FAIL'}  ${what}: ${detail}`);
   const passed = checks.every(([ok]) => ok);
-  console.log(`\n${passed ? 'PASS' : 'FAIL'} — peak server RSS ${peakRssMb.toFixed(0)} MB; ${((performance.now() - started) / 1000).toFixed(0)} s in all`);
+  console.log(
+    `\n${passed ? 'PASS' : 'FAIL'} — peak server RSS ${peakRssMb.toFixed(0)} MB; ${((performance.now() - started) / 1000).toFixed(0)} s in all`,
+  );
   exitCode = passed ? 0 : 1;
 } catch (error) {
   console.error(`\nFAIL: ${(error as Error).stack ?? error}`);
@@ -542,7 +587,11 @@ function printPhase(title: string, phase: PhaseReport): void {
   const header = ['route', 'conn', 'answered', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'statuses', 'errors'];
   const rows: string[][] = [];
   for (const r of phase.routes) {
-    const statuses = [...r.statuses].sort(([a], [b]) => a - b).map(([s, c]) => `${s}×${c}`).join(' ') || '—';
+    const statuses =
+      [...r.statuses]
+        .sort(([a], [b]) => a - b)
+        .map(([s, c]) => `${s}×${c}`)
+        .join(' ') || '—';
     const ok = latencySummary(r.okLatencies);
     rows.push([
       r.label + (r.planned.length ? ' [2xx]' : ''),
@@ -557,17 +606,33 @@ function printPhase(title: string, phase: PhaseReport): void {
     ]);
     if (r.planned.length && r.otherLatencies.length) {
       const other = latencySummary(r.otherLatencies);
-      rows.push([`${' '.repeat(12)}… the ${r.planned.join('/')} answers`, '', String(r.otherLatencies.length), '', ms(other.p50), ms(other.p99), ms(other.max), '', '']);
+      rows.push([
+        `${' '.repeat(12)}… the ${r.planned.join('/')} answers`,
+        '',
+        String(r.otherLatencies.length),
+        '',
+        ms(other.p50),
+        ms(other.p99),
+        ms(other.max),
+        '',
+        '',
+      ]);
     }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 || i === 7 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === 0 || i === 7 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   console.log(`  ${line(header)}`);
   for (const row of rows) console.log(`  ${line(row)}`);
   for (const r of phase.routes) {
     if (r.errorSamples.size) console.log(`  errors on ${r.label.replace(/\s+/g, ' ')}: ${[...r.errorSamples].join(' | ')}`);
     if (r.retryAfterValues.size || r.retryAfterMissing) {
-      console.log(`  every 503 on uploads checked: Retry-After ${[...r.retryAfterValues].join(', ') || '—'}; missing or invalid on ${r.retryAfterMissing}`);
+      console.log(
+        `  every 503 on uploads checked: Retry-After ${[...r.retryAfterValues].join(', ') || '—'}; missing or invalid on ${r.retryAfterMissing}`,
+      );
     }
   }
 
@@ -585,7 +650,9 @@ function printPhase(title: string, phase: PhaseReport): void {
       `+ load generator ${perSecond(generator)} + other processes ${perSecond(Math.max(0, others))}`,
   );
   console.log(`  server CPU by thread: ${cpuParts}`);
-  console.log(`  server read ${(cpu.readBytes / 1e9).toFixed(2)} GB in the phase (sockets and files, /proc/<pid>/io rchar): ${(cpu.readBytes / 1e6 / phase.wallSeconds).toFixed(0)} MB/s`);
+  console.log(
+    `  server read ${(cpu.readBytes / 1e9).toFixed(2)} GB in the phase (sockets and files, /proc/<pid>/io rchar): ${(cpu.readBytes / 1e6 / phase.wallSeconds).toFixed(0)} MB/s`,
+  );
   console.log(
     `  server main thread: on a CPU ${perSecond(cpu.mainOnCpuSeconds)} of the time (user ${perSecond(cpu.mainUserSeconds)}, kernel ${perSecond(cpu.mainSystemSeconds)}), ` +
       `runnable but waiting for a CPU ${perSecond(cpu.mainRunQueueSeconds)} (schedstat); ` +
@@ -598,7 +665,9 @@ function printPhase(title: string, phase: PhaseReport): void {
   const lagP99 = gauge(phase.metricsAfter, 'nodejs_eventloop_lag_p99_seconds') * 1000;
   const lagMax = gauge(phase.metricsAfter, 'nodejs_eventloop_lag_max_seconds') * 1000;
   const lagMean = gauge(phase.metricsAfter, 'nodejs_eventloop_lag_mean_seconds') * 1000;
-  console.log(`  server event-loop delay (monitorEventLoopDelay, 10 ms resolution): mean ${ms(lagMean)} ms, p99 ${ms(lagP99)} ms, max ${ms(lagMax)} ms`);
+  console.log(
+    `  server event-loop delay (monitorEventLoopDelay, 10 ms resolution): mean ${ms(lagMean)} ms, p99 ${ms(lagP99)} ms, max ${ms(lagMax)} ms`,
+  );
   const thumbs = serverRouteTimes(phase.metricsBefore, phase.metricsAfter, '/_layouts/15/userphoto.aspx');
   if (thumbs.total > 0) {
     console.log(
@@ -610,18 +679,30 @@ function printPhase(title: string, phase: PhaseReport): void {
   if (uploads.total > 0) {
     const processed = phase.metricsAfter.find((s) => s.name === 'photosync_image_processing_seconds_count')?.value ?? 0;
     const processedBefore = phase.metricsBefore.find((s) => s.name === 'photosync_image_processing_seconds_count')?.value ?? 0;
-    console.log(`  uploads as the server saw them: ${uploads.total} answered, p50 ≤ ${uploads.percentileBound(50) * 1000} ms, p99 ≤ ${uploads.percentileBound(99) * 1000} ms; image work ${processed - processedBefore} runs (503s included)`);
+    console.log(
+      `  uploads as the server saw them: ${uploads.total} answered, p50 ≤ ${uploads.percentileBound(50) * 1000} ms, p99 ≤ ${uploads.percentileBound(99) * 1000} ms; image work ${processed - processedBefore} runs (503s included)`,
+    );
   }
   console.log(`  server RSS: ${phase.rssStartMb.toFixed(0)} MB at the start, peak ${phase.rssPeakMb.toFixed(0)} MB`);
   if (phase.samples.length) {
     const byStatus = new Map<string, number>();
     for (const s of phase.samples) {
-      const key = s.status === 503 ? `503 (Retry-After: ${s.retryAfter ?? 'missing'})` : s.status === 0 ? `error (${s.retryAfter})` : String(s.status);
+      const key =
+        s.status === 503
+          ? `503 (Retry-After: ${s.retryAfter ?? 'missing'})`
+          : s.status === 0
+            ? `error (${s.retryAfter})`
+            : String(s.status);
       byStatus.set(key, (byStatus.get(key) ?? 0) + 1);
     }
     console.log(
       `  plain-fetch upload every 2 s during the flood: ${[...byStatus].map(([k, c]) => `${c} × ${k}`).join(', ')}; ` +
-        `median ${ms(percentile(phase.samples.map((s) => s.ms), 50))} ms`,
+        `median ${ms(
+          percentile(
+            phase.samples.map((s) => s.ms),
+            50,
+          ),
+        )} ms`,
     );
   }
 }

@@ -30,7 +30,12 @@ const ADMIN_PASSWORD = 'bench-admin-password-0123456789';
  * with `inFlight` PUTs at a time, and each new photo watched for on the last server's
  * userphoto.aspx (with the person's token, which never triggers a sync itself).
  */
-export async function benchOnChangeBurst(options: { photos: readonly Buffer[]; processes: number; inFlight: number; databaseUrl?: string }): Promise<OnChangeBurstResult> {
+export async function benchOnChangeBurst(options: {
+  photos: readonly Buffer[];
+  processes: number;
+  inFlight: number;
+  databaseUrl?: string;
+}): Promise<OnChangeBurstResult> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'photosync-bench-burst-'));
   const dbEnv: Record<string, string> = options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {};
   const servers: Awaited<ReturnType<typeof startServerChild>>[] = [];
@@ -52,7 +57,15 @@ export async function benchOnChangeBurst(options: { photos: readonly Buffer[]; p
       servers.push(
         await startServerChild(
           ['--import', 'tsx', 'src/main.ts', 'serve'],
-          childEnv({ DATA_DIR: dataDir, SYNC_MODE: 'on-change', LOG_LEVEL: 'warn', PHOTOSYNC_ADMIN_PASSWORD: ADMIN_PASSWORD, HOST: '127.0.0.1', PORT: String(port), ...dbEnv }),
+          childEnv({
+            DATA_DIR: dataDir,
+            SYNC_MODE: 'on-change',
+            LOG_LEVEL: 'warn',
+            PHOTOSYNC_ADMIN_PASSWORD: ADMIN_PASSWORD,
+            HOST: '127.0.0.1',
+            PORT: String(port),
+            ...dbEnv,
+          }),
         ),
       );
     }
@@ -60,7 +73,9 @@ export async function benchOnChangeBurst(options: { photos: readonly Buffer[]; p
     const reader = `http://127.0.0.1:${ports.at(-1)}`;
     const sitesEtag = async (who: (typeof people)[number], ifNoneMatch?: string): Promise<string | undefined> => {
       const auth = { authorization: `Bearer ${who.token}` };
-      const response = await fetch(`${reader}/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(who.upn)}`, { headers: ifNoneMatch ? { ...auth, 'if-none-match': ifNoneMatch } : auth });
+      const response = await fetch(`${reader}/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(who.upn)}`, {
+        headers: ifNoneMatch ? { ...auth, 'if-none-match': ifNoneMatch } : auth,
+      });
       await response.arrayBuffer();
       if (response.status === 304) return ifNoneMatch;
       if (response.status !== 200) throw new Error(`userphoto.aspx answered ${response.status}`);
@@ -78,7 +93,11 @@ export async function benchOnChangeBurst(options: { photos: readonly Buffer[]; p
     const putter = async () => {
       for (let i = next++; i < people.length; i = next++) {
         const who = people[i]!;
-        const response = await fetch(`${writer}/v1.0/me/photo/$value`, { method: 'PUT', headers: { authorization: `Bearer ${who.token}`, 'content-type': 'image/jpeg' }, body: new Uint8Array(options.photos[i]!) });
+        const response = await fetch(`${writer}/v1.0/me/photo/$value`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${who.token}`, 'content-type': 'image/jpeg' },
+          body: new Uint8Array(options.photos[i]!),
+        });
         const body = await response.text();
         if (response.status !== 200) throw new Error(`PUT ${i} answered ${response.status}: ${body}`);
         const committed = performance.now();
@@ -86,7 +105,8 @@ export async function benchOnChangeBurst(options: { photos: readonly Buffer[]; p
           (async () => {
             for (;;) {
               if ((await sitesEtag(who, before[i])) !== before[i]) return void lags.push(performance.now() - committed);
-              if (performance.now() - committed > GIVE_UP_AFTER_MS) throw new Error(`${who.upn}: the new photo did not reach Sites within ${GIVE_UP_AFTER_MS / 1000} s`);
+              if (performance.now() - committed > GIVE_UP_AFTER_MS)
+                throw new Error(`${who.upn}: the new photo did not reach Sites within ${GIVE_UP_AFTER_MS / 1000} s`);
               await sleep(POLL_EVERY_MS);
             }
           })(),
@@ -120,7 +140,9 @@ async function countJobs(databaseUrl: string | undefined): Promise<number | null
   try {
     const exists = (await client.query("select to_regclass('pgboss.job') as t")).rows[0].t;
     if (!exists) return 0;
-    const { rows } = await client.query("select (select count(*) from pgboss.job where name = 'photosync-sync-requests') + (select count(*) from pgboss.archive where name = 'photosync-sync-requests') as n");
+    const { rows } = await client.query(
+      "select (select count(*) from pgboss.job where name = 'photosync-sync-requests') + (select count(*) from pgboss.archive where name = 'photosync-sync-requests') as n",
+    );
     return Number(rows[0].n);
   } finally {
     await client.end();
@@ -128,16 +150,27 @@ async function countJobs(databaseUrl: string | undefined): Promise<number | null
 }
 
 async function countOnChangeRuns(dataDir: string, databaseUrl: string | undefined, since: string): Promise<number> {
-  const services = await createServices(loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...(databaseUrl && { DATABASE_URL: databaseUrl }) }));
+  const services = await createServices(
+    loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...(databaseUrl && { DATABASE_URL: databaseUrl }) }),
+  );
   try {
-    const row = await services.database.db.selectFrom('sync_runs').select((eb) => eb.fn.countAll<number>().as('n')).where('trigger', '=', 'on-change').where('started_at', '>=', since).executeTakeFirstOrThrow();
+    const row = await services.database.db
+      .selectFrom('sync_runs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('trigger', '=', 'on-change')
+      .where('started_at', '>=', since)
+      .executeTakeFirstOrThrow();
     return Number(row.n);
   } finally {
     await services.close();
   }
 }
 
-export async function benchOnChangeBurstPostgres(photos: readonly Buffer[], processes: number, inFlight: number): Promise<OnChangeBurstResult> {
+export async function benchOnChangeBurstPostgres(
+  photos: readonly Buffer[],
+  processes: number,
+  inFlight: number,
+): Promise<OnChangeBurstResult> {
   const scratch = await createScratchPostgres();
   try {
     return await benchOnChangeBurst({ photos, processes, inFlight, databaseUrl: scratch.url });

@@ -31,7 +31,9 @@ export async function generateSmallPhotos(count: number): Promise<Buffer[]> {
     const background = { r: (i * 37) % 256, g: (i * 91 + 40) % 256, b: (i * 53 + 80) % 256 };
     photos.push(
       await sharp({ create: { width: 400, height: 400, channels: 3, background } })
-        .composite([{ input: { create: { width: 100, height: 100, channels: 3, background: '#ffffff' } }, left: (i * 13) % 300, top: (i * 29) % 300 }])
+        .composite([
+          { input: { create: { width: 100, height: 100, channels: 3, background: '#ffffff' } }, left: (i * 13) % 300, top: (i * 29) % 300 },
+        ])
         .jpeg({ quality: 85 })
         .toBuffer(),
     );
@@ -113,7 +115,9 @@ export async function benchOnChangeLatency(options: { photos: readonly Buffer[];
           break;
         }
         if (performance.now() - committed > GIVE_UP_AFTER_MS) {
-          throw new Error(`change ${i}: Sites still shows ${previous} ${GIVE_UP_AFTER_MS / 1000} s after the PUT; server output: ${server.output().slice(-2000)}`);
+          throw new Error(
+            `change ${i}: Sites still shows ${previous} ${GIVE_UP_AFTER_MS / 1000} s after the PUT; server output: ${server.output().slice(-2000)}`,
+          );
         }
         await sleep(POLL_EVERY_MS);
       }

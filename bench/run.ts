@@ -5,7 +5,12 @@ import { benchBulkSyncEventLoop, benchBulkSyncEventLoopPostgres, type BulkSyncEv
 import { benchOnChangeBurst, benchOnChangeBurstPostgres, type OnChangeBurstResult } from './on-change-burst.ts';
 import { benchDecodeCost } from './decode-cost.ts';
 import { benchLdapDirectorySync, type LdapSyncBenchResult } from './ldap-directory-sync.ts';
-import { benchOnChangeLatency, benchOnChangeLatencyPostgres, generateSmallPhotos, type OnChangeLatencyResult } from './on-change-latency.ts';
+import {
+  benchOnChangeLatency,
+  benchOnChangeLatencyPostgres,
+  generateSmallPhotos,
+  type OnChangeLatencyResult,
+} from './on-change-latency.ts';
 import { benchHotReads, type LoadResult } from './hot-reads.ts';
 import { benchStartUp } from './start-up.ts';
 import { benchSyncStatusQuery, benchSyncStatusQueryPostgres, type SyncStatusQueryResult } from './sync-status-query.ts';
@@ -62,7 +67,9 @@ if (runs('upload')) {
   console.log(`  raw sharp, same cascade:   ${upload.rawSharpPerSecond.toFixed(2)} photos/s`);
   console.log(`  PUT …/photo/$value (HTTP): ${upload.uploadsPerSecond.toFixed(2)} photos/s`);
   console.log(`  ratio:                     ${ratio(upload.ratio, 0.8)}`);
-  console.log(`  RSS of this process (server, client and the test photos): ${upload.startRssMb.toFixed(0)} MB before the upload run, ${upload.peakRssMb.toFixed(0)} MB at its peak`);
+  console.log(
+    `  RSS of this process (server, client and the test photos): ${upload.startRssMb.toFixed(0)} MB before the upload run, ${upload.peakRssMb.toFixed(0)} MB at its peak`,
+  );
 }
 
 if (runs('sync')) {
@@ -82,7 +89,8 @@ if (runs('reads')) {
     `\nHot reads (compiled server, LOG_LEVEL=warn, and the baselines each pinned to core 1; wrk -t1 -c${reads.connections} on core 0; median of ${rounds} alternating rounds of ${seconds} s)`,
   );
   if (reads.nginxSkipped) console.log(`  nginx skipped: ${reads.nginxSkipped}`);
-  const cell = (r: LoadResult) => `${Math.round(r.requestsPerSecond).toLocaleString('en').padStart(7)} req/s ${r.cpuMicrosPerRequest.toFixed(1).padStart(5)} µs${r.errors ? ` ${r.errors} errors` : ''}`;
+  const cell = (r: LoadResult) =>
+    `${Math.round(r.requestsPerSecond).toLocaleString('en').padStart(7)} req/s ${r.cpuMicrosPerRequest.toFixed(1).padStart(5)} µs${r.errors ? ` ${r.errors} errors` : ''}`;
   for (const c of reads.cases) {
     console.log(`  ${c.name}`);
     console.log(`    photosync ${cell(c.photosync)} | node:http ${cell(c.bare)}${c.nginx ? ` | nginx ${cell(c.nginx)}` : ''}`);
@@ -99,7 +107,9 @@ if (runs('startup')) {
   console.log(`\nStart-up (median of ${s.runs} runs, wall time; SQLite with ${s.people} people)`);
   console.log(`  node -e 0 (the floor):       ${sec(s.nodeBaseline)}`);
   console.log(`  photosync --help:            ${atMost(s.help, 0.3, 's', 3)} (from the sources through tsx: ${sec(s.helpFromSources)})`);
-  console.log(`  photosync users list:        ${atMost(s.usersList, 0.3, 's', 3)} (from the sources through tsx: ${sec(s.usersListFromSources)})`);
+  console.log(
+    `  photosync users list:        ${atMost(s.usersList, 0.3, 's', 3)} (from the sources through tsx: ${sec(s.usersListFromSources)})`,
+  );
   console.log(`  photosync serve, to listening: ${atMost(s.serverReady, 1, 's', 3)}`);
 }
 
@@ -108,15 +118,23 @@ if (runs('import')) {
   console.log(
     `\nBulk import (${result.files} files of 12 MP JPEG, avg ${result.averageKb.toFixed(0)} KB, from ${IMPORT_DISTINCT_PHOTOS} originals + a unique JPEG comment each; 2 in flight; each a child process, spawn to exit)`,
   );
-  console.log(`  raw sharp, same cascade:   ${result.rawSharp.filesPerSecond.toFixed(2)} files/s (${result.rawSharp.seconds.toFixed(1)} s), peak RSS ${result.rawSharp.peakRssMb.toFixed(0)} MB`);
-  console.log(`  photosync photos import:   ${result.import.filesPerSecond.toFixed(2)} files/s (${result.import.seconds.toFixed(1)} s), all imported`);
+  console.log(
+    `  raw sharp, same cascade:   ${result.rawSharp.filesPerSecond.toFixed(2)} files/s (${result.rawSharp.seconds.toFixed(1)} s), peak RSS ${result.rawSharp.peakRssMb.toFixed(0)} MB`,
+  );
+  console.log(
+    `  photosync photos import:   ${result.import.filesPerSecond.toFixed(2)} files/s (${result.import.seconds.toFixed(1)} s), all imported`,
+  );
   console.log(`  ratio:                     ${ratio(result.ratio, 0.85)}`);
   console.log(`  peak RSS of the import:    ${atMost(result.import.peakRssMb, 300, 'MB')}`);
-  console.log(`  the same import again:     ${result.secondImport.seconds.toFixed(1)} s, all unchanged (peak RSS ${result.secondImport.peakRssMb.toFixed(0)} MB)`);
+  console.log(
+    `  the same import again:     ${result.secondImport.seconds.toFixed(1)} s, all unchanged (peak RSS ${result.secondImport.peakRssMb.toFixed(0)} MB)`,
+  );
 }
 
 if (runs('onchange')) {
-  console.log(`\nOn-change latency (server in a child process, SYNC_MODE=on-change; ${changes} sequential PUT …/me/photo/$value of distinct 400×400 JPEGs; clock from the PUT's 200 until userphoto.aspx?size=L shows the new ETag, polled every ~5 ms)`);
+  console.log(
+    `\nOn-change latency (server in a child process, SYNC_MODE=on-change; ${changes} sequential PUT …/me/photo/$value of distinct 400×400 JPEGs; clock from the PUT's 200 until userphoto.aspx?size=L shows the new ETag, polled every ~5 ms)`,
+  );
   const photos = await generateSmallPhotos(changes);
   const line = (label: string, r: OnChangeLatencyResult) =>
     console.log(
@@ -129,7 +147,9 @@ if (runs('onchange')) {
 }
 
 if (runs('status')) {
-  console.log(`\nSync status read model (${statusPeople.toLocaleString('en')} people: ~80% with a Mail photo; Sites ~25% never checked, ~50% in sync, ~20% out of date, ~5% failed)`);
+  console.log(
+    `\nSync status read model (${statusPeople.toLocaleString('en')} people: ~80% with a Mail photo; Sites ~25% never checked, ~50% in sync, ~20% out of date, ~5% failed)`,
+  );
   const report = (r: SyncStatusQueryResult) => {
     const name = r.dialect === 'sqlite' ? 'SQLite (not analyzed, as the app leaves it)' : 'PostgreSQL (analyzed)';
     console.log(`  ${name}, filled in ${r.fillSeconds.toFixed(1)} s; counts ${JSON.stringify(r.countByState.counts)}`);
@@ -155,12 +175,15 @@ if (runs('decode')) {
     `\nImage work per file (the hostile corpus with its decode bombs, plus the heaviest photos the limits accept and one just past them; ${result.files} files, each as a Graph upload, through SetMyProfilePicture and into Sites thumbnails, one at a time)`,
   );
   console.log(`  worst image work:          ${atMost(worst.ms, 2000, 'ms')}: ${worst.file} (${worst.path}), ${outcome(worst)}`);
-  for (const t of result.timings.slice(1, 5)) console.log(`  next:                      ${Math.round(t.ms)} ms: ${t.file} (${t.path}), ${outcome(t)}`);
+  for (const t of result.timings.slice(1, 5))
+    console.log(`  next:                      ${Math.round(t.ms)} ms: ${t.file} (${t.path}), ${outcome(t)}`);
   console.log(`  slowest file with a scan bomb in it: ${Math.round(result.slowestBombMs)} ms`);
 }
 
 if (runs('bulksync')) {
-  console.log(`\nSync everyone at ${statusPeople.toLocaleString('en')} people (BENCH_PEOPLE; all already in sync, so the run is the pipeline: list, store the run and its jobs, workers take them, an ETag compare and the count per person), the server in this process with its workers, /healthz probed every 20 ms from another process`);
+  console.log(
+    `\nSync everyone at ${statusPeople.toLocaleString('en')} people (BENCH_PEOPLE; all already in sync, so the run is the pipeline: list, store the run and its jobs, workers take them, an ETag compare and the count per person), the server in this process with its workers, /healthz probed every 20 ms from another process`,
+  );
   const line = (r: BulkSyncEventLoopResult) =>
     console.log(
       `  ${r.dialect === 'sqlite' ? 'SQLite:    ' : 'PostgreSQL:'} ${Math.round(r.peoplePerSecond).toLocaleString('en')} people/s (${r.runSeconds.toFixed(1)} s; starting it ${Math.round(r.startMs)} ms); /healthz p50 ${ms(r.healthz.p50Ms)} ms, p99 ${atMost(r.healthz.p99Ms, 50, 'ms', 1)}, max ${ms(r.healthz.maxMs)} ms (${r.healthz.probes} probes); event-loop delay p99 ${ms(r.eventLoop.p99Ms)} ms, max ${atMost(r.eventLoop.maxMs, 100, 'ms', 1)}`,
@@ -172,7 +195,9 @@ if (runs('bulksync')) {
 }
 
 if (runs('burst')) {
-  console.log(`\nOn-change burst (${burstChanges} people (BENCH_BURST) get a new photo through Graph PUTs on the first server, 8 in flight; lag from each PUT's 200 until the last server's userphoto.aspx serves it)`);
+  console.log(
+    `\nOn-change burst (${burstChanges} people (BENCH_BURST) get a new photo through Graph PUTs on the first server, 8 in flight; lag from each PUT's 200 until the last server's userphoto.aspx serves it)`,
+  );
   const photos = await generateSmallPhotos(burstChanges);
   const line = (r: OnChangeBurstResult) =>
     console.log(
@@ -185,16 +210,23 @@ if (runs('burst')) {
 }
 
 if (runs('ldap')) {
-  console.log(`\nLDAP directory sync (${ldapEntries.toLocaleString('en')} entries (BENCH_LDAP_ENTRIES) in a real slapd on loopback, a third with a 96×96 JPEG thumbnailPhoto; paged search; the services in this process as \`photosync directory sync\` runs them)`);
+  console.log(
+    `\nLDAP directory sync (${ldapEntries.toLocaleString('en')} entries (BENCH_LDAP_ENTRIES) in a real slapd on loopback, a third with a 96×96 JPEG thumbnailPhoto; paged search; the services in this process as \`photosync directory sync\` runs them)`,
+  );
   const result = await benchLdapDirectorySync({ entries: ldapEntries, postgres: true });
   if (typeof result === 'string') console.log(`  skipped: ${result}`);
   else {
     const line = (r: LdapSyncBenchResult) => {
       const name = r.dialect === 'sqlite' ? 'SQLite:    ' : 'PostgreSQL:';
-      console.log(`  ${name} first sync ${Math.round(r.first.peoplePerSecond).toLocaleString('en')} people/s (${r.first.seconds.toFixed(1)} s; ${r.first.report.counts.created} created, ${r.first.report.photosImported} photos imported, avg ${(r.averagePhotoBytes / 1024).toFixed(1)} KB; ${r.first.report.pages} pages of ${r.pageSize})`);
-      console.log(`  ${' '.repeat(name.length)} nothing changed: ${Math.round(r.second.peoplePerSecond).toLocaleString('en')} people/s (${r.second.seconds.toFixed(1)} s; ${r.second.report.counts.unchanged} unchanged, ${r.second.report.photosImported} photos imported)`);
+      console.log(
+        `  ${name} first sync ${Math.round(r.first.peoplePerSecond).toLocaleString('en')} people/s (${r.first.seconds.toFixed(1)} s; ${r.first.report.counts.created} created, ${r.first.report.photosImported} photos imported, avg ${(r.averagePhotoBytes / 1024).toFixed(1)} KB; ${r.first.report.pages} pages of ${r.pageSize})`,
+      );
+      console.log(
+        `  ${' '.repeat(name.length)} nothing changed: ${Math.round(r.second.peoplePerSecond).toLocaleString('en')} people/s (${r.second.seconds.toFixed(1)} s; ${r.second.report.counts.unchanged} unchanged, ${r.second.report.photosImported} photos imported)`,
+      );
     };
     for (const r of result) line(r);
-    if (!result.some((r) => r.dialect === 'postgres')) console.log(`  PostgreSQL: skipped: ${(await postgresUnreachable()) ?? 'not reachable'}`);
+    if (!result.some((r) => r.dialect === 'postgres'))
+      console.log(`  PostgreSQL: skipped: ${(await postgresUnreachable()) ?? 'not reachable'}`);
   }
 }

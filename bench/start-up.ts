@@ -33,7 +33,8 @@ export async function benchStartUp(options: { runs: number; people: number }): P
     const bin = path.join(ROOT, 'bin', 'photosync.js');
     const fromSources = ['--import', 'tsx', path.join(ROOT, 'src', 'main.ts')];
     const serverReady: number[] = [];
-    for (let i = 0; i < options.runs; i++) serverReady.push(await timeServerStart(bin, { ...env, PORT: String(await freePort()), LOG_LEVEL: 'warn' }));
+    for (let i = 0; i < options.runs; i++)
+      serverReady.push(await timeServerStart(bin, { ...env, PORT: String(await freePort()), LOG_LEVEL: 'warn' }));
     return {
       nodeBaseline: timed(['-e', '0']),
       help: timed([bin, '--help']),
@@ -69,6 +70,8 @@ function timeServerStart(bin: string, env: Record<string, string>): Promise<numb
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.once('exit', (code) => (seconds === undefined ? reject(new Error(`photosync serve exited with ${code} before listening: ${output}`)) : resolve(seconds)));
+    child.once('exit', (code) =>
+      seconds === undefined ? reject(new Error(`photosync serve exited with ${code} before listening: ${output}`)) : resolve(seconds),
+    );
   });
 }

@@ -29,8 +29,12 @@ const BATCH = 500;
 const ADMIN_UPN = 'status-admin@bench.example';
 const ADMIN_PASSWORD = 'bench-admin-password-0123456789';
 
-
-const hex32 = (next: () => number) => Array.from({ length: 4 }, () => Math.floor(next() * 2 ** 32).toString(16).padStart(8, '0')).join('');
+const hex32 = (next: () => number) =>
+  Array.from({ length: 4 }, () =>
+    Math.floor(next() * 2 ** 32)
+      .toString(16)
+      .padStart(8, '0'),
+  ).join('');
 
 /**
  * `people` people straight into the tables (or, with `allInSync`, everyone in sync), 500 rows a statement and 20 statements a transaction:
@@ -194,7 +198,12 @@ async function signIn(app: FastifyInstance): Promise<string> {
  * The sync status read model over `people` people: the scheduled sweep's query against the same
  * SQL run bare, the per-state counts, and the admin's status page.
  */
-export async function benchSyncStatusQuery(options: { people: number; runs?: number; pageRuns?: number; databaseUrl?: string }): Promise<SyncStatusQueryResult> {
+export async function benchSyncStatusQuery(options: {
+  people: number;
+  runs?: number;
+  pageRuns?: number;
+  databaseUrl?: string;
+}): Promise<SyncStatusQueryResult> {
   const runs = options.runs ?? 30;
   const pageRuns = options.pageRuns ?? 10;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'photosync-bench-status-'));
@@ -289,7 +298,11 @@ export async function benchSyncStatusQuery(options: { people: number; runs?: num
 }
 
 /** The same on a scratch PostgreSQL database, dropped afterwards. */
-export async function benchSyncStatusQueryPostgres(options: { people: number; runs?: number; pageRuns?: number }): Promise<SyncStatusQueryResult> {
+export async function benchSyncStatusQueryPostgres(options: {
+  people: number;
+  runs?: number;
+  pageRuns?: number;
+}): Promise<SyncStatusQueryResult> {
   const scratch = await createScratchPostgres();
   try {
     return await benchSyncStatusQuery({ ...options, databaseUrl: scratch.url });

@@ -16,7 +16,11 @@ export interface SyncBenchResult {
 
 /** The same work as renderSiteThumbnails, straight on sharp: the baseline a sync is measured against. */
 async function rawSharpSiteThumbnails(photo: Buffer): Promise<Buffer[]> {
-  const large = await sharp(photo).resize(300, 300, { fit: 'inside', withoutEnlargement: true }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const large = await sharp(photo)
+    .resize(300, 300, { fit: 'inside', withoutEnlargement: true })
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   const raw = { raw: { width: large.info.width, height: large.info.height, channels: large.info.channels } };
   return Promise.all([
     sharp(large.data, raw).resize(48, 48).jpeg({ quality: 88 }).toBuffer(),
@@ -43,8 +47,12 @@ export async function benchSync(options: { people: number; noOpChecks: number })
     const mailPhotos: Buffer[] = [];
     for (let i = 0; i < options.people; i++) {
       const person = await services.directory.addPerson({ userPrincipalName: `sync${i}@bench.example` });
-      const upload = await sharp({ create: { width: 800, height: 800, channels: 3, background: { r: (i * 37) % 256, g: (i * 91) % 256, b: (i * 53) % 256 } } })
-        .composite([{ input: { create: { width: 200, height: 200, channels: 3, background: '#fff' } }, left: (i * 13) % 600, top: (i * 29) % 600 }])
+      const upload = await sharp({
+        create: { width: 800, height: 800, channels: 3, background: { r: (i * 37) % 256, g: (i * 91) % 256, b: (i * 53) % 256 } },
+      })
+        .composite([
+          { input: { create: { width: 200, height: 200, channels: 3, background: '#fff' } }, left: (i * 13) % 600, top: (i * 29) % 600 },
+        ])
         .jpeg()
         .toBuffer();
       await services.mail.setPhoto(CLI_ACTOR, person, upload, 'cli');

@@ -27,7 +27,11 @@ export async function benchUploads(photos: Buffer[]): Promise<UploadBenchResult>
       tokens.push((await services.identity.createApiToken(CLI_ACTOR, person, 'bench')).token);
     }
     const upload = async (photo: Buffer, i: number) => {
-      const response = await fetch(`${address}/v1.0/me/photo/$value`, { method: 'PUT', headers: { authorization: `Bearer ${tokens[i]}`, 'content-type': 'image/jpeg' }, body: new Uint8Array(photo) });
+      const response = await fetch(`${address}/v1.0/me/photo/$value`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${tokens[i]}`, 'content-type': 'image/jpeg' },
+        body: new Uint8Array(photo),
+      });
       if (response.status !== 200) throw new Error(`upload ${i} answered ${response.status}: ${await response.text()}`);
     };
     // Warm up both paths (sharp's thread pool, the HTTP connection pool).

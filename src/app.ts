@@ -120,7 +120,10 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     }
     timer.observe(reply.elapsedTime / 1000);
     if (logEachRequest) {
-      request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+      request.log.info(
+        { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+        'request',
+      );
     }
     done();
   });
@@ -155,9 +158,21 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     signInMethods: { oidcButtonLabel: services.oidc?.buttonLabel, localPasswords: config.localPasswords },
     signOutRedirect: (request, reply) => oidcSignOutRedirect(services.oidc, request, reply),
   });
-  await app.register(registerOidcRoutes, { oidc: services.oidc, auth, secureCookies, signInAttemptsPerMinute: config.signInAttemptsPerMinute });
+  await app.register(registerOidcRoutes, {
+    oidc: services.oidc,
+    auth,
+    secureCookies,
+    signInAttemptsPerMinute: config.signInAttemptsPerMinute,
+  });
   await app.register(registerGraphPhotoRoutes, { mail: services.mail, directory: services.directory, auth, publicUrl: config.publicUrl });
-  await app.register(registerSitesPages, { directory: services.directory, sites: services.sites, sync: services.sync, trigger: services.userInitiatedTrigger, auth, syncMode: () => services.syncAutomation.currentMode() });
+  await app.register(registerSitesPages, {
+    directory: services.directory,
+    sites: services.sites,
+    sync: services.sync,
+    trigger: services.userInitiatedTrigger,
+    auth,
+    syncMode: () => services.syncAutomation.currentMode(),
+  });
   await app.register(registerSharePointRoutes, {
     sites: services.sites,
     directory: services.directory,
@@ -168,7 +183,11 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(registerAdminSyncPages, { directory: services.directory, syncAdmin: services.syncAdmin, auth });
   await app.register(registerAdminImportPages, { photoImporter: services.photoImporter, auth });
   await app.register(registerAdminAuditPage, { audit: services.audit, auth });
-  await app.register(registerAdminDirectoryPage, { directoryPhotos: services.directoryPhotos, directorySync: services.directorySync, auth });
+  await app.register(registerAdminDirectoryPage, {
+    directoryPhotos: services.directoryPhotos,
+    directorySync: services.directorySync,
+    auth,
+  });
   await app.register(registerDirectorySyncRoutes, { directorySync: services.directorySync, auth });
   await app.register(registerAdminPeoplePages, { directory: services.directory, people: services.people, auth });
   await app.register(registerBulkRunPages, {

@@ -138,7 +138,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   const metricsToken = optional(env, 'METRICS_TOKEN');
   if (metricsToken !== undefined && !/^[\x21-\x7e]{24,512}$/.test(metricsToken)) {
-    throw new ConfigError('METRICS_TOKEN must be 24 to 512 printable characters without spaces (e.g. from `openssl rand -hex 32`); leave it unset to let only admins read /metrics');
+    throw new ConfigError(
+      'METRICS_TOKEN must be 24 to 512 printable characters without spaces (e.g. from `openssl rand -hex 32`); leave it unset to let only admins read /metrics',
+    );
   }
   const oidc = oidcConfig(env);
   const localPasswords = boolean(env, 'LOCAL_PASSWORDS', true);
@@ -182,23 +184,28 @@ function oidcConfig(env: Record<string, string | undefined>): OidcConfig | undef
   const clientId = optional(env, 'OIDC_CLIENT_ID');
   if (rawIssuer === undefined) {
     const stray = ['OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET', 'OIDC_CLIENT_SECRET_FILE'].find((name) => optional(env, name) !== undefined);
-    if (stray) throw new ConfigError(`${stray} is set but OIDC_ISSUER is not; set OIDC_ISSUER to the provider's issuer URL to turn on OIDC sign-in`);
+    if (stray)
+      throw new ConfigError(`${stray} is set but OIDC_ISSUER is not; set OIDC_ISSUER to the provider's issuer URL to turn on OIDC sign-in`);
     return undefined;
   }
   let issuer: URL;
   try {
     issuer = new URL(rawIssuer);
   } catch {
-    throw new ConfigError(`OIDC_ISSUER must be the provider's issuer URL, such as https://login.example.com/realms/staff (got "${rawIssuer}")`);
+    throw new ConfigError(
+      `OIDC_ISSUER must be the provider's issuer URL, such as https://login.example.com/realms/staff (got "${rawIssuer}")`,
+    );
   }
   // Tokens and secrets cross this connection: plain http only to this machine (a provider in a test).
   if (issuer.protocol !== 'https:' && !(issuer.protocol === 'http:' && LOOPBACK_HOSTS.has(issuer.hostname))) {
     throw new ConfigError(`OIDC_ISSUER must be an https:// URL (http:// only for localhost) (got "${rawIssuer}")`);
   }
-  if (clientId === undefined) throw new ConfigError('OIDC_CLIENT_ID must be set when OIDC_ISSUER is: the client (application) id registered at the provider');
+  if (clientId === undefined)
+    throw new ConfigError('OIDC_CLIENT_ID must be set when OIDC_ISSUER is: the client (application) id registered at the provider');
   const secret = optional(env, 'OIDC_CLIENT_SECRET');
   const secretFile = optional(env, 'OIDC_CLIENT_SECRET_FILE');
-  if (secret !== undefined && secretFile !== undefined) throw new ConfigError('Set OIDC_CLIENT_SECRET or OIDC_CLIENT_SECRET_FILE, not both');
+  if (secret !== undefined && secretFile !== undefined)
+    throw new ConfigError('Set OIDC_CLIENT_SECRET or OIDC_CLIENT_SECRET_FILE, not both');
   let clientSecret = secret;
   if (secretFile !== undefined) {
     try {
@@ -210,9 +217,15 @@ function oidcConfig(env: Record<string, string | undefined>): OidcConfig | undef
   }
   const scopes = (optional(env, 'OIDC_SCOPES') ?? 'openid profile email').split(/[\s,]+/).filter(Boolean);
   if (!scopes.includes('openid')) throw new ConfigError(`OIDC_SCOPES must include openid (got "${scopes.join(' ')}")`);
-  const domains = (optional(env, 'OIDC_ALLOWED_DOMAINS') ?? '').split(/[\s,]+/).filter(Boolean).map((d) => d.toLowerCase().replace(/^@/, ''));
+  const domains = (optional(env, 'OIDC_ALLOWED_DOMAINS') ?? '')
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((d) => d.toLowerCase().replace(/^@/, ''));
   const badDomain = domains.find((d) => !/^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(d));
-  if (badDomain !== undefined) throw new ConfigError(`OIDC_ALLOWED_DOMAINS must be domains separated by commas, such as contoso.com,fabrikam.com (got "${badDomain}")`);
+  if (badDomain !== undefined)
+    throw new ConfigError(
+      `OIDC_ALLOWED_DOMAINS must be domains separated by commas, such as contoso.com,fabrikam.com (got "${badDomain}")`,
+    );
   const buttonLabel = optional(env, 'OIDC_BUTTON_LABEL') ?? 'Sign in with your organization account';
   if (buttonLabel.length > 80) throw new ConfigError('OIDC_BUTTON_LABEL must be at most 80 characters');
   return {
@@ -234,7 +247,10 @@ function ldapSyncConfig(env: Record<string, string | undefined>): LdapSyncConfig
   const url = optional(env, 'LDAP_URL');
   if (url === undefined) {
     const stray = Object.keys(env).filter((name) => name.startsWith('LDAP_') && optional(env, name) !== undefined);
-    if (stray.length > 0) throw new ConfigError(`${stray.sort().join(', ')} ${stray.length === 1 ? 'is' : 'are'} set but LDAP_URL is not; set LDAP_URL (ldap://host:389 or ldaps://host:636) to sync from the directory`);
+    if (stray.length > 0)
+      throw new ConfigError(
+        `${stray.sort().join(', ')} ${stray.length === 1 ? 'is' : 'are'} set but LDAP_URL is not; set LDAP_URL (ldap://host:389 or ldaps://host:636) to sync from the directory`,
+      );
     return undefined;
   }
   let parsed: URL;
@@ -243,24 +259,39 @@ function ldapSyncConfig(env: Record<string, string | undefined>): LdapSyncConfig
   } catch {
     throw new ConfigError(`LDAP_URL must be an ldap:// or ldaps:// URL like ldaps://dc.example:636 (got "${url}")`);
   }
-  if ((parsed.protocol !== 'ldap:' && parsed.protocol !== 'ldaps:') || !parsed.hostname || (parsed.pathname !== '' && parsed.pathname !== '/') || parsed.search || parsed.username) {
-    throw new ConfigError(`LDAP_URL must be an ldap:// or ldaps:// URL with a host and optional port only, like ldaps://dc.example:636 (got "${url}")`);
+  if (
+    (parsed.protocol !== 'ldap:' && parsed.protocol !== 'ldaps:') ||
+    !parsed.hostname ||
+    (parsed.pathname !== '' && parsed.pathname !== '/') ||
+    parsed.search ||
+    parsed.username
+  ) {
+    throw new ConfigError(
+      `LDAP_URL must be an ldap:// or ldaps:// URL with a host and optional port only, like ldaps://dc.example:636 (got "${url}")`,
+    );
   }
   const startTls = boolean(env, 'LDAP_STARTTLS', false);
-  if (startTls && parsed.protocol === 'ldaps:') throw new ConfigError('LDAP_STARTTLS is for ldap:// URLs; an ldaps:// connection is encrypted from the start');
+  if (startTls && parsed.protocol === 'ldaps:')
+    throw new ConfigError('LDAP_STARTTLS is for ldap:// URLs; an ldaps:// connection is encrypted from the start');
   const bindDn = optional(env, 'LDAP_BIND_DN');
   const bindPassword = optional(env, 'LDAP_BIND_PASSWORD');
   const bindPasswordFile = optional(env, 'LDAP_BIND_PASSWORD_FILE');
-  if (bindPassword !== undefined && bindPasswordFile !== undefined) throw new ConfigError('Set LDAP_BIND_PASSWORD or LDAP_BIND_PASSWORD_FILE, not both');
-  if (bindDn === undefined && (bindPassword !== undefined || bindPasswordFile !== undefined)) throw new ConfigError('LDAP_BIND_PASSWORD needs LDAP_BIND_DN (the account it belongs to)');
-  if (bindDn !== undefined && bindPassword === undefined && bindPasswordFile === undefined) throw new ConfigError('LDAP_BIND_DN needs LDAP_BIND_PASSWORD or LDAP_BIND_PASSWORD_FILE');
+  if (bindPassword !== undefined && bindPasswordFile !== undefined)
+    throw new ConfigError('Set LDAP_BIND_PASSWORD or LDAP_BIND_PASSWORD_FILE, not both');
+  if (bindDn === undefined && (bindPassword !== undefined || bindPasswordFile !== undefined))
+    throw new ConfigError('LDAP_BIND_PASSWORD needs LDAP_BIND_DN (the account it belongs to)');
+  if (bindDn !== undefined && bindPassword === undefined && bindPasswordFile === undefined)
+    throw new ConfigError('LDAP_BIND_DN needs LDAP_BIND_PASSWORD or LDAP_BIND_PASSWORD_FILE');
   const baseDn = optional(env, 'LDAP_BASE_DN');
-  if (baseDn === undefined) throw new ConfigError('LDAP_BASE_DN must be set with LDAP_URL: where the people are, like ou=people,dc=example,dc=com');
+  if (baseDn === undefined)
+    throw new ConfigError('LDAP_BASE_DN must be set with LDAP_URL: where the people are, like ou=people,dc=example,dc=com');
   const filter = optional(env, 'LDAP_FILTER') ?? '(objectClass=person)';
-  if (!filter.startsWith('(') || !filter.endsWith(')')) throw new ConfigError(`LDAP_FILTER must be an LDAP filter in parentheses, like (objectClass=person) (got "${filter}")`);
+  if (!filter.startsWith('(') || !filter.endsWith(')'))
+    throw new ConfigError(`LDAP_FILTER must be an LDAP filter in parentheses, like (objectClass=person) (got "${filter}")`);
   const attribute = (name: string, fallback: string): string => {
     const value = optional(env, name) ?? fallback;
-    if (!LDAP_ATTRIBUTE_NAME.test(value)) throw new ConfigError(`${name} must be an attribute name: letters, digits and -, starting with a letter (got "${value}")`);
+    if (!LDAP_ATTRIBUTE_NAME.test(value))
+      throw new ConfigError(`${name} must be an attribute name: letters, digits and -, starting with a letter (got "${value}")`);
     return value;
   };
   return {
@@ -291,7 +322,10 @@ function ldapDisabledRule(raw: string | undefined): LdapDisabledRule {
   if (raw === undefined || raw === 'none') return { kind: 'none' };
   if (raw === 'userAccountControl') return { kind: 'userAccountControl' };
   const match = /^([A-Za-z][A-Za-z0-9-]{0,63})=(.{1,256})$/.exec(raw);
-  if (!match) throw new ConfigError(`LDAP_DISABLED_RULE must be none, userAccountControl (Active Directory) or attribute=value, like employeeType=disabled (got "${raw}")`);
+  if (!match)
+    throw new ConfigError(
+      `LDAP_DISABLED_RULE must be none, userAccountControl (Active Directory) or attribute=value, like employeeType=disabled (got "${raw}")`,
+    );
   return { kind: 'attribute', attribute: match[1]!, value: match[2]! };
 }
 

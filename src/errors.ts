@@ -59,7 +59,7 @@ export class NotFound extends AppError {
 
 /** The person exists but has no photo (Graph: ImageNotFound). */
 export class ImageNotFound extends NotFound {
-  constructor(message = 'The photo wasn\'t found.') {
+  constructor(message = "The photo wasn't found.") {
     super(message, 'ImageNotFound');
   }
 }
@@ -131,16 +131,28 @@ export class AlreadyExists extends AppError {
 
 /** A second bulk sync while one runs: one at a time, so two runs never fight over the same people. */
 export class BulkSyncAlreadyRunning extends AppError {
-  constructor(readonly runId: string, startedBy: string) {
-    super('BulkSyncAlreadyRunning', `A bulk sync started by ${startedBy} is still running (/admin/runs/${runId}); wait for it to finish or cancel it first.`);
+  constructor(
+    readonly runId: string,
+    startedBy: string,
+  ) {
+    super(
+      'BulkSyncAlreadyRunning',
+      `A bulk sync started by ${startedBy} is still running (/admin/runs/${runId}); wait for it to finish or cancel it first.`,
+    );
     this.link = { href: `/admin/runs/${runId}`, text: 'See the running sync' };
   }
 }
 
 /** A second directory sync while one runs (in any process): one at a time. */
 export class DirectorySyncAlreadyRunning extends AppError {
-  constructor(readonly runId: string, startedBy: string) {
-    super('DirectorySyncAlreadyRunning', `A directory sync started by ${startedBy} is still running (/admin/runs/${runId}); wait for it to finish.`);
+  constructor(
+    readonly runId: string,
+    startedBy: string,
+  ) {
+    super(
+      'DirectorySyncAlreadyRunning',
+      `A directory sync started by ${startedBy} is still running (/admin/runs/${runId}); wait for it to finish.`,
+    );
     this.link = { href: `/admin/runs/${runId}`, text: 'See the running directory sync' };
   }
 }
@@ -148,7 +160,10 @@ export class DirectorySyncAlreadyRunning extends AppError {
 /** LDAP_URL is not set: there is no directory to sync from. */
 export class DirectorySyncNotConfigured extends AppError {
   constructor() {
-    super('DirectorySyncNotConfigured', 'LDAP directory sync is not set up: set LDAP_URL, LDAP_BASE_DN and the other LDAP_* variables (see the README) and restart.');
+    super(
+      'DirectorySyncNotConfigured',
+      'LDAP directory sync is not set up: set LDAP_URL, LDAP_BASE_DN and the other LDAP_* variables (see the README) and restart.',
+    );
   }
 }
 

@@ -82,5 +82,6 @@ export function carriesMetricsToken(authorization: string | undefined, metricsTo
 
 /** The metrics show headcounts per sync state and sign-in counters: for admins (and METRICS_TOKEN) only. */
 export function assertCanReadMetrics(actor: Actor): void {
-  if (!isAdmin(actor)) throw new NotPermitted('Only an admin (a browser session or an admin-scoped token) or the METRICS_TOKEN can read the metrics.');
+  if (!isAdmin(actor))
+    throw new NotPermitted('Only an admin (a browser session or an admin-scoped token) or the METRICS_TOKEN can read the metrics.');
 }

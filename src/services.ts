@@ -68,7 +68,11 @@ export interface ServiceOverrides {
 /** The composition root: every service, built by hand from the configuration. */
 export async function createServices(config: Config, overrides: ServiceOverrides = {}): Promise<Services> {
   const log = overrides.logger ?? pino({ level: config.logLevel });
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, log: log.child({ service: 'storage' }) });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    sqliteFile: config.sqliteFile,
+    log: log.child({ service: 'storage' }),
+  });
   const now = overrides.now;
   const metrics = createMetrics();
   const imageWork = new ImageWorkQueue(config.imageConcurrency, config.uploadQueueLength);
@@ -79,7 +83,14 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const { processes } = database;
   // A notice that does not go out leaves the other processes' caches stale for their short lifetime.
   const tellOthers = (topic: string, key: string) =>
-    processes.publish(topic, key).catch((error: unknown) => log.warn({ err: error, topic, key }, 'could not tell the other server processes about a change; their caches expire within seconds'));
+    processes
+      .publish(topic, key)
+      .catch((error: unknown) =>
+        log.warn(
+          { err: error, topic, key },
+          'could not tell the other server processes about a change; their caches expire within seconds',
+        ),
+      );
   const identity = new IdentityService(new CredentialStore(database.db), directory, {
     sessionTtlHours: config.sessionTtlHours,
     sessionLifetimeHours: config.sessionLifetimeHours,
@@ -93,7 +104,10 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     audit,
     imageWork,
     ...(now && { now }),
-    onListenerError: (error, change) => log.child({ service: 'mail' }).error({ err: error, personId: change.personId, change: change.kind }, 'a photo-change listener failed after the change committed'),
+    onListenerError: (error, change) =>
+      log
+        .child({ service: 'mail' })
+        .error({ err: error, personId: change.personId, change: change.kind }, 'a photo-change listener failed after the change committed'),
   });
   const sites = new SitesService(new SiteStore(database.db), directory, {
     publicUrl: config.publicUrl,
@@ -121,7 +135,9 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     },
   });
 
-  const syncSettings = new SyncSettingsStore(database.db, { mode: config.syncMode, intervalMinutes: config.syncIntervalMinutes }, now, () => tellOthers('settings', '*'));
+  const syncSettings = new SyncSettingsStore(database.db, { mode: config.syncMode, intervalMinutes: config.syncIntervalMinutes }, now, () =>
+    tellOthers('settings', '*'),
+  );
   mail.onPhotoChanged((change) => tellOthers('mail', change.personId));
   processes.subscribe('mail', (personId) => mail.forgetCachedPhoto(personId));
   processes.subscribe('sites', (personId) => sites.forgetCachedThumbnails(personId));
@@ -157,7 +173,10 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   // A committed change (here or in another process) or a new bulk run: workers look at once.
   processes.subscribe('mail', () => queue.wake());
   processes.subscribe('sync-jobs', () => queue.wake());
-  const syncRequests = new SyncRequests(sync, queue, syncSettings, runs, { log: log.child({ service: 'sync-requests' }), announce: () => tellOthers('sync-jobs', '*') });
+  const syncRequests = new SyncRequests(sync, queue, syncSettings, runs, {
+    log: log.child({ service: 'sync-requests' }),
+    announce: () => tellOthers('sync-jobs', '*'),
+  });
   // On-change mode: the request is written in the same transaction as the Mail change.
   mail.recordChangesWith((personId, trx) => syncRequests.requestForChange(personId, trx));
   syncAutomation = new SyncAutomation(sync, directory, syncSettings, syncStatus, queue, syncRequests, runs, {
@@ -199,7 +218,10 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       allowInsecureRequests: config.oidc.issuer.protocol === 'http:',
       ...(now && { now }),
     });
-  const photoImporter = new PhotoImporter(mail, directory, runs, audit, { concurrency: config.syncConcurrency, log: log.child({ service: 'import' }) });
+  const photoImporter = new PhotoImporter(mail, directory, runs, audit, {
+    concurrency: config.syncConcurrency,
+    log: log.child({ service: 'import' }),
+  });
   const directorySync = new DirectorySync(config.ldap, people, directoryPhotos, directory, new LdapEntryStore(database.db), runs, audit, {
     log: log.child({ service: 'directory-sync' }),
     tickIntervalMs: config.syncTickSeconds * 1000,

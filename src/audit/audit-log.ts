@@ -59,7 +59,10 @@ export class AuditLog {
         eb.or([eb(eb.fn('lower', ['target_name']), 'like', eb.val(pattern)), eb(eb.fn('lower', ['actor_name']), 'like', eb.val(pattern))]),
       );
     }
-    const rows = await query.orderBy('seq', 'desc').limit(Math.min(filter.limit ?? 100, 1000)).execute();
+    const rows = await query
+      .orderBy('seq', 'desc')
+      .limit(Math.min(filter.limit ?? 100, 1000))
+      .execute();
     return rows.map((row) => ({
       seq: Number(row.seq),
       at: row.at,

@@ -14,7 +14,10 @@ export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 /** A failure the CLI reports in one line and maps to an exit code. */
 export class CliFailure extends Error {
-  constructor(message: string, readonly exitCode: number = EXIT.failed) {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.failed,
+  ) {
     super(message);
   }
 }

@@ -29,7 +29,10 @@ export async function seedDemoPeople(services: Services): Promise<DemoSeed> {
   const people: string[] = [];
   for (const entry of DEMO_PEOPLE) {
     const upn = `${entry.name.toLowerCase().replace(/[^a-z]+/g, '.')}@${DEMO_DOMAIN}`;
-    const initials = entry.name.split(/[\s-]+/).map((w) => w[0]).join('');
+    const initials = entry.name
+      .split(/[\s-]+/)
+      .map((w) => w[0])
+      .join('');
     let person = await services.directory.findPerson(upn);
     if (!person) {
       person = await services.directory.addPerson({ userPrincipalName: upn, displayName: entry.name, mail: upn });

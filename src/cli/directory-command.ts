@@ -15,7 +15,7 @@ export function summarizeDirectorySync(report: DirectorySyncReport): string {
 
 /** `photosync directory sync`: people and photos from the LDAP directory, now. */
 export function registerDirectoryCommand(program: Command, { io, withServices, out, json }: CliContext): void {
-  const directory = program.command('directory').description('people from the organization\'s LDAP directory (LDAP_* settings)');
+  const directory = program.command('directory').description("people from the organization's LDAP directory (LDAP_* settings)");
   directory
     .command('sync')
     .description('add, update, disable and enable people and take their photos from the LDAP directory now')
@@ -32,7 +32,10 @@ export function registerDirectoryCommand(program: Command, { io, withServices, o
           for (const entry of result.entries.filter((e) => e.outcome === 'skipped' || e.outcome === 'failed' || e.photo === 'rejected')) {
             out(`${entry.item}: ${entry.outcome}: ${entry.reason ?? ''}`);
           }
-          if (!result.error) out(`${result.dryRun ? 'Dry run (nothing changed): ' : ''}${result.status === 'cancelled' ? 'Cancelled: ' : ''}${summarizeDirectorySync(result)}`);
+          if (!result.error)
+            out(
+              `${result.dryRun ? 'Dry run (nothing changed): ' : ''}${result.status === 'cancelled' ? 'Cancelled: ' : ''}${summarizeDirectorySync(result)}`,
+            );
           out(`Report: /admin/runs/${result.runId}`);
         }
         if (result.error) throw new CliFailure(`The directory sync failed: ${result.error}`, EXIT.failed);

@@ -8,12 +8,15 @@ import { readPasswordFromStdin } from './read-password.ts';
 export function registerPeopleCommands(users: Command, { io, withServices, out }: CliContext): void {
   users
     .command('set-password <userPrincipalName>')
-    .description('set a person\'s password, read from standard input; their sessions end')
+    .description("set a person's password, read from standard input; their sessions end")
     .option('--password-stdin', 'read the password from standard input (required: a password never goes in an argument)')
     .option('--must-change', 'the person must choose a new password at their next sign-in')
     .action(async (upn: string, options: { passwordStdin?: boolean; mustChange?: boolean }) => {
       if (!options.passwordStdin) {
-        throw new CliFailure('Pipe the password in and pass --password-stdin (a password in an argument would show in the process list and shell history).', EXIT.usage);
+        throw new CliFailure(
+          'Pipe the password in and pass --password-stdin (a password in an argument would show in the process list and shell history).',
+          EXIT.usage,
+        );
       }
       const password = await readPasswordFromStdin(io.stdin);
       if (password === '') throw new CliFailure('Standard input was empty: pipe the password in.', EXIT.usage);

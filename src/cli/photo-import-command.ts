@@ -13,7 +13,10 @@ async function listImportFiles(dir: string): Promise<ImportFile[]> {
     entries = await fs.readdir(dir, { withFileTypes: true });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new CliFailure(code === 'ENOENT' ? `There is no folder ${dir}.` : `Cannot read the folder ${dir}: ${code ?? String(error)}.`, EXIT.usage);
+    throw new CliFailure(
+      code === 'ENOENT' ? `There is no folder ${dir}.` : `Cannot read the folder ${dir}: ${code ?? String(error)}.`,
+      EXIT.usage,
+    );
   }
   return entries
     .filter((e) => e.isFile() && !e.name.startsWith('.') && !/\.csv$/i.test(e.name))
@@ -37,7 +40,10 @@ export function registerPhotoImportCommand(program: Command, { io, withServices,
       let mappingText: string | undefined;
       if (options.map) {
         mappingText = await fs.readFile(options.map, 'utf8').catch((error: NodeJS.ErrnoException) => {
-          throw new CliFailure(error.code === 'ENOENT' ? `There is no file ${options.map}.` : `Cannot read ${options.map}: ${error.code}.`, EXIT.usage);
+          throw new CliFailure(
+            error.code === 'ENOENT' ? `There is no file ${options.map}.` : `Cannot read ${options.map}: ${error.code}.`,
+            EXIT.usage,
+          );
         });
       }
       const mapping = mappingText === undefined ? undefined : parseImportMapping(mappingText);
@@ -55,8 +61,12 @@ export function registerPhotoImportCommand(program: Command, { io, withServices,
           for (const file of result.files) {
             if (file.outcome === 'bad-image' || file.outcome === 'unknown-person') out(`${file.file}: ${file.outcome}: ${file.reason}`);
           }
-          const summary = PHOTO_IMPORT_OUTCOMES.filter((o) => result.counts[o] > 0 || o === 'imported').map((o) => `${result.counts[o]} ${o}`);
-          out(`${result.dryRun ? 'Dry run (nothing changed): ' : ''}${result.cancelled ? 'Cancelled: ' : ''}${files.length} files: ${summary.join(', ')}.`);
+          const summary = PHOTO_IMPORT_OUTCOMES.filter((o) => result.counts[o] > 0 || o === 'imported').map(
+            (o) => `${result.counts[o]} ${o}`,
+          );
+          out(
+            `${result.dryRun ? 'Dry run (nothing changed): ' : ''}${result.cancelled ? 'Cancelled: ' : ''}${files.length} files: ${summary.join(', ')}.`,
+          );
         }
         const failed = result.counts['bad-image'] + result.counts['unknown-person'] + result.mappingProblems.length;
         if (failed > 0 || result.cancelled) throw new CliFailure('', EXIT.failed);

@@ -61,7 +61,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('serve')
     .description('start the server (configured by environment variables; see README)')
     .option('--demo', 'also seed a handful of people with generated photos')
-    .action((options: { demo?: boolean }) => withServices(async (services) => (await import('./serve-command.ts')).serve(services, io, { demo: options.demo === true }), { server: true }));
+    .action((options: { demo?: boolean }) =>
+      withServices(async (services) => (await import('./serve-command.ts')).serve(services, io, { demo: options.demo === true }), {
+        server: true,
+      }),
+    );
 
   const users = program.command('users').description('people in the directory');
   users
@@ -77,7 +81,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       if (options.passwordStdin) password = await readPasswordFromStdin(io.stdin);
       else if (options.password && io.stdin.isTTY) {
         password = await askHiddenPassword('Password: ', io.stdin, io.stdout);
-        if ((await askHiddenPassword('Password again: ', io.stdin, io.stdout)) !== password) throw new CliFailure('The two passwords differ.', EXIT.usage);
+        if ((await askHiddenPassword('Password again: ', io.stdin, io.stdout)) !== password)
+          throw new CliFailure('The two passwords differ.', EXIT.usage);
       } else if (options.password) {
         throw new CliFailure('No terminal to ask for a password: pipe it with --password-stdin, or pass --no-password.', EXIT.usage);
       }
@@ -116,9 +121,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       const report = await withServices(({ directory }) => directory.importPeopleFromCsv(text, { dryRun: options.dryRun === true }));
       if (options.json) json(report);
       else {
-        for (const row of report.rows.filter((r) => r.outcome === 'failed')) io.stderr.write(`line ${row.line}: ${printable(row.message ?? '')}\n`);
+        for (const row of report.rows.filter((r) => r.outcome === 'failed'))
+          io.stderr.write(`line ${row.line}: ${printable(row.message ?? '')}\n`);
         const { created, updated, unchanged, failed } = report.counts;
-        out(`${options.dryRun ? 'Dry run: would have ' : ''}created ${created}, updated ${updated}, unchanged ${unchanged}, failed ${failed}.`);
+        out(
+          `${options.dryRun ? 'Dry run: would have ' : ''}created ${created}, updated ${updated}, unchanged ${unchanged}, failed ${failed}.`,
+        );
       }
       if (report.counts.failed > 0) throw new CliFailure('', EXIT.failed);
     });
@@ -126,18 +134,22 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const photo = program.command('photo').description('Mail photos');
   photo
     .command('set <userPrincipalName> <file>')
-    .description('set or replace a person\'s photo (JPEG or PNG)')
+    .description("set or replace a person's photo (JPEG or PNG)")
     .action(async (upn: string, file: string) => {
       const bytes = await readInputFile(file, 'a photo file');
       await withServices(async ({ directory, mail }) => {
         const { version, changed } = await mail.setPhoto(CLI_ACTOR, await getNamedPerson(directory, upn), bytes, 'cli');
-        out(changed ? `Stored the photo of ${upn} in ${version.sizes.length} sizes (ETag ${version.etag}).` : `${upn} already has this photo; nothing changed.`);
+        out(
+          changed
+            ? `Stored the photo of ${upn} in ${version.sizes.length} sizes (ETag ${version.etag}).`
+            : `${upn} already has this photo; nothing changed.`,
+        );
       });
     });
 
   photo
     .command('get <userPrincipalName>')
-    .description('write a person\'s photo to a file (or to standard output when piped)')
+    .description("write a person's photo to a file (or to standard output when piped)")
     .addOption(new Option('--size <pixels>', 'one of the Graph sizes').argParser(parseGraphSize))
     .option('-o, --output <file>', 'file to write')
     .action((upn: string, options: { size?: GraphPhotoSize; output?: string }) =>
@@ -156,7 +168,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   photo
     .command('remove <userPrincipalName>')
-    .description('remove a person\'s photo')
+    .description("remove a person's photo")
     .action((upn: string) =>
       withServices(async ({ directory, mail }) => {
         await mail.removePhoto(CLI_ACTOR, await getNamedPerson(directory, upn));
@@ -171,17 +183,31 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .requiredOption('--user <userPrincipalName>', 'the person the token acts as')
     .option('--name <label>', 'what the token is for', 'API token')
     .addOption(
-      new Option('--scope <scope>', 'photos: read and write photos as the person; admin: also the admin pages and actions (an admin\'s token only)')
+      new Option(
+        '--scope <scope>',
+        "photos: read and write photos as the person; admin: also the admin pages and actions (an admin's token only)",
+      )
         .choices(TOKEN_SCOPES)
         .default('photos'),
     )
-    .addOption(new Option('--expires-in <duration>', 'how long it works, in days or hours: 30d, 12h (default 90d)').argParser(parseTokenLifetime).conflicts('expiry'))
+    .addOption(
+      new Option('--expires-in <duration>', 'how long it works, in days or hours: 30d, 12h (default 90d)')
+        .argParser(parseTokenLifetime)
+        .conflicts('expiry'),
+    )
     .option('--no-expiry', 'a token that never expires (revoke it when it is no longer needed)')
     .action((options: { user: string; name: string; scope: TokenScope; expiresIn?: number; expiry: boolean }) =>
       withServices(async ({ directory, identity }) => {
         const expiresInMs = options.expiry ? options.expiresIn : null;
-        const { id, token, expiresAt } = await identity.createApiToken(CLI_ACTOR, await getNamedPerson(directory, options.user), options.name, { scope: options.scope, expiresInMs });
-        io.stderr.write(`Created token ${id} for ${printable(options.user)} (scope ${options.scope}, ${expiresAt ? `expires ${expiresAt}` : 'never expires'}). It is shown only once:\n`);
+        const { id, token, expiresAt } = await identity.createApiToken(
+          CLI_ACTOR,
+          await getNamedPerson(directory, options.user),
+          options.name,
+          { scope: options.scope, expiresInMs },
+        );
+        io.stderr.write(
+          `Created token ${id} for ${printable(options.user)} (scope ${options.scope}, ${expiresAt ? `expires ${expiresAt}` : 'never expires'}). It is shown only once:\n`,
+        );
         out(token);
       }),
     );
@@ -197,7 +223,17 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const now = new Date().toISOString();
         for (const t of list) {
           const expiry = t.expiresAt === null ? 'never expires' : `${t.expiresAt <= now ? 'expired' : 'expires'} ${t.expiresAt}`;
-          out(columns(t.id, t.userPrincipalName, t.name, t.scope, `created ${t.createdAt}`, expiry, t.revokedAt ? `revoked ${t.revokedAt}` : `last used ${t.lastUsedAt ?? 'never'}`));
+          out(
+            columns(
+              t.id,
+              t.userPrincipalName,
+              t.name,
+              t.scope,
+              `created ${t.createdAt}`,
+              expiry,
+              t.revokedAt ? `revoked ${t.revokedAt}` : `last used ${t.lastUsedAt ?? 'never'}`,
+            ),
+          );
         }
       }),
     );
@@ -238,7 +274,9 @@ class StdoutClosed extends Error {}
 
 function reportFailure(error: unknown, io: CliIo): number {
   if (error instanceof CommanderError) {
-    return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT.ok : EXIT.usage;
+    return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help'
+      ? EXIT.ok
+      : EXIT.usage;
   }
   if (error instanceof CliFailure) {
     if (error.message) io.stderr.write(`photosync: ${printable(error.message)}\n`);
@@ -265,7 +303,8 @@ function reportFailure(error: unknown, io: CliIo): number {
 function parseTokenLifetime(value: string): number {
   const match = /^(\d{1,6})([dh])$/.exec(value.trim().toLowerCase());
   const hours = match ? Number(match[1]) * (match[2] === 'd' ? 24 : 1) : 0;
-  if (hours < 1 || hours > 3650 * 24) throw new InvalidArgumentError('use a number of days or hours, like 30d or 12h (at most 3650d); or --no-expiry');
+  if (hours < 1 || hours > 3650 * 24)
+    throw new InvalidArgumentError('use a number of days or hours, like 30d or 12h (at most 3650d); or --no-expiry');
   return hours * 3_600_000;
 }
 
@@ -284,7 +323,12 @@ async function readInputFile(file: string, kind: string): Promise<Buffer> {
     return await fs.readFile(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const message = code === 'ENOENT' ? `There is no file ${file}.` : code === 'EISDIR' ? `${file} is a folder, not ${kind}.` : `Cannot read ${file}: ${code ?? String(error)}.`;
+    const message =
+      code === 'ENOENT'
+        ? `There is no file ${file}.`
+        : code === 'EISDIR'
+          ? `${file} is a folder, not ${kind}.`
+          : `Cannot read ${file}: ${code ?? String(error)}.`;
     throw new CliFailure(message, EXIT.usage);
   }
 }

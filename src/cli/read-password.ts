@@ -27,5 +27,7 @@ export function askHiddenPassword(prompt: string, input: Readable & { isTTY?: bo
 export async function readPasswordFromStdin(input: Readable): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of input) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }

@@ -9,7 +9,7 @@ import { cancelOnInterrupt, showProgress } from './progress-output.ts';
 export function registerSyncCommands(program: Command, { io, withServices, out, json }: CliContext): void {
   program
     .command('sync [userPrincipalName]')
-    .description('sync one person\'s Sites copy from Mail now, or everyone with --all')
+    .description("sync one person's Sites copy from Mail now, or everyone with --all")
     .option('--all', 'sync everyone')
     .option('--stale-only', 'with --all: only the people whose Sites copy is out of date or never checked')
     .option('--json', 'print the result as JSON')
@@ -20,7 +20,12 @@ export function registerSyncCommands(program: Command, { io, withServices, out, 
         if (upn !== undefined) {
           const result = await syncAdmin.syncPerson(CLI_ACTOR, await getNamedPerson(directory, upn));
           if (options.json) json(result);
-          else out(result.outcome === 'failed' ? `${upn}: failed: ${result.error}` : `${upn}: ${result.outcome} (${Math.round(result.durationMs)} ms)`);
+          else
+            out(
+              result.outcome === 'failed'
+                ? `${upn}: failed: ${result.error}`
+                : `${upn}: ${result.outcome} (${Math.round(result.durationMs)} ms)`,
+            );
           if (result.outcome === 'failed') throw new CliFailure('', EXIT.failed);
           return;
         }
@@ -33,7 +38,9 @@ export function registerSyncCommands(program: Command, { io, withServices, out, 
         else {
           for (const failure of progress.failures) out(`failed: ${failure.item}: ${failure.reason}`);
           const seconds = (Date.parse(progress.finishedAt!) - Date.parse(progress.startedAt)) / 1000;
-          out(`${progress.status === 'cancelled' ? 'Cancelled: ' : ''}synced ${progress.done - progress.failed} of ${progress.total} people, ${progress.failed} failed, in ${seconds.toFixed(1)} s.`);
+          out(
+            `${progress.status === 'cancelled' ? 'Cancelled: ' : ''}synced ${progress.done - progress.failed} of ${progress.total} people, ${progress.failed} failed, in ${seconds.toFixed(1)} s.`,
+          );
         }
         if (progress.failed > 0 || progress.status === 'cancelled') throw new CliFailure('', EXIT.failed);
       });
@@ -51,22 +58,32 @@ export function registerSyncCommands(program: Command, { io, withServices, out, 
           if (options.json) return json({ userPrincipalName: upn, ...state, history });
           out(`${upn}: ${state.state}${state.reason ? ` (${state.reason})` : ''}`);
           out(`  Mail ETag ${state.mailEtag ?? '(no photo)'}, synced ETag ${state.syncedEtag ?? '(placeholder)'}`);
-          out(`  last checked ${state.lastCheckedAt ?? 'never'}, last synced ${state.lastSyncedAt ?? 'never'}, last trigger ${state.lastTrigger ?? '-'}`);
-          for (const run of history) out(`  ${run.startedAt}  ${run.trigger.padEnd(22)} ${run.outcome.padEnd(11)} ${String(run.durationMs).padStart(5)} ms${run.error ? `  ${run.error}` : ''}`);
+          out(
+            `  last checked ${state.lastCheckedAt ?? 'never'}, last synced ${state.lastSyncedAt ?? 'never'}, last trigger ${state.lastTrigger ?? '-'}`,
+          );
+          for (const run of history)
+            out(
+              `  ${run.startedAt}  ${run.trigger.padEnd(22)} ${run.outcome.padEnd(11)} ${String(run.durationMs).padStart(5)} ms${run.error ? `  ${run.error}` : ''}`,
+            );
           return;
         }
         const [settings, counts] = await Promise.all([syncAdmin.getSettings(CLI_ACTOR), syncAdmin.countByState(CLI_ACTOR)]);
         const people = [];
         if (options.state) {
-          for (let page = await syncAdmin.listStatus(CLI_ACTOR, { state: options.state, limit: 1000 }); page.length > 0; ) {
+          for (let page = await syncAdmin.listStatus(CLI_ACTOR, { state: options.state, limit: 1000 }); page.length > 0;) {
             people.push(...page);
-            page = await syncAdmin.listStatus(CLI_ACTOR, { state: options.state, limit: 1000, after: page.at(-1)!.userPrincipalName.toLowerCase() });
+            page = await syncAdmin.listStatus(CLI_ACTOR, {
+              state: options.state,
+              limit: 1000,
+              after: page.at(-1)!.userPrincipalName.toLowerCase(),
+            });
           }
         }
         if (options.json) return json({ ...settings, counts, ...(options.state && { people }) });
         out(`Sync mode: ${settings.mode}${settings.mode === 'scheduled' ? ` (every ${settings.intervalMinutes} min)` : ''}`);
         for (const kind of SYNC_STATE_KINDS) out(`${kind.padEnd(13)} ${counts[kind]}`);
-        for (const p of people) out(`${p.userPrincipalName}\t${p.state}\t${p.lastCheckedAt ?? 'never checked'}${p.reason ? `\t${p.reason}` : ''}`);
+        for (const p of people)
+          out(`${p.userPrincipalName}\t${p.state}\t${p.lastCheckedAt ?? 'never checked'}${p.reason ? `\t${p.reason}` : ''}`);
       }),
     );
 
@@ -77,9 +94,13 @@ export function registerSyncCommands(program: Command, { io, withServices, out, 
     .action((mode: string | undefined, options: { interval?: string }) =>
       withServices(async ({ syncAdmin }) => {
         const current = await syncAdmin.getSettings(CLI_ACTOR);
-        const next = mode === undefined && options.interval === undefined
-          ? current
-          : await syncAdmin.changeSettings(CLI_ACTOR, { mode: mode ?? current.mode, intervalMinutes: options.interval ?? current.intervalMinutes });
+        const next =
+          mode === undefined && options.interval === undefined
+            ? current
+            : await syncAdmin.changeSettings(CLI_ACTOR, {
+                mode: mode ?? current.mode,
+                intervalMinutes: options.interval ?? current.intervalMinutes,
+              });
         out(`Sync mode: ${next.mode}${next.mode === 'scheduled' ? ` (every ${next.intervalMinutes} min)` : ''}`);
       }),
     );

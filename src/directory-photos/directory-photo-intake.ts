@@ -31,8 +31,8 @@ export interface DirectoryPhotoIntakeOptions {
 
 /** Where a person changes a photo the directory manages, in words. */
 const WHERE_TO_CHANGE: Record<DirectorySource, string> = {
-  ldap: 'Change it in the organization\'s directory (Active Directory or LDAP), or ask whoever manages it; the new photo arrives here at the next directory sync.',
-  oidc: 'Change it at the organization\'s sign-in provider (your account there); the new photo arrives here the next time you sign in.',
+  ldap: "Change it in the organization's directory (Active Directory or LDAP), or ask whoever manages it; the new photo arrives here at the next directory sync.",
+  oidc: "Change it at the organization's sign-in provider (your account there); the new photo arrives here the next time you sign in.",
 };
 
 /**
@@ -59,11 +59,21 @@ export class DirectoryPhotoIntake {
    * The directory's photo for this person now (null: the directory has none). Decides per the
    * source's policy; throws an AppError (InvalidImage, …) when the bytes are not a usable image.
    */
-  async receive(person: Person, photo: Buffer | null, source: DirectorySource): Promise<{ outcome: DirectoryPhotoOutcome; reason?: string }> {
+  async receive(
+    person: Person,
+    photo: Buffer | null,
+    source: DirectorySource,
+  ): Promise<{ outcome: DirectoryPhotoOutcome; reason?: string }> {
     const policy = await this.policy(source);
     const incomingEtag = photo ? photoContentEtag(photo) : null;
     const [last, mailVersion] = await Promise.all([this.store.findLastReceived(person.id, source), this.mail.currentVersion(person)]);
-    const decision = decidePhoto({ source, policy, incomingEtag, last, mail: mailVersion && { etag: mailVersion.etag, source: mailVersion.source } });
+    const decision = decidePhoto({
+      source,
+      policy,
+      incomingEtag,
+      last,
+      mail: mailVersion && { etag: mailVersion.etag, source: mailVersion.source },
+    });
     const directoryChanged = last === undefined || last.receivedEtag !== incomingEtag;
     // Checked (and made small enough to keep) only when new: an unchanged photo costs no image work.
     const directoryCopy = photo && directoryChanged ? await this.directoryCopy(photo) : null;
@@ -73,10 +83,14 @@ export class DirectoryPhotoIntake {
     const actor: Actor = { kind: 'operator', name: source };
     // Under "fill when empty", a photo the person chose a moment ago wins: the change is made only
     // if Mail's photo is still none or the directory's own, checked under the person's lock.
-    const stillTheDirectorys = policy === 'authoritative' ? undefined : (current: { source: PhotoOrigin } | undefined) => !current || current.source === source;
+    const stillTheDirectorys =
+      policy === 'authoritative' ? undefined : (current: { source: PhotoOrigin } | undefined) => !current || current.source === source;
     try {
       if (decision.action === 'import') {
-        await this.mail.setPhoto(actor, person, photo!, source, { background: true, ...(stillTheDirectorys && { onlyIf: stillTheDirectorys }) });
+        await this.mail.setPhoto(actor, person, photo!, source, {
+          background: true,
+          ...(stillTheDirectorys && { onlyIf: stillTheDirectorys }),
+        });
         importedEtag = incomingEtag;
       } else if (decision.action === 'remove') {
         await this.mail.removePhoto(actor, person, stillTheDirectorys ? { onlyIf: stillTheDirectorys } : {});
@@ -91,7 +105,7 @@ export class DirectoryPhotoIntake {
         reason = error.message;
       } else if (error instanceof ImageNotFound && decision.action === 'remove') {
         outcome = 'unchanged';
-        reason = 'Mail\'s photo was removed meanwhile';
+        reason = "Mail's photo was removed meanwhile";
       } else {
         throw error;
       }
@@ -112,7 +126,10 @@ export class DirectoryPhotoIntake {
       });
     }
     if (outcome === 'imported' || outcome === 'removed') {
-      this.options.log.info({ person: person.userPrincipalName, source, outcome, policy, etag: incomingEtag }, `directory photo ${outcome}: ${reason}`);
+      this.options.log.info(
+        { person: person.userPrincipalName, source, outcome, policy, etag: incomingEtag },
+        `directory photo ${outcome}: ${reason}`,
+      );
     }
     return { outcome, reason };
   }
@@ -130,14 +147,21 @@ export class DirectoryPhotoIntake {
 
   async setPolicy(actor: Actor, source: DirectorySource, policy: DirectoryPhotoPolicy): Promise<void> {
     this.assertMayAdminister(actor);
-    if (!isDirectorySource(source)) throw new InvalidInput(`"${shown(String(source))}" is not a directory source; use one of ${DIRECTORY_SOURCES.join(', ')}.`);
-    if (!isDirectoryPhotoPolicy(policy)) throw new InvalidInput(`"${shown(String(policy))}" is not a photo policy; use one of ${DIRECTORY_PHOTO_POLICIES.join(', ')}.`);
+    if (!isDirectorySource(source))
+      throw new InvalidInput(`"${shown(String(source))}" is not a directory source; use one of ${DIRECTORY_SOURCES.join(', ')}.`);
+    if (!isDirectoryPhotoPolicy(policy))
+      throw new InvalidInput(`"${shown(String(policy))}" is not a photo policy; use one of ${DIRECTORY_PHOTO_POLICIES.join(', ')}.`);
     const before = await this.policy(source);
     if (before === policy) return;
     const who = describeActor(actor);
     await this.store.savePolicy(source, policy, who.name, this.now());
     this.forgetCached();
-    await this.options.audit.record({ actor: who, action: 'directory.photo-policy', detail: `photos from ${source}: ${before} → ${policy}`, ip: actor.ip ?? null });
+    await this.options.audit.record({
+      actor: who,
+      action: 'directory.photo-policy',
+      detail: `photos from ${source}: ${before} → ${policy}`,
+      ip: actor.ip ?? null,
+    });
     await this.options.onPolicySaved?.();
   }
 
@@ -165,8 +189,11 @@ export class DirectoryPhotoIntake {
     const managing = (await this.store.sourcesOf(target.id)).filter((s): s is DirectorySource => authoritative.some((a) => a === s));
     const other = managing.find((s) => !(actor.kind === 'operator' && actor.name === s));
     if (!other) return;
-    const whose = actor.kind === 'person' && actor.person.id === target.id ? 'Your photo is' : `The photo of ${target.userPrincipalName} is`;
-    throw new PhotoManagedByDirectory(`${whose} managed by the organization's directory and comes from ${SOURCE_WORDS[other]}, so it cannot be changed here. ${WHERE_TO_CHANGE[other]}`);
+    const whose =
+      actor.kind === 'person' && actor.person.id === target.id ? 'Your photo is' : `The photo of ${target.userPrincipalName} is`;
+    throw new PhotoManagedByDirectory(
+      `${whose} managed by the organization's directory and comes from ${SOURCE_WORDS[other]}, so it cannot be changed here. ${WHERE_TO_CHANGE[other]}`,
+    );
   }
 
   /**

@@ -49,23 +49,31 @@ export function decidePhoto(input: PhotoDecisionInput): PhotoDecision {
   const { source, policy, incomingEtag, last, mail } = input;
   const directoryUnchanged = last !== undefined && last.receivedEtag === incomingEtag;
   const mailFromSource = mail?.source === source;
-  const notTaken = (outcome: 'not-used' | 'kept-own-photo', reason: string): PhotoDecision =>
-    ({ action: 'none', outcome: directoryUnchanged ? 'unchanged' : outcome, reason });
+  const notTaken = (outcome: 'not-used' | 'kept-own-photo', reason: string): PhotoDecision => ({
+    action: 'none',
+    outcome: directoryUnchanged ? 'unchanged' : outcome,
+    reason,
+  });
 
   if (incomingEtag === null) {
     if (policy === 'never') return notTaken('not-used', `the photo policy for ${SOURCE_WORDS[source]} is "never"`);
     if (!mail) return { action: 'none', outcome: 'unchanged', reason: 'neither the directory nor Mail has a photo' };
-    if (policy === 'authoritative') return { action: 'remove', outcome: 'removed', reason: 'the directory has no photo and is authoritative' };
+    if (policy === 'authoritative')
+      return { action: 'remove', outcome: 'removed', reason: 'the directory has no photo and is authoritative' };
     if (mailFromSource) return { action: 'remove', outcome: 'removed', reason: 'the directory no longer has the photo it gave Mail' };
-    return notTaken('kept-own-photo', 'the directory has no photo; the person\'s own photo stays');
+    return notTaken('kept-own-photo', "the directory has no photo; the person's own photo stays");
   }
   if (mail?.etag === incomingEtag) return { action: 'none', outcome: 'unchanged', reason: 'Mail already has this photo' };
   if (policy === 'never') return notTaken('not-used', `the photo policy for ${SOURCE_WORDS[source]} is "never"`);
   if (policy === 'authoritative') return { action: 'import', outcome: 'imported', reason: 'the directory is authoritative' };
-  if (mailFromSource) return { action: 'import', outcome: 'imported', reason: 'Mail\'s photo came from the directory, which has a new one' };
+  if (mailFromSource) return { action: 'import', outcome: 'imported', reason: "Mail's photo came from the directory, which has a new one" };
   if (mail) return notTaken('kept-own-photo', 'the person has their own photo in Mail');
   if (last?.importedEtag === incomingEtag) {
-    return { action: 'none', outcome: 'unchanged', reason: 'this photo was removed from Mail after it came from the directory; it comes back only when the directory\'s photo changes' };
+    return {
+      action: 'none',
+      outcome: 'unchanged',
+      reason: "this photo was removed from Mail after it came from the directory; it comes back only when the directory's photo changes",
+    };
   }
   return { action: 'import', outcome: 'imported', reason: 'the person had no photo in Mail' };
 }

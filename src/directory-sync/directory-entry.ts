@@ -18,7 +18,8 @@ export interface DirectoryEntry {
   disabled: boolean;
 }
 
-export type MappedEntry = { ok: true; entry: DirectoryEntry } | { ok: false; dn: string; userPrincipalName: string | undefined; reason: string };
+export type MappedEntry =
+  { ok: true; entry: DirectoryEntry } | { ok: false; dn: string; userPrincipalName: string | undefined; reason: string };
 
 /** Longest UPN, display name or mail address taken from the directory (as the people table allows). */
 export const MAX_TEXT_LENGTH = 256;
@@ -59,7 +60,9 @@ function isDisabled(raw: RawEntry, rule: LdapDisabledRule): boolean {
     return Number.isInteger(flags) && (flags & ACCOUNT_DISABLE) !== 0;
   }
   const wanted = rule.value.toLowerCase();
-  return valuesOf(raw, rule.attribute).some((value) => (Buffer.isBuffer(value) ? value.toString('utf8') : value).trim().toLowerCase() === wanted);
+  return valuesOf(raw, rule.attribute).some(
+    (value) => (Buffer.isBuffer(value) ? value.toString('utf8') : value).trim().toLowerCase() === wanted,
+  );
 }
 
 /** Text a person will see: no control characters, not too long. Returns why not, or undefined. */
@@ -80,10 +83,12 @@ export function mapEntry(raw: RawEntry, attributes: LdapAttributeMapping, disabl
   const stableId = stableIdOf(raw, attributes.stableId);
   if (!stableId) return skip(`it has no ${attributes.stableId} (the stable id photosync follows entries by)`);
   if (stableId.length > 200) return skip(`its ${attributes.stableId} is longer than 200 characters`);
-  if (userPrincipalName === undefined) return skip(`it has no ${attributes.userPrincipalName} (the user principal name people sign in with)`);
+  if (userPrincipalName === undefined)
+    return skip(`it has no ${attributes.userPrincipalName} (the user principal name people sign in with)`);
   const displayName = firstText(raw, attributes.displayName);
   const mail = firstText(raw, attributes.mail);
-  const problem = textProblem('user principal name', userPrincipalName) ?? textProblem('display name', displayName) ?? textProblem('mail address', mail);
+  const problem =
+    textProblem('user principal name', userPrincipalName) ?? textProblem('display name', displayName) ?? textProblem('mail address', mail);
   if (problem) return skip(problem);
   if (!UPN.test(userPrincipalName)) return skip(`the user principal name "${shown(userPrincipalName)}" does not look like name@domain`);
   if (mail !== undefined && !UPN.test(mail)) return skip(`the mail address "${shown(mail)}" does not look like name@domain`);

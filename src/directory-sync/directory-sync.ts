@@ -131,7 +131,10 @@ export class DirectorySync {
       reason: item.reason,
     }));
     const summary = (run.summary ?? {}) as Partial<RunSummary>;
-    const counts = Object.fromEntries(DIRECTORY_OUTCOMES.map((o) => [o, entries.filter((e) => e.outcome === o).length])) as Record<DirectoryOutcome, number>;
+    const counts = Object.fromEntries(DIRECTORY_OUTCOMES.map((o) => [o, entries.filter((e) => e.outcome === o).length])) as Record<
+      DirectoryOutcome,
+      number
+    >;
     return {
       runId,
       dryRun: summary.dryRun ?? run.label.startsWith('Dry run'),
@@ -153,7 +156,10 @@ export class DirectorySync {
    * ended (a directory that cannot be reached ends it as failed, with the reason in the report).
    * A second sync while one runs anywhere gets DirectorySyncAlreadyRunning.
    */
-  async start(actor: Actor, options: { dryRun: boolean; label?: string }): Promise<{ runId: string; report: Promise<DirectorySyncReport> }> {
+  async start(
+    actor: Actor,
+    options: { dryRun: boolean; label?: string },
+  ): Promise<{ runId: string; report: Promise<DirectorySyncReport> }> {
     this.assertMayAdminister(actor);
     const config = this.config;
     if (!config) throw new DirectorySyncNotConfigured();
@@ -168,7 +174,9 @@ export class DirectorySync {
   private async work(actor: Actor, config: LdapSyncConfig, runId: string, dryRun: boolean): Promise<DirectorySyncReport> {
     const log = this.options.log;
     const heartbeat = setInterval(() => {
-      this.runs.heartbeat(runId).catch((error: unknown) => log.warn({ err: error, runId }, 'could not record that a directory sync is alive'));
+      this.runs
+        .heartbeat(runId)
+        .catch((error: unknown) => log.warn({ err: error, runId }, 'could not record that a directory sync is alive'));
     }, HEARTBEAT_MS).unref();
     const summary: RunSummary = { dryRun, error: null, entriesRead: 0, pages: 0 };
     let session: DirectorySession | undefined;
@@ -188,14 +196,17 @@ export class DirectorySync {
       const vanished = remembered.filter((row) => !seen.has(row.stable_id) && row.state !== 'vanished');
       // An empty answer is far more likely a wrong filter or base DN than an organization with nobody left.
       if (summary.entriesRead === 0 && remembered.length > 0) {
-        throw new DirectoryUnavailable(`The LDAP directory returned no entries under ${config.baseDn} with ${config.filter}; refusing to disable all ${remembered.length} people synced from it. Check LDAP_BASE_DN and LDAP_FILTER.`);
+        throw new DirectoryUnavailable(
+          `The LDAP directory returned no entries under ${config.baseDn} with ${config.filter}; refusing to disable all ${remembered.length} people synced from it. Check LDAP_BASE_DN and LDAP_FILTER.`,
+        );
       }
       const items: BulkRunItem[] = [];
       for (const row of vanished) items.push(await this.disableVanished(row, dryRun));
       await progress.record(items);
       return await this.end(actor, runId, summary, 'finished');
     } catch (error) {
-      summary.error = error instanceof AppError ? error.message : `Unexpected error: ${error instanceof Error ? error.message : String(error)}`;
+      summary.error =
+        error instanceof AppError ? error.message : `Unexpected error: ${error instanceof Error ? error.message : String(error)}`;
       // An AppError is the directory's answer (down, bind refused): said in words, no stack needed.
       if (error instanceof AppError) log.error({ runId, url: config.url, why: summary.error }, 'a directory sync failed');
       else log.error({ err: error, runId, url: config.url }, 'a directory sync failed unexpectedly');
@@ -207,14 +218,21 @@ export class DirectorySync {
   }
 
   /** Records the run's end (a real run's audit entry first, so a finished run is always audited); returns its report. */
-  private async end(actor: Actor, runId: string, summary: RunSummary, how: 'finished' | 'cancelled' | 'failed'): Promise<DirectorySyncReport> {
+  private async end(
+    actor: Actor,
+    runId: string,
+    summary: RunSummary,
+    how: 'finished' | 'cancelled' | 'failed',
+  ): Promise<DirectorySyncReport> {
     if (!summary.dryRun) {
       const sofar = (await this.findReport(actor, runId))!;
       const counts = DIRECTORY_OUTCOMES.filter((o) => sofar.counts[o] > 0).map((o) => `${sofar.counts[o]} ${o}`);
       await this.audit.record({
         actor: describeActor(actor),
         action: 'directory.sync',
-        detail: summary.error ? `failed: ${summary.error}` : `${summary.entriesRead} entries: ${counts.join(', ') || 'nothing'}; ${sofar.photosImported} photos imported${how === 'cancelled' ? ' (cancelled)' : ''}`,
+        detail: summary.error
+          ? `failed: ${summary.error}`
+          : `${summary.entriesRead} entries: ${counts.join(', ') || 'nothing'}; ${sofar.photosImported} photos imported${how === 'cancelled' ? ' (cancelled)' : ''}`,
         ip: actor.ip ?? null,
       });
     }
@@ -225,7 +243,11 @@ export class DirectorySync {
     return (await this.findReport(actor, runId))!;
   }
 
-  private async syncPage(page: readonly RawEntry[], config: LdapSyncConfig, run: { dryRun: boolean; seen: Set<string>; upnsSeen: Map<string, string> }): Promise<BulkRunItem[]> {
+  private async syncPage(
+    page: readonly RawEntry[],
+    config: LdapSyncConfig,
+    run: { dryRun: boolean; seen: Set<string>; upnsSeen: Map<string, string> },
+  ): Promise<BulkRunItem[]> {
     const mapped = page.map((raw) => mapEntry(raw, config.attributes, config.disabledRule));
     const rows = await this.store.findMany(mapped.flatMap((m) => (m.ok ? [m.entry.stableId] : [])));
     const items: BulkRunItem[] = [];
@@ -245,9 +267,14 @@ export class DirectorySync {
       run.upnsSeen.set(upnKey, m.entry.dn);
       usable.push(m.entry);
     }
-    await forEachWithConcurrency(usable, PAGE_CONCURRENCY, () => false, async (entry) => {
-      items.push(await this.syncEntry(entry, rows.get(entry.stableId), run.dryRun));
-    });
+    await forEachWithConcurrency(
+      usable,
+      PAGE_CONCURRENCY,
+      () => false,
+      async (entry) => {
+        items.push(await this.syncEntry(entry, rows.get(entry.stableId), run.dryRun));
+      },
+    );
     return items;
   }
 
@@ -270,10 +297,23 @@ export class DirectorySync {
       let reason: string | null = null;
       if (!person) {
         outcome = 'created';
-        if (dryRun) return result(item, 'created', entry.photo && !entry.disabled ? 'would be offered' : null, entry.disabled ? 'would be created disabled' : null);
-        person = await this.people.add(LDAP_ACTOR, { userPrincipalName: entry.userPrincipalName, ...(entry.displayName && { displayName: entry.displayName }), ...(entry.mail && { mail: entry.mail }) });
+        if (dryRun)
+          return result(
+            item,
+            'created',
+            entry.photo && !entry.disabled ? 'would be offered' : null,
+            entry.disabled ? 'would be created disabled' : null,
+          );
+        person = await this.people.add(LDAP_ACTOR, {
+          userPrincipalName: entry.userPrincipalName,
+          ...(entry.displayName && { displayName: entry.displayName }),
+          ...(entry.mail && { mail: entry.mail }),
+        });
       } else if (person.userPrincipalName.toLowerCase() !== entry.userPrincipalName.toLowerCase()) {
-        return skipped(item, `${entry.dn}: its user principal name changed from ${person.userPrincipalName} to ${entry.userPrincipalName}; photosync does not rename people (add the new name and remove the old one)`);
+        return skipped(
+          item,
+          `${entry.dn}: its user principal name changed from ${person.userPrincipalName} to ${entry.userPrincipalName}; photosync does not rename people (add the new name and remove the old one)`,
+        );
       } else {
         const changes: { displayName?: string; mail?: string | null } = {};
         if (entry.displayName !== undefined && entry.displayName !== person.displayName) changes.displayName = entry.displayName;
@@ -325,9 +365,19 @@ export class DirectorySync {
       const resultItem = result(item, outcome, photo, joined(reason, photoProblem));
       return photoProblem ? { ...resultItem, failed: true } : resultItem;
     } catch (error) {
-      if (error instanceof AppError) return { item, outcome: 'failed', failed: true, reason: `${entry.dn}: ${error.message}`, detail: null };
-      this.options.log.warn({ err: error, dn: entry.dn, userPrincipalName: entry.userPrincipalName }, 'syncing a directory entry failed unexpectedly');
-      return { item, outcome: 'failed', failed: true, reason: `${entry.dn}: unexpected error: ${error instanceof Error ? error.message : String(error)}`, detail: null };
+      if (error instanceof AppError)
+        return { item, outcome: 'failed', failed: true, reason: `${entry.dn}: ${error.message}`, detail: null };
+      this.options.log.warn(
+        { err: error, dn: entry.dn, userPrincipalName: entry.userPrincipalName },
+        'syncing a directory entry failed unexpectedly',
+      );
+      return {
+        item,
+        outcome: 'failed',
+        failed: true,
+        reason: `${entry.dn}: unexpected error: ${error instanceof Error ? error.message : String(error)}`,
+        detail: null,
+      };
     }
   }
 
@@ -342,7 +392,13 @@ export class DirectorySync {
       return result(item, person?.enabled ? 'disabled' : 'unchanged', null, 'no longer in the directory');
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      return { item, outcome: 'failed', failed: true, reason: `no longer in the directory, but could not be disabled: ${error.message}`, detail: null };
+      return {
+        item,
+        outcome: 'failed',
+        failed: true,
+        reason: `no longer in the directory, but could not be disabled: ${error.message}`,
+        detail: null,
+      };
     }
   }
 
@@ -356,7 +412,10 @@ export class DirectorySync {
     if (!(await this.store.claimScheduledTurn(config.intervalMinutes * 60_000, this.now()))) return undefined;
     const { report } = await this.start(LDAP_ACTOR, { dryRun: false, label: 'Scheduled directory sync' });
     const finished = await report;
-    this.options.log.info({ runId: finished.runId, counts: finished.counts, photosImported: finished.photosImported, error: finished.error }, 'scheduled directory sync ended');
+    this.options.log.info(
+      { runId: finished.runId, counts: finished.counts, photosImported: finished.photosImported, error: finished.error },
+      'scheduled directory sync ended',
+    );
     return finished;
   }
 
@@ -366,7 +425,9 @@ export class DirectorySync {
     this.ticker = setInterval(() => {
       if (this.scheduledRun) return;
       this.scheduledRun = this.runIfDue()
-        .catch((error: unknown) => this.options.log.warn({ err: error }, 'the scheduled directory sync could not start; the next tick tries again'))
+        .catch((error: unknown) =>
+          this.options.log.warn({ err: error }, 'the scheduled directory sync could not start; the next tick tries again'),
+        )
         .finally(() => (this.scheduledRun = undefined));
     }, this.options.tickIntervalMs).unref();
   }

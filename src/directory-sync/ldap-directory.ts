@@ -25,7 +25,8 @@ function connectionProblem(config: LdapSyncConfig, error: unknown): string {
   if (code === 'ECONNREFUSED') return `Cannot reach ${at}: the connection was refused (is the server running, and is the port right?).`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `Cannot reach ${at}: the host name is not known.`;
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return `Cannot reach ${at}: no route to the host.`;
-  if (code === 'ECONNRESET') return `${at} closed the connection (a TLS or protocol mismatch: ldap:// against an ldaps:// port, or the reverse?).`;
+  if (code === 'ECONNRESET')
+    return `${at} closed the connection (a TLS or protocol mismatch: ldap:// against an ldaps:// port, or the reverse?).`;
   if (/timeout/i.test(message) || code === 'ETIMEDOUT') return `${at} did not answer within ${config.timeoutSeconds} s.`;
   if (code?.startsWith('ERR_TLS') || code?.includes('CERT') || /certificate/i.test(message)) {
     return `${at} has a TLS certificate this server does not trust (${message}); set LDAP_CA_FILE to the CA that signed it.`;
@@ -35,7 +36,8 @@ function connectionProblem(config: LdapSyncConfig, error: unknown): string {
 
 function searchProblem(config: LdapSyncConfig, error: unknown): string {
   if (error instanceof NoSuchObjectError) return `The base DN ${config.baseDn} does not exist in the LDAP directory (LDAP_BASE_DN).`;
-  if (error instanceof ResultCodeError) return `The LDAP directory refused the search under ${config.baseDn} with ${config.filter}: ${error.message} (code ${error.code}).`;
+  if (error instanceof ResultCodeError)
+    return `The LDAP directory refused the search under ${config.baseDn} with ${config.filter}: ${error.message} (code ${error.code}).`;
   if (error instanceof Error && /filter/i.test(error.message)) return `LDAP_FILTER ${config.filter} cannot be used: ${error.message}.`;
   return connectionProblem(config, error);
 }
@@ -68,17 +70,29 @@ export const openLdapDirectory: OpenDirectory = async (config) => {
     await fail(`StartTLS with the LDAP directory at ${config.url} failed: ${connectionProblem(config, error)}`);
   }
   if (config.bindDn) {
-    const password = config.bindPassword ?? (await readSecret(config.bindPasswordFile!, 'the bind password file (LDAP_BIND_PASSWORD_FILE)'));
+    const password =
+      config.bindPassword ?? (await readSecret(config.bindPasswordFile!, 'the bind password file (LDAP_BIND_PASSWORD_FILE)'));
     try {
       await client.bind(config.bindDn, password);
     } catch (error) {
-      if (error instanceof InvalidCredentialsError) await fail(`The LDAP directory at ${config.url} refused the bind as ${config.bindDn}: wrong bind DN or password (LDAP_BIND_DN, LDAP_BIND_PASSWORD).`);
-      if (error instanceof ResultCodeError) await fail(`The LDAP directory at ${config.url} refused the bind as ${config.bindDn}: ${error.message} (code ${error.code}).`);
+      if (error instanceof InvalidCredentialsError)
+        await fail(
+          `The LDAP directory at ${config.url} refused the bind as ${config.bindDn}: wrong bind DN or password (LDAP_BIND_DN, LDAP_BIND_PASSWORD).`,
+        );
+      if (error instanceof ResultCodeError)
+        await fail(`The LDAP directory at ${config.url} refused the bind as ${config.bindDn}: ${error.message} (code ${error.code}).`);
       await fail(connectionProblem(config, error));
     }
   }
   const { attributes } = config;
-  const wanted = [attributes.userPrincipalName, attributes.displayName, attributes.mail, attributes.photo, attributes.stableId, attributes.changedAt];
+  const wanted = [
+    attributes.userPrincipalName,
+    attributes.displayName,
+    attributes.mail,
+    attributes.photo,
+    attributes.stableId,
+    attributes.changedAt,
+  ];
   if (config.disabledRule.kind === 'userAccountControl') wanted.push('userAccountControl');
   if (config.disabledRule.kind === 'attribute') wanted.push(config.disabledRule.attribute);
   const paged = { pageSize: config.pageSize };
@@ -88,7 +102,8 @@ export const openLdapDirectory: OpenDirectory = async (config) => {
       let entries = 0;
       try {
         // '1.1': no attributes, only the names.
-        for await (const page of client.searchPaginated(config.baseDn, { scope: 'sub', filter: config.filter, attributes: ['1.1'], paged })) entries += page.searchEntries.length;
+        for await (const page of client.searchPaginated(config.baseDn, { scope: 'sub', filter: config.filter, attributes: ['1.1'], paged }))
+          entries += page.searchEntries.length;
       } catch (error) {
         await fail(searchProblem(config, error));
       }

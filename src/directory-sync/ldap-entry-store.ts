@@ -14,7 +14,8 @@ export class LdapEntryStore {
     // In slices: SQLite allows a limited number of bound values per statement.
     for (let i = 0; i < stableIds.length; i += 500) {
       const slice = stableIds.slice(i, i + 500);
-      for (const row of await this.db.selectFrom('ldap_entries').selectAll().where('stable_id', 'in', slice).execute()) rows.set(row.stable_id, row);
+      for (const row of await this.db.selectFrom('ldap_entries').selectAll().where('stable_id', 'in', slice).execute())
+        rows.set(row.stable_id, row);
     }
     return rows;
   }
@@ -33,7 +34,11 @@ export class LdapEntryStore {
     await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('ldap_entries').where('person_id', '=', row.person_id).where('stable_id', '!=', row.stable_id).execute();
       const { stable_id: _, ...rest } = row;
-      await trx.insertInto('ldap_entries').values(row).onConflict((oc) => oc.column('stable_id').doUpdateSet(rest)).execute();
+      await trx
+        .insertInto('ldap_entries')
+        .values(row)
+        .onConflict((oc) => oc.column('stable_id').doUpdateSet(rest))
+        .execute();
     });
   }
 
@@ -49,9 +54,18 @@ export class LdapEntryStore {
     // A little slack, so a tick that comes a moment early does not skip a whole interval.
     const dueBefore = new Date(now.getTime() - intervalMs + Math.min(5_000, intervalMs / 4)).toISOString();
     const row = { key: LAST_SCHEDULED_KEY, value: now.toISOString(), updated_at: now.toISOString(), updated_by: 'ldap' };
-    const inserted = await this.db.insertInto('settings').values(row).onConflict((oc) => oc.column('key').doNothing()).executeTakeFirst();
+    const inserted = await this.db
+      .insertInto('settings')
+      .values(row)
+      .onConflict((oc) => oc.column('key').doNothing())
+      .executeTakeFirst();
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return true;
-    const updated = await this.db.updateTable('settings').set({ value: row.value, updated_at: row.updated_at }).where('key', '=', LAST_SCHEDULED_KEY).where('value', '<=', dueBefore).executeTakeFirst();
+    const updated = await this.db
+      .updateTable('settings')
+      .set({ value: row.value, updated_at: row.updated_at })
+      .where('key', '=', LAST_SCHEDULED_KEY)
+      .where('value', '<=', dueBefore)
+      .executeTakeFirst();
     return Number(updated.numUpdatedRows) > 0;
   }
 }

@@ -35,7 +35,8 @@ export class DirectoryService {
     try {
       await this.people.insert({ ...person, id: this.newId(), passwordHash: input.passwordHash ?? null }, this.now());
     } catch (error) {
-      if (isUniqueViolation(error)) throw new AlreadyExists(`A person with the user principal name ${person.userPrincipalName} already exists.`);
+      if (isUniqueViolation(error))
+        throw new AlreadyExists(`A person with the user principal name ${person.userPrincipalName} already exists.`);
       throw error;
     }
     return (await this.people.findByUpn(person.userPrincipalName))!;
@@ -114,7 +115,8 @@ export class DirectoryService {
   async updateDetails(personId: string, details: { displayName?: string | undefined; mail?: string | null | undefined }): Promise<void> {
     const changes: { displayName?: string; mail?: string | null } = {};
     if (details.displayName !== undefined) {
-      if (hasControlCharacters(details.displayName)) throw new InvalidInput(`The display name "${shown(details.displayName)}" has control characters; use plain text.`);
+      if (hasControlCharacters(details.displayName))
+        throw new InvalidInput(`The display name "${shown(details.displayName)}" has control characters; use plain text.`);
       const displayName = details.displayName.trim().slice(0, 256);
       if (!displayName) throw new InvalidInput('A display name cannot be empty.');
       changes.displayName = displayName;
@@ -154,7 +156,9 @@ export class DirectoryService {
   /** The directory's own photo (AD thumbnailPhoto). Sites never reads it; Mail is Sites' only source. */
   async setDirectoryPhoto(personId: string, bytes: Buffer | null): Promise<void> {
     if (bytes && bytes.length > DIRECTORY_PHOTO_MAX_BYTES) {
-      throw new InvalidInput(`A directory photo can be at most ${DIRECTORY_PHOTO_MAX_BYTES / 1024} KB (this one is ${Math.ceil(bytes.length / 1024)} KB).`);
+      throw new InvalidInput(
+        `A directory photo can be at most ${DIRECTORY_PHOTO_MAX_BYTES / 1024} KB (this one is ${Math.ceil(bytes.length / 1024)} KB).`,
+      );
     }
     await this.people.setDirectoryPhoto(personId, bytes, this.now());
   }
@@ -218,7 +222,11 @@ export class DirectoryService {
           record('unchanged');
         } else {
           if (!options.dryRun) {
-            await this.people.update(existing.id, { displayName: input.displayName, mail: input.mail || null, role: input.role }, this.now());
+            await this.people.update(
+              existing.id,
+              { displayName: input.displayName, mail: input.mail || null, role: input.role },
+              this.now(),
+            );
             this.found.clear();
           }
           record('updated');
@@ -253,7 +261,8 @@ export class DirectoryService {
 /** A mail address as given (trimmed), or '' for none; a bad one is a 400 that quotes it. */
 function checkedMail(value: string): string {
   const mail = value.trim();
-  if (mail && hasControlCharacters(mail)) throw new InvalidInput(`"${shown(mail)}" is not a valid mail address: it has control characters.`);
+  if (mail && hasControlCharacters(mail))
+    throw new InvalidInput(`"${shown(mail)}" is not a valid mail address: it has control characters.`);
   if (mail && !MAIL.test(mail)) throw new InvalidInput(`"${shown(mail)}" is not a valid mail address.`);
   return mail;
 }

@@ -14,7 +14,9 @@ export interface PeopleQuery {
   limit: number;
 }
 
-export function toPerson(row: Pick<PersonRow, 'id' | 'user_principal_name' | 'mail' | 'display_name' | 'enabled' | 'role' | 'must_change_password'>): Person {
+export function toPerson(
+  row: Pick<PersonRow, 'id' | 'user_principal_name' | 'mail' | 'display_name' | 'enabled' | 'role' | 'must_change_password'>,
+): Person {
   return {
     id: row.id,
     userPrincipalName: row.user_principal_name,
@@ -116,7 +118,11 @@ export class PeopleStore {
   }
 
   async setEnabled(personId: string, enabled: boolean, now: Date): Promise<void> {
-    await this.db.updateTable('people').set({ enabled: enabled ? 1 : 0, updated_at: now.toISOString() }).where('id', '=', personId).execute();
+    await this.db
+      .updateTable('people')
+      .set({ enabled: enabled ? 1 : 0, updated_at: now.toISOString() })
+      .where('id', '=', personId)
+      .execute();
   }
 
   /**
@@ -139,7 +145,9 @@ export class PeopleStore {
     let select = this.db.selectFrom('people').select(PERSON_COLUMNS);
     if (query.search) {
       const pattern = `%${query.search.toLowerCase()}%`;
-      select = select.where((eb) => eb.or([eb('upn_key', 'like', pattern), eb('mail_key', 'like', pattern), eb(eb.fn('lower', ['display_name']), 'like', pattern)]));
+      select = select.where((eb) =>
+        eb.or([eb('upn_key', 'like', pattern), eb('mail_key', 'like', pattern), eb(eb.fn('lower', ['display_name']), 'like', pattern)]),
+      );
     }
     if (query.state) select = select.where('enabled', '=', query.state === 'enabled' ? 1 : 0);
     if (query.after) select = select.where('upn_key', '>', query.after);
@@ -148,10 +156,6 @@ export class PeopleStore {
   }
 
   async setDirectoryPhoto(personId: string, bytes: Buffer | null, now: Date): Promise<void> {
-    await this.db
-      .updateTable('people')
-      .set({ directory_photo: bytes, updated_at: now.toISOString() })
-      .where('id', '=', personId)
-      .execute();
+    await this.db.updateTable('people').set({ directory_photo: bytes, updated_at: now.toISOString() }).where('id', '=', personId).execute();
   }
 }

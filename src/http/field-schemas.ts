@@ -17,7 +17,7 @@ export function FilterChoice<const V extends string>(values: readonly V[], title
 }
 
 /** The CSRF token every form carries (checked before validation, so a form without it is a 403). */
-export const CsrfToken = Type.Optional(Type.String({ description: 'The form\'s CSRF token' }));
+export const CsrfToken = Type.Optional(Type.String({ description: "The form's CSRF token" }));
 
 /** A `?done=` flash key: shown only when the page knows it. */
 export const Flash = Type.Optional(Type.String({ maxLength: 40, description: 'Which notice to show after a change' }));

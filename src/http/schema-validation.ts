@@ -45,7 +45,11 @@ export function schemaErrorMessage(failures: readonly ValidationFailure[], part:
   const missing = failure.keyword === 'required' ? String(failure.params.missingProperty) : undefined;
   const field = missing ? failure.parentSchema?.properties?.[missing] : failure.parentSchema;
   if (field?.errorMessage) return field.errorMessage;
-  const key = missing ?? decodeURIComponent(failure.instancePath.split('/').at(-1) ?? '').replace(/~1/g, '/').replace(/~0/g, '~');
+  const key =
+    missing ??
+    decodeURIComponent(failure.instancePath.split('/').at(-1) ?? '')
+      .replace(/~1/g, '/')
+      .replace(/~0/g, '~');
   const name = field?.title ? `The ${field.title}` : (PART_WORDS[part] ?? PART_WORDS.body!)(key);
   switch (failure.keyword) {
     case 'required':
@@ -59,9 +63,13 @@ export function schemaErrorMessage(failures: readonly ValidationFailure[], part:
     case 'maxLength':
       return `${name} must be text of at most ${String(failure.params.limit)} characters.`;
     case 'minLength':
-      return failure.params.limit === 1 ? `${name} must not be empty.` : `${name} must be at least ${String(failure.params.limit)} characters long.`;
+      return failure.params.limit === 1
+        ? `${name} must not be empty.`
+        : `${name} must be at least ${String(failure.params.limit)} characters long.`;
     case 'pattern':
-      return field?.pattern === NO_CONTROL_CHARACTERS ? `${name} must be plain text, without control characters.` : `${name} is not in the form it must have.`;
+      return field?.pattern === NO_CONTROL_CHARACTERS
+        ? `${name} must be plain text, without control characters.`
+        : `${name} is not in the form it must have.`;
     case 'minimum':
     case 'maximum':
       return field?.minimum !== undefined && field.maximum !== undefined

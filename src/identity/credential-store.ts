@@ -22,7 +22,13 @@ export class CredentialStore {
   async insertSession(idHash: string, personId: string, now: Date, expiresAt: Date): Promise<void> {
     await this.db
       .insertInto('sessions')
-      .values({ id_hash: idHash, person_id: personId, created_at: now.toISOString(), expires_at: expiresAt.toISOString(), last_seen_at: now.toISOString() })
+      .values({
+        id_hash: idHash,
+        person_id: personId,
+        created_at: now.toISOString(),
+        expires_at: expiresAt.toISOString(),
+        last_seen_at: now.toISOString(),
+      })
       .execute();
   }
 
@@ -125,7 +131,12 @@ export class CredentialStore {
   }
 
   async revokeToken(id: string, now: Date): Promise<void> {
-    await this.db.updateTable('api_tokens').set({ revoked_at: now.toISOString() }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+    await this.db
+      .updateTable('api_tokens')
+      .set({ revoked_at: now.toISOString() })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .execute();
   }
 
   /** Revokes every token of the person not revoked yet; returns how many. */

@@ -122,7 +122,8 @@ export class IdentityService {
   async signInVouchedFor(found: Person, via: { source: 'oidc'; ip?: string | undefined; detail?: string }): Promise<SignedIn> {
     // Read fresh, as a password sign-in does: a disable made elsewhere a moment ago counts.
     const person = (await this.directory.findByUpnOrMail(found.userPrincipalName, { fresh: true })) ?? found;
-    if (person.enabled === false) throw new NotPermitted(`${person.userPrincipalName} is disabled in photosync and cannot sign in; ask an admin.`);
+    if (person.enabled === false)
+      throw new NotPermitted(`${person.userPrincipalName} is disabled in photosync and cannot sign in; ask an admin.`);
     const sessionToken = await this.startSession(person.id);
     await this.options.audit?.record({
       actor: { kind: via.source, id: person.id, name: person.userPrincipalName },
@@ -193,7 +194,12 @@ export class IdentityService {
    * Changing a password ends every session of that person. The one it was made from goes on under a
    * new id (returned), so an id someone else learned before the change opens nothing after it.
    */
-  async changePassword(person: Person, currentPassword: string, newPassword: string, options: PasswordChange = {}): Promise<{ sessionToken?: string; revokedTokens: number }> {
+  async changePassword(
+    person: Person,
+    currentPassword: string,
+    newPassword: string,
+    options: PasswordChange = {},
+  ): Promise<{ sessionToken?: string; revokedTokens: number }> {
     const storedHash = await this.directory.findPasswordHash(person.id);
     const { verify } = await argon2();
     if (!storedHash || !(await verify(storedHash, currentPassword.slice(0, 1024)).catch(() => false))) {
@@ -209,7 +215,9 @@ export class IdentityService {
       revokedTokens = await this.credentials.revokeTokensOf(person.id, this.now());
       await this.credentialsEnded();
       await this.options.audit?.record({
-        actor: options.actor ? describeActor(options.actor) : { kind: person.role === 'admin' ? 'admin' : 'person', id: person.id, name: person.userPrincipalName },
+        actor: options.actor
+          ? describeActor(options.actor)
+          : { kind: person.role === 'admin' ? 'admin' : 'person', id: person.id, name: person.userPrincipalName },
         action: 'token.revoke',
         target: { id: person.id, name: person.userPrincipalName },
         detail: `all ${revokedTokens} tokens, with a password change`,
@@ -224,17 +232,24 @@ export class IdentityService {
     return this.credentials.countUsableTokensOf(person.id, this.now());
   }
 
-  async createApiToken(actor: Actor, owner: Person, name: string, options: ApiTokenOptions = {}): Promise<{ id: string; token: string; expiresAt: string | null }> {
+  async createApiToken(
+    actor: Actor,
+    owner: Person,
+    name: string,
+    options: ApiTokenOptions = {},
+  ): Promise<{ id: string; token: string; expiresAt: string | null }> {
     if (!isAdmin(actor) && !(actor.kind === 'person' && actor.person.id === owner.id)) {
       throw new NotPermitted('Only an admin can create a token for someone else.');
     }
     const scope = options.scope ?? 'photos';
     if (scope === 'admin') {
-      if (owner.role !== 'admin') throw new InvalidInput(`Only an admin's token can have the admin scope; ${shown(owner.userPrincipalName)} is not an admin.`);
+      if (owner.role !== 'admin')
+        throw new InvalidInput(`Only an admin's token can have the admin scope; ${shown(owner.userPrincipalName)} is not an admin.`);
       if (!isAdmin(actor)) throw new NotPermitted('Only an admin can create an admin-scoped token.');
     }
     const lifetime = options.expiresInMs === undefined ? DEFAULT_TOKEN_LIFETIME_MS : options.expiresInMs;
-    if (lifetime !== null && !(Number.isFinite(lifetime) && lifetime > 0)) throw new InvalidInput('A token\'s lifetime must be a positive duration.');
+    if (lifetime !== null && !(Number.isFinite(lifetime) && lifetime > 0))
+      throw new InvalidInput("A token's lifetime must be a positive duration.");
     // The label is printed by `tokens list` and the audit log: plain text only.
     if (hasControlCharacters(name)) throw new InvalidInput(`The token label "${shown(name)}" has control characters; use plain text.`);
     const label = name.trim().slice(0, 100) || 'API token';
@@ -283,7 +298,7 @@ export class IdentityService {
     const token = await this.credentials.findToken(tokenId);
     if (!token) throw new NotFound(`There is no API token with the id ${tokenId}.`);
     if (!isAdmin(actor) && !(actor.kind === 'person' && actor.person.id === token.person_id)) {
-      throw new NotPermitted('Only an admin can revoke someone else\'s token.');
+      throw new NotPermitted("Only an admin can revoke someone else's token.");
     }
     await this.credentials.revokeToken(tokenId, this.now());
     await this.credentialsEnded();

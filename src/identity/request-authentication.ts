@@ -24,7 +24,10 @@ export interface RequestAuthentication {
  * Resolves who is asking, once per request and only when a route asks: `Authorization: Bearer`
  * wins; otherwise the session cookie. A bad bearer token is an error, never a silent fall-back.
  */
-export function createRequestAuthentication(identity: IdentityService, options: { secureCookies: boolean; sessionLifetimeHours: number }): RequestAuthentication {
+export function createRequestAuthentication(
+  identity: IdentityService,
+  options: { secureCookies: boolean; sessionLifetimeHours: number },
+): RequestAuthentication {
   const resolved = new WeakMap<FastifyRequest, Promise<Actor | undefined>>();
 
   const resolve = async (request: FastifyRequest): Promise<Actor | undefined> => {

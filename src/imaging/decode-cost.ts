@@ -57,7 +57,8 @@ function decodeBlocks(frame: JpegFrame, scans: number[][]): number {
   const blocksOf = new Map(
     frame.components.map((c) => [
       c.id,
-      Math.ceil(Math.ceil((frame.width * Math.max(1, c.h)) / hMax) / 8) * Math.ceil(Math.ceil((frame.height * Math.max(1, c.v)) / vMax) / 8),
+      Math.ceil(Math.ceil((frame.width * Math.max(1, c.h)) / hMax) / 8) *
+        Math.ceil(Math.ceil((frame.height * Math.max(1, c.v)) / vMax) / 8),
     ]),
   );
   // A scan naming a component the frame lacks is an error for the decoder; count it as the largest.

@@ -49,7 +49,9 @@ export async function renderMailPhotoSizes(bytes: Buffer, options: PrepareOption
   const sizes = GRAPH_PHOTO_SIZES.filter((s) => s <= side).reverse();
   const largest = sizes[0];
   if (largest === undefined) {
-    throw new InvalidImage(`The image is ${width}×${height} pixels; a profile photo needs at least ${GRAPH_PHOTO_SIZES[0]}×${GRAPH_PHOTO_SIZES[0]}.`);
+    throw new InvalidImage(
+      `The image is ${width}×${height} pixels; a profile photo needs at least ${GRAPH_PHOTO_SIZES[0]}×${GRAPH_PHOTO_SIZES[0]}.`,
+    );
   }
 
   const pixels = await decode(
@@ -86,7 +88,9 @@ export async function validatePhotoUpload(
   const acceptedNames = accept.map(formatName).join(' or ');
   if (bytes.length === 0) throw new InvalidImage(`The photo is empty; send the bytes of a ${acceptedNames} image.`);
   if (bytes.length > maxBytes) {
-    throw new ImageTooLarge(`The photo is ${bytes.length.toLocaleString('en')} bytes; the limit is ${formatMegabytes(maxBytes)} (${maxBytes.toLocaleString('en')} bytes).`);
+    throw new ImageTooLarge(
+      `The photo is ${bytes.length.toLocaleString('en')} bytes; the limit is ${formatMegabytes(maxBytes)} (${maxBytes.toLocaleString('en')} bytes).`,
+    );
   }
   const format = detectImageFormat(bytes);
   if (format === 'svg') {

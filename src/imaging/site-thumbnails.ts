@@ -51,7 +51,10 @@ export async function renderSiteThumbnails(mailPhoto: Buffer): Promise<SiteThumb
 /** Initials on a colour: what Sites shows for a person with no synced photo, in every size. */
 export async function renderPlaceholder(options: { initials: string; hue: number; size: SiteThumbnailSize }): Promise<SiteThumbnail> {
   const side = options.size === 'L' ? LARGE_LONGEST_SIDE : SQUARE_SIDE[options.size];
-  const initials = options.initials.replace(/[^\p{L}\p{N}]/gu, '').slice(0, 2).toUpperCase();
+  const initials = options.initials
+    .replace(/[^\p{L}\p{N}]/gu, '')
+    .slice(0, 2)
+    .toUpperCase();
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${side}" height="${side}" viewBox="0 0 100 100">
     <rect width="100" height="100" fill="hsl(${options.hue},45%,42%)"/>
     <text x="50" y="50" dy="0.35em" font-family="DejaVu Sans, Liberation Sans, sans-serif" font-size="40" font-weight="bold" text-anchor="middle" fill="#ffffff">${initials}</text>
@@ -67,5 +70,9 @@ export async function renderPlaceholder(options: { initials: string; hue: number
 export async function convertBmpToPng(bytes: Buffer): Promise<Buffer> {
   if (detectImageFormat(bytes) !== 'bmp') return bytes;
   const { width, height, pixels } = decodeBmp(bytes);
-  return withinTimeLimit(boundedSharp(pixels, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer());
+  return withinTimeLimit(
+    boundedSharp(pixels, { raw: { width, height, channels: 3 } })
+      .png({ compressionLevel: 1 })
+      .toBuffer(),
+  );
 }

@@ -31,21 +31,29 @@ const PhotoMetadata = Type.Object(
   },
   { description: 'profilePhoto metadata, as Microsoft Graph returns it' },
 );
-const PhotoCollection = Type.Object({ '@odata.context': Type.String(), value: Type.Array(PhotoMetadata) }, { description: 'Every stored size\'s metadata' });
+const PhotoCollection = Type.Object(
+  { '@odata.context': Type.String(), value: Type.Array(PhotoMetadata) },
+  { description: "Every stored size's metadata" },
+);
 const Bytes = Type.Unsafe<Buffer>({ type: 'string', format: 'binary', description: 'JPEG bytes' });
-const Upload = Type.Unsafe<Buffer | undefined>({ format: 'binary', description: 'The image: JPEG or PNG, at most 4 MB, whatever the Content-Type says' });
+const Upload = Type.Unsafe<Buffer | undefined>({
+  format: 'binary',
+  description: 'The image: JPEG or PNG, at most 4 MB, whatever the Content-Type says',
+});
 /** A reply without a body (204, 304, a stored upload). */
 const NoBody = Type.Unsafe<void>({ description: 'No body' });
 const errors = { 400: GraphError, 401: GraphError, 403: GraphError, 404: GraphError, 413: GraphError, 415: GraphError };
 const SIZE_NAMES = GRAPH_PHOTO_SIZES.map((size) => `${size}x${size}`);
-const User = Type.String({ description: 'The person\'s id or userPrincipalName', maxLength: 256 });
+const User = Type.String({ description: "The person's id or userPrincipalName", maxLength: 256 });
 const Size = Type.String({
   // Graph's size names in any case (its ids are `48X48`).
   pattern: `^(?:${GRAPH_PHOTO_SIZES.map((size) => `${size}[xX]${size}`).join('|')})$`,
   errorMessage: `That is not a photo size; use one of ${SIZE_NAMES.join(', ')}.`,
   description: `One of ${SIZE_NAMES.join(', ')}`,
 });
-const PhotoQuery = Type.Object({ v: Type.Optional(Type.String({ maxLength: 200, description: 'The version the URL shows (its ETag): browsers keep such a URL for good' })) });
+const PhotoQuery = Type.Object({
+  v: Type.Optional(Type.String({ maxLength: 200, description: 'The version the URL shows (its ETag): browsers keep such a URL for good' })),
+});
 
 /**
  * Microsoft Graph's profilePhoto API, so Graph SDKs and scripts work unmodified with a custom base
@@ -58,7 +66,10 @@ export const registerGraphPhotoRoutes: FastifyPluginAsyncTypebox<GraphRouteOptio
   // this scope takes every body raw and judges it by its bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => {
-    readCappedBody(payload, MAIL_PHOTO_MAX_BYTES, '4 MB').then((body) => done(null, body), (error: Error) => done(error));
+    readCappedBody(payload, MAIL_PHOTO_MAX_BYTES, '4 MB').then(
+      (body) => done(null, body),
+      (error: Error) => done(error),
+    );
   });
 
   /** Who asks, and whose photo: `user` from the path, or the asker themself for `me`. */
@@ -76,10 +87,14 @@ export const registerGraphPhotoRoutes: FastifyPluginAsyncTypebox<GraphRouteOptio
   // `me` and `users/{user}` take the same routes; the path parameter is the only difference.
   const bases = [
     { base: '/v1.0/me', tags: ['Graph profilePhoto'], params: Type.Object({}), sizeParams: Type.Object({ size: Size }) },
-    { base: '/v1.0/users/:user', tags: ['Graph profilePhoto'], params: Type.Object({ user: User }), sizeParams: Type.Object({ user: User, size: Size }) },
+    {
+      base: '/v1.0/users/:user',
+      tags: ['Graph profilePhoto'],
+      params: Type.Object({ user: User }),
+      sizeParams: Type.Object({ user: User, size: Size }),
+    },
   ];
   for (const { base, tags, params, sizeParams } of bases) {
-
     app.get(
       `${base}/photo`,
       { schema: { tags, summary: 'Metadata of the largest photo', params, response: { 200: PhotoMetadata, ...errors } } },
@@ -92,7 +107,15 @@ export const registerGraphPhotoRoutes: FastifyPluginAsyncTypebox<GraphRouteOptio
 
     app.get(
       `${base}/photo/$value`,
-      { schema: { tags, summary: 'Bytes of the largest photo', params, querystring: PhotoQuery, response: { 200: Bytes, 304: NoBody, ...errors } } },
+      {
+        schema: {
+          tags,
+          summary: 'Bytes of the largest photo',
+          params,
+          querystring: PhotoQuery,
+          response: { 200: Bytes, 304: NoBody, ...errors },
+        },
+      },
       async (request, reply) => {
         const { actor, target } = await resolve(request, namedUser(request.params));
         return sendRendition(request, reply, await mail.getRendition(actor, target), request.query.v);
@@ -116,13 +139,24 @@ export const registerGraphPhotoRoutes: FastifyPluginAsyncTypebox<GraphRouteOptio
         const { actor, target } = await resolve(request, namedUser(request.params));
         const rendition = await mail.getRendition(actor, target, sizeNamed(request.params.size));
         const version = await mail.getPhoto(actor, target);
-        return { '@odata.context': context(target, `photos('${rendition.size}X${rendition.size}')/$entity`), ...photoMetadata(version, rendition.size) };
+        return {
+          '@odata.context': context(target, `photos('${rendition.size}X${rendition.size}')/$entity`),
+          ...photoMetadata(version, rendition.size),
+        };
       },
     );
 
     app.get(
       `${base}/photos/:size/$value`,
-      { schema: { tags, summary: 'Bytes of one size', params: sizeParams, querystring: PhotoQuery, response: { 200: Bytes, 304: NoBody, ...errors } } },
+      {
+        schema: {
+          tags,
+          summary: 'Bytes of one size',
+          params: sizeParams,
+          querystring: PhotoQuery,
+          response: { 200: Bytes, 304: NoBody, ...errors },
+        },
+      },
       async (request, reply) => {
         const { actor, target } = await resolve(request, namedUser(request.params));
         return sendRendition(request, reply, await mail.getRendition(actor, target, sizeNamed(request.params.size)), request.query.v);
@@ -194,7 +228,12 @@ function sizeNamed(name: string): GraphPhotoSize {
   return graphPhotoSizeOf(name) ?? GRAPH_PHOTO_SIZES[0];
 }
 
-function sendRendition(request: FastifyRequest, reply: FastifyReply, rendition: StoredRendition, version: string | undefined): FastifyReply {
+function sendRendition(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  rendition: StoredRendition,
+  version: string | undefined,
+): FastifyReply {
   const etag = quoteEtag(rendition.etag);
   const freshness = photoFreshness(version, rendition.versionEtag);
   reply.header('etag', etag).header('cache-control', PHOTO_CACHE_CONTROL[freshness]);

@@ -110,7 +110,8 @@ export class MailPhotoService {
       const row = await this.store.findRendition(version.id, chosen);
       if (!row) {
         // The version was replaced between the two reads: answer once more, from the database's current one.
-        if (options.fresh) throw new PhotoChangedWhileRead(`The photo of ${target.userPrincipalName} changed while it was read; try again.`);
+        if (options.fresh)
+          throw new PhotoChangedWhileRead(`The photo of ${target.userPrincipalName} changed while it was read; try again.`);
         this.currentVersions.delete(target.id);
         return this.getRendition(reader, target, size, { fresh: true });
       }
@@ -152,7 +153,8 @@ export class MailPhotoService {
       await lockPersonRow(trx, target.id);
       const current = await this.store.findCurrentVersion(target.id, trx);
       if (current?.etag === etag) return { version: current, changed: false, previousEtag: current.etag };
-      if (limits.onlyIf && !limits.onlyIf(current)) throw new PhotoChangedMeanwhile(`The photo of ${target.userPrincipalName} changed meanwhile; it was left as it is.`);
+      if (limits.onlyIf && !limits.onlyIf(current))
+        throw new PhotoChangedMeanwhile(`The photo of ${target.userPrincipalName} changed meanwhile; it was left as it is.`);
       if (current) await this.store.endCurrentVersion(trx, current.id, 'replaced', now);
       const version: PhotoVersion = {
         id: this.newId(),
@@ -196,12 +198,19 @@ export class MailPhotoService {
     const removed = await this.store.transaction(async (trx) => {
       await lockPersonRow(trx, target.id);
       const current = await this.store.findCurrentVersion(target.id, trx);
-      if (current && options.onlyIf && !options.onlyIf(current)) throw new PhotoChangedMeanwhile(`The photo of ${target.userPrincipalName} changed meanwhile; it was left as it is.`);
+      if (current && options.onlyIf && !options.onlyIf(current))
+        throw new PhotoChangedMeanwhile(`The photo of ${target.userPrincipalName} changed meanwhile; it was left as it is.`);
       if (current) {
         await this.store.endCurrentVersion(trx, current.id, 'removed', now);
         for (const record of this.recorders) await record(target.id, trx);
         await this.options.audit?.record(
-          { actor: describeActor(actor), action: 'photo.remove', target: { id: target.id, name: target.userPrincipalName }, detail: `ETag ${current.etag}`, ip: actor.ip ?? null },
+          {
+            actor: describeActor(actor),
+            action: 'photo.remove',
+            target: { id: target.id, name: target.userPrincipalName },
+            detail: `ETag ${current.etag}`,
+            ip: actor.ip ?? null,
+          },
           trx,
         );
       }
@@ -256,7 +265,11 @@ export class MailPhotoService {
   }
 
   private async render(bytes: Buffer, limits: UploadLimits) {
-    const render = async () => renderMailPhotoSizes(limits.acceptBmp ? await convertBmpToPng(bytes) : bytes, limits.maxBytes === undefined ? {} : { maxBytes: limits.maxBytes });
+    const render = async () =>
+      renderMailPhotoSizes(
+        limits.acceptBmp ? await convertBmpToPng(bytes) : bytes,
+        limits.maxBytes === undefined ? {} : { maxBytes: limits.maxBytes },
+      );
     const started = performance.now();
     try {
       return await (this.options.imageWork ? this.options.imageWork.run(render, { background: limits.background === true }) : render());
@@ -275,7 +288,9 @@ export class MailPhotoService {
 
   private async findCurrentVersion(personId: string, options: ReadOptions): Promise<PhotoVersion | undefined> {
     if (options.fresh) return this.store.findCurrentVersion(personId);
-    return (await this.currentVersions.getOrLoad(personId, async () => (await this.store.findCurrentVersion(personId)) ?? null)) ?? undefined;
+    return (
+      (await this.currentVersions.getOrLoad(personId, async () => (await this.store.findCurrentVersion(personId)) ?? null)) ?? undefined
+    );
   }
 
   private async emit(change: PhotoChange): Promise<void> {
@@ -301,5 +316,5 @@ export function photoContentEtag(bytes: Buffer): string {
 export function assertCanEditPhoto(actor: Actor, target: Person): void {
   if (hasAdminRole(actor)) return;
   if (actor.kind === 'person' && actor.person.id === target.id) return;
-  throw new NotPermitted('You can change only your own photo; an admin can change anyone\'s.');
+  throw new NotPermitted("You can change only your own photo; an admin can change anyone's.");
 }

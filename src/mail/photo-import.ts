@@ -13,7 +13,13 @@ export const IMPORT_MAX_BYTES = 20 * 1024 * 1024;
 const PHOTO_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png']);
 
 export type PhotoImportOutcome = 'imported' | 'unchanged' | 'would-import' | 'unknown-person' | 'bad-image';
-export const PHOTO_IMPORT_OUTCOMES: readonly PhotoImportOutcome[] = ['imported', 'unchanged', 'would-import', 'unknown-person', 'bad-image'];
+export const PHOTO_IMPORT_OUTCOMES: readonly PhotoImportOutcome[] = [
+  'imported',
+  'unchanged',
+  'would-import',
+  'unknown-person',
+  'bad-image',
+];
 
 /** A file to import; read only when its turn comes, so a large folder never sits in memory. */
 export interface ImportFile {
@@ -43,7 +49,10 @@ export interface ImportReport {
 }
 
 function countOutcomes(files: readonly ImportFileResult[]): Record<PhotoImportOutcome, number> {
-  return Object.fromEntries(PHOTO_IMPORT_OUTCOMES.map((o) => [o, files.filter((f) => f.outcome === o).length])) as Record<PhotoImportOutcome, number>;
+  return Object.fromEntries(PHOTO_IMPORT_OUTCOMES.map((o) => [o, files.filter((f) => f.outcome === o).length])) as Record<
+    PhotoImportOutcome,
+    number
+  >;
 }
 
 export interface ImportMapping {
@@ -139,10 +148,19 @@ export class PhotoImporter {
    * to the database as they happen (the run's page follows them from any process, and Cancel works
    * from any process); `report` settles when the run has ended.
    */
-  async start(actor: Actor, files: readonly ImportFile[], options: PhotoImportOptions): Promise<{ runId: string; report: Promise<ImportReport> }> {
+  async start(
+    actor: Actor,
+    files: readonly ImportFile[],
+    options: PhotoImportOptions,
+  ): Promise<{ runId: string; report: Promise<ImportReport> }> {
     this.assertCanImport(actor);
     const who = describeActor(actor, 'import');
-    const runId = await this.runs.start({ kind: 'import', label: options.dryRun ? `Dry run: import ${files.length} photos` : `Import ${files.length} photos`, startedBy: who.name, total: files.length });
+    const runId = await this.runs.start({
+      kind: 'import',
+      label: options.dryRun ? `Dry run: import ${files.length} photos` : `Import ${files.length} photos`,
+      startedBy: who.name,
+      total: files.length,
+    });
     const mappingProblems = [...(options.mapping?.problems ?? [])];
     const names = new Set(files.map((f) => f.name.toLowerCase()));
     for (const [file, { line }] of options.mapping?.byFile ?? []) {
@@ -153,30 +171,47 @@ export class PhotoImporter {
     const report = (async (): Promise<ImportReport> => {
       // The run's sign of life while a slow file is read: a run that stops beating lost its process.
       const heartbeat = setInterval(() => {
-        this.runs.heartbeat(runId).catch((error: unknown) => this.options.log.warn({ err: error, runId }, 'could not record that an import is alive'));
+        this.runs
+          .heartbeat(runId)
+          .catch((error: unknown) => this.options.log.warn({ err: error, runId }, 'could not record that an import is alive'));
       }, 10_000).unref();
       let cancelled = false;
       try {
-        await forEachWithConcurrency(files, this.options.concurrency, () => cancelled, async (file) => {
-          if (!(await this.runs.isRunning(runId))) {
-            cancelled = true;
-            return;
-          }
-          const result = await this.importOne(actor, file, options);
-          await this.runs.recordItem(runId, { item: file.name, outcome: result.outcome, failed: result.outcome === 'bad-image' || result.outcome === 'unknown-person', reason: result.reason, detail: result.userPrincipalName });
-        });
+        await forEachWithConcurrency(
+          files,
+          this.options.concurrency,
+          () => cancelled,
+          async (file) => {
+            if (!(await this.runs.isRunning(runId))) {
+              cancelled = true;
+              return;
+            }
+            const result = await this.importOne(actor, file, options);
+            await this.runs.recordItem(runId, {
+              item: file.name,
+              outcome: result.outcome,
+              failed: result.outcome === 'bad-image' || result.outcome === 'unknown-person',
+              reason: result.reason,
+              detail: result.userPrincipalName,
+            });
+          },
+        );
         await this.runs.finish(runId, { dryRun: options.dryRun, mappingProblems });
         const finished = (await this.findReport(actor, runId))!;
         // A dry run changes nothing, not even the audit log.
-        if (!options.dryRun) await this.audit.record({
-          actor: who,
-          action: 'import.run',
-          detail: `${files.length} files: ${PHOTO_IMPORT_OUTCOMES.map((o) => `${finished.counts[o]} ${o}`).join(', ')}${finished.cancelled ? ' (cancelled)' : ''}`,
-          ip: actor.ip ?? null,
-        });
+        if (!options.dryRun)
+          await this.audit.record({
+            actor: who,
+            action: 'import.run',
+            detail: `${files.length} files: ${PHOTO_IMPORT_OUTCOMES.map((o) => `${finished.counts[o]} ${o}`).join(', ')}${finished.cancelled ? ' (cancelled)' : ''}`,
+            ip: actor.ip ?? null,
+          });
         return finished;
       } catch (error) {
-        this.options.log.error({ err: error, runId, startedBy: who.name }, 'an import failed part-way; the files done so far are in its report');
+        this.options.log.error(
+          { err: error, runId, startedBy: who.name },
+          'an import failed part-way; the files done so far are in its report',
+        );
         await this.runs.markInterrupted(runId).catch(() => {
           // The tick marks a run that stopped beating as interrupted within a minute anyway.
         });
@@ -197,14 +232,24 @@ export class PhotoImporter {
       // reported as that, not as a person nobody has.
       const extension = path.extname(file.name).toLowerCase();
       if (!mapped && !file.name.includes('@') && extension && !PHOTO_EXTENSIONS.has(extension)) {
-        return { file: file.name, outcome: 'bad-image', userPrincipalName: null, reason: `not a photo (a ${shown(extension)} file): only JPEG and PNG photos are imported` };
+        return {
+          file: file.name,
+          outcome: 'bad-image',
+          userPrincipalName: null,
+          reason: `not a photo (a ${shown(extension)} file): only JPEG and PNG photos are imported`,
+        };
       }
       const reason = mapped
         ? `line ${mapped.line} of the CSV maps it to ${shown(name)}, who is not in the directory`
         : `nobody has the user principal name or mail "${shown(name)}" (name the file <upn>.jpg or map it in the CSV)`;
       return { file: file.name, outcome: 'unknown-person', userPrincipalName: null, reason };
     }
-    const done = (outcome: PhotoImportOutcome, reason: string | null = null) => ({ file: file.name, outcome, userPrincipalName: person.userPrincipalName, reason });
+    const done = (outcome: PhotoImportOutcome, reason: string | null = null) => ({
+      file: file.name,
+      outcome,
+      userPrincipalName: person.userPrincipalName,
+      reason,
+    });
     try {
       const bytes = await file.read();
       if (photoContentEtag(bytes) === (await this.mail.currentEtag(person))) return done('unchanged');

@@ -59,11 +59,7 @@ export class PhotoStore {
     await trx.deleteFrom('photo_renditions').where('version_id', '=', versionId).execute();
   }
 
-  async insertVersion(
-    trx: Transaction<Schema>,
-    version: PhotoVersion,
-    renditions: readonly Rendition[],
-  ): Promise<void> {
+  async insertVersion(trx: Transaction<Schema>, version: PhotoVersion, renditions: readonly Rendition[]): Promise<void> {
     await trx
       .insertInto('photo_versions')
       .values({

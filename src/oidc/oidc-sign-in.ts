@@ -113,7 +113,11 @@ export class OidcSignIn {
     const nonce = client.randomNonce();
     const now = this.now();
     await this.options.store.deleteExpired(now);
-    await this.options.store.insert(sha256(state), { codeVerifier, nonce, returnTo: returnTo ?? null, expiresAt: new Date(now.getTime() + SIGN_IN_TTL_MS).toISOString() }, now);
+    await this.options.store.insert(
+      sha256(state),
+      { codeVerifier, nonce, returnTo: returnTo ?? null, expiresAt: new Date(now.getTime() + SIGN_IN_TTL_MS).toISOString() },
+      now,
+    );
     const authorizationUrl = client.buildAuthorizationUrl(configuration, {
       redirect_uri: this.redirectUri.href,
       scope: this.options.config.scopes.join(' '),
@@ -137,12 +141,22 @@ export class OidcSignIn {
       if (state && state === browserState) await this.options.store.take(sha256(state));
       const error = shown(params.get('error')!, 60);
       const description = params.get('error_description');
-      throw this.fail('provider-error', 'refused', error === 'access_denied'
-        ? `The sign-in was cancelled or refused at the organization's sign-in page${description ? ` (${shown(description, 200)})` : ''}.`
-        : `The organization's sign-in page answered with an error: ${error}${description ? ` (${shown(description, 200)})` : ''}.`, { error, description });
+      throw this.fail(
+        'provider-error',
+        'refused',
+        error === 'access_denied'
+          ? `The sign-in was cancelled or refused at the organization's sign-in page${description ? ` (${shown(description, 200)})` : ''}.`
+          : `The organization's sign-in page answered with an error: ${error}${description ? ` (${shown(description, 200)})` : ''}.`,
+        { error, description },
+      );
     }
     if (!state || !browserState || state !== browserState) {
-      throw this.fail('bad-state', 'start-again', 'This sign-in did not start in this browser, or it was already used. Start again from the sign-in page.', { hasState: Boolean(state), hasCookie: Boolean(browserState) });
+      throw this.fail(
+        'bad-state',
+        'start-again',
+        'This sign-in did not start in this browser, or it was already used. Start again from the sign-in page.',
+        { hasState: Boolean(state), hasCookie: Boolean(browserState) },
+      );
     }
     const pending = await this.options.store.take(sha256(state));
     if (!pending || pending.expiresAt <= this.now().toISOString()) {
@@ -162,25 +176,49 @@ export class OidcSignIn {
       throw this.classifyGrantError(error);
     }
     const claims = tokens.claims();
-    if (!claims) throw this.fail('unverified', 'provider-failed', 'The organization\'s sign-in sent no ID token.', {});
+    if (!claims) throw this.fail('unverified', 'provider-failed', "The organization's sign-in sent no ID token.", {});
     const upn = claims[this.options.config.upnClaim];
     if (typeof upn !== 'string' || !upn.includes('@')) {
-      throw this.fail('no-upn', 'refused', `The organization's sign-in did not say who you are: its answer has no user name in the "${this.options.config.upnClaim}" claim. Ask an admin to check the OIDC settings.`, { sub: claims.sub, claim: this.options.config.upnClaim });
+      throw this.fail(
+        'no-upn',
+        'refused',
+        `The organization's sign-in did not say who you are: its answer has no user name in the "${this.options.config.upnClaim}" claim. Ask an admin to check the OIDC settings.`,
+        { sub: claims.sub, claim: this.options.config.upnClaim },
+      );
     }
     // An address the provider has not verified names nobody: anyone could have typed it in.
     if (this.options.config.upnClaim === 'email' && claims.email_verified === false) {
-      throw this.fail('email-unverified', 'refused', `The organization's sign-in has not verified the address ${shown(upn)}, so it cannot say who you are here. Verify it there, then try again.`, { upn });
+      throw this.fail(
+        'email-unverified',
+        'refused',
+        `The organization's sign-in has not verified the address ${shown(upn)}, so it cannot say who you are here. Verify it there, then try again.`,
+        { upn },
+      );
     }
     const domain = upn.slice(upn.lastIndexOf('@') + 1).toLowerCase();
     const { allowedDomains } = this.options.config;
     if (allowedDomains.length > 0 && !allowedDomains.includes(domain)) {
-      throw this.fail('domain', 'refused', `${shown(upn)} cannot sign in here: only accounts of ${allowedDomains.join(', ')} can. Sign in with your account of the organization.`, { upn, domain });
+      throw this.fail(
+        'domain',
+        'refused',
+        `${shown(upn)} cannot sign in here: only accounts of ${allowedDomains.join(', ')} can. Sign in with your account of the organization.`,
+        { upn, domain },
+      );
     }
     const person = await this.findOrAddPerson(upn, claims);
     if (person.enabled === false) {
-      throw this.fail('disabled', 'refused', `${person.userPrincipalName} is disabled in photosync and cannot sign in. Ask an admin if this is a mistake.`, { upn: person.userPrincipalName });
+      throw this.fail(
+        'disabled',
+        'refused',
+        `${person.userPrincipalName} is disabled in photosync and cannot sign in. Ask an admin if this is a mistake.`,
+        { upn: person.userPrincipalName },
+      );
     }
-    const signedIn = await this.options.identity.signInVouchedFor(person, { source: 'oidc', ip, detail: `signed in through OIDC (${this.options.config.issuer.host}, ${this.options.config.upnClaim})` });
+    const signedIn = await this.options.identity.signInVouchedFor(person, {
+      source: 'oidc',
+      ip,
+      detail: `signed in through OIDC (${this.options.config.issuer.host}, ${this.options.config.upnClaim})`,
+    });
     this.receivePicture(person, claims.picture);
     return { ...signedIn, returnTo: pending.returnTo ?? undefined, idToken: tokens.id_token };
   }
@@ -229,12 +267,18 @@ export class OidcSignIn {
   private receivePicture(person: Person, claim: unknown): void {
     const log = this.options.log;
     const work = (async () => {
-      const bytes = claim === undefined || claim === null ? null : await readPictureClaim(claim, { timeoutMs: PICTURE_TIMEOUT_MS, maxBytes: PICTURE_MAX_BYTES, ...this.options.picture });
+      const bytes =
+        claim === undefined || claim === null
+          ? null
+          : await readPictureClaim(claim, { timeoutMs: PICTURE_TIMEOUT_MS, maxBytes: PICTURE_MAX_BYTES, ...this.options.picture });
       const result = await this.options.directoryPhotos.receive(person, bytes, 'oidc');
       log.debug({ upn: person.userPrincipalName, outcome: result.outcome, reason: result.reason }, 'OIDC picture received');
     })()
       .catch((error: unknown) => {
-        log.warn({ upn: person.userPrincipalName, reason: error instanceof Error ? error.message : String(error) }, 'the picture from the OIDC sign-in could not be used; the sign-in went on without it');
+        log.warn(
+          { upn: person.userPrincipalName, reason: error instanceof Error ? error.message : String(error) },
+          'the picture from the OIDC sign-in could not be used; the sign-in went on without it',
+        );
       })
       .finally(() => this.pictures.delete(work));
     this.pictures.add(work);
@@ -265,7 +309,12 @@ export class OidcSignIn {
         .catch((error: unknown) => {
           // Not remembered: the next sign-in asks the provider again.
           this.configuration = undefined;
-          throw this.fail('provider-unavailable', 'provider-failed', 'The organization\'s sign-in service cannot be reached right now. Try again in a few minutes; if it goes on, tell an admin.', { issuer: config.issuer.href, cause: describeError(error) });
+          throw this.fail(
+            'provider-unavailable',
+            'provider-failed',
+            "The organization's sign-in service cannot be reached right now. Try again in a few minutes; if it goes on, tell an admin.",
+            { issuer: config.issuer.href, cause: describeError(error) },
+          );
         });
     }
     return this.configuration;
@@ -276,12 +325,32 @@ export class OidcSignIn {
     const code = (error as { code?: string }).code;
     const message = describeError(error);
     if (code === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED') {
-      return this.fail('clock', 'start-again', 'The sign-in could not be checked: the organization\'s sign-in token is expired or not valid yet, so this server\'s clock and the provider\'s may disagree. Try again; if it goes on, tell an admin.', { cause: message });
+      return this.fail(
+        'clock',
+        'start-again',
+        "The sign-in could not be checked: the organization's sign-in token is expired or not valid yet, so this server's clock and the provider's may disagree. Try again; if it goes on, tell an admin.",
+        { cause: message },
+      );
     }
-    if (code === 'OAUTH_JWT_CLAIM_COMPARISON_FAILED' || code === 'OAUTH_RESPONSE_BODY_ERROR' || code === 'OAUTH_INVALID_RESPONSE' || code?.startsWith('OAUTH_')) {
-      return this.fail('unverified', 'start-again', 'The answer from the organization\'s sign-in could not be verified, so you are not signed in. Start again from the sign-in page.', { code, cause: message });
+    if (
+      code === 'OAUTH_JWT_CLAIM_COMPARISON_FAILED' ||
+      code === 'OAUTH_RESPONSE_BODY_ERROR' ||
+      code === 'OAUTH_INVALID_RESPONSE' ||
+      code?.startsWith('OAUTH_')
+    ) {
+      return this.fail(
+        'unverified',
+        'start-again',
+        "The answer from the organization's sign-in could not be verified, so you are not signed in. Start again from the sign-in page.",
+        { code, cause: message },
+      );
     }
-    return this.fail('provider-unavailable', 'provider-failed', 'The organization\'s sign-in service cannot be reached right now. Try again in a few minutes; if it goes on, tell an admin.', { cause: message });
+    return this.fail(
+      'provider-unavailable',
+      'provider-failed',
+      "The organization's sign-in service cannot be reached right now. Try again in a few minutes; if it goes on, tell an admin.",
+      { cause: message },
+    );
   }
 
   private fail(reason: OidcFailureReason, kind: OidcFailureKind, message: string, detail: Record<string, unknown>): OidcSignInFailed {

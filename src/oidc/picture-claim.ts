@@ -74,7 +74,9 @@ async function fetchPicture(start: URL, options: PictureFetchOptions): Promise<B
       response = await fetchFn(url, { redirect: 'manual', signal, headers: { accept: 'image/*' } });
     } catch (error) {
       if (signal.aborted) throw new PictureUnusable(`fetching ${url.origin} took longer than ${options.timeoutMs} ms`);
-      throw new PictureUnusable(`fetching ${url.origin} failed: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`);
+      throw new PictureUnusable(
+        `fetching ${url.origin} failed: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`,
+      );
     }
     if (response.status >= 300 && response.status < 400) {
       await response.body?.cancel();
@@ -82,13 +84,16 @@ async function fetchPicture(start: URL, options: PictureFetchOptions): Promise<B
       if (!location) throw new PictureUnusable(`${url.origin} answered ${response.status} without a Location`);
       if (redirects >= (options.maxRedirects ?? 3)) throw new PictureUnusable('the picture URL redirects too often');
       const next = new URL(location, url);
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new PictureUnusable(`the picture URL redirects to a ${next.protocol} URL`);
+      if (next.protocol !== 'http:' && next.protocol !== 'https:')
+        throw new PictureUnusable(`the picture URL redirects to a ${next.protocol} URL`);
       url = next;
       continue;
     }
     if (!response.ok) {
       await response.body?.cancel();
-      throw new PictureUnusable(`${url.origin} answered ${response.status} for the picture (a provider that needs a token for it, like Entra ID, cannot be read this way)`);
+      throw new PictureUnusable(
+        `${url.origin} answered ${response.status} for the picture (a provider that needs a token for it, like Entra ID, cannot be read this way)`,
+      );
     }
     const length = Number(response.headers.get('content-length'));
     if (length > options.maxBytes) {

@@ -15,7 +15,14 @@ export class OidcSignInStore {
   async insert(stateHash: string, pending: PendingSignIn, now: Date): Promise<void> {
     await this.db
       .insertInto('oidc_sign_ins')
-      .values({ state_hash: stateHash, code_verifier: pending.codeVerifier, nonce: pending.nonce, return_to: pending.returnTo, created_at: now.toISOString(), expires_at: pending.expiresAt })
+      .values({
+        state_hash: stateHash,
+        code_verifier: pending.codeVerifier,
+        nonce: pending.nonce,
+        return_to: pending.returnTo,
+        created_at: now.toISOString(),
+        expires_at: pending.expiresAt,
+      })
       .execute();
   }
 

@@ -37,7 +37,10 @@ const ADMINS_LOCK = 'people:enabled-admins';
 /** The last enabled admin is kept: without one, nobody could administer (or undo this) from the web. */
 export class LastAdmin extends AppError {
   constructor(person: Person, what: string) {
-    super('Conflict', `${shown(person.userPrincipalName)} is the last enabled admin and cannot be ${what}; make another person an admin first.`);
+    super(
+      'Conflict',
+      `${shown(person.userPrincipalName)} is the last enabled admin and cannot be ${what}; make another person an admin first.`,
+    );
   }
 }
 
@@ -98,8 +101,14 @@ export class PeopleLifecycle {
       passwordHash,
       mustChangePassword,
     });
-    const password = passwordHash === undefined ? 'no password yet' : mustChangePassword ? 'a password to change at first sign-in' : 'a password';
-    await this.record(actor, 'person.add', person, `${person.displayName}, role ${person.role}, ${person.mail ? `mail ${person.mail}` : 'no mail'}, ${password}`);
+    const password =
+      passwordHash === undefined ? 'no password yet' : mustChangePassword ? 'a password to change at first sign-in' : 'a password';
+    await this.record(
+      actor,
+      'person.add',
+      person,
+      `${person.displayName}, role ${person.role}, ${person.mail ? `mail ${person.mail}` : 'no mail'}, ${password}`,
+    );
     return person;
   }
 
@@ -126,7 +135,8 @@ export class PeopleLifecycle {
     const changed = await this.withAdminsLock(async () => {
       const current = await this.fresh(person);
       if (current.role === role) return undefined;
-      if (current.role === 'admin' && current.enabled && (await this.services.directory.countEnabledAdmins()) <= 1) throw new LastAdmin(current, 'made a user');
+      if (current.role === 'admin' && current.enabled && (await this.services.directory.countEnabledAdmins()) <= 1)
+        throw new LastAdmin(current, 'made a user');
       await this.services.directory.setRole(current.id, role);
       return current;
     });
@@ -159,8 +169,16 @@ export class PeopleLifecycle {
     const ended = await this.services.identity.endAccessOf(disabled.id);
     const photo = await this.applyMailPhotoSetting(actor, { ...disabled, enabled: false });
     const reason = options.reason?.trim() ? `reason: ${options.reason.trim().slice(0, 500)}; ` : '';
-    await this.record(actor, 'person.disable', disabled, `${reason}ended ${ended.sessions} sessions, revoked ${ended.tokens} tokens; ${photo}`);
-    this.log.info({ personId: disabled.id, userPrincipalName: disabled.userPrincipalName, by: describeActor(actor).name, ...ended }, 'disabled a person');
+    await this.record(
+      actor,
+      'person.disable',
+      disabled,
+      `${reason}ended ${ended.sessions} sessions, revoked ${ended.tokens} tokens; ${photo}`,
+    );
+    this.log.info(
+      { personId: disabled.id, userPrincipalName: disabled.userPrincipalName, by: describeActor(actor).name, ...ended },
+      'disabled a person',
+    );
   }
 
   /** Enables the person again (idempotent): they can sign in; a Mail photo removed at disabling stays removed. */
@@ -182,10 +200,16 @@ export class PeopleLifecycle {
     this.assertMayRemove(actor, person);
     await this.withAdminsLock(async () => {
       const current = await this.fresh(person);
-      if (current.role === 'admin' && current.enabled && (await this.services.directory.countEnabledAdmins()) <= 1) throw new LastAdmin(current, 'removed');
+      if (current.role === 'admin' && current.enabled && (await this.services.directory.countEnabledAdmins()) <= 1)
+        throw new LastAdmin(current, 'removed');
       // Counted (and the caches told) before the rows go: the counts are the audit's, the notices end cached tokens.
       const ended = await this.services.identity.endAccessOf(current.id);
-      const entry = this.entry(actor, 'person.remove', current, `${current.displayName}, role ${current.role}; deleted the Mail photos, Sites copies and sync history; ended ${ended.sessions} sessions, revoked ${ended.tokens} tokens`);
+      const entry = this.entry(
+        actor,
+        'person.remove',
+        current,
+        `${current.displayName}, role ${current.role}; deleted the Mail photos, Sites copies and sync history; ended ${ended.sessions} sessions, revoked ${ended.tokens} tokens`,
+      );
       const removed = await this.services.directory.removePerson(current.id, (trx) => this.services.audit.record(entry, trx));
       if (!removed) throw new UserNotFound(current.userPrincipalName);
     });
@@ -203,7 +227,12 @@ export class PeopleLifecycle {
     await this.services.identity.setPassword(current.id, password, { mustChange: options.mustChange === true });
     const sessions = await this.services.identity.endSessionsOf(current.id);
     await this.peopleChanged();
-    await this.record(actor, 'person.password', current, `set a new password${options.mustChange ? ' to change at the next sign-in' : ''}; ended ${sessions} sessions`);
+    await this.record(
+      actor,
+      'person.password',
+      current,
+      `set a new password${options.mustChange ? ' to change at the next sign-in' : ''}; ended ${sessions} sessions`,
+    );
   }
 
   /**
@@ -218,7 +247,12 @@ export class PeopleLifecycle {
     await this.services.identity.setPassword(current.id, oneTimePassword, { mustChange: true });
     const sessions = await this.services.identity.endSessionsOf(current.id);
     await this.peopleChanged();
-    await this.record(actor, 'person.password', current, `reset to a one-time password to change at the next sign-in; ended ${sessions} sessions`);
+    await this.record(
+      actor,
+      'person.password',
+      current,
+      `reset to a one-time password to change at the next sign-in; ended ${sessions} sessions`,
+    );
     return { oneTimePassword };
   }
 
@@ -236,7 +270,12 @@ export class PeopleLifecycle {
     const before = await this.services.settings.disabledMailPhoto();
     if (before === value) return;
     await this.services.settings.saveDisabledMailPhoto(value as DisabledMailPhoto, describeActor(actor).name);
-    await this.services.audit.record({ actor: describeActor(actor), action: 'people.settings', detail: `a disabled person's Mail photo: ${before} → ${value}`, ip: actor.ip ?? null });
+    await this.services.audit.record({
+      actor: describeActor(actor),
+      action: 'people.settings',
+      detail: `a disabled person's Mail photo: ${before} → ${value}`,
+      ip: actor.ip ?? null,
+    });
   }
 
   /** Returns what happened to the photo, for the audit entry; a failure is logged and said there, not thrown (the person is disabled either way). */
@@ -247,13 +286,21 @@ export class PeopleLifecycle {
     } catch (error) {
       if (error instanceof NotFound) return 'no Mail photo to remove';
       // The directory owns this photo (an authoritative policy): it stays, and that is no failure.
-      if (error instanceof PhotoManagedByDirectory) return 'Mail photo kept: the organization\'s directory manages it';
-      this.log.error({ err: error, personId: person.id, userPrincipalName: person.userPrincipalName }, 'disabled a person but could not remove their Mail photo as the setting asks');
+      if (error instanceof PhotoManagedByDirectory) return "Mail photo kept: the organization's directory manages it";
+      this.log.error(
+        { err: error, personId: person.id, userPrincipalName: person.userPrincipalName },
+        'disabled a person but could not remove their Mail photo as the setting asks',
+      );
       return `could not remove the Mail photo: ${error instanceof Error ? error.message : String(error)}`;
     }
-    await this.options.onMailPhotoRemoved?.(person).catch((error: unknown) =>
-      this.log.warn({ err: error, personId: person.id }, 'removed a disabled person\'s Mail photo but could not ask Sites to follow; the next sync does'),
-    );
+    await this.options
+      .onMailPhotoRemoved?.(person)
+      .catch((error: unknown) =>
+        this.log.warn(
+          { err: error, personId: person.id },
+          "removed a disabled person's Mail photo but could not ask Sites to follow; the next sync does",
+        ),
+      );
     return 'Mail photo removed (setting)';
   }
 

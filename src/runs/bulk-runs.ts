@@ -72,14 +72,36 @@ export class BulkRuns {
       await this.db.transaction().execute(async (trx) => {
         await trx
           .insertInto('bulk_runs')
-          .values({ id, kind: run.kind, label: run.label, started_by: run.startedBy, filter: run.filter ?? null, total: run.total, done: 0, failed: 0, state: run.total === 0 ? 'finished' : 'running', started_at: at, updated_at: at, finished_at: run.total === 0 ? at : null, summary: null })
+          .values({
+            id,
+            kind: run.kind,
+            label: run.label,
+            started_by: run.startedBy,
+            filter: run.filter ?? null,
+            total: run.total,
+            done: 0,
+            failed: 0,
+            state: run.total === 0 ? 'finished' : 'running',
+            started_at: at,
+            updated_at: at,
+            finished_at: run.total === 0 ? at : null,
+            summary: null,
+          })
           .execute();
         await inTransaction?.(trx, id);
       });
     } catch (error) {
       if ((run.kind === 'sync' || run.kind === 'directory') && isUniqueViolation(error)) {
-        const running = await this.db.selectFrom('bulk_runs').select(['id', 'started_by']).where('kind', '=', run.kind).where('state', '=', 'running').executeTakeFirst();
-        if (running) throw run.kind === 'sync' ? new BulkSyncAlreadyRunning(running.id, running.started_by) : new DirectorySyncAlreadyRunning(running.id, running.started_by);
+        const running = await this.db
+          .selectFrom('bulk_runs')
+          .select(['id', 'started_by'])
+          .where('kind', '=', run.kind)
+          .where('state', '=', 'running')
+          .executeTakeFirst();
+        if (running)
+          throw run.kind === 'sync'
+            ? new BulkSyncAlreadyRunning(running.id, running.started_by)
+            : new DirectorySyncAlreadyRunning(running.id, running.started_by);
       }
       throw error;
     }
@@ -96,11 +118,27 @@ export class BulkRuns {
     const at = this.now().toISOString();
     await this.db.transaction().execute(async (trx) => {
       // Also the row lock that orders concurrent writers of one run (PostgreSQL).
-      const run = await trx.updateTable('bulk_runs').set({ updated_at: at }).where('id', '=', runId).where('state', '=', 'running').returning(['done']).executeTakeFirst();
+      const run = await trx
+        .updateTable('bulk_runs')
+        .set({ updated_at: at })
+        .where('id', '=', runId)
+        .where('state', '=', 'running')
+        .returning(['done'])
+        .executeTakeFirst();
       if (!run) return;
       const inserted = await trx
         .insertInto('bulk_run_items')
-        .values(items.map((item, i) => ({ run_id: runId, item: item.item, seq: run.done + i, outcome: item.outcome, failed: item.failed ? 1 : 0, reason: item.reason, detail: item.detail })))
+        .values(
+          items.map((item, i) => ({
+            run_id: runId,
+            item: item.item,
+            seq: run.done + i,
+            outcome: item.outcome,
+            failed: item.failed ? 1 : 0,
+            reason: item.reason,
+            detail: item.detail,
+          })),
+        )
         .onConflict((oc) => oc.columns(['run_id', 'item']).doNothing())
         .returning(['failed'])
         .execute();
@@ -129,7 +167,12 @@ export class BulkRuns {
    * kept above the items recorded so far until the end, so the run finishes by `finish`, not early.
    */
   async setTotal(runId: string, total: number): Promise<void> {
-    await this.db.updateTable('bulk_runs').set({ total, updated_at: this.now().toISOString() }).where('id', '=', runId).where('state', '=', 'running').execute();
+    await this.db
+      .updateTable('bulk_runs')
+      .set({ total, updated_at: this.now().toISOString() })
+      .where('id', '=', runId)
+      .where('state', '=', 'running')
+      .execute();
   }
 
   /** Ends a run that is worked in one process (an import) with what it adds to the report. */
@@ -150,13 +193,23 @@ export class BulkRuns {
   /** Stops a running run: items in progress finish, the rest are left. False when it was not running. */
   async cancel(runId: string): Promise<boolean> {
     const at = this.now().toISOString();
-    const result = await this.db.updateTable('bulk_runs').set({ state: 'cancelled', finished_at: at, updated_at: at }).where('id', '=', runId).where('state', '=', 'running').executeTakeFirst();
+    const result = await this.db
+      .updateTable('bulk_runs')
+      .set({ state: 'cancelled', finished_at: at, updated_at: at })
+      .where('id', '=', runId)
+      .where('state', '=', 'running')
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
 
   /** Keeps a run that one process works on from being taken for abandoned. */
   async heartbeat(runId: string): Promise<void> {
-    await this.db.updateTable('bulk_runs').set({ updated_at: this.now().toISOString() }).where('id', '=', runId).where('state', '=', 'running').execute();
+    await this.db
+      .updateTable('bulk_runs')
+      .set({ updated_at: this.now().toISOString() })
+      .where('id', '=', runId)
+      .where('state', '=', 'running')
+      .execute();
   }
 
   async isRunning(runId: string): Promise<boolean> {
@@ -178,31 +231,59 @@ export class BulkRuns {
 
   /** Every item of a run in the order they were recorded (an import's per-file report). */
   async items(runId: string): Promise<BulkRunItem[]> {
-    const rows = await this.db.selectFrom('bulk_run_items').selectAll().where('run_id', '=', runId).orderBy('seq').orderBy('item').execute();
+    const rows = await this.db
+      .selectFrom('bulk_run_items')
+      .selectAll()
+      .where('run_id', '=', runId)
+      .orderBy('seq')
+      .orderBy('item')
+      .execute();
     return rows.map((r) => ({ item: r.item, outcome: r.outcome, failed: r.failed === 1, reason: r.reason, detail: r.detail }));
   }
 
   /** Running runs whose last sign of life is older than `before` (their process is gone). */
   async listSilent(kind: BulkRunKind, before: Date): Promise<string[]> {
-    const rows = await this.db.selectFrom('bulk_runs').select('id').where('kind', '=', kind).where('state', '=', 'running').where('updated_at', '<', before.toISOString()).execute();
+    const rows = await this.db
+      .selectFrom('bulk_runs')
+      .select('id')
+      .where('kind', '=', kind)
+      .where('state', '=', 'running')
+      .where('updated_at', '<', before.toISOString())
+      .execute();
     return rows.map((r) => r.id);
   }
 
   /** Marks a run whose work can no longer finish; what was done stays in its report. */
   async markInterrupted(runId: string): Promise<boolean> {
     const at = this.now().toISOString();
-    const result = await this.db.updateTable('bulk_runs').set({ state: 'interrupted', finished_at: at, updated_at: at }).where('id', '=', runId).where('state', '=', 'running').executeTakeFirst();
+    const result = await this.db
+      .updateTable('bulk_runs')
+      .set({ state: 'interrupted', finished_at: at, updated_at: at })
+      .where('id', '=', runId)
+      .where('state', '=', 'running')
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
 
   /** Deletes runs (and their items) that ended before `before`; returns how many. */
   async prune(before: Date): Promise<number> {
-    const result = await this.db.deleteFrom('bulk_runs').where('state', '!=', 'running').where('finished_at', '<', before.toISOString()).executeTakeFirst();
+    const result = await this.db
+      .deleteFrom('bulk_runs')
+      .where('state', '!=', 'running')
+      .where('finished_at', '<', before.toISOString())
+      .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
 
   private async failures(runId: string, limit: number): Promise<{ item: string; reason: string }[]> {
-    const rows = await this.db.selectFrom('bulk_run_items').select(['item', 'reason']).where('run_id', '=', runId).where('failed', '=', 1).orderBy('seq').limit(limit).execute();
+    const rows = await this.db
+      .selectFrom('bulk_run_items')
+      .select(['item', 'reason'])
+      .where('run_id', '=', runId)
+      .where('failed', '=', 1)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
     return rows.map((r) => ({ item: r.item, reason: r.reason ?? 'failed' }));
   }
 
@@ -233,7 +314,12 @@ export class BulkRuns {
  * Works through the items with at most `concurrency` at once, stopping early (between items) when
  * `stopped()` says so. Each item's outcome is the work function's business; it must not throw.
  */
-export async function forEachWithConcurrency<T>(items: Iterable<T>, concurrency: number, stopped: () => boolean, work: (item: T) => Promise<void>): Promise<void> {
+export async function forEachWithConcurrency<T>(
+  items: Iterable<T>,
+  concurrency: number,
+  stopped: () => boolean,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
   const iterator = items[Symbol.iterator]();
   const worker = async () => {
     while (!stopped()) {

@@ -1,1 +1,9 @@
-export { BulkRuns, forEachWithConcurrency, type BulkProgress, type BulkRunItem, type BulkRunKind, type BulkRunState, type StartRun } from './bulk-runs.ts';
+export {
+  BulkRuns,
+  forEachWithConcurrency,
+  type BulkProgress,
+  type BulkRunItem,
+  type BulkRunKind,
+  type BulkRunState,
+  type StartRun,
+} from './bulk-runs.ts';

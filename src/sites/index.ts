@@ -1,6 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { SharePointRouteOptions } from './sharepoint-routes.ts';
-export { SitesService, stableHue, PROFILE_PICTURE_MAX_BYTES, type SitesOptions, type ProfilePictureUploads, type ProfilePictureRequest } from './sites-service.ts';
+export {
+  SitesService,
+  stableHue,
+  PROFILE_PICTURE_MAX_BYTES,
+  type SitesOptions,
+  type ProfilePictureUploads,
+  type ProfilePictureRequest,
+} from './sites-service.ts';
 export { SiteStore } from './site-store.ts';
 export {
   thumbnailFileName,

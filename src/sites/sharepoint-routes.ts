@@ -6,7 +6,14 @@ import { InvalidInput, NotFound, shown } from '../errors.ts';
 import type { Actor, RequestAuthentication } from '../identity/index.ts';
 import type { SiteThumbnailSize } from '../imaging/index.ts';
 import { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness, readCappedBody, type PhotoFreshness } from '../http/index.ts';
-import { accountNameOf, claimsAccountName, PROFILE_PICTURES_PATH, thumbnailSizeOf, type ProfileProperty, type ThumbnailImage } from './site-profile.ts';
+import {
+  accountNameOf,
+  claimsAccountName,
+  PROFILE_PICTURES_PATH,
+  thumbnailSizeOf,
+  type ProfileProperty,
+  type ThumbnailImage,
+} from './site-profile.ts';
 import { PROFILE_PICTURE_MAX_BYTES, type ProfilePictureRequest, type SitesService } from './sites-service.ts';
 
 export interface SharePointRouteOptions {
@@ -28,7 +35,8 @@ function spelledAs(path: string) {
     return { schema, url: path };
   };
 }
-const NAME_THE_PERSON = "Name the person: GetPropertiesFor(accountName=@v)?@v='i:0#.f|membership|<upn>', or GetPropertiesFor(accountName='<upn>') with at most 400 characters.";
+const NAME_THE_PERSON =
+  "Name the person: GetPropertiesFor(accountName=@v)?@v='i:0#.f|membership|<upn>', or GetPropertiesFor(accountName='<upn>') with at most 400 characters.";
 
 const GraphError = Type.Object(
   { error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true }) },
@@ -40,7 +48,8 @@ const Jpeg = Type.Unsafe<Buffer>({ type: 'string', format: 'binary', description
 const AcceptHeader = Type.Object({
   Accept: Type.Optional(
     Type.String({
-      description: '`application/json;odata=verbose` wraps the answer in `d` with `results` arrays, as SharePoint does; anything else gives the plain shape PnPjs reads.',
+      description:
+        '`application/json;odata=verbose` wraps the answer in `d` with `results` arrays, as SharePoint does; anything else gives the plain shape PnPjs reads.',
       examples: ['application/json'],
     }),
   ),
@@ -55,14 +64,20 @@ const PersonProperties = Type.Object(
     PictureUrl: Type.Union([Type.String(), Type.Null()], { description: 'The M thumbnail; null while Sites shows the placeholder' }),
     Title: Type.Null(),
     UserUrl: Type.String(),
-    UserProfileProperties: Type.Array(Type.Object({ Key: Type.String(), Value: Type.String(), ValueType: Type.String({ examples: ['Edm.String'] }) }), {
-      description: 'PictureURL, PictureImportEnabled, SPS-PicturePlaceholderState, SPS-PictureTimestamp, SPS-PictureExchangeSyncState, …',
-    }),
+    UserProfileProperties: Type.Array(
+      Type.Object({ Key: Type.String(), Value: Type.String(), ValueType: Type.String({ examples: ['Edm.String'] }) }),
+      {
+        description: 'PictureURL, PictureImportEnabled, SPS-PicturePlaceholderState, SPS-PictureTimestamp, SPS-PictureExchangeSyncState, …',
+      },
+    ),
   },
   { description: 'SP.UserProfiles.PersonProperties' },
 );
 /** `odata=verbose`: the same answer under `d`, with `__metadata` and `results` arrays. */
-const VerboseReply = Type.Object({ d: Type.Object({}, { additionalProperties: true }) }, { description: 'The answer as `odata=verbose` asks for it' });
+const VerboseReply = Type.Object(
+  { d: Type.Object({}, { additionalProperties: true }) },
+  { description: 'The answer as `odata=verbose` asks for it' },
+);
 const PersonPropertiesReply = Type.Union([PersonProperties, VerboseReply]);
 const NullReply = Type.Union([Type.Object({ 'odata.null': Type.Literal(true) }, { description: 'Stored' }), VerboseReply]);
 
@@ -76,12 +91,22 @@ export const registerSharePointRoutes: FastifyPluginAsyncTypebox<SharePointRoute
   // PnPjs posts the picture labelled application/json, so bodies here are raw and judged by bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => {
-    readCappedBody(payload, PROFILE_PICTURE_MAX_BYTES, '5,000,000 bytes').then((body) => done(null, body), (error: Error) => done(error));
+    readCappedBody(payload, PROFILE_PICTURE_MAX_BYTES, '5,000,000 bytes').then(
+      (body) => done(null, body),
+      (error: Error) => done(error),
+    );
   });
 
   // As in SharePoint Online, people's photos are for signed-in people (a session or a token); this
   // also keeps anonymous visitors from learning who exists by trying account names.
-  const servePhoto = async (request: FastifyRequest, reply: FastifyReply, viewer: Actor, person: Person, size: SiteThumbnailSize, version: string | undefined) => {
+  const servePhoto = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    viewer: Actor,
+    person: Person,
+    size: SiteThumbnailSize,
+    version: string | undefined,
+  ) => {
     await options.onPhotoRequested(viewer, person, size);
     const image = await sites.getThumbnail(person, size);
     const own = viewer.kind === 'person' && viewer.via === 'session' && viewer.person.id === person.id;
@@ -93,11 +118,24 @@ export const registerSharePointRoutes: FastifyPluginAsyncTypebox<SharePointRoute
     {
       schema: {
         tags: ['SharePoint'],
-        summary: 'A person\'s Sites photo (or placeholder) in size S, M or L',
+        summary: "A person's Sites photo (or placeholder) in size S, M or L",
         querystring: Type.Object({
-          size: Type.Optional(Type.String({ pattern: '^\\s*[SMLsml]\\s*$', errorMessage: 'The photo size must be S, M or L.', description: 'S (48×48), M (72×72, the default) or L (up to 300 pixels)' })),
-          accountname: Type.String({ minLength: 1, maxLength: 400, title: 'account name', description: 'UPN, mail address or claims name' }),
-          t: Type.Optional(Type.String({ maxLength: 200, description: 'The version the URL shows (its Mail ETag): browsers keep such a URL for good' })),
+          size: Type.Optional(
+            Type.String({
+              pattern: '^\\s*[SMLsml]\\s*$',
+              errorMessage: 'The photo size must be S, M or L.',
+              description: 'S (48×48), M (72×72, the default) or L (up to 300 pixels)',
+            }),
+          ),
+          accountname: Type.String({
+            minLength: 1,
+            maxLength: 400,
+            title: 'account name',
+            description: 'UPN, mail address or claims name',
+          }),
+          t: Type.Optional(
+            Type.String({ maxLength: 200, description: 'The version the URL shows (its Mail ETag): browsers keep such a URL for good' }),
+          ),
         }),
         response: { 200: Jpeg, 304: NoBody, ...errors },
       },
@@ -119,7 +157,9 @@ export const registerSharePointRoutes: FastifyPluginAsyncTypebox<SharePointRoute
         tags: ['SharePoint'],
         summary: 'A profile picture file, e.g. ada_contoso_com_MThumb.jpg',
         params: Type.Object({ file: Type.String({ description: 'The picture name, then _SThumb.jpg, _MThumb.jpg or _LThumb.jpg' }) }),
-        querystring: Type.Object({ t: Type.Optional(Type.String({ maxLength: 200, description: 'The version the URL shows (its Mail ETag)' })) }),
+        querystring: Type.Object({
+          t: Type.Optional(Type.String({ maxLength: 200, description: 'The version the URL shows (its Mail ETag)' })),
+        }),
         response: { 200: Jpeg, 304: NoBody, ...errors },
       },
     },
@@ -155,18 +195,23 @@ export const registerSharePointRoutes: FastifyPluginAsyncTypebox<SharePointRoute
       schema: {
         tags: ['SharePoint'],
         summary: "A person's profile properties",
-        description: "As `sp.profiles.getPropertiesFor(name)` reads them. The path is matched in any case.",
+        description: 'As `sp.profiles.getPropertiesFor(name)` reads them. The path is matched in any case.',
         params: Type.Object({
           argument: Type.String({
             pattern: "^\\((?:accountname=)?(?:'[^']{1,400}'|@v)\\)$",
             errorMessage: NAME_THE_PERSON,
-            description: "`(accountName=@v)` with the account name in `@v`; PnPjs's `(@v)`; or the name inline: `(accountName='ada@contoso.example')`",
+            description:
+              "`(accountName=@v)` with the account name in `@v`; PnPjs's `(@v)`; or the name inline: `(accountName='ada@contoso.example')`",
             examples: ['(accountName=@v)'],
           }),
         }),
         querystring: Type.Object({
           '@v': Type.Optional(
-            Type.String({ maxLength: 402, description: "The account name in single quotes: a claims name, a user principal name or a mail address", examples: ["'i:0#.f|membership|ada@contoso.example'"] }),
+            Type.String({
+              maxLength: 402,
+              description: 'The account name in single quotes: a claims name, a user principal name or a mail address',
+              examples: ["'i:0#.f|membership|ada@contoso.example'"],
+            }),
           ),
         }),
         headers: AcceptHeader,
@@ -193,7 +238,12 @@ export const registerSharePointRoutes: FastifyPluginAsyncTypebox<SharePointRoute
         consumes: ['image/jpeg', 'image/png', 'image/bmp'],
         body: Type.Unsafe<Buffer | undefined>({ format: 'binary', description: 'The image: BMP, JPEG or PNG, at most 5,000,000 bytes' }),
         headers: Type.Object({
-          'X-RequestDigest': Type.Optional(Type.String({ description: 'Required when signed in with a browser session (any value): a cross-site form cannot send it. Not needed with a bearer token.' })),
+          'X-RequestDigest': Type.Optional(
+            Type.String({
+              description:
+                'Required when signed in with a browser session (any value): a cross-site form cannot send it. Not needed with a bearer token.',
+            }),
+          ),
         }),
         response: { 200: NullReply, ...errors, 403: GraphError, 413: GraphError, 415: GraphError, 503: GraphError },
       },
@@ -267,7 +317,10 @@ function keyValue(property: ProfileProperty, verbose: boolean) {
 function accountNameArgument(argument: string, alias: string | undefined): string {
   const raw = /'(.*)'/s.exec(argument)?.[1] ?? alias;
   if (!raw) throw new InvalidInput(NAME_THE_PERSON);
-  const value = raw.trim().replace(/^'(.*)'$/s, '$1').replace(/''/g, "'");
+  const value = raw
+    .trim()
+    .replace(/^'(.*)'$/s, '$1')
+    .replace(/''/g, "'");
   if (value.length === 0 || value.length > 400) throw new InvalidInput('The account name must be 1 to 400 characters.');
   return accountNameOf(value);
 }
@@ -277,4 +330,3 @@ function sendThumbnail(request: FastifyRequest, reply: FastifyReply, image: Thum
   if (ifNoneMatchHits(request.headers['if-none-match'], image.etag)) return reply.code(304).send();
   return reply.type('image/jpeg').send(image.bytes);
 }
-

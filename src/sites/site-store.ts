@@ -44,7 +44,11 @@ export class SiteStore {
   /** The synced Mail ETag of each of these people that has a Sites profile. */
   async findSyncedEtags(personIds: readonly string[]): Promise<Map<string, string | null>> {
     if (personIds.length === 0) return new Map();
-    const rows = await this.db.selectFrom('site_profiles').select(['person_id', 'synced_etag']).where('person_id', 'in', personIds).execute();
+    const rows = await this.db
+      .selectFrom('site_profiles')
+      .select(['person_id', 'synced_etag'])
+      .where('person_id', 'in', personIds)
+      .execute();
     return new Map(rows.map((row) => [row.person_id, row.synced_etag]));
   }
 
@@ -65,7 +69,13 @@ export class SiteStore {
       .select(['size', 'source_etag', 'width', 'height', 'bytes'])
       .where('person_id', '=', personId)
       .execute();
-    return rows.map((row) => ({ size: row.size, sourceEtag: row.source_etag, width: row.width, height: row.height, bytes: Buffer.from(row.bytes) }));
+    return rows.map((row) => ({
+      size: row.size,
+      sourceEtag: row.source_etag,
+      width: row.width,
+      height: row.height,
+      bytes: Buffer.from(row.bytes),
+    }));
   }
 
   /**
@@ -83,7 +93,11 @@ export class SiteStore {
       .selectFrom('people')
       .select(['people.id as id', sql<number>`1`.as('rank'), 'people.created_at as added'])
       .where(fileStemOfUpn, '=', pictureName)
-      .where((eb) => eb.selectFrom('site_profiles').select('picture_name').whereRef('site_profiles.person_id', '=', 'people.id'), 'is', null);
+      .where(
+        (eb) => eb.selectFrom('site_profiles').select('picture_name').whereRef('site_profiles.person_id', '=', 'people.id'),
+        'is',
+        null,
+      );
     const row = await stored.unionAll(bySharePointStem).orderBy('rank').orderBy('added').orderBy('id').limit(1).executeTakeFirst();
     return row?.id;
   }
@@ -110,8 +124,20 @@ export class SiteStore {
     try {
       const result = await this.db
         .insertInto('site_profiles')
-        .values({ person_id: personId, synced_etag: null, picture_timestamp: '', last_checked_at: null, last_synced_at: null, last_error: null, last_error_at: null, last_trigger: null, picture_name: pictureName })
-        .onConflict((oc) => oc.column('person_id').doUpdateSet({ picture_name: pictureName }).where('site_profiles.picture_name', 'is', null))
+        .values({
+          person_id: personId,
+          synced_etag: null,
+          picture_timestamp: '',
+          last_checked_at: null,
+          last_synced_at: null,
+          last_error: null,
+          last_error_at: null,
+          last_trigger: null,
+          picture_name: pictureName,
+        })
+        .onConflict((oc) =>
+          oc.column('person_id').doUpdateSet({ picture_name: pictureName }).where('site_profiles.picture_name', 'is', null),
+        )
         .executeTakeFirst();
       return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
     } catch (error) {
@@ -133,7 +159,11 @@ export class SiteStore {
       last_trigger: profile.lastTrigger,
     };
     const { person_id: _key, ...changes } = values;
-    await trx.insertInto('site_profiles').values(values).onConflict((oc) => oc.column('person_id').doUpdateSet(changes)).execute();
+    await trx
+      .insertInto('site_profiles')
+      .values(values)
+      .onConflict((oc) => oc.column('person_id').doUpdateSet(changes))
+      .execute();
   }
 
   /**
@@ -141,7 +171,12 @@ export class SiteStore {
    * columns only, so it can never undo a swap that another process committed meanwhile.
    */
   async saveCheck(personId: string, check: { checkedAt: string; error: string | null; trigger: string }): Promise<void> {
-    const changes = { last_checked_at: check.checkedAt, last_error: check.error, last_error_at: check.error ? check.checkedAt : null, last_trigger: check.trigger };
+    const changes = {
+      last_checked_at: check.checkedAt,
+      last_error: check.error,
+      last_error_at: check.error ? check.checkedAt : null,
+      last_trigger: check.trigger,
+    };
     await this.db
       .insertInto('site_profiles')
       .values({ person_id: personId, synced_etag: null, picture_timestamp: '', last_synced_at: null, ...changes })
@@ -149,13 +184,26 @@ export class SiteStore {
       .execute();
   }
 
-  async replaceThumbnails(trx: Transaction<Schema>, personId: string, sourceEtag: string | null, thumbnails: readonly SiteThumbnail[]): Promise<void> {
+  async replaceThumbnails(
+    trx: Transaction<Schema>,
+    personId: string,
+    sourceEtag: string | null,
+    thumbnails: readonly SiteThumbnail[],
+  ): Promise<void> {
     await trx.deleteFrom('site_thumbnails').where('person_id', '=', personId).execute();
     if (sourceEtag === null || thumbnails.length === 0) return;
     await trx
       .insertInto('site_thumbnails')
-      .values(thumbnails.map((t) => ({ person_id: personId, size: t.size, source_etag: sourceEtag, width: t.width, height: t.height, bytes: t.bytes })))
+      .values(
+        thumbnails.map((t) => ({
+          person_id: personId,
+          size: t.size,
+          source_etag: sourceEtag,
+          width: t.width,
+          height: t.height,
+          bytes: t.bytes,
+        })),
+      )
       .execute();
   }
-
 }

@@ -7,7 +7,14 @@ import type { Actor, PersonActor } from '../identity/index.ts';
 import { renderPlaceholder, type SiteThumbnail, type SiteThumbnailSize } from '../imaging/index.ts';
 import { lockPersonRow, type Schema } from '../storage/index.ts';
 import { TtlCache } from '../ttl-cache.ts';
-import { profileProperties, thumbnailFileStem, type ProfileProperty, type SiteProfile, type SyncTrigger, type ThumbnailImage } from './site-profile.ts';
+import {
+  profileProperties,
+  thumbnailFileStem,
+  type ProfileProperty,
+  type SiteProfile,
+  type SyncTrigger,
+  type ThumbnailImage,
+} from './site-profile.ts';
 import type { SiteStore } from './site-store.ts';
 
 export interface SitesOptions {
@@ -90,7 +97,8 @@ export class SitesService {
   /** SetMyProfilePicture: the picture becomes the person's photo (in Mail), and Sites shows it once this resolves. */
   async setMyProfilePicture(actor: Actor, request: ProfilePictureRequest, picture: Buffer): Promise<void> {
     const person = this.assertMaySetProfilePicture(actor, request);
-    if (picture.length > PROFILE_PICTURE_MAX_BYTES) throw new ImageTooLarge(`The photo is larger than ${PROFILE_PICTURE_MAX_BYTES.toLocaleString('en')} bytes; send a smaller one.`);
+    if (picture.length > PROFILE_PICTURE_MAX_BYTES)
+      throw new ImageTooLarge(`The photo is larger than ${PROFILE_PICTURE_MAX_BYTES.toLocaleString('en')} bytes; send a smaller one.`);
     // A BMP becomes a PNG of up to 4× its size; the picture itself is at most 5,000,000 bytes.
     await this.options.profilePictures.store(person, picture, { maxBytes: 4 * PROFILE_PICTURE_MAX_BYTES, acceptBmp: true });
   }
@@ -173,7 +181,8 @@ export class SitesService {
       const named = (await this.store.findProfile(person.id))?.pictureName;
       if (named) return named;
       const holder = await this.store.findPersonIdByPictureName(stem);
-      const name = holder === undefined || holder === person.id ? stem : `${stem}.${Math.max(1, ...(await this.store.findNameSuffixes(stem))) + 1}`;
+      const name =
+        holder === undefined || holder === person.id ? stem : `${stem}.${Math.max(1, ...(await this.store.findNameSuffixes(stem))) + 1}`;
       if (await this.store.claimPictureName(person.id, name)) return name;
     }
     throw new Error(`could not give ${person.userPrincipalName} a picture name: the names kept being taken`);
@@ -183,7 +192,13 @@ export class SitesService {
    * Swaps in a new set of thumbnails and the properties that describe them, in one transaction:
    * nobody ever sees S of one version and L of another.
    */
-  async applyMailPhoto(personId: string, mailEtag: string, thumbnails: readonly SiteThumbnail[], trigger: SyncTrigger, alsoInTransaction?: InTransaction): Promise<void> {
+  async applyMailPhoto(
+    personId: string,
+    mailEtag: string,
+    thumbnails: readonly SiteThumbnail[],
+    trigger: SyncTrigger,
+    alsoInTransaction?: InTransaction,
+  ): Promise<void> {
     await this.swap(personId, mailEtag, thumbnails, trigger, alsoInTransaction);
   }
 
@@ -202,7 +217,13 @@ export class SitesService {
     await this.store.saveCheck(personId, { checkedAt: this.now().toISOString(), error: reason.slice(0, 1000), trigger });
   }
 
-  private async swap(personId: string, mailEtag: string | null, thumbnails: readonly SiteThumbnail[], trigger: SyncTrigger, alsoInTransaction?: InTransaction): Promise<void> {
+  private async swap(
+    personId: string,
+    mailEtag: string | null,
+    thumbnails: readonly SiteThumbnail[],
+    trigger: SyncTrigger,
+    alsoInTransaction?: InTransaction,
+  ): Promise<void> {
     const now = this.now();
     const person = await this.directory.findPerson(personId);
     // Named before the swap: whoever reads the new properties finds the files under that name.
@@ -248,17 +269,38 @@ export class SitesService {
   }
 
   private emptyProfile(personId: string): SiteProfile {
-    return { personId, syncedEtag: null, pictureTimestamp: '', lastCheckedAt: null, lastSyncedAt: null, lastError: null, lastErrorAt: null, lastTrigger: null, pictureName: null };
+    return {
+      personId,
+      syncedEtag: null,
+      pictureTimestamp: '',
+      lastCheckedAt: null,
+      lastSyncedAt: null,
+      lastError: null,
+      lastErrorAt: null,
+      lastTrigger: null,
+      pictureName: null,
+    };
   }
 
   private async placeholderFor(person: Person, size: SiteThumbnailSize): Promise<ThumbnailImage> {
-    const initials = person.displayName.split(/\s+/).filter(Boolean).map((w) => w[0]).join('').slice(0, 2) || '?';
+    const initials =
+      person.displayName
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((w) => w[0])
+        .join('')
+        .slice(0, 2) || '?';
     const hue = stableHue(person.id);
     const key = `${initials}:${hue}:${size}`;
     const cached = this.placeholders.get(key);
     if (cached) return cached;
     const image = await renderPlaceholder({ initials, hue, size });
-    const placeholder: ThumbnailImage = { ...image, etag: `"placeholder-${hue}-${encodeURIComponent(initials)}-${size}"`, placeholder: true, sourceEtag: null };
+    const placeholder: ThumbnailImage = {
+      ...image,
+      etag: `"placeholder-${hue}-${encodeURIComponent(initials)}-${size}"`,
+      placeholder: true,
+      sourceEtag: null,
+    };
     this.placeholders.set(key, placeholder);
     return placeholder;
   }

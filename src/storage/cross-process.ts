@@ -76,7 +76,7 @@ export function postgresProcesses(driver: typeof pg, url: string, mainPool: pg.P
 
   const listenOrRetry = (): Promise<void> =>
     listen().catch((error: unknown) => {
-      log.warn({ err: error }, 'could not listen for the other server processes\' changes; trying again in a second');
+      log.warn({ err: error }, "could not listen for the other server processes' changes; trying again in a second");
       if (!closed) setTimeout(() => void (listening = listenOrRetry()), 1000).unref();
     });
 

@@ -66,7 +66,10 @@ function openPostgres(driver: typeof pg, url: string, log: Logger): Database {
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', (error) => log.warn({ err: error }, 'a connection to PostgreSQL failed; the pool replaces it'));
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-  return { ...wrap(db, 'postgres', postgresProcesses(driver, url, pool, log)), sqlExecutor: { executeSql: (text, values) => pool.query(text, values) } };
+  return {
+    ...wrap(db, 'postgres', postgresProcesses(driver, url, pool, log)),
+    sqlExecutor: { executeSql: (text, values) => pool.query(text, values) },
+  };
 }
 
 function wrap(db: Kysely<Schema>, dialect: Dialect, processes: CrossProcess): Database {

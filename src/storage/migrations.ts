@@ -132,7 +132,9 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): MigrationProvider
           .execute();
         await db.schema
           .createTable('audit_log')
-          .addColumn('seq', dialect === 'postgres' ? 'bigserial' : 'integer', (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn('seq', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
           .addColumn('at', 'text', (c) => c.notNull())
           .addColumn('actor_kind', 'text', (c) => c.notNull())
           .addColumn('actor_id', 'text')
@@ -221,7 +223,10 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): MigrationProvider
         // API tokens get a scope and an expiry. Tokens made before had neither: they keep working as
         // `photos` tokens for 90 days from the upgrade (an admin token must be made again with
         // `--scope admin` to open admin pages), and `tokens list` shows when each ends.
-        await db.schema.alterTable('api_tokens').addColumn('scope', 'text', (c) => c.notNull().defaultTo('photos')).execute();
+        await db.schema
+          .alterTable('api_tokens')
+          .addColumn('scope', 'text', (c) => c.notNull().defaultTo('photos'))
+          .execute();
         await db.schema.alterTable('api_tokens').addColumn('expires_at', 'text').execute();
         const upgradeExpiry = new Date(Date.now() + 90 * 24 * 3_600_000).toISOString();
         await db.updateTable('api_tokens').set({ expires_at: upgradeExpiry }).where('revoked_at', 'is', null).execute();
@@ -300,7 +305,9 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): MigrationProvider
           .addColumn('synced_at', 'text', (c) => c.notNull())
           .execute();
         // One directory sync at a time, across processes: the database refuses a second running one.
-        await sql`create unique index bulk_runs_one_running_directory on bulk_runs (kind) where state = 'running' and kind = 'directory'`.execute(db);
+        await sql`create unique index bulk_runs_one_running_directory on bulk_runs (kind) where state = 'running' and kind = 'directory'`.execute(
+          db,
+        );
       },
     },
   };

@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import PgBoss from 'pg-boss';
 import { sqlExecutorFor, type SqlExecutor } from '../storage/index.ts';
-import { SYNC_JOB_EXPIRY_SECONDS, SYNC_JOB_RETRY, type EnqueueOptions, type QueueOptions, type SyncJob, type SyncJobHandler, type SyncJobQueue } from './sync-job-queue.ts';
+import {
+  SYNC_JOB_EXPIRY_SECONDS,
+  SYNC_JOB_RETRY,
+  type EnqueueOptions,
+  type QueueOptions,
+  type SyncJob,
+  type SyncJobHandler,
+  type SyncJobQueue,
+} from './sync-job-queue.ts';
 
 /**
  * The queue of sync requests. 'short' keeps at most one waiting job per singleton key: a person
@@ -72,7 +80,10 @@ export class PgBossSyncQueue implements SyncJobQueue {
 
   async hasPendingJobs(runId: string): Promise<boolean> {
     await this.ensureStarted();
-    const { rows } = await this.executor.executeSql(`select 1 from pgboss.job where name = $1 and state < 'completed' and data->>'runId' = $2 limit 1`, [SYNC_QUEUE, runId]);
+    const { rows } = await this.executor.executeSql(
+      `select 1 from pgboss.job where name = $1 and state < 'completed' and data->>'runId' = $2 limit 1`,
+      [SYNC_QUEUE, runId],
+    );
     return rows.length > 0;
   }
 
@@ -116,7 +127,11 @@ export class PgBossSyncQueue implements SyncJobQueue {
   private ensureStarted(): Promise<void> {
     this.started ??= this.duringSetup(async () => {
       await this.boss.start();
-      const retry = { retryLimit: SYNC_JOB_RETRY.retryLimit, retryDelay: SYNC_JOB_RETRY.retryDelaySeconds, retryBackoff: SYNC_JOB_RETRY.retryBackoff };
+      const retry = {
+        retryLimit: SYNC_JOB_RETRY.retryLimit,
+        retryDelay: SYNC_JOB_RETRY.retryDelaySeconds,
+        retryBackoff: SYNC_JOB_RETRY.retryBackoff,
+      };
       // createQueue is idempotent across processes (it does nothing when the queue exists).
       // A sync takes well under a second; a job still active after a minute died with its process.
       await this.boss.createQueue(SYNC_QUEUE, { name: SYNC_QUEUE, policy: 'short', expireInSeconds: SYNC_JOB_EXPIRY_SECONDS, ...retry });

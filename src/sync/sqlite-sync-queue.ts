@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { yieldToEventLoop } from '../event-loop.ts';
 import { isUniqueViolation, type Schema, type SyncJobsTable } from '../storage/index.ts';
-import { SYNC_JOB_EXPIRY_SECONDS, SYNC_JOB_RETRY, type EnqueueOptions, type QueueOptions, type SyncJob, type SyncJobHandler, type SyncJobQueue } from './sync-job-queue.ts';
+import {
+  SYNC_JOB_EXPIRY_SECONDS,
+  SYNC_JOB_RETRY,
+  type EnqueueOptions,
+  type QueueOptions,
+  type SyncJob,
+  type SyncJobHandler,
+  type SyncJobQueue,
+} from './sync-job-queue.ts';
 
 /** How often an idle runner looks for jobs stored by another process (the CLI beside the server). */
 const POLL_INTERVAL_MS = 500;
@@ -53,7 +61,11 @@ export class SqliteSyncQueue implements SyncJobQueue {
       // A bulk run stores thousands of jobs in one transaction: requests that need no database
       // (/healthz, cached photos) are answered between the chunks.
       if (i > 0) await yieldToEventLoop();
-      await db.insertInto('sync_jobs').values(rows.slice(i, i + INSERT_CHUNK)).onConflict((oc) => oc.doNothing()).execute();
+      await db
+        .insertInto('sync_jobs')
+        .values(rows.slice(i, i + INSERT_CHUNK))
+        .onConflict((oc) => oc.doNothing())
+        .execute();
     }
     // Jobs in a transaction are not visible yet: the change's after-commit notice wakes the runner.
     if (!options.db) this.wake();
@@ -66,7 +78,11 @@ export class SqliteSyncQueue implements SyncJobQueue {
 
   async pendingPersonIds(personIds: readonly string[]): Promise<Set<string>> {
     if (personIds.length === 0) return new Set();
-    const rows = await sql<{ id: string }>`select distinct p.value as id from sync_jobs j, json_each(j.person_ids) p where p.value in (${sql.join(personIds)})`.execute(this.db);
+    const rows = await sql<{
+      id: string;
+    }>`select distinct p.value as id from sync_jobs j, json_each(j.person_ids) p where p.value in (${sql.join(personIds)})`.execute(
+      this.db,
+    );
     return new Set(rows.rows.map((r) => r.id));
   }
 
@@ -89,7 +105,10 @@ export class SqliteSyncQueue implements SyncJobQueue {
 
   async whenIdle(): Promise<void> {
     for (;;) {
-      const left = await this.db.selectFrom('sync_jobs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      const left = await this.db
+        .selectFrom('sync_jobs')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
       if (Number(left.n) === 0 && this.running === 0) return;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -129,13 +148,22 @@ export class SqliteSyncQueue implements SyncJobQueue {
     const due = this.db
       .selectFrom('sync_jobs')
       .select('id')
-      .where((eb) => eb.or([eb.and([eb('state', '=', 'waiting'), eb('available_at', '<=', now.toISOString())]), eb.and([eb('state', '=', 'running'), eb('claimed_until', '<=', now.toISOString())])]))
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('state', '=', 'waiting'), eb('available_at', '<=', now.toISOString())]),
+          eb.and([eb('state', '=', 'running'), eb('claimed_until', '<=', now.toISOString())]),
+        ]),
+      )
       .orderBy('priority', 'desc')
       .orderBy('available_at')
       .limit(limit);
     return this.db
       .updateTable('sync_jobs')
-      .set((eb) => ({ state: 'running', claimed_until: new Date(now.getTime() + SYNC_JOB_EXPIRY_SECONDS * 1000).toISOString(), attempts: eb('attempts', '+', 1) }))
+      .set((eb) => ({
+        state: 'running',
+        claimed_until: new Date(now.getTime() + SYNC_JOB_EXPIRY_SECONDS * 1000).toISOString(),
+        attempts: eb('attempts', '+', 1),
+      }))
       .where('id', 'in', due)
       .returningAll()
       .execute();
@@ -143,7 +171,11 @@ export class SqliteSyncQueue implements SyncJobQueue {
 
   private start(row: SyncJobsTable): void {
     this.running++;
-    const job: SyncJob = { personIds: JSON.parse(row.person_ids) as string[], trigger: row.trigger as SyncJob['trigger'], ...(row.run_id && { runId: row.run_id }) };
+    const job: SyncJob = {
+      personIds: JSON.parse(row.person_ids) as string[],
+      trigger: row.trigger as SyncJob['trigger'],
+      ...(row.run_id && { runId: row.run_id }),
+    };
     // Started on a later turn of the event loop: with SQLite a whole chain of jobs could otherwise
     // run as one long stretch of promise callbacks and hold every request up.
     const work = yieldToEventLoop()
@@ -152,7 +184,12 @@ export class SqliteSyncQueue implements SyncJobQueue {
         async () => void (await this.db.deleteFrom('sync_jobs').where('id', '=', row.id).execute()),
         (error: unknown) => this.retryLater(row, job, error),
       )
-      .catch((error: unknown) => this.options.log.warn({ err: error, personIds: job.personIds.slice(0, 5) }, 'could not settle a sync job; it runs again when its claim expires'))
+      .catch((error: unknown) =>
+        this.options.log.warn(
+          { err: error, personIds: job.personIds.slice(0, 5) },
+          'could not settle a sync job; it runs again when its claim expires',
+        ),
+      )
       .finally(() => {
         this.running--;
         this.runningJobs.delete(work);
@@ -164,7 +201,10 @@ export class SqliteSyncQueue implements SyncJobQueue {
   private async retryLater(row: SyncJobsTable, job: SyncJob, error: unknown): Promise<void> {
     const reason = error instanceof Error ? error.message : String(error);
     if (row.attempts > SYNC_JOB_RETRY.retryLimit) {
-      this.options.log.warn({ personIds: job.personIds, trigger: job.trigger, attempts: row.attempts, reason }, 'sync job failed on every retry; the person stays failed until the next change or a forced sync');
+      this.options.log.warn(
+        { personIds: job.personIds, trigger: job.trigger, attempts: row.attempts, reason },
+        'sync job failed on every retry; the person stays failed until the next change or a forced sync',
+      );
       await this.db.deleteFrom('sync_jobs').where('id', '=', row.id).execute();
       return;
     }
@@ -173,7 +213,11 @@ export class SqliteSyncQueue implements SyncJobQueue {
     const availableAt = new Date(this.now().getTime() + delayMs).toISOString();
     this.options.log.info({ personIds: job.personIds, trigger: job.trigger, attempt: row.attempts, reason }, 'sync job failed; retrying');
     try {
-      await this.db.updateTable('sync_jobs').set({ state: 'waiting', available_at: availableAt, claimed_until: null }).where('id', '=', row.id).execute();
+      await this.db
+        .updateTable('sync_jobs')
+        .set({ state: 'waiting', available_at: availableAt, claimed_until: null })
+        .where('id', '=', row.id)
+        .execute();
     } catch (conflict) {
       // The person is waiting again already (a newer change): that request does the work.
       if (!isUniqueViolation(conflict)) throw conflict;

@@ -91,10 +91,16 @@ export class SyncAdministration {
    */
   async startSyncAll(actor: Actor, options: { staleOnly: boolean }): Promise<string> {
     assertAdmin(actor);
-    const personIds = options.staleOnly ? await this.status.listOutOfDate(Number.MAX_SAFE_INTEGER) : await this.status.listEnabledPersonIds();
+    const personIds = options.staleOnly
+      ? await this.status.listOutOfDate(Number.MAX_SAFE_INTEGER)
+      : await this.status.listEnabledPersonIds();
     const who = describeActor(actor);
     const filter = options.staleOnly ? 'out-of-date people' : 'everyone';
-    const runId = await this.requests.requestRun({ kind: 'sync', label: options.staleOnly ? 'Sync the out-of-date people' : 'Sync everyone', startedBy: who.name, filter }, personIds, forcedTrigger(actor));
+    const runId = await this.requests.requestRun(
+      { kind: 'sync', label: options.staleOnly ? 'Sync the out-of-date people' : 'Sync everyone', startedBy: who.name, filter },
+      personIds,
+      forcedTrigger(actor),
+    );
     await this.audit.record({ actor: who, action: 'sync.force', detail: `${filter}: ${personIds.length}`, ip: actor.ip ?? null });
     return runId;
   }
@@ -112,6 +118,7 @@ export class SyncAdministration {
   /** Cancels a running run (a sync or an import) from any process: items in progress finish, the rest are skipped. */
   async cancelRun(actor: Actor, id: string): Promise<void> {
     assertAdmin(actor);
-    if (await this.runs.cancel(id)) await this.audit.record({ actor: describeActor(actor), action: 'run.cancel', detail: id, ip: actor.ip ?? null });
+    if (await this.runs.cancel(id))
+      await this.audit.record({ actor: describeActor(actor), action: 'run.cancel', detail: id, ip: actor.ip ?? null });
   }
 }

@@ -84,14 +84,19 @@ export class SyncAutomation {
       await this.runs.recordItems(runId, items);
       cancelled = !(await this.runs.isRunning(runId));
     };
-    await forEachWithConcurrency(job.personIds, BULK_SLICE_CONCURRENCY, () => cancelled, async (personId) => {
-      const item = await this.syncForRun(personId, job.trigger, runId);
-      // Pushed after the await: a flush meanwhile replaced the array.
-      pending.push(item);
-      if (pending.length >= RECORD_BATCH) await flush();
-      // On SQLite every query completes without a trip through the event loop: let it breathe.
-      await yieldToEventLoop();
-    });
+    await forEachWithConcurrency(
+      job.personIds,
+      BULK_SLICE_CONCURRENCY,
+      () => cancelled,
+      async (personId) => {
+        const item = await this.syncForRun(personId, job.trigger, runId);
+        // Pushed after the await: a flush meanwhile replaced the array.
+        pending.push(item);
+        if (pending.length >= RECORD_BATCH) await flush();
+        // On SQLite every query completes without a trip through the event loop: let it breathe.
+        await yieldToEventLoop();
+      },
+    );
     await flush();
   }
 
@@ -100,11 +105,23 @@ export class SyncAutomation {
       const person = await this.directory.findPerson(personId);
       if (!person) return { item: personId, outcome: 'failed', failed: true, reason: 'The person no longer exists.', detail: null };
       const result = await this.engine.syncProfilePhoto(person, trigger);
-      return { item: person.userPrincipalName, outcome: result.outcome, failed: result.outcome === 'failed', reason: result.error, detail: null };
+      return {
+        item: person.userPrincipalName,
+        outcome: result.outcome,
+        failed: result.outcome === 'failed',
+        reason: result.error,
+        detail: null,
+      };
     } catch (error) {
       // The engine reports failures in its result; this is the unexpected (a lost database connection).
       this.options.log.warn({ err: error, personId, runId }, 'bulk sync of a person failed unexpectedly');
-      return { item: personId, outcome: 'failed', failed: true, reason: `Unexpected error: ${error instanceof Error ? error.message : String(error)}`, detail: null };
+      return {
+        item: personId,
+        outcome: 'failed',
+        failed: true,
+        reason: `Unexpected error: ${error instanceof Error ? error.message : String(error)}`,
+        detail: null,
+      };
     }
   }
 
@@ -134,7 +151,12 @@ export class SyncAutomation {
     if (stale.length === 0) return 0;
     const pending = await this.queue.pendingPersonIds(stale);
     // Looked at again after the pending requests: a sync that ended in between is not a loss.
-    const lost = [...(await this.status.outOfDateAmong(stale.filter((id) => !pending.has(id)), { includeFailed: false }))];
+    const lost = [
+      ...(await this.status.outOfDateAmong(
+        stale.filter((id) => !pending.has(id)),
+        { includeFailed: false },
+      )),
+    ];
     for (const personId of lost) {
       const person = await this.directory.findPerson(personId);
       const mail = person ? await this.engine.mailPhotoOf(person) : null;
@@ -162,12 +184,14 @@ export class SyncAutomation {
     const now = this.now().getTime();
     for (const kind of ['import', 'directory'] as const) {
       for (const runId of await this.runs.listSilent(kind, new Date(now - SILENT_IMPORT_MS))) {
-        if (await this.runs.markInterrupted(runId)) this.options.log.warn({ runId, kind }, 'a run worked in one process stopped with that process; marked interrupted');
+        if (await this.runs.markInterrupted(runId))
+          this.options.log.warn({ runId, kind }, 'a run worked in one process stopped with that process; marked interrupted');
       }
     }
     for (const runId of await this.runs.listSilent('sync', new Date(now - SILENT_SYNC_RUN_MS))) {
       if (await this.queue.hasPendingJobs(runId)) continue;
-      if (await this.runs.markInterrupted(runId)) this.options.log.warn({ runId }, 'a bulk sync has no work left but did not finish; marked interrupted');
+      if (await this.runs.markInterrupted(runId))
+        this.options.log.warn({ runId }, 'a bulk sync has no work left but did not finish; marked interrupted');
     }
   }
 
@@ -183,7 +207,11 @@ export class SyncAutomation {
     if (options.tick === false || this.ticker) return;
     if ((await this.settings.get()).mode === 'on-change') {
       const queued = await this.queueOutOfDate('on-change', { includeFailed: false });
-      if (queued > 0) this.options.log.info({ queued }, 'on-change catch-up at start: out-of-date people queued (those already waiting keep their place)');
+      if (queued > 0)
+        this.options.log.info(
+          { queued },
+          'on-change catch-up at start: out-of-date people queued (those already waiting keep their place)',
+        );
     }
     this.ticker = setInterval(() => {
       this.tick().catch((error: unknown) => this.options.log.warn({ err: error }, 'the sync tick failed; the next one tries again'));

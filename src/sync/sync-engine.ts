@@ -78,7 +78,9 @@ export class SyncEngine {
     const lock = this.options.crossProcessLock;
     // In this process, concurrent triggers share one run; across processes, the lock makes the later
     // run wait for the earlier and then find the ETags equal.
-    const run = (lock ? lock(`sync:${person.id}`, () => this.run(person, trigger)) : this.run(person, trigger)).finally(() => this.inFlight.delete(person.id));
+    const run = (lock ? lock(`sync:${person.id}`, () => this.run(person, trigger)) : this.run(person, trigger)).finally(() =>
+      this.inFlight.delete(person.id),
+    );
     this.inFlight.set(person.id, run);
     return run;
   }
@@ -104,7 +106,16 @@ export class SyncEngine {
     let mailEtag: string | null = null;
     let error: string | null = null;
     let run: SyncRun | undefined;
-    const describeRun = (): SyncRun => ({ id: this.newId(), personId: person.id, trigger, outcome, error, mailEtag, startedAt: startedAt.toISOString(), durationMs: performance.now() - started });
+    const describeRun = (): SyncRun => ({
+      id: this.newId(),
+      personId: person.id,
+      trigger,
+      outcome,
+      error,
+      mailEtag,
+      startedAt: startedAt.toISOString(),
+      durationMs: performance.now() - started,
+    });
     // A swap and the run that made it commit together: a crash never leaves a copy without its history.
     const recordWithSwap = (trx: Transaction<Schema>) => this.runs.insert((run = describeRun()), trx);
     try {
@@ -130,10 +141,17 @@ export class SyncEngine {
     } catch (failure) {
       run = undefined;
       outcome = 'failed';
-      error = failure instanceof AppError ? failure.message : `Unexpected error: ${failure instanceof Error ? failure.message : String(failure)}`;
-      this.options.log?.warn({ personId: person.id, userPrincipalName: person.userPrincipalName, trigger, reason: error }, 'sync failed; Sites keeps its previous copy');
+      error =
+        failure instanceof AppError ? failure.message : `Unexpected error: ${failure instanceof Error ? failure.message : String(failure)}`;
+      this.options.log?.warn(
+        { personId: person.id, userPrincipalName: person.userPrincipalName, trigger, reason: error },
+        'sync failed; Sites keeps its previous copy',
+      );
       await this.sites.recordFailure(person.id, trigger, error).catch((recordError: unknown) => {
-        this.options.log?.error({ err: recordError, personId: person.id, reason: error }, 'could not record a failed sync in the Sites profile');
+        this.options.log?.error(
+          { err: recordError, personId: person.id, reason: error },
+          'could not record a failed sync in the Sites profile',
+        );
       });
     }
     if (!run) {

@@ -50,7 +50,10 @@ export class SyncRequests {
   /** Queued syncs nobody waits for (the scheduled sweep, catching up): one waiting request per person. */
   async request(personIds: readonly string[], trigger: SyncTrigger): Promise<void> {
     if (personIds.length === 0) return;
-    await this.queue.enqueue(personIds.map((id) => ({ personIds: [id], trigger })), { singleton: true });
+    await this.queue.enqueue(
+      personIds.map((id) => ({ personIds: [id], trigger })),
+      { singleton: true },
+    );
     await this.announce();
   }
 
@@ -71,6 +74,13 @@ export class SyncRequests {
   /** Tells every process's workers that jobs wait (this one's too). */
   private async announce(): Promise<void> {
     this.queue.wake();
-    await this.options.announce().catch((error: unknown) => this.options.log.warn({ err: error }, 'could not tell the other server processes about new sync jobs; they find them when they next poll'));
+    await this.options
+      .announce()
+      .catch((error: unknown) =>
+        this.options.log.warn(
+          { err: error },
+          'could not tell the other server processes about new sync jobs; they find them when they next poll',
+        ),
+      );
   }
 }

@@ -49,9 +49,16 @@ export class SyncSettingsStore {
   async save(settings: SyncSettings, updatedBy: string): Promise<void> {
     const checked = validateSyncSettings(settings);
     await this.db.transaction().execute(async (trx) => {
-      for (const [key, value] of [[MODE_KEY, checked.mode], [INTERVAL_KEY, String(checked.intervalMinutes)]] as const) {
+      for (const [key, value] of [
+        [MODE_KEY, checked.mode],
+        [INTERVAL_KEY, String(checked.intervalMinutes)],
+      ] as const) {
         const row = { key, value, updated_at: this.now().toISOString(), updated_by: updatedBy };
-        await trx.insertInto('settings').values(row).onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: row.updated_at, updated_by: updatedBy })).execute();
+        await trx
+          .insertInto('settings')
+          .values(row)
+          .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: row.updated_at, updated_by: updatedBy }))
+          .execute();
       }
     });
     this.forgetCached();
@@ -82,7 +89,11 @@ export class SyncSettingsStore {
     // A little slack, so a tick that comes a moment early does not skip a whole interval.
     const dueBefore = new Date(now.getTime() - intervalMs + Math.min(5_000, intervalMs / 4)).toISOString();
     const row = { key, value: now.toISOString(), updated_at: now.toISOString(), updated_by: 'sync' };
-    const inserted = await this.db.insertInto('settings').values(row).onConflict((oc) => oc.column('key').doNothing()).executeTakeFirst();
+    const inserted = await this.db
+      .insertInto('settings')
+      .values(row)
+      .onConflict((oc) => oc.column('key').doNothing())
+      .executeTakeFirst();
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return true;
     const updated = await this.db
       .updateTable('settings')
@@ -99,7 +110,8 @@ export function validateSyncSettings(input: { mode: unknown; intervalMinutes: un
   if (typeof input.mode !== 'string' || !(SYNC_MODES as readonly string[]).includes(input.mode)) {
     throw new InvalidInput(`The sync mode must be one of ${SYNC_MODES.join(', ')} (got "${String(input.mode).slice(0, 40)}").`);
   }
-  const interval = typeof input.intervalMinutes === 'number' ? input.intervalMinutes : Number(String(input.intervalMinutes ?? '').trim() || NaN);
+  const interval =
+    typeof input.intervalMinutes === 'number' ? input.intervalMinutes : Number(String(input.intervalMinutes ?? '').trim() || NaN);
   if (!Number.isInteger(interval) || interval < 1 || interval > MAX_INTERVAL_MINUTES) {
     throw new InvalidInput(`The schedule interval must be a whole number of minutes from 1 to ${MAX_INTERVAL_MINUTES}.`);
   }

@@ -69,7 +69,9 @@ export class SyncStatusStore {
   private async countFresh(): Promise<Record<SyncStateKind, number>> {
     const counts = Object.fromEntries(SYNC_STATE_KINDS.map((kind) => [kind, 0])) as Record<SyncStateKind, number>;
     for await (const range of this.upnRanges()) {
-      let query = this.people().select([stateOf.as('state'), (eb) => eb.fn.countAll<number>().as('people')]).where('p.upn_key', '>', range.after);
+      let query = this.people()
+        .select([stateOf.as('state'), (eb) => eb.fn.countAll<number>().as('people')])
+        .where('p.upn_key', '>', range.after);
       if (range.last !== undefined) query = query.where('p.upn_key', '<=', range.last);
       for (const row of await query.groupBy(stateOf).execute()) counts[row.state] += Number(row.people);
     }
@@ -83,7 +85,14 @@ export class SyncStatusStore {
   private async *upnRanges(): AsyncGenerator<{ after: string; last: string | undefined }> {
     let after = '';
     for (;;) {
-      const edge = await this.db.selectFrom('people').select('upn_key').where('upn_key', '>', after).orderBy('upn_key').offset(SLICE - 1).limit(1).executeTakeFirst();
+      const edge = await this.db
+        .selectFrom('people')
+        .select('upn_key')
+        .where('upn_key', '>', after)
+        .orderBy('upn_key')
+        .offset(SLICE - 1)
+        .limit(1)
+        .executeTakeFirst();
       yield { after, last: edge?.upn_key };
       if (!edge) return;
       after = edge.upn_key;
@@ -112,7 +121,10 @@ export class SyncStatusStore {
     }
     if (query.state) select = select.where(stateOf, '=', query.state);
     if (query.after) select = select.where('p.upn_key', '>', query.after);
-    const rows = await select.orderBy('p.upn_key').limit(query.limit ?? 50).execute();
+    const rows = await select
+      .orderBy('p.upn_key')
+      .limit(query.limit ?? 50)
+      .execute();
     return rows.map((row) => ({
       personId: row.id,
       userPrincipalName: row.user_principal_name,
@@ -144,14 +156,22 @@ export class SyncStatusStore {
     // Checked before: along the (last_checked_at, person_id) index, oldest first.
     let after: { at: string; id: string } | undefined;
     for (;;) {
-      let slice = this.db.selectFrom('site_profiles as sp').select(['sp.person_id', 'sp.last_checked_at']).where('sp.last_checked_at', 'is not', null);
+      let slice = this.db
+        .selectFrom('site_profiles as sp')
+        .select(['sp.person_id', 'sp.last_checked_at'])
+        .where('sp.last_checked_at', 'is not', null);
       if (after) {
         const { at, id } = after;
-        slice = slice.where((eb) => eb.or([eb('sp.last_checked_at', '>', at), eb.and([eb('sp.last_checked_at', '=', at), eb('sp.person_id', '>', id)])]));
+        slice = slice.where((eb) =>
+          eb.or([eb('sp.last_checked_at', '>', at), eb.and([eb('sp.last_checked_at', '=', at), eb('sp.person_id', '>', id)])]),
+        );
       }
       const rows = await slice.orderBy('sp.last_checked_at').orderBy('sp.person_id').limit(SLICE).execute();
       if (rows.length === 0) return found;
-      const stale = await this.outOfDateAmong(rows.map((r) => r.person_id), options);
+      const stale = await this.outOfDateAmong(
+        rows.map((r) => r.person_id),
+        options,
+      );
       found.push(...rows.map((r) => r.person_id).filter((id) => stale.has(id)));
       if (found.length >= limit) return found.slice(0, limit);
       const last = rows.at(-1)!;
@@ -165,7 +185,9 @@ export class SyncStatusStore {
     if (personIds.length === 0) return new Set();
     let query = this.people().select('p.id').where('p.id', 'in', personIds);
     if (options.includeFailed === false) query = query.where('sp.last_error', 'is', null);
-    const rows = await query.where((eb) => eb.or([eb('sp.last_checked_at', 'is', null), eb('sp.synced_etag', 'is distinct from', eb.ref('pv.etag'))])).execute();
+    const rows = await query
+      .where((eb) => eb.or([eb('sp.last_checked_at', 'is', null), eb('sp.synced_etag', 'is distinct from', eb.ref('pv.etag'))]))
+      .execute();
     return new Set(rows.map((row) => row.id));
   }
 

@@ -26,8 +26,8 @@ const ACTION_WORDS: Record<AuditAction, string> = {
   'directory.photo-policy': 'Changed a directory photo policy',
   signin: 'Signed in',
   'person.add': 'Added a person',
-  'person.update': 'Changed a person\'s details',
-  'person.role': 'Changed a person\'s role',
+  'person.update': "Changed a person's details",
+  'person.role': "Changed a person's role",
   'person.disable': 'Disabled a person',
   'person.enable': 'Enabled a person',
   'person.remove': 'Removed a person',
@@ -56,7 +56,11 @@ const AuditQuery = Type.Object({
   actor: FilterChoice(ACTOR_KINDS, 'actor filter'),
   person: Type.Optional(PlainText({ title: 'person filter', maxLength: 200 })),
   // The date input sends an empty value when no date is chosen.
-  since: Type.Optional(Type.Union([Type.Literal(''), Type.String({ format: 'date' })], { errorMessage: 'The "since" filter must be a date such as 2026-11-01.' })),
+  since: Type.Optional(
+    Type.Union([Type.Literal(''), Type.String({ format: 'date' })], {
+      errorMessage: 'The "since" filter must be a date such as 2026-11-01.',
+    }),
+  ),
   before: Type.Optional(Type.Integer({ minimum: 1, errorMessage: 'The page position must be a positive whole number.' })),
 });
 
@@ -75,10 +79,19 @@ export const registerAdminAuditPage: FastifyPluginAsyncTypebox<{ audit: AuditLog
     const person = q.person?.trim() || undefined;
     const since = q.since ? new Date(`${q.since}T00:00:00Z`) : undefined;
     const before = q.before;
-    const entries = await audit.list(actor, { limit: PAGE_SIZE + 1, ...(action && { action }), ...(actorKind && { actorKind }), ...(person && { person }), ...(since && { since }), ...(before && { before }) });
+    const entries = await audit.list(actor, {
+      limit: PAGE_SIZE + 1,
+      ...(action && { action }),
+      ...(actorKind && { actorKind }),
+      ...(person && { person }),
+      ...(since && { since }),
+      ...(before && { before }),
+    });
     const shown = entries.slice(0, PAGE_SIZE);
     const filters = { action, actor: actorKind, person, since: q.since || undefined };
-    const nextLink = new URLSearchParams(Object.entries({ ...filters, before: String(shown.at(-1)?.seq ?? '') }).filter((e): e is [string, string] => !!e[1]));
+    const nextLink = new URLSearchParams(
+      Object.entries({ ...filters, before: String(shown.at(-1)?.seq ?? '') }).filter((e): e is [string, string] => !!e[1]),
+    );
     return page(
       reply,
       actor,
@@ -98,7 +111,8 @@ export const registerAdminAuditPage: FastifyPluginAsyncTypebox<{ audit: AuditLog
         <table class="status stack">
           <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Whose</th><th scope="col">Details</th><th scope="col">From</th></tr></thead>
           <tbody>${shown.map(
-            (e) => html`<tr><td data-label="When">${formatTime(e.at)}</td><td data-label="Who">${actorWords(e.actor)}</td><td data-label="What">${ACTION_WORDS[e.action] ?? e.action}</td><td data-label="Whose">${e.target?.name ?? '-'}</td><td data-label="Details">${e.detail ?? ''}</td><td data-label="From">${e.ip ?? '-'}</td></tr>`,
+            (e) =>
+              html`<tr><td data-label="When">${formatTime(e.at)}</td><td data-label="Who">${actorWords(e.actor)}</td><td data-label="What">${ACTION_WORDS[e.action] ?? e.action}</td><td data-label="Whose">${e.target?.name ?? '-'}</td><td data-label="Details">${e.detail ?? ''}</td><td data-label="From">${e.ip ?? '-'}</td></tr>`,
           )}</tbody>
         </table>
         ${shown.length === 0 ? html`<p>No entries match.</p>` : ''}

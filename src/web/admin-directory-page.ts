@@ -36,14 +36,17 @@ const SOURCE_HINTS: Record<DirectorySource, string> = {
   oidc: 'The picture claim of the person who signs in, read at every sign-in.',
 };
 const POLICY_WORDS: Record<DirectoryPhotoPolicy, { label: string; hint: string }> = {
-  never: { label: 'Never use it', hint: 'Mail keeps only the photos people and admins upload. The directory photo is still kept with the person.' },
+  never: {
+    label: 'Never use it',
+    hint: 'Mail keeps only the photos people and admins upload. The directory photo is still kept with the person.',
+  },
   'fill-when-empty': {
     label: 'Fill in when the person has no photo (recommended)',
-    hint: 'A person without a photo gets the directory\'s, and later changes in the directory follow until the person chooses their own. A photo a person chose is never replaced.',
+    hint: "A person without a photo gets the directory's, and later changes in the directory follow until the person chooses their own. A photo a person chose is never replaced.",
   },
   authoritative: {
     label: 'The directory decides',
-    hint: 'Mail always shows the directory\'s photo (and none when the directory has none). Nobody can change these people\'s photos here; the page says where to change them instead.',
+    hint: "Mail always shows the directory's photo (and none when the directory has none). Nobody can change these people's photos here; the page says where to change them instead.",
   },
 };
 
@@ -72,7 +75,9 @@ export const registerAdminDirectoryPage: FastifyPluginAsyncTypebox<AdminDirector
             <fieldset><legend>${SOURCE_TITLES[source]}</legend>
               <p class="hint">${SOURCE_HINTS[source]}</p>
               ${DIRECTORY_PHOTO_POLICIES.map(
-                (policy) => html`<label class="choice"><input type="radio" name="policy" value="${policy}" ${policies[source] === policy ? 'checked' : ''} aria-describedby="${source}-${policy}-hint"> ${POLICY_WORDS[policy].label}</label>
+                (
+                  policy,
+                ) => html`<label class="choice"><input type="radio" name="policy" value="${policy}" ${policies[source] === policy ? 'checked' : ''} aria-describedby="${source}-${policy}-hint"> ${POLICY_WORDS[policy].label}</label>
                   <p class="hint" id="${source}-${policy}-hint">${POLICY_WORDS[policy].hint}</p>`,
               )}
             </fieldset>

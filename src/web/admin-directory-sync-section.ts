@@ -44,7 +44,11 @@ function runResult(run: BulkProgress): SafeHtml {
 }
 
 /** The "LDAP directory sync" section of /admin/directory: the settings in effect (never the password), the last runs, Sync now. */
-export function renderDirectorySyncSection(settings: Omit<LdapSyncConfig, 'bindPassword'> | undefined, runs: readonly BulkProgress[], csrf: string): SafeHtml {
+export function renderDirectorySyncSection(
+  settings: Omit<LdapSyncConfig, 'bindPassword'> | undefined,
+  runs: readonly BulkProgress[],
+  csrf: string,
+): SafeHtml {
   if (!settings) {
     return html`<section class="card" aria-labelledby="ldap-heading">
       <h2 id="ldap-heading">LDAP directory sync</h2>
@@ -54,14 +58,25 @@ export function renderDirectorySyncSection(settings: Omit<LdapSyncConfig, 'bindP
   const a = settings.attributes;
   const rows: [string, string][] = [
     ['Directory', `${settings.url}${settings.startTls ? ' with StartTLS' : ''}`],
-    ['Trusted CA', settings.caFile ?? 'the system\'s'],
-    ['Signs in as', settings.bindDn ? `${settings.bindDn} (password ${settings.bindPasswordFile ? `from ${settings.bindPasswordFile}` : 'set'})` : 'anonymous'],
+    ['Trusted CA', settings.caFile ?? "the system's"],
+    [
+      'Signs in as',
+      settings.bindDn
+        ? `${settings.bindDn} (password ${settings.bindPasswordFile ? `from ${settings.bindPasswordFile}` : 'set'})`
+        : 'anonymous',
+    ],
     ['People under', settings.baseDn],
     ['Filter', settings.filter],
-    ['Attributes', `sign-in name ${a.userPrincipalName}, name ${a.displayName}, mail ${a.mail}, photo ${a.photo}, stable id ${a.stableId}, changed ${a.changedAt}`],
+    [
+      'Attributes',
+      `sign-in name ${a.userPrincipalName}, name ${a.displayName}, mail ${a.mail}, photo ${a.photo}, stable id ${a.stableId}, changed ${a.changedAt}`,
+    ],
     ['Disabled when', disabledRuleWords(settings.disabledRule)],
     ['Page size', String(settings.pageSize)],
-    ['Schedule', settings.intervalMinutes === 0 ? 'off (Sync now and photosync directory sync only)' : `every ${settings.intervalMinutes} minutes`],
+    [
+      'Schedule',
+      settings.intervalMinutes === 0 ? 'off (Sync now and photosync directory sync only)' : `every ${settings.intervalMinutes} minutes`,
+    ],
   ];
   return html`<section class="card" aria-labelledby="ldap-heading">
     <h2 id="ldap-heading">LDAP directory sync</h2>
@@ -73,9 +88,11 @@ export function renderDirectorySyncSection(settings: Omit<LdapSyncConfig, 'bindP
       <button type="submit" name="mode" value="dry-run" class="secondary">Dry run (change nothing)</button>
     </form>
     <h3>Last runs</h3>
-    ${runs.length === 0
-      ? html`<p class="hint" id="ldap-no-runs">None yet.</p>`
-      : html`<ul id="ldap-runs">${runs.map((run) => html`<li><a href="/admin/runs/${run.id}">${run.label}</a>, ${formatTime(run.startedAt)} by ${run.startedBy}: ${runResult(run)}</li>`)}</ul>`}
+    ${
+      runs.length === 0
+        ? html`<p class="hint" id="ldap-no-runs">None yet.</p>`
+        : html`<ul id="ldap-runs">${runs.map((run) => html`<li><a href="/admin/runs/${run.id}">${run.label}</a>, ${formatTime(run.startedAt)} by ${run.startedBy}: ${runResult(run)}</li>`)}</ul>`
+    }
   </section>`;
 }
 
@@ -87,10 +104,12 @@ export function renderDirectorySyncReport(report: DirectorySyncReport): SafeHtml
     ${report.error ? html`<p class="error" role="alert"><strong>The sync failed:</strong> ${report.error}</p>` : ''}
     <p>${report.entriesRead} entries read in ${report.pages} pages; ${report.dryRun ? '' : html`${report.photosImported} photos imported into Mail.`}</p>
     <ul class="counts" aria-label="Entries per result">${DIRECTORY_OUTCOMES.filter((o) => report.counts[o] > 0).map((o) => html`<li><span class="count"><strong>${report.counts[o]}</strong> ${OUTCOME_WORDS[o]}</span></li>`)}</ul>
-    ${notable.length
-      ? html`<table class="stack"><thead><tr><th scope="col">Entry</th><th scope="col">Result</th><th scope="col">Photo</th></tr></thead>
+    ${
+      notable.length
+        ? html`<table class="stack"><thead><tr><th scope="col">Entry</th><th scope="col">Result</th><th scope="col">Photo</th></tr></thead>
         <tbody>${notable.map((e) => html`<tr><td data-label="Entry">${e.item}</td><td data-label="Result"><div>${OUTCOME_WORDS[e.outcome] ?? e.outcome}${e.reason ? html`<br><span class="hint">${e.reason}</span>` : ''}</div></td><td data-label="Photo">${e.photo ? (PHOTO_WORDS[e.photo] ?? e.photo) : '-'}</td></tr>`)}</tbody></table>`
-      : html`<p class="hint">Every entry was as before.</p>`}
+        : html`<p class="hint">Every entry was as before.</p>`
+    }
   </section>`;
 }
 
@@ -117,7 +136,9 @@ export const registerDirectorySyncRoutes: FastifyPluginAsyncTypebox<DirectorySyn
       if (!actor) return reply;
       const { runId, report } = await directorySync.start(actor, { dryRun: request.body.mode === 'dry-run' });
       // The run ends on its own; its outcome (also a failure) is in its report and the log.
-      report.catch((error: unknown) => request.log.error({ err: error, runId }, 'a directory sync started from the admin page ended unexpectedly'));
+      report.catch((error: unknown) =>
+        request.log.error({ err: error, runId }, 'a directory sync started from the admin page ended unexpectedly'),
+      );
       return reply.redirect(`/admin/runs/${runId}`, 303);
     },
   );

@@ -11,7 +11,15 @@ import { Type } from 'typebox';
 import { InvalidInput, ImageTooLarge } from '../errors.ts';
 import { CsrfToken } from '../http/index.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
-import { IMPORT_MAX_BYTES, PHOTO_IMPORT_OUTCOMES, parseImportMapping, type ImportFile, type PhotoImportOutcome, type ImportReport, type PhotoImporter } from '../mail/index.ts';
+import {
+  IMPORT_MAX_BYTES,
+  PHOTO_IMPORT_OUTCOMES,
+  parseImportMapping,
+  type ImportFile,
+  type PhotoImportOutcome,
+  type ImportReport,
+  type PhotoImporter,
+} from '../mail/index.ts';
 import { html, type SafeHtml } from './html.ts';
 import { createPageRendering, csrfToken, PAGE } from './page-rendering.ts';
 
@@ -59,7 +67,9 @@ async function removeUploads(request: FastifyRequest): Promise<void> {
   await uploadDirs
     .get(request)
     ?.then((dir) => fsp.rm(dir, { recursive: true, force: true }))
-    .catch((error: unknown) => request.log.warn({ err: error }, 'could not remove the uploaded files of an import; they stay in the temporary folder'));
+    .catch((error: unknown) =>
+      request.log.warn({ err: error }, 'could not remove the uploaded files of an import; they stay in the temporary folder'),
+    );
 }
 
 /**
@@ -163,7 +173,10 @@ export const registerAdminImportPages: FastifyPluginAsyncTypebox<AdminImportPage
             return fsp.readFile(f.path);
           },
         }));
-        const { runId, report } = await photoImporter.start(actor, files, { dryRun: request.body.dryRun === '1', ...(mapping && { mapping }) });
+        const { runId, report } = await photoImporter.start(actor, files, {
+          dryRun: request.body.dryRun === '1',
+          ...(mapping && { mapping }),
+        });
         handedOver.add(request);
         const cleanUp = () => removeUploads(request);
         void report.then(cleanUp, cleanUp);
@@ -178,9 +191,11 @@ export function renderImportReport(report: ImportReport): SafeHtml {
   return html`<section class="card" aria-labelledby="report-heading">
     <h2 id="report-heading">${report.dryRun ? 'Dry run report (nothing was changed)' : 'Import report'}</h2>
     <ul class="counts" aria-label="Files per result">${PHOTO_IMPORT_OUTCOMES.filter((o) => report.counts[o] > 0 || o === 'imported').map((o) => html`<li><span class="count"><strong>${report.counts[o]}</strong> ${OUTCOME_WORDS[o]}</span></li>`)}</ul>
-    ${report.mappingProblems.length
-      ? html`<h3>Mapping CSV</h3><ul>${report.mappingProblems.map((p) => html`<li>Line ${p.line}: ${p.message}</li>`)}</ul>`
-      : ''}
+    ${
+      report.mappingProblems.length
+        ? html`<h3>Mapping CSV</h3><ul>${report.mappingProblems.map((p) => html`<li>Line ${p.line}: ${p.message}</li>`)}</ul>`
+        : ''
+    }
     <table class="stack import-report"><thead><tr><th scope="col">File</th><th scope="col">Person</th><th scope="col">Result</th></tr></thead>
     <tbody>${report.files.map((f) => html`<tr><td data-label="File">${f.file}</td><td data-label="Person">${f.userPrincipalName ?? '-'}</td><td data-label="Result" class="outcome-${f.outcome}"><div>${OUTCOME_WORDS[f.outcome]}${f.reason ? html`<br><span class="hint">${f.reason}</span>` : ''}</div></td></tr>`)}</tbody></table>
   </section>`;

@@ -39,7 +39,9 @@ const AddPersonForm = Type.Object({
 });
 const SettingsForm = Type.Object({
   _csrf: CsrfToken,
-  disabledMailPhoto: Type.Enum(DISABLED_MAIL_PHOTO_CHOICES, { errorMessage: `Choose what happens to a disabled person's Mail photo: ${DISABLED_MAIL_PHOTO_CHOICES.join(' or ')}.` }),
+  disabledMailPhoto: Type.Enum(DISABLED_MAIL_PHOTO_CHOICES, {
+    errorMessage: `Choose what happens to a disabled person's Mail photo: ${DISABLED_MAIL_PHOTO_CHOICES.join(' or ')}.`,
+  }),
 });
 const EmptyForm = Type.Object({ _csrf: CsrfToken });
 const DisableForm = Type.Object({ _csrf: CsrfToken, reason: FormText('reason') });
@@ -67,7 +69,12 @@ export const registerAdminPeoplePages: FastifyPluginAsyncTypebox<AdminPeoplePage
   const { signedIn, page } = createPageRendering(auth);
   const personUrl = (person: Person) => `/admin/people/${encodeURIComponent(person.userPrincipalName)}`;
 
-  const listPage = async (reply: FastifyReply, actor: PersonActor, query: Static<typeof PeopleQuery>, problem?: { error: string; form: Static<typeof AddPersonForm> }) => {
+  const listPage = async (
+    reply: FastifyReply,
+    actor: PersonActor,
+    query: Static<typeof PeopleQuery>,
+    problem?: { error: string; form: Static<typeof AddPersonForm> },
+  ) => {
     const search = query.q?.trim() || undefined;
     const state = query.state || undefined;
     const after = query.after?.trim().toLowerCase() || undefined;
@@ -148,7 +155,8 @@ export const registerAdminPeoplePages: FastifyPluginAsyncTypebox<AdminPeoplePage
             <input type="hidden" name="_csrf" value="${token}">
             <fieldset><legend>Their Mail photo</legend>
               ${(Object.keys(MAIL_PHOTO_WORDS) as DisabledMailPhoto[]).map(
-                (choice) => html`<label class="choice"><input type="radio" name="disabledMailPhoto" value="${choice}" ${mailPhoto === choice ? 'checked' : ''}> ${MAIL_PHOTO_WORDS[choice]}</label>`,
+                (choice) =>
+                  html`<label class="choice"><input type="radio" name="disabledMailPhoto" value="${choice}" ${mailPhoto === choice ? 'checked' : ''}> ${MAIL_PHOTO_WORDS[choice]}</label>`,
               )}
             </fieldset>
             <p class="hint">Whatever you choose, they cannot sign in, their sessions and API tokens stop working at once, and Sites shows their initials.</p>
@@ -197,18 +205,20 @@ export const registerAdminPeoplePages: FastifyPluginAsyncTypebox<AdminPeoplePage
         <div class="photo-row">
           <section class="card" aria-labelledby="access-heading">
             <h2 id="access-heading">Sign-in</h2>
-            ${person.enabled
-              ? html`<form method="post" action="${url}/disable">
+            ${
+              person.enabled
+                ? html`<form method="post" action="${url}/disable">
                   <input type="hidden" name="_csrf" value="${token}">
                   <label for="reason">Reason for disabling (optional, kept in the audit log)</label>
                   <input id="reason" name="reason" type="text" maxlength="500">
                   <p class="hint">They cannot sign in, and their sessions and API tokens stop working at once.</p>
                   <div class="actions"><button type="submit" class="danger">Disable</button></div>
                 </form>`
-              : html`<form method="post" action="${url}/enable" class="actions">
+                : html`<form method="post" action="${url}/enable" class="actions">
                   <input type="hidden" name="_csrf" value="${token}">
                   <button type="submit">Enable</button>
-                </form>`}
+                </form>`
+            }
             <form method="post" action="${url}/password">
               <input type="hidden" name="_csrf" value="${token}">
               <p class="hint">A one-time password, shown once, that they must change at their next sign-in. Their sessions end.</p>
@@ -238,8 +248,12 @@ export const registerAdminPeoplePages: FastifyPluginAsyncTypebox<AdminPeoplePage
     people.assertMayManagePeople(actor);
     await directory.getPerson((request.params as { upn: string }).upn);
   });
-  const mayDisableFirst = refuseBeforeBody(signedIn, async (actor, request) => people.assertMayDisable(actor, await directory.getPerson((request.params as { upn: string }).upn)));
-  const mayRemoveFirst = refuseBeforeBody(signedIn, async (actor, request) => people.assertMayRemove(actor, await directory.getPerson((request.params as { upn: string }).upn)));
+  const mayDisableFirst = refuseBeforeBody(signedIn, async (actor, request) =>
+    people.assertMayDisable(actor, await directory.getPerson((request.params as { upn: string }).upn)),
+  );
+  const mayRemoveFirst = refuseBeforeBody(signedIn, async (actor, request) =>
+    people.assertMayRemove(actor, await directory.getPerson((request.params as { upn: string }).upn)),
+  );
   /** A 4xx from the service shown on the person's page, in its words; anything else goes to the error handler. */
   const onPersonPage = async (reply: FastifyReply, actor: PersonActor, person: Person, work: () => Promise<FastifyReply>) => {
     try {
@@ -257,84 +271,132 @@ export const registerAdminPeoplePages: FastifyPluginAsyncTypebox<AdminPeoplePage
     return listPage(reply, actor, request.query);
   });
 
-  app.post('/admin/people', { config: PAGE, onRequest: adminFirst, preValidation: app.csrfProtection, schema: { hide: true, body: AddPersonForm } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    const form = request.body;
-    try {
-      const oneTime = form.passwordChoice !== 'password';
-      const password = form.password ?? '';
-      if (!oneTime && !password) throw new InvalidInput('Type the password for the new person, or choose a one-time password.');
-      const displayName = form.displayName?.trim();
-      const mail = form.mail?.trim();
-      const person = await people.add(actor, {
-        userPrincipalName: form.userPrincipalName.trim(),
-        ...(displayName && { displayName }),
-        ...(mail && { mail }),
-        role: form.role ?? 'user',
-        ...(!oneTime && { password }),
+  app.post(
+    '/admin/people',
+    { config: PAGE, onRequest: adminFirst, preValidation: app.csrfProtection, schema: { hide: true, body: AddPersonForm } },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      const form = request.body;
+      try {
+        const oneTime = form.passwordChoice !== 'password';
+        const password = form.password ?? '';
+        if (!oneTime && !password) throw new InvalidInput('Type the password for the new person, or choose a one-time password.');
+        const displayName = form.displayName?.trim();
+        const mail = form.mail?.trim();
+        const person = await people.add(actor, {
+          userPrincipalName: form.userPrincipalName.trim(),
+          ...(displayName && { displayName }),
+          ...(mail && { mail }),
+          role: form.role ?? 'user',
+          ...(!oneTime && { password }),
+        });
+        if (!oneTime) return reply.redirect(`${personUrl(person)}?done=added`, 303);
+        const { oneTimePassword } = await people.resetPassword(actor, person);
+        return oneTimePasswordPage(reply, actor, person, oneTimePassword, `${person.displayName} is added`);
+      } catch (error) {
+        if (!(error instanceof AppError) || httpStatusOf(error) >= 500) throw error;
+        reply.code(httpStatusOf(error));
+        return listPage(reply, actor, {}, { error: error.message, form: { ...form, password: '' } });
+      }
+    },
+  );
+
+  app.post(
+    '/admin/people/settings',
+    { config: PAGE, onRequest: adminFirst, preValidation: app.csrfProtection, schema: { hide: true, body: SettingsForm } },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      await people.setDisabledMailPhoto(actor, request.body.disabledMailPhoto);
+      return reply.redirect('/admin/people?done=settings', 303);
+    },
+  );
+
+  app.get(
+    '/admin/people/:upn',
+    { config: PAGE, schema: { hide: true, params: PersonParams, querystring: PersonQuery } },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      return personPage(reply, actor, await people.getPerson(actor, request.params.upn), { done: request.query.done });
+    },
+  );
+
+  app.post(
+    '/admin/people/:upn/disable',
+    {
+      config: PAGE,
+      onRequest: mayDisableFirst,
+      preValidation: app.csrfProtection,
+      schema: { hide: true, params: PersonParams, body: DisableForm },
+    },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      const person = await directory.getPerson(request.params.upn);
+      return onPersonPage(reply, actor, person, async () => {
+        const reason = request.body.reason?.trim();
+        await people.disable(actor, person, reason ? { reason } : {});
+        return reply.redirect(`${personUrl(person)}?done=disabled`, 303);
       });
-      if (!oneTime) return reply.redirect(`${personUrl(person)}?done=added`, 303);
-      const { oneTimePassword } = await people.resetPassword(actor, person);
-      return oneTimePasswordPage(reply, actor, person, oneTimePassword, `${person.displayName} is added`);
-    } catch (error) {
-      if (!(error instanceof AppError) || httpStatusOf(error) >= 500) throw error;
-      reply.code(httpStatusOf(error));
-      return listPage(reply, actor, {}, { error: error.message, form: { ...form, password: '' } });
-    }
-  });
+    },
+  );
 
-  app.post('/admin/people/settings', { config: PAGE, onRequest: adminFirst, preValidation: app.csrfProtection, schema: { hide: true, body: SettingsForm } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    await people.setDisabledMailPhoto(actor, request.body.disabledMailPhoto);
-    return reply.redirect('/admin/people?done=settings', 303);
-  });
+  app.post(
+    '/admin/people/:upn/enable',
+    {
+      config: PAGE,
+      onRequest: adminAndPersonFirst,
+      preValidation: app.csrfProtection,
+      schema: { hide: true, params: PersonParams, body: EmptyForm },
+    },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      const person = await directory.getPerson(request.params.upn);
+      await people.enable(actor, person);
+      return reply.redirect(`${personUrl(person)}?done=enabled`, 303);
+    },
+  );
 
-  app.get('/admin/people/:upn', { config: PAGE, schema: { hide: true, params: PersonParams, querystring: PersonQuery } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    return personPage(reply, actor, await people.getPerson(actor, request.params.upn), { done: request.query.done });
-  });
+  app.post(
+    '/admin/people/:upn/role',
+    {
+      config: PAGE,
+      onRequest: adminAndPersonFirst,
+      preValidation: app.csrfProtection,
+      schema: { hide: true, params: PersonParams, body: RoleForm },
+    },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      const person = await directory.getPerson(request.params.upn);
+      return onPersonPage(reply, actor, person, async () => {
+        await people.setRole(actor, person, request.body.role);
+        return reply.redirect(`${personUrl(person)}?done=role`, 303);
+      });
+    },
+  );
 
-  app.post('/admin/people/:upn/disable', { config: PAGE, onRequest: mayDisableFirst, preValidation: app.csrfProtection, schema: { hide: true, params: PersonParams, body: DisableForm } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    const person = await directory.getPerson(request.params.upn);
-    return onPersonPage(reply, actor, person, async () => {
-      const reason = request.body.reason?.trim();
-      await people.disable(actor, person, reason ? { reason } : {});
-      return reply.redirect(`${personUrl(person)}?done=disabled`, 303);
-    });
-  });
-
-  app.post('/admin/people/:upn/enable', { config: PAGE, onRequest: adminAndPersonFirst, preValidation: app.csrfProtection, schema: { hide: true, params: PersonParams, body: EmptyForm } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    const person = await directory.getPerson(request.params.upn);
-    await people.enable(actor, person);
-    return reply.redirect(`${personUrl(person)}?done=enabled`, 303);
-  });
-
-  app.post('/admin/people/:upn/role', { config: PAGE, onRequest: adminAndPersonFirst, preValidation: app.csrfProtection, schema: { hide: true, params: PersonParams, body: RoleForm } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    const person = await directory.getPerson(request.params.upn);
-    return onPersonPage(reply, actor, person, async () => {
-      await people.setRole(actor, person, request.body.role);
-      return reply.redirect(`${personUrl(person)}?done=role`, 303);
-    });
-  });
-
-  app.post('/admin/people/:upn/password', { config: PAGE, onRequest: adminAndPersonFirst, preValidation: app.csrfProtection, schema: { hide: true, params: PersonParams, body: EmptyForm } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    const person = await directory.getPerson(request.params.upn);
-    return onPersonPage(reply, actor, person, async () => {
-      const { oneTimePassword } = await people.resetPassword(actor, person);
-      return oneTimePasswordPage(reply, actor, person, oneTimePassword, `New password for ${person.displayName}`);
-    });
-  });
+  app.post(
+    '/admin/people/:upn/password',
+    {
+      config: PAGE,
+      onRequest: adminAndPersonFirst,
+      preValidation: app.csrfProtection,
+      schema: { hide: true, params: PersonParams, body: EmptyForm },
+    },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      const person = await directory.getPerson(request.params.upn);
+      return onPersonPage(reply, actor, person, async () => {
+        const { oneTimePassword } = await people.resetPassword(actor, person);
+        return oneTimePasswordPage(reply, actor, person, oneTimePassword, `New password for ${person.displayName}`);
+      });
+    },
+  );
 
   app.get('/admin/people/:upn/remove', { config: PAGE, schema: { hide: true, params: PersonParams } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
@@ -355,14 +417,22 @@ export const registerAdminPeoplePages: FastifyPluginAsyncTypebox<AdminPeoplePage
     );
   });
 
-  app.post('/admin/people/:upn/remove', { config: PAGE, onRequest: mayRemoveFirst, preValidation: app.csrfProtection, schema: { hide: true, params: PersonParams, body: EmptyForm } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    const person = await directory.getPerson(request.params.upn);
-    return onPersonPage(reply, actor, person, async () => {
-      await people.remove(actor, person);
-      return reply.redirect('/admin/people?done=removed', 303);
-    });
-  });
+  app.post(
+    '/admin/people/:upn/remove',
+    {
+      config: PAGE,
+      onRequest: mayRemoveFirst,
+      preValidation: app.csrfProtection,
+      schema: { hide: true, params: PersonParams, body: EmptyForm },
+    },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      const person = await directory.getPerson(request.params.upn);
+      return onPersonPage(reply, actor, person, async () => {
+        await people.remove(actor, person);
+        return reply.redirect('/admin/people?done=removed', 303);
+      });
+    },
+  );
 };
-

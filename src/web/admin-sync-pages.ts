@@ -33,13 +33,16 @@ const SettingsForm = Type.Object({
     errorMessage: `The schedule interval must be a whole number of minutes from 1 to ${MAX_INTERVAL_MINUTES}.`,
   }),
 });
-const RunForm = Type.Object({ _csrf: CsrfToken, scope: Type.Enum(['all', 'stale'], { errorMessage: 'Choose whom to sync: everyone or the out-of-date.' }) });
+const RunForm = Type.Object({
+  _csrf: CsrfToken,
+  scope: Type.Enum(['all', 'stale'], { errorMessage: 'Choose whom to sync: everyone or the out-of-date.' }),
+});
 const EmptyForm = Type.Object({ _csrf: CsrfToken });
 const PersonParams = Type.Object({ upn: Type.String({ description: "The person's user principal name" }) });
 const PersonQuery = Type.Object({ done: Type.Optional(Type.Enum(SYNC_OUTCOMES, { title: 'sync result' })) });
 
 const MODE_LABELS: Record<SyncMode, string> = {
-  'user-initiated': 'User-initiated (like Microsoft 365): a person\'s own visit to Files or Sites syncs them',
+  'user-initiated': "User-initiated (like Microsoft 365): a person's own visit to Files or Sites syncs them",
   'on-change': 'On change: every Mail photo change syncs Sites at once',
   scheduled: 'Scheduled: the out-of-date people are synced every interval',
 };
@@ -80,7 +83,8 @@ export const registerAdminSyncPages: FastifyPluginAsyncTypebox<AdminSyncPagesOpt
         <ul class="counts" aria-label="People per sync state">
           <li><a href="${link({ q: search })}" ${state ? '' : html`aria-current="true"`}><strong>${total}</strong> Everyone</a></li>
           ${SYNC_STATE_KINDS.map(
-            (kind) => html`<li><a class="state-${kind}" href="${link({ q: search, state: kind })}" ${state === kind ? html`aria-current="true"` : ''}><strong>${counts[kind]}</strong> ${STATE_LABELS[kind]}</a></li>`,
+            (kind) =>
+              html`<li><a class="state-${kind}" href="${link({ q: search, state: kind })}" ${state === kind ? html`aria-current="true"` : ''}><strong>${counts[kind]}</strong> ${STATE_LABELS[kind]}</a></li>`,
           )}
         </ul>
         <div class="photo-row">
@@ -88,7 +92,8 @@ export const registerAdminSyncPages: FastifyPluginAsyncTypebox<AdminSyncPagesOpt
             <input type="hidden" name="_csrf" value="${token}">
             <fieldset><legend>Sync mode</legend>
               ${SYNC_MODES.map(
-                (mode) => html`<label class="choice"><input type="radio" name="mode" value="${mode}" ${settings.mode === mode ? 'checked' : ''}> ${MODE_LABELS[mode]}</label>`,
+                (mode) =>
+                  html`<label class="choice"><input type="radio" name="mode" value="${mode}" ${settings.mode === mode ? 'checked' : ''}> ${MODE_LABELS[mode]}</label>`,
               )}
             </fieldset>
             <label for="interval">Interval for the scheduled mode (minutes)</label>
@@ -103,9 +108,11 @@ export const registerAdminSyncPages: FastifyPluginAsyncTypebox<AdminSyncPagesOpt
               <button type="submit" name="scope" value="stale">Sync the out-of-date</button>
               <button type="submit" name="scope" value="all" class="secondary">Sync everyone</button>
             </form>
-            ${runs.length
-              ? html`<h3>Recent runs</h3><ul>${runs.map((p) => html`<li><a href="/admin/runs/${p.id}">${p.label}</a>: ${p.done}/${p.total}, ${p.failed} failed (${p.status})</li>`)}</ul>`
-              : ''}
+            ${
+              runs.length
+                ? html`<h3>Recent runs</h3><ul>${runs.map((p) => html`<li><a href="/admin/runs/${p.id}">${p.label}</a>: ${p.done}/${p.total}, ${p.failed} failed (${p.status})</li>`)}</ul>`
+                : ''
+            }
           </div>
         </div>
         <form method="get" action="/admin/sync" class="search" role="search">
@@ -151,39 +158,52 @@ export const registerAdminSyncPages: FastifyPluginAsyncTypebox<AdminSyncPagesOpt
     await directory.getPerson((request.params as { upn: string }).upn);
   });
 
-  app.post('/admin/sync/settings', { config: PAGE, onRequest: adminFirst, preValidation: app.csrfProtection, schema: { hide: true, body: SettingsForm } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    await syncAdmin.changeSettings(actor, { mode: request.body.mode, intervalMinutes: request.body.intervalMinutes });
-    return reply.redirect('/admin/sync?done=settings', 303);
-  });
+  app.post(
+    '/admin/sync/settings',
+    { config: PAGE, onRequest: adminFirst, preValidation: app.csrfProtection, schema: { hide: true, body: SettingsForm } },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      await syncAdmin.changeSettings(actor, { mode: request.body.mode, intervalMinutes: request.body.intervalMinutes });
+      return reply.redirect('/admin/sync?done=settings', 303);
+    },
+  );
 
-  app.post('/admin/sync/runs', { config: PAGE, onRequest: adminFirst, preValidation: app.csrfProtection, schema: { hide: true, body: RunForm } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    const runId = await syncAdmin.startSyncAll(actor, { staleOnly: request.body.scope === 'stale' });
-    return reply.redirect(`/admin/runs/${runId}`, 303);
-  });
+  app.post(
+    '/admin/sync/runs',
+    { config: PAGE, onRequest: adminFirst, preValidation: app.csrfProtection, schema: { hide: true, body: RunForm } },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      const runId = await syncAdmin.startSyncAll(actor, { staleOnly: request.body.scope === 'stale' });
+      return reply.redirect(`/admin/runs/${runId}`, 303);
+    },
+  );
 
-  app.get('/admin/sync/people/:upn', { config: PAGE, schema: { hide: true, params: PersonParams, querystring: PersonQuery } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    const person = await directory.getPerson(request.params.upn);
-    const { state, history } = await syncAdmin.personStatus(actor, person);
-    const outcome = request.query.done;
-    return page(
-      reply,
-      actor,
-      `Sync of ${person.displayName}`,
-      html`<h1>Sync of ${person.displayName}</h1>
+  app.get(
+    '/admin/sync/people/:upn',
+    { config: PAGE, schema: { hide: true, params: PersonParams, querystring: PersonQuery } },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      const person = await directory.getPerson(request.params.upn);
+      const { state, history } = await syncAdmin.personStatus(actor, person);
+      const outcome = request.query.done;
+      return page(
+        reply,
+        actor,
+        `Sync of ${person.displayName}`,
+        html`<h1>Sync of ${person.displayName}</h1>
         ${outcome ? html`<p class="${outcome === 'failed' ? 'alert' : 'notice'}" role="status">Sync finished: ${outcomeWords(outcome).toLowerCase()}.</p>` : ''}
         <section class="card" aria-labelledby="photos-heading">
           <h2 id="photos-heading">Mail and Sites</h2>
           <div class="side-by-side">
             <figure>
-              ${state.mailEtag
-                ? html`<img class="photo" src="/v1.0/users/${encodeURIComponent(person.userPrincipalName)}/photo/$value?v=${state.mailEtag}" width="160" height="160" alt="${person.displayName}'s photo in Mail">`
-                : html`<span class="initials initials-small" role="img" aria-label="No photo in Mail">–</span>`}
+              ${
+                state.mailEtag
+                  ? html`<img class="photo" src="/v1.0/users/${encodeURIComponent(person.userPrincipalName)}/photo/$value?v=${state.mailEtag}" width="160" height="160" alt="${person.displayName}'s photo in Mail">`
+                  : html`<span class="initials initials-small" role="img" aria-label="No photo in Mail">–</span>`
+              }
               <figcaption>Mail${state.mailEtag ? '' : ': no photo'}</figcaption>
             </figure>
             <figure>
@@ -212,19 +232,31 @@ export const registerAdminSyncPages: FastifyPluginAsyncTypebox<AdminSyncPagesOpt
           </form>
         </section>
         <h2>History</h2>
-        ${history.length
-          ? html`<table class="stack"><thead><tr><th scope="col">When</th><th scope="col">Why</th><th scope="col">Result</th><th scope="col">Time taken</th></tr></thead>
+        ${
+          history.length
+            ? html`<table class="stack"><thead><tr><th scope="col">When</th><th scope="col">Why</th><th scope="col">Result</th><th scope="col">Time taken</th></tr></thead>
               <tbody>${history.map((run) => html`<tr><td data-label="When">${formatTime(run.startedAt)}</td><td data-label="Why">${triggerWords(run.trigger)}</td><td data-label="Result"><div>${outcomeWords(run.outcome)}${run.error ? html` — ${run.error}` : ''}</div></td><td data-label="Time taken">${run.durationMs} ms</td></tr>`)}</tbody></table>`
-          : html`<p>No sync has run for ${person.displayName} yet.</p>`}
+            : html`<p>No sync has run for ${person.displayName} yet.</p>`
+        }
         <p><a href="/admin/sync">All people's sync status</a></p>`,
-    );
-  });
+      );
+    },
+  );
 
-  app.post('/admin/sync/people/:upn', { config: PAGE, onRequest: adminAndPersonFirst, preValidation: app.csrfProtection, schema: { hide: true, params: PersonParams, body: EmptyForm } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    const person = await directory.getPerson(request.params.upn);
-    const result = await syncAdmin.syncPerson(actor, person);
-    return reply.redirect(`/admin/sync/people/${encodeURIComponent(person.userPrincipalName)}?done=${result.outcome}`, 303);
-  });
+  app.post(
+    '/admin/sync/people/:upn',
+    {
+      config: PAGE,
+      onRequest: adminAndPersonFirst,
+      preValidation: app.csrfProtection,
+      schema: { hide: true, params: PersonParams, body: EmptyForm },
+    },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      const person = await directory.getPerson(request.params.upn);
+      const result = await syncAdmin.syncPerson(actor, person);
+      return reply.redirect(`/admin/sync/people/${encodeURIComponent(person.userPrincipalName)}?done=${result.outcome}`, 303);
+    },
+  );
 };

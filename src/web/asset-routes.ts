@@ -12,11 +12,18 @@ const PACKAGE_ASSETS: Record<string, string> = {
   'cropper.min.js': path.join(CROPPER_DIR, 'cropper.min.js'),
   'cropper.min.css': path.join(CROPPER_DIR, 'cropper.min.css'),
 };
-const TYPES: Record<string, string> = { '.css': 'text/css; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.svg': 'image/svg+xml' };
+const TYPES: Record<string, string> = {
+  '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
 
 /** The portal's few static files, read once at start: the machine serves everything itself, no CDN. */
 export const registerAssetRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const files = [...fs.readdirSync(ASSET_DIR).map((name) => [name, path.join(ASSET_DIR, name)] as const), ...Object.entries(PACKAGE_ASSETS)];
+  const files = [
+    ...fs.readdirSync(ASSET_DIR).map((name) => [name, path.join(ASSET_DIR, name)] as const),
+    ...Object.entries(PACKAGE_ASSETS),
+  ];
   for (const [name, file] of files) {
     const type = TYPES[path.extname(name)];
     if (!type) continue;

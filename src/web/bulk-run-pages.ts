@@ -24,10 +24,15 @@ const BACK_LINKS: Record<BulkProgress['kind'], SafeHtml> = {
   directory: html`<a href="/admin/directory">The directory and its last syncs</a>`,
 };
 
-const RunParams = Type.Object({ id: Type.String({ maxLength: 100, description: 'The run\'s id' }) });
+const RunParams = Type.Object({ id: Type.String({ maxLength: 100, description: "The run's id" }) });
 const CancelForm = Type.Object({ _csrf: CsrfToken });
 
-const STATUS_WORDS: Record<BulkProgress['status'], string> = { running: 'Running', finished: 'Finished', cancelled: 'Cancelled', interrupted: 'Interrupted' };
+const STATUS_WORDS: Record<BulkProgress['status'], string> = {
+  running: 'Running',
+  finished: 'Finished',
+  cancelled: 'Cancelled',
+  interrupted: 'Interrupted',
+};
 
 export function progressFigures(p: BulkProgress): SafeHtml {
   const percent = p.total === 0 ? 100 : Math.floor((p.done / p.total) * 100);
@@ -71,13 +76,15 @@ export const registerBulkRunPages: FastifyPluginAsyncTypebox<BulkRunPagesOptions
             <button type="submit" class="danger">Cancel</button>
           </form>
         </section>
-        ${details
-          ? '' // The report lists every file with its outcome, failures included: not twice.
-          : html`<section class="card" aria-labelledby="failures-heading">
+        ${
+          details
+            ? '' // The report lists every file with its outcome, failures included: not twice.
+            : html`<section class="card" aria-labelledby="failures-heading">
               <h2 id="failures-heading">Failures</h2>
               <ul id="run-failures">${p.failures.map((f) => html`<li><strong>${f.item}</strong>: ${f.reason}</li>`)}</ul>
               <p class="hint" id="run-no-failures" ${p.failures.length ? 'hidden' : ''}>${p.status === 'running' ? 'None so far.' : 'None.'}</p>
-            </section>`}
+            </section>`
+        }
         ${details ?? (p.status === 'running' && p.kind !== 'sync' ? html`<p class="hint" id="run-reload-hint">The report appears here when the ${p.kind === 'import' ? 'import' : 'sync'} has finished.</p>` : '')}
         <p>${BACK_LINKS[p.kind]}</p>`,
       ['/assets/run-progress.js'],
@@ -118,11 +125,15 @@ export const registerBulkRunPages: FastifyPluginAsyncTypebox<BulkRunPagesOptions
 
   // Who may cancel, and that the run exists, are settled before the form's body is read.
   const runFirst = refuseBeforeBody(signedIn, (actor, request) => findRun(actor, (request.params as { id: string }).id));
-  app.post('/admin/runs/:id/cancel', { config: PAGE, onRequest: runFirst, preValidation: app.csrfProtection, schema: { hide: true, params: RunParams, body: CancelForm } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    await findRun(actor, request.params.id);
-    await syncAdmin.cancelRun(actor, request.params.id);
-    return reply.redirect(`/admin/runs/${encodeURIComponent(request.params.id)}`, 303);
-  });
+  app.post(
+    '/admin/runs/:id/cancel',
+    { config: PAGE, onRequest: runFirst, preValidation: app.csrfProtection, schema: { hide: true, params: RunParams, body: CancelForm } },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      await findRun(actor, request.params.id);
+      await syncAdmin.cancelRun(actor, request.params.id);
+      return reply.redirect(`/admin/runs/${encodeURIComponent(request.params.id)}`, 303);
+    },
+  );
 };

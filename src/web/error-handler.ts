@@ -21,8 +21,14 @@ const FASTIFY_ERRORS: Record<string, { code: string; message?: string }> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UnsupportedMediaType', message: 'This content type is not accepted here.' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'BadRequest', message: 'The request body is empty.' },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'BadRequest', message: 'The request body is not valid JSON.' },
-  FST_CSRF_INVALID_TOKEN: { code: 'Forbidden', message: 'This form has expired or was not sent from this site; reload the page and try again.' },
-  FST_CSRF_MISSING_SECRET: { code: 'Forbidden', message: 'This form has expired or was not sent from this site; reload the page and try again.' },
+  FST_CSRF_INVALID_TOKEN: {
+    code: 'Forbidden',
+    message: 'This form has expired or was not sent from this site; reload the page and try again.',
+  },
+  FST_CSRF_MISSING_SECRET: {
+    code: 'Forbidden',
+    message: 'This form has expired or was not sent from this site; reload the page and try again.',
+  },
   FST_INVALID_MULTIPART_CONTENT_TYPE: { code: 'BadRequest', message: 'The form must be sent as multipart/form-data.' },
   FST_FILES_LIMIT: { code: 'BadRequest', message: 'The form has more files than it takes (the photo form takes one).' },
   FST_FIELDS_LIMIT: { code: 'BadRequest', message: 'The form has more fields than it takes.' },
@@ -41,8 +47,16 @@ export function registerErrorHandling(app: FastifyInstance, options: { auth?: Re
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (clientWentAway(error, request)) {
       // Nobody is left to answer, and nothing failed here: a line for whoever debugs, no stack.
-      request.log.debug({ code: error.code, method: request.method, url: request.url }, 'the client went away before its request body arrived');
-      return sendError(request, reply, { status: 400, code: 'BadRequest', message: 'The request was cut off before its body arrived.', headers: {} });
+      request.log.debug(
+        { code: error.code, method: request.method, url: request.url },
+        'the client went away before its request body arrived',
+      );
+      return sendError(request, reply, {
+        status: 400,
+        code: 'BadRequest',
+        message: 'The request was cut off before its body arrived.',
+        headers: {},
+      });
     }
     const body = describe(error, request);
     // A planned 503 (the server is at capacity) is not a failure worth a stack trace per request.
@@ -61,7 +75,11 @@ export function registerErrorHandling(app: FastifyInstance, options: { auth?: Re
 }
 
 /** Errors fastify raises before a route is found (a broken %-escape, an over-long path part). */
-export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> {
+export function sendFrameworkError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply | Promise<FastifyReply> {
   return sendError(request, reply, describe(error, request));
 }
 
@@ -80,11 +98,26 @@ function isMultipart(request: FastifyRequest): boolean {
 }
 
 function describe(error: FastifyError, request: FastifyRequest): ErrorBody {
-  if (error instanceof AppError) return { status: httpStatusOf(error), code: error.code, message: error.message, headers: httpHeadersOf(error), ...(error.link && { link: error.link }) };
+  if (error instanceof AppError)
+    return {
+      status: httpStatusOf(error),
+      code: error.code,
+      message: error.message,
+      headers: httpHeadersOf(error),
+      ...(error.link && { link: error.link }),
+    };
   // Worded by the schema's failure (SCHEMA_VALIDATION in http/): it names the field and what it must be.
   if (error.validation) return { status: 400, code: 'BadRequest', message: error.message, headers: {} };
-  if (isMultipart(request) && (CLIENT_BODY_FAILURES.has(error.code) || /^(Multipart|Unexpected end of form|Malformed part header)/.test(error.message))) {
-    return { status: 400, code: 'BadRequest', message: 'The form could not be read: it was cut off or is not valid multipart/form-data. Send it again.', headers: {} };
+  if (
+    isMultipart(request) &&
+    (CLIENT_BODY_FAILURES.has(error.code) || /^(Multipart|Unexpected end of form|Malformed part header)/.test(error.message))
+  ) {
+    return {
+      status: 400,
+      code: 'BadRequest',
+      message: 'The form could not be read: it was cut off or is not valid multipart/form-data. Send it again.',
+      headers: {},
+    };
   }
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) {
@@ -96,7 +129,12 @@ function describe(error: FastifyError, request: FastifyRequest): ErrorBody {
       headers: {},
     };
   }
-  return { status: 500, code: 'InternalServerError', message: 'Something went wrong on our side; the request id identifies it in the log.', headers: {} };
+  return {
+    status: 500,
+    code: 'InternalServerError',
+    message: 'Something went wrong on our side; the request id identifies it in the log.',
+    headers: {},
+  };
 }
 
 /** Who is signed in, for the error page's header: the same app bar as every other page. */
@@ -110,7 +148,12 @@ async function errorPageViewer(request: FastifyRequest, reply: FastifyReply, aut
   }
 }
 
-async function sendErrorPage(request: FastifyRequest, reply: FastifyReply, body: ErrorBody, auth: RequestAuthentication | undefined): Promise<FastifyReply> {
+async function sendErrorPage(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  body: ErrorBody,
+  auth: RequestAuthentication | undefined,
+): Promise<FastifyReply> {
   const title = body.status === 404 ? 'Page not found' : 'Something is not right';
   const viewer = await errorPageViewer(request, reply, auth);
   return reply.type('text/html; charset=utf-8').send(
@@ -127,14 +170,23 @@ async function sendErrorPage(request: FastifyRequest, reply: FastifyReply, body:
   );
 }
 
-function sendError(request: FastifyRequest, reply: FastifyReply, body: ErrorBody, auth?: RequestAuthentication): FastifyReply | Promise<FastifyReply> {
+function sendError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  body: ErrorBody,
+  auth?: RequestAuthentication,
+): FastifyReply | Promise<FastifyReply> {
   reply.code(body.status).headers(body.headers);
   if (wantsPage(request)) return sendErrorPage(request, reply, body, auth);
   return reply.type('application/json').send({
     error: {
       code: body.code,
       message: body.message,
-      innerError: { date: new Date().toISOString(), 'request-id': request.id, 'client-request-id': request.headers['client-request-id'] ?? request.id },
+      innerError: {
+        date: new Date().toISOString(),
+        'request-id': request.id,
+        'client-request-id': request.headers['client-request-id'] ?? request.id,
+      },
     },
   });
 }
@@ -142,7 +194,12 @@ function sendError(request: FastifyRequest, reply: FastifyReply, body: ErrorBody
 function wantsPage(request: FastifyRequest): boolean {
   if (request.routeOptions.config?.page) return true;
   const path = request.url;
-  const isApi = path.startsWith('/v1.0/') || path.startsWith('/_api/') || path.startsWith('/_layouts/') || path.startsWith('/User%20Photos/') || path.startsWith('/metrics');
+  const isApi =
+    path.startsWith('/v1.0/') ||
+    path.startsWith('/_api/') ||
+    path.startsWith('/_layouts/') ||
+    path.startsWith('/User%20Photos/') ||
+    path.startsWith('/metrics');
   return !isApi && (request.headers.accept ?? '').includes('text/html');
 }
 

@@ -50,7 +50,8 @@ export const registerOidcRoutes: FastifyPluginAsyncTypebox<OidcRouteOptions> = a
   };
 
   const configured = (): OidcSignIn => {
-    if (!oidc) throw new NotFound('Sign-in with an organization account is not set up on this server; sign in with your photosync password.');
+    if (!oidc)
+      throw new NotFound('Sign-in with an organization account is not set up on this server; sign in with your photosync password.');
     return oidc;
   };
 
@@ -77,7 +78,13 @@ export const registerOidcRoutes: FastifyPluginAsyncTypebox<OidcRouteOptions> = a
     try {
       const next = safeNext(request.query.next);
       const { authorizationUrl, state } = await signIn.start(next === '/' ? undefined : next);
-      reply.setCookie(STATE_COOKIE, state, { path: STATE_COOKIE_PATH, httpOnly: true, sameSite: 'lax', secure: options.secureCookies, maxAge: 600 });
+      reply.setCookie(STATE_COOKIE, state, {
+        path: STATE_COOKIE_PATH,
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: options.secureCookies,
+        maxAge: 600,
+      });
       return reply.redirect(authorizationUrl.href, 303);
     } catch (error) {
       if (error instanceof OidcSignInFailed) return failurePage(reply, error, request.query.next);
@@ -95,7 +102,12 @@ export const registerOidcRoutes: FastifyPluginAsyncTypebox<OidcRouteOptions> = a
       await auth.endSession(request, reply);
       auth.startSession(reply, signedIn.sessionToken);
       if (signedIn.idToken) {
-        reply.setCookie(ID_TOKEN_COOKIE, signedIn.idToken, { path: ID_TOKEN_COOKIE_PATH, httpOnly: true, sameSite: 'lax', secure: options.secureCookies });
+        reply.setCookie(ID_TOKEN_COOKIE, signedIn.idToken, {
+          path: ID_TOKEN_COOKIE_PATH,
+          httpOnly: true,
+          sameSite: 'lax',
+          secure: options.secureCookies,
+        });
       }
       return reply.redirect(safeNext(signedIn.returnTo), 303);
     } catch (error) {
@@ -106,7 +118,11 @@ export const registerOidcRoutes: FastifyPluginAsyncTypebox<OidcRouteOptions> = a
 };
 
 /** The provider's sign-out page for the browser's OIDC sign-in, if it has one (for POST /signout). */
-export async function oidcSignOutRedirect(oidc: OidcSignIn | undefined, request: FastifyRequest, reply: FastifyReply): Promise<string | undefined> {
+export async function oidcSignOutRedirect(
+  oidc: OidcSignIn | undefined,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<string | undefined> {
   const idToken = request.cookies[ID_TOKEN_COOKIE];
   if (!oidc || !idToken) return undefined;
   reply.clearCookie(ID_TOKEN_COOKIE, { path: ID_TOKEN_COOKIE_PATH });

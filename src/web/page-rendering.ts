@@ -51,7 +51,11 @@ export function refuseBeforeBody(signedIn: SignedIn, check?: (actor: PersonActor
 export function createPageRendering(auth: RequestAuthentication) {
   return {
     /** `changingPassword`: the password page itself, the one page a one-time password opens. */
-    async signedIn(request: FastifyRequest, reply: FastifyReply, options: { changingPassword?: boolean } = {}): Promise<PersonActor | undefined> {
+    async signedIn(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      options: { changingPassword?: boolean } = {},
+    ): Promise<PersonActor | undefined> {
       const find = options.changingPassword ? auth.findActorChangingPassword : auth.findActor;
       const actor = await find(request).catch((error: unknown) => (error instanceof PasswordChangeRequired ? error : undefined));
       if (actor instanceof PasswordChangeRequired) {
@@ -62,7 +66,14 @@ export function createPageRendering(auth: RequestAuthentication) {
       await reply.redirect(`/signin?next=${encodeURIComponent(request.url)}`, 303);
       return undefined;
     },
-    page(reply: FastifyReply, actor: PersonActor | undefined, title: string, body: SafeHtml, scripts?: string[], styles?: string[]): FastifyReply {
+    page(
+      reply: FastifyReply,
+      actor: PersonActor | undefined,
+      title: string,
+      body: SafeHtml,
+      scripts?: string[],
+      styles?: string[],
+    ): FastifyReply {
       return reply
         .type('text/html; charset=utf-8')
         .send(renderPage({ title, ...pageViewer(reply, actor), ...(scripts && { scripts }), ...(styles && { styles }) }, body));

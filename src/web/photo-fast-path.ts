@@ -133,13 +133,27 @@ export function createPhotoFastPath(options: PhotoFastPathOptions): (request: In
     const rendition = mail.peekRendition(target.id, size);
     if (!rendition) return undefined;
     const { bytes, contentType } = rendition;
-    return { route, image: rendition, bytes, etag: quoteEtag(rendition.etag), contentType, freshness: photoFreshness(version, rendition.versionEtag) };
+    return {
+      route,
+      image: rendition,
+      bytes,
+      etag: quoteEtag(rendition.etag),
+      contentType,
+      freshness: photoFreshness(version, rendition.versionEtag),
+    };
   };
 
   const sitesPhoto = (route: FastRoute, person: Person, size: SiteThumbnailSize, version: string | undefined): Found | undefined => {
     const image = sites.peekThumbnail(person.id, size);
     if (!image) return undefined;
-    return { route, image, bytes: image.bytes, etag: image.etag, contentType: 'image/jpeg', freshness: photoFreshness(version, image.sourceEtag) };
+    return {
+      route,
+      image,
+      bytes: image.bytes,
+      etag: image.etag,
+      contentType: 'image/jpeg',
+      freshness: photoFreshness(version, image.sourceEtag),
+    };
   };
 
   return (request, response) => {

@@ -35,14 +35,21 @@ export interface SignInMethods {
 
 /** When Sites takes a new Mail photo, in each sync mode. */
 const SITES_FOLLOWS: Record<SyncMode, string> = {
-  'user-initiated': 'Sites shows it the next time you open Files or Sites. Within one sign-in, Sites checks only every so often; signing in again always checks at once.',
+  'user-initiated':
+    'Sites shows it the next time you open Files or Sites. Within one sign-in, Sites checks only every so often; signing in again always checks at once.',
   'on-change': 'Sites shows it within seconds: your admin has turned on sync on change.',
   scheduled: 'Sites shows it at the next scheduled sync your admin has set up, or sooner when you sign in again and open Files or Sites.',
 };
 
-const Next = Type.Object({ next: Type.Optional(Type.String({ description: 'Where to go after signing in: a path on this site (anything else goes home)' })) });
+const Next = Type.Object({
+  next: Type.Optional(Type.String({ description: 'Where to go after signing in: a path on this site (anything else goes home)' })),
+});
 const Done = Type.Object({ done: Flash });
-const SignInForm = Type.Object({ _csrf: CsrfToken, username: Type.String({ title: 'user name' }), password: Type.String({ title: 'password' }) });
+const SignInForm = Type.Object({
+  _csrf: CsrfToken,
+  username: Type.String({ title: 'user name' }),
+  password: Type.String({ title: 'password' }),
+});
 const EmptyForm = Type.Object({ _csrf: CsrfToken });
 const PhotoForm = Type.Object({
   _csrf: CsrfToken,
@@ -108,12 +115,16 @@ export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = as
     },
   );
 
-  app.post('/signout', { config: PAGE, preValidation: app.csrfProtection, schema: { hide: true, body: EmptyForm } }, async (request, reply) => {
-    // Asked before the session ends: the provider's sign-out needs what the sign-in left (the ID token).
-    const providerSignOut = await options.signOutRedirect?.(request, reply);
-    await auth.endSession(request, reply);
-    return reply.redirect(providerSignOut ?? '/signin', 303);
-  });
+  app.post(
+    '/signout',
+    { config: PAGE, preValidation: app.csrfProtection, schema: { hide: true, body: EmptyForm } },
+    async (request, reply) => {
+      // Asked before the session ends: the provider's sign-out needs what the sign-in left (the ID token).
+      const providerSignOut = await options.signOutRedirect?.(request, reply);
+      await auth.endSession(request, reply);
+      return reply.redirect(providerSignOut ?? '/signin', 303);
+    },
+  );
 
   app.get('/', { config: PAGE, schema: { hide: true, querystring: Done } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
@@ -131,14 +142,21 @@ export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = as
           <li><a class="tile" href="/sites"><strong>Sites</strong>The people directory, with everyone's Sites photo.</a></li>
         </ul>
         <p><a href="/mail/photo">Add your profile photo</a> · <a href="/about/photo-sync">About profile photo sync</a></p>
-        ${isAdmin(actor)
-          ? html`<section aria-labelledby="admin-heading" class="card"><h2 id="admin-heading">For admins</h2>
+        ${
+          isAdmin(actor)
+            ? html`<section aria-labelledby="admin-heading" class="card"><h2 id="admin-heading">For admins</h2>
               <p><a href="/admin/people">People</a> · <a href="/admin/sync">Sync status</a> · <a href="/admin/import">Import photos</a> · <a href="/admin/audit">Audit log</a> · <a href="/admin/directory">Directory</a> · <a href="/docs">API documentation</a></p></section>`
-          : ''}`,
+            : ''
+        }`,
     );
   });
 
-  const photoPage = async (reply: FastifyReply, actor: PersonActor, version: PhotoVersion | undefined, message?: { error?: string; done?: string }) => {
+  const photoPage = async (
+    reply: FastifyReply,
+    actor: PersonActor,
+    version: PhotoVersion | undefined,
+    message?: { error?: string; done?: string },
+  ) => {
     const sitesFollows = message?.done === 'uploaded' && options.syncMode ? SITES_FOLLOWS[await options.syncMode()] : undefined;
     // A photo the organization's directory manages: say where to change it instead of offering a form that would be refused.
     const refusal = await mail.changeRefusal(actor, actor.person);
@@ -153,15 +171,18 @@ export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = as
         ${message?.done && Object.hasOwn(FLASH, message.done) ? html`<p class="notice" role="status">${FLASH[message.done]}${sitesFollows ? ` ${sitesFollows}` : ''}</p>` : ''}
         <div class="photo-row">
           <figure class="card">
-            ${version
-              ? html`<img class="photo" src="/v1.0/me/photo/$value?v=${version.etag}" width="240" height="240" alt="Your current profile photo">
+            ${
+              version
+                ? html`<img class="photo" src="/v1.0/me/photo/$value?v=${version.etag}" width="240" height="240" alt="Your current profile photo">
                   <figcaption class="hint">Stored in ${version.sizes.length} sizes, up to ${version.width}×${version.height}.</figcaption>`
-              : html`<img class="photo" src="${ownPhotoUrl(actor.person, 'L')}" width="240" height="240" alt="Your initials, shown while you have no photo">
-                  <figcaption class="hint">You have no photo yet. Until you add one, people see your initials.</figcaption>`}
+                : html`<img class="photo" src="${ownPhotoUrl(actor.person, 'L')}" width="240" height="240" alt="Your initials, shown while you have no photo">
+                  <figcaption class="hint">You have no photo yet. Until you add one, people see your initials.</figcaption>`
+            }
           </figure>
-          ${refusal
-            ? html`<div><p class="notice" role="status">${refusal}</p></div>`
-            : html`<div class="card">
+          ${
+            refusal
+              ? html`<div><p class="notice" role="status">${refusal}</p></div>`
+              : html`<div class="card">
             <form method="post" action="/mail/photo" enctype="multipart/form-data" id="photo-form">
               <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
               <label for="photo">Choose a photo</label>
@@ -183,8 +204,9 @@ export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = as
               <p id="preview-note" class="hint" aria-live="polite"></p>
               <div class="actions"><button type="submit">${version ? 'Replace photo' : 'Upload photo'}</button></div>
             </form>
-            ${version
-              ? html`<details class="confirm actions">
+            ${
+              version
+                ? html`<details class="confirm actions">
                   <summary class="button secondary">Remove photo…</summary>
                   <form method="post" action="/mail/photo/remove" class="confirm-box">
                     <input type="hidden" name="_csrf" value="${csrfToken(reply)}">
@@ -192,15 +214,18 @@ export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = as
                     <button type="submit" class="danger-strong">Remove photo</button>
                   </form>
                 </details>`
-              : ''}
-          </div>`}
+                : ''
+            }
+          </div>`
+          }
         </div>`,
       ['/assets/cropper.min.js', '/assets/photo-crop.js'],
       ['/assets/cropper.min.css'],
     );
   };
 
-  const currentVersion = (actor: PersonActor) => mail.getPhoto(actor, actor.person).catch((error) => (error instanceof NotFound ? undefined : Promise.reject(error)));
+  const currentVersion = (actor: PersonActor) =>
+    mail.getPhoto(actor, actor.person).catch((error) => (error instanceof NotFound ? undefined : Promise.reject(error)));
 
   app.get('/mail/photo', { config: PAGE, schema: { hide: true, querystring: Done } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
@@ -217,31 +242,39 @@ export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = as
       limits: { fileSize: MAIL_PHOTO_MAX_BYTES, files: 1, fields: 5, fieldSize: 4096 },
     });
     const uploadAccepted = refuseBeforeBody(signedIn, (actor) => mail.assertUploadAccepted(actor, actor.person));
-    uploads.post('/mail/photo', { config: PAGE, onRequest: uploadAccepted, preValidation: uploads.csrfProtection, schema: { hide: true, body: PhotoForm } }, async (request, reply) => {
-      const actor = await signedIn(request, reply);
-      if (!actor) return reply;
-      const file = request.body.photo;
-      try {
-        // A file input left empty still sends its part, with no bytes.
-        if (file.length === 0) throw new InvalidInput('Choose a photo to upload.');
-        const { changed } = await mail.setPhoto(actor, actor.person, file, 'page');
-        return reply.redirect(`/mail/photo?done=${changed ? 'uploaded' : 'unchanged'}`, 303);
-      } catch (error) {
-        if (!(error instanceof AppError) || httpStatusOf(error) >= 500) throw error;
-        reply.code(httpStatusOf(error));
-        return photoPage(reply, actor, await currentVersion(actor), { error: error.message });
-      }
-    });
+    uploads.post(
+      '/mail/photo',
+      { config: PAGE, onRequest: uploadAccepted, preValidation: uploads.csrfProtection, schema: { hide: true, body: PhotoForm } },
+      async (request, reply) => {
+        const actor = await signedIn(request, reply);
+        if (!actor) return reply;
+        const file = request.body.photo;
+        try {
+          // A file input left empty still sends its part, with no bytes.
+          if (file.length === 0) throw new InvalidInput('Choose a photo to upload.');
+          const { changed } = await mail.setPhoto(actor, actor.person, file, 'page');
+          return reply.redirect(`/mail/photo?done=${changed ? 'uploaded' : 'unchanged'}`, 303);
+        } catch (error) {
+          if (!(error instanceof AppError) || httpStatusOf(error) >= 500) throw error;
+          reply.code(httpStatusOf(error));
+          return photoPage(reply, actor, await currentVersion(actor), { error: error.message });
+        }
+      },
+    );
   });
 
-  app.post('/mail/photo/remove', { config: PAGE, onRequest: refuseBeforeBody(signedIn), preValidation: app.csrfProtection, schema: { hide: true, body: EmptyForm } }, async (request, reply) => {
-    const actor = await signedIn(request, reply);
-    if (!actor) return reply;
-    await mail.removePhoto(actor, actor.person).catch((error) => {
-      if (!(error instanceof NotFound)) throw error;
-    });
-    return reply.redirect('/mail/photo?done=removed', 303);
-  });
+  app.post(
+    '/mail/photo/remove',
+    { config: PAGE, onRequest: refuseBeforeBody(signedIn), preValidation: app.csrfProtection, schema: { hide: true, body: EmptyForm } },
+    async (request, reply) => {
+      const actor = await signedIn(request, reply);
+      if (!actor) return reply;
+      await mail.removePhoto(actor, actor.person).catch((error) => {
+        if (!(error instanceof NotFound)) throw error;
+      });
+      return reply.redirect('/mail/photo?done=removed', 303);
+    },
+  );
 
   const passwordPage = async (reply: FastifyReply, actor: PersonActor, error?: string) => {
     const tokens = await identity.countUsableApiTokens(actor.person);
@@ -261,9 +294,11 @@ export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = as
           <p id="new-hint" class="hint">At least ${MIN_PASSWORD_LENGTH} characters.</p>
           <label for="confirm">New password again</label>
           <input id="confirm" name="confirm" type="password" autocomplete="new-password" required>
-          ${tokens > 0
-            ? html`<label class="choice"><input type="checkbox" name="revokeTokens" value="on"> Also revoke your ${tokens} API ${tokens === 1 ? 'token' : 'tokens'} (scripts using ${tokens === 1 ? 'it' : 'them'} stop working)</label>`
-            : ''}
+          ${
+            tokens > 0
+              ? html`<label class="choice"><input type="checkbox" name="revokeTokens" value="on"> Also revoke your ${tokens} API ${tokens === 1 ? 'token' : 'tokens'} (scripts using ${tokens === 1 ? 'it' : 'them'} stop working)</label>`
+              : ''
+          }
           <p class="hint">Your other signed-in browsers are signed out.</p>
           <div class="actions"><button type="submit">Change password</button></div>
         </form>`,
@@ -344,7 +379,6 @@ function signInForm(methods: SignInMethods, csrfToken: string, next: string | un
       <div class="actions"><button type="submit">Sign in</button></div>
     </form>`;
 }
-
 
 /** Only a path on this site; anything else (//evil.example, https://…) goes home. */
 export function safeNext(next: string | undefined): string {

@@ -58,7 +58,11 @@ export function registerSecurityHeaders(app: FastifyInstance, options: { https: 
   // A page answered where no page route is (the 404 page, an error page for a browser) gets the
   // page policy too: the short one would block its stylesheet.
   app.addHook('onSend', (request, reply, payload, done) => {
-    if (!request.routeOptions.config?.page && String(reply.getHeader('content-type') ?? '').startsWith('text/html') && reply.getHeader('content-security-policy') === apiHeaders['content-security-policy']) {
+    if (
+      !request.routeOptions.config?.page &&
+      String(reply.getHeader('content-type') ?? '').startsWith('text/html') &&
+      reply.getHeader('content-security-policy') === apiHeaders['content-security-policy']
+    ) {
       reply.headers(pageHeaders);
     }
     done(null, payload);

@@ -36,7 +36,6 @@ function sitesPhoto(person: Person, size: SiteThumbnailSize, alt: string, synced
   return html`<img class="photo" src="${src}" width="${PIXELS[size]}" height="${PIXELS[size]}" alt="${alt}">`;
 }
 
-
 /** Files, Sites (with the people directory and profiles) and the page that explains photo sync. */
 export const registerSitesPages: FastifyPluginAsyncTypebox<SitesPagesOptions> = async (app, options) => {
   const { directory, sites, sync, trigger, auth } = options;
@@ -121,12 +120,14 @@ export const registerSitesPages: FastifyPluginAsyncTypebox<SitesPagesOptions> = 
           <div>
             <h1>${person.displayName}</h1>
             <p>${person.mail ? html`<a href="mailto:${person.mail}">${person.mail}</a>` : person.userPrincipalName}</p>
-            ${own
-              ? html`<p class="state state-${state.state}">${describeState(state, 'yours')}</p>
+            ${
+              own
+                ? html`<p class="state state-${state.state}">${describeState(state, 'yours')}</p>
                   <p class="actions"><a class="button" href="/mail/photo">Change your photo in Mail</a><a href="/about/photo-sync">About profile photo sync</a></p>`
-              : !person.enabled
-                ? html`<p class="hint">This account is disabled: their initials show instead of a photo.</p>`
-                : html`<p class="hint">${state.syncedEtag ? html`Photo from Mail, copied to Sites ${formatTime(state.lastSyncedAt)}.` : 'No photo in Sites yet: their initials show instead.'}</p>`}
+                : !person.enabled
+                  ? html`<p class="hint">This account is disabled: their initials show instead of a photo.</p>`
+                  : html`<p class="hint">${state.syncedEtag ? html`Photo from Mail, copied to Sites ${formatTime(state.lastSyncedAt)}.` : 'No photo in Sites yet: their initials show instead.'}</p>`
+            }
           </div>
         </section>
         <section class="card" aria-labelledby="about-heading">
@@ -164,9 +165,11 @@ export const registerSitesPages: FastifyPluginAsyncTypebox<SitesPagesOptions> = 
             <li><strong>Sites keeps its own copy</strong> in three sizes (small 48×48, medium 72×72, large up to 300 pixels). Until it has one, it shows your initials on a colour.</li>
             <li><strong>Sites copies only from Mail</strong>, never from the directory's photo, even when Mail has none.</li>
             <li><strong>The copy happens when you act:</strong> sign in and open the <a href="/files">Files</a> or <a href="/sites">Sites</a> tile (or your own profile). A fresh sign-in always checks; within one sign-in it checks again at most every so often.</li>
-            ${mode === 'user-initiated'
-              ? ''
-              : html`<li><strong>Here, your admin has turned on ${mode === 'on-change' ? 'sync on change: every change of your Mail photo reaches Sites within seconds' : 'scheduled sync: out-of-date copies are refreshed on a schedule'}</strong>, on top of the rule above.</li>`}
+            ${
+              mode === 'user-initiated'
+                ? ''
+                : html`<li><strong>Here, your admin has turned on ${mode === 'on-change' ? 'sync on change: every change of your Mail photo reaches Sites within seconds' : 'scheduled sync: out-of-date copies are refreshed on a schedule'}</strong>, on top of the rule above.</li>`
+            }
             <li><strong>Other people see the last copy</strong> Sites took; looking at you never makes Sites copy your photo.</li>
             <li>A copy takes the whole photo at once: small, medium and large always come from the same version. If copying fails, Sites keeps the previous copy.</li>
           </ol>
@@ -184,11 +187,13 @@ export const registerSitesPages: FastifyPluginAsyncTypebox<SitesPagesOptions> = 
               </dl>
             </div>
           </div>
-          ${history.length
-            ? html`<h3>Recent checks</h3>
+          ${
+            history.length
+              ? html`<h3>Recent checks</h3>
                 <table class="stack"><thead><tr><th scope="col">When</th><th scope="col">Why</th><th scope="col">Result</th><th scope="col">Time taken</th></tr></thead>
                 <tbody>${history.map((run) => html`<tr><td data-label="When">${formatTime(run.startedAt)}</td><td data-label="Why">${triggerWords(run.trigger)}</td><td data-label="Result"><div>${outcomeWords(run.outcome)}${run.error ? html` — ${run.error}` : ''}</div></td><td data-label="Time taken">${run.durationMs} ms</td></tr>`)}</tbody></table>`
-            : ''}
+              : ''
+          }
         </section>`,
     );
   });

@@ -38,12 +38,19 @@ export function describeState(state: SyncState, whose: 'yours' | 'theirs'): stri
   const you = whose === 'yours';
   switch (state.state) {
     case 'never-synced':
-      return you ? 'Never synced: Sites has not yet looked at your Mail photo.' : 'Never synced: Sites has not yet looked at their Mail photo.';
+      return you
+        ? 'Never synced: Sites has not yet looked at your Mail photo.'
+        : 'Never synced: Sites has not yet looked at their Mail photo.';
     case 'in-sync':
-      if (!state.mailEtag) return you ? 'In sync: you have no photo in Mail, so Sites shows your initials.' : 'In sync: no photo in Mail, so Sites shows their initials.';
+      if (!state.mailEtag)
+        return you
+          ? 'In sync: you have no photo in Mail, so Sites shows your initials.'
+          : 'In sync: no photo in Mail, so Sites shows their initials.';
       return you ? 'In sync: Sites shows the same photo as Mail.' : 'In sync: Sites shows the same photo as Mail.';
     case 'out-of-date':
-      return state.mailEtag ? 'Out of date: Mail has a newer photo than Sites shows.' : 'Out of date: the photo was removed from Mail, and Sites still shows the old one.';
+      return state.mailEtag
+        ? 'Out of date: Mail has a newer photo than Sites shows.'
+        : 'Out of date: the photo was removed from Mail, and Sites still shows the old one.';
     case 'failed':
       return 'Failed: the last sync did not work, so Sites still shows the previous copy.';
   }

@@ -43,7 +43,12 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
 
   before(async () => {
     // An LDAP directory nobody answers at: the directory page shows its settings and a failed run's report.
-    t = await startTestApp('sqlite', { LDAP_URL: 'ldap://127.0.0.1:1', LDAP_BASE_DN: 'ou=people,dc=contoso,dc=example', LDAP_BIND_DN: 'cn=photosync,dc=contoso,dc=example', LDAP_BIND_PASSWORD: 'not shown anywhere' });
+    t = await startTestApp('sqlite', {
+      LDAP_URL: 'ldap://127.0.0.1:1',
+      LDAP_BASE_DN: 'ou=people,dc=contoso,dc=example',
+      LDAP_BIND_DN: 'cn=photosync,dc=contoso,dc=example',
+      LDAP_BIND_PASSWORD: 'not shown anywhere',
+    });
     base = await t.app.listen({ port: 0, host: '127.0.0.1' });
     await t.addPerson(ADMIN, { role: 'admin' });
     const ada = await t.addPerson(ADA);
@@ -59,7 +64,11 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
   /** A signed-in (or anonymous) window whose console errors and CSP violations are collected. */
   async function windowFor(upn: string | undefined, problems: string[]): Promise<Page> {
     // A fixed zone far from UTC, so the test sees times rendered for the viewer.
-    const context = await browser.newContext({ viewport: { width: WIDTHS[1], height: 900 }, timezoneId: 'Pacific/Auckland', locale: 'en-NZ' });
+    const context = await browser.newContext({
+      viewport: { width: WIDTHS[1], height: 900 },
+      timezoneId: 'Pacific/Auckland',
+      locale: 'en-NZ',
+    });
     const page = await context.newPage();
     page.on('console', (message) => {
       // Chromium reports a 4xx document as a failed load; the error pages are visited on purpose.
@@ -87,10 +96,17 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
       await page.evaluate(AXE_SOURCE);
       const violations = await page.evaluate(async () => {
         const axe = (window as unknown as { axe: { run(context: Document): Promise<{ violations: AxeViolation[] }> } }).axe;
-        return (await axe.run(document)).violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) }));
+        return (await axe.run(document)).violations.map((v) => ({
+          id: v.id,
+          impact: v.impact,
+          help: v.help,
+          nodes: v.nodes.map((n) => ({ target: n.target })),
+        }));
       });
       for (const v of violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')) {
-        found.push(`${visit.name} at ${width}px: axe ${v.impact} ${v.id} (${v.help}) at ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
+        found.push(
+          `${visit.name} at ${width}px: axe ${v.impact} ${v.id} (${v.help}) at ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`,
+        );
       }
       await page.screenshot({ path: path.join(SCREENSHOTS, `page-${visit.name}-${width}.png`), fullPage: true });
     }
@@ -112,7 +128,11 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
     ]);
     // The 404 page is styled: its stylesheet loaded under the page policy.
     await page.goto(`${base}/no-such-page`);
-    assert.notEqual(await page.locator('header.bar').evaluate((el) => getComputedStyle(el).display), 'block', 'the stylesheet applies on the 404 page');
+    assert.notEqual(
+      await page.locator('header.bar').evaluate((el) => getComputedStyle(el).display),
+      'block',
+      'the stylesheet applies on the 404 page',
+    );
     await page.getByRole('heading', { name: 'Page not found' }).waitFor();
     assert.deepEqual(found, []);
     assert.deepEqual(problems, [], 'no console errors, page errors or CSP violations');
@@ -143,7 +163,7 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
     const time = ada.locator('time').first();
     await time.waitFor();
     assert.match((await time.getAttribute('title')) ?? '', / UTC$/);
-    assert.doesNotMatch((await time.textContent()) ?? '', /UTC/, 'shown in the viewer\'s time zone');
+    assert.doesNotMatch((await time.textContent()) ?? '', /UTC/, "shown in the viewer's time zone");
 
     const grace = await windowFor(GRACE, problems);
     found.push(...(await checkAll(grace, [{ name: 'mail-photo-empty', url: '/mail/photo' }])));
@@ -153,7 +173,7 @@ describe('every page fits a phone and a laptop and passes axe-core', { skip: bro
     await grace.context().close();
   });
 
-  test('an admin: sync status, a person\'s sync, a finished run, import and its report, audit, people', async () => {
+  test("an admin: sync status, a person's sync, a finished run, import and its report, audit, people", async () => {
     const problems: string[] = [];
     const admin = await windowFor(ADMIN, problems);
     // A force sync, watched to its end.

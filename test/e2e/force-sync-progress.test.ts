@@ -20,7 +20,9 @@ function colourOf(i: number): string {
   const channel = (offset: number) => {
     const k = (offset + hue / 60) % 6;
     const value = 1 - Math.max(0, Math.min(k, 4 - k, 1));
-    return Math.round(value * 200 + 30).toString(16).padStart(2, '0');
+    return Math.round(value * 200 + 30)
+      .toString(16)
+      .padStart(2, '0');
   };
   return `#${channel(5)}${channel(3)}${channel(1)}`;
 }
@@ -36,7 +38,9 @@ describe('a force sync watched in a real browser', { skip: browserSkip }, () => 
     await t.addPerson(ADMIN, { role: 'admin' });
     // One password hash for everyone (what t.addPerson computes per call): argon2 is slow on purpose.
     const passwordHash = await t.services.identity.hashPassword(TEST_PASSWORD);
-    const photos = await Promise.all(Array.from({ length: PEOPLE }, (_, i) => makePhoto('jpeg', 300, 300, { color: colourOf(i), marker: colourOf(i + PEOPLE / 2) })));
+    const photos = await Promise.all(
+      Array.from({ length: PEOPLE }, (_, i) => makePhoto('jpeg', 300, 300, { color: colourOf(i), marker: colourOf(i + PEOPLE / 2) })),
+    );
     for (let i = 0; i < PEOPLE; i++) {
       const person = await t.services.directory.addPerson({ userPrincipalName: upnOf(i), role: 'user', passwordHash });
       await t.services.mail.setPhoto(CLI_ACTOR, person, photos[i]!, 'cli');
@@ -98,7 +102,11 @@ describe('a force sync watched in a real browser', { skip: browserSkip }, () => 
       await admin.evaluate(() => {
         const seen: string[] = ((window as unknown as { seenPercents: string[] }).seenPercents = []);
         const percent = document.getElementById('run-percent')!;
-        new MutationObserver(() => seen.push(percent.textContent ?? '')).observe(percent, { childList: true, characterData: true, subtree: true });
+        new MutationObserver(() => seen.push(percent.textContent ?? '')).observe(percent, {
+          childList: true,
+          characterData: true,
+          subtree: true,
+        });
       });
     } finally {
       // Syncs already waiting go on through the real method; later ones call it directly.
@@ -106,7 +114,8 @@ describe('a force sync watched in a real browser', { skip: browserSkip }, () => 
       engine.syncProfilePhoto = realSync;
     }
     await admin.waitForFunction(
-      () => document.getElementById('run-percent')?.textContent === '100%' && document.getElementById('run-status')?.textContent === 'Finished',
+      () =>
+        document.getElementById('run-percent')?.textContent === '100%' && document.getElementById('run-status')?.textContent === 'Finished',
       null,
       { timeout: RUN_TIMEOUT_MS, polling: 100 },
     );

@@ -34,10 +34,13 @@ async function pageProblems(page: Page, name: string, url: string, status: numbe
     if (widths.scroll > widths.inner) found.push(`${name} at ${width}px is ${widths.scroll}px wide`);
     await page.evaluate(AXE_SOURCE);
     const violations = await page.evaluate(async () => {
-      const axe = (window as unknown as { axe: { run(context: Document): Promise<{ violations: { id: string; impact: string | null }[] }> } }).axe;
+      const axe = (
+        window as unknown as { axe: { run(context: Document): Promise<{ violations: { id: string; impact: string | null }[] }> } }
+      ).axe;
       return (await axe.run(document)).violations.map((v) => ({ id: v.id, impact: v.impact }));
     });
-    for (const v of violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')) found.push(`${name} at ${width}px: axe ${v.impact} ${v.id}`);
+    for (const v of violations.filter((v) => v.impact === 'serious' || v.impact === 'critical'))
+      found.push(`${name} at ${width}px: axe ${v.impact} ${v.id}`);
     await page.screenshot({ path: path.join(SCREENSHOTS, `page-${name}-${width}.png`), fullPage: true });
   }
   return found;
@@ -53,7 +56,10 @@ describe('OIDC sign-in in a real browser against a real OpenID Provider', { skip
   before(async () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    provider = await startTestOpenIdProvider({ redirectUris: [`${base}/signin/oidc/callback`], postLogoutRedirectUris: [`${base}/signin`] });
+    provider = await startTestOpenIdProvider({
+      redirectUris: [`${base}/signin/oidc/callback`],
+      postLogoutRedirectUris: [`${base}/signin`],
+    });
     t = await startTestApp('sqlite', {
       PUBLIC_URL: base,
       OIDC_ISSUER: provider.issuer,
@@ -94,12 +100,16 @@ describe('OIDC sign-in in a real browser against a real OpenID Provider', { skip
 
     await t.services.oidc!.picturesSettled();
     const person = await t.services.directory.getPerson('ada.lovelace@contoso.example');
-    assert.equal((await t.services.mail.currentVersion(person))?.etag, photoContentEtag(picture), 'the picture claim filled the empty Mail photo');
+    assert.equal(
+      (await t.services.mail.currentVersion(person))?.etag,
+      photoContentEtag(picture),
+      'the picture claim filled the empty Mail photo',
+    );
 
     // With the provider authoritative for photos, the Mail page says where to change it instead of offering a form.
     await t.services.directoryPhotos.setPolicy(CLI_ACTOR, 'oidc', 'authoritative');
     assert.deepEqual(await pageProblems(page, 'mail-photo-managed', `${base}/mail/photo`, 200), []);
-    await page.getByText('Your photo is managed by the organization\'s directory').waitFor();
+    await page.getByText("Your photo is managed by the organization's directory").waitFor();
     assert.equal(await page.locator('#photo-form').count(), 0);
     await t.services.directoryPhotos.setPolicy(CLI_ACTOR, 'oidc', 'fill-when-empty');
 
@@ -108,7 +118,11 @@ describe('OIDC sign-in in a real browser against a real OpenID Provider', { skip
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL(`${provider.issuer}/session/end**`);
     assert.ok(provider.requests.some((r) => r.startsWith('GET /session/end?') && r.includes('id_token_hint=')));
-    assert.deepEqual(problems.filter((p) => p.includes(base)), [], 'no console errors or CSP violations on photosync\'s pages');
+    assert.deepEqual(
+      problems.filter((p) => p.includes(base)),
+      [],
+      "no console errors or CSP violations on photosync's pages",
+    );
     await page.context().close();
   });
 

@@ -49,7 +49,9 @@ describe('cropping a photo before upload, with the keyboard', { skip: browserSki
     await signInAs(page, base, ADA);
     await page.getByRole('link', { name: 'Add your profile photo' }).first().click();
     // Blue with a red top-left quadrant: where the red ends up shows how the photo was turned.
-    await page.getByLabel('Choose a photo').setInputFiles({ name: 'square.png', mimeType: 'image/png', buffer: await makePhoto('png', 400, 400, { color: BLUE, marker: RED }) });
+    await page
+      .getByLabel('Choose a photo')
+      .setInputFiles({ name: 'square.png', mimeType: 'image/png', buffer: await makePhoto('png', 400, 400, { color: BLUE, marker: RED }) });
     const cropArea = page.getByRole('group', { name: 'Crop the photo' });
     await cropArea.locator('.cropper-crop-box').waitFor();
     await cropArea.focus();

@@ -34,7 +34,10 @@ describe('the photo sync story in a real browser', { skip: browserSkip }, () => 
 
   async function openTile(page: Page, name: 'Mail' | 'Files' | 'Sites'): Promise<void> {
     // The home page's tile (the app bar has a link of the same name).
-    await page.getByRole('list', { name: 'Apps' }).getByRole('link', { name: new RegExp(`^${name}`) }).click();
+    await page
+      .getByRole('list', { name: 'Apps' })
+      .getByRole('link', { name: new RegExp(`^${name}`) })
+      .click();
     await page.waitForLoadState('load');
   }
 
@@ -49,7 +52,12 @@ describe('the photo sync story in a real browser', { skip: browserSkip }, () => 
     const shot = await image.screenshot();
     const { width, height } = await sharp(shot).metadata();
     const middle = await sharp(shot)
-      .extract({ left: Math.floor(width! / 4), top: Math.floor(height! / 4), width: Math.floor(width! / 2), height: Math.floor(height! / 2) })
+      .extract({
+        left: Math.floor(width! / 4),
+        top: Math.floor(height! / 4),
+        width: Math.floor(width! / 2),
+        height: Math.floor(height! / 2),
+      })
       .stats();
     const [r, g, b] = middle.channels.map((c) => c.mean) as [number, number, number];
     // Dominance, not exact values: the browser's colour management and the circular mask shift them.
@@ -84,7 +92,9 @@ describe('the photo sync story in a real browser', { skip: browserSkip }, () => 
     // She changes her photo to B in Mail.
     await adaFirst.goto(`${base}/`);
     await adaFirst.getByRole('link', { name: 'Add your profile photo' }).click();
-    await adaFirst.getByLabel('Choose a photo').setInputFiles({ name: 'b.jpg', mimeType: 'image/jpeg', buffer: await makePhoto('jpeg', 800, 800, { color: GREEN, marker: GREEN }) });
+    await adaFirst
+      .getByLabel('Choose a photo')
+      .setInputFiles({ name: 'b.jpg', mimeType: 'image/jpeg', buffer: await makePhoto('jpeg', 800, 800, { color: GREEN, marker: GREEN }) });
     await adaFirst.getByRole('img', { name: 'Preview of the chosen photo' }).waitFor();
     await adaFirst.getByRole('button', { name: 'Replace photo' }).click();
     await adaFirst.getByRole('status').filter({ hasText: 'Your photo is saved in Mail.' }).waitFor();

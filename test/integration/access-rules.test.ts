@@ -111,109 +111,305 @@ const CHOOSE_PASSWORD = '303 → /account/password*';
 const TABLE: Row[] = [
   // case                                       target       anonymous   person        otherPerson   admin           personToken   adminToken    revokedToken expiredSession oneTimeAdmin     adminScopedToken expiredToken
   // Operations, documentation, assets: public.
-  ['GET /healthz',                              'none',      OK_JSON,    OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      OK_JSON,     OK_JSON,       OK_JSON,         OK_JSON,         OK_JSON],
-  ['GET /readyz',                               'none',      OK_JSON,    OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      OK_JSON,     OK_JSON,       OK_JSON,         OK_JSON,         OK_JSON],
-  ['GET /metrics',                              'none',      G401,       G403,         G403,         '200',          G403,         G403,         G401,        G401,          G403,            '200',           G401],
-  ['GET /docs',                                 'none',      OK_HTML,    OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      OK_HTML,     OK_HTML,       OK_HTML,         OK_HTML,         OK_HTML],
-  ['HEAD /docs/',                               'none',      OK_HTML,    OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      OK_HTML,     OK_HTML,       OK_HTML,         OK_HTML,         OK_HTML],
-  ['GET /docs/static/index.html',               'none',      TO_DOCS,    TO_DOCS,      TO_DOCS,      TO_DOCS,        TO_DOCS,      TO_DOCS,      TO_DOCS,     TO_DOCS,       TO_DOCS,         TO_DOCS,         TO_DOCS],
-  ['GET /docs/static/swagger-initializer.js',   'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
-  ['GET /docs/static/theme/photosync.css',      'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
-  ['GET /docs/static/theme/photosync.js',       'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
-  ['GET /docs/static/theme/favicon.svg',        'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
-  ['GET /docs/static/*',                        'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
-  ['GET /docs/json',                            'none',      OK_JSON,    OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      OK_JSON,     OK_JSON,       OK_JSON,         OK_JSON,         OK_JSON],
-  ['GET /docs/yaml',                            'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
-  ['GET /assets/cropper.min.css',               'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
-  ['GET /assets/cropper.min.js',                'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
-  ['GET /assets/favicon.svg',                   'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
-  ['GET /assets/local-time.js',                 'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
-  ['GET /assets/photo-crop.js',                 'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
-  ['GET /assets/portal.css',                    'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
-  ['GET /assets/run-progress.js',               'none',      '200',      '200',        '200',        '200',          '200',        '200',        '200',       '200',         '200',           '200',           '200'],
+  ['GET /healthz', 'none', OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON],
+  ['GET /readyz', 'none', OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON],
+  ['GET /metrics', 'none', G401, G403, G403, '200', G403, G403, G401, G401, G403, '200', G401],
+  ['GET /docs', 'none', OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML],
+  ['HEAD /docs/', 'none', OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML],
+  [
+    'GET /docs/static/index.html',
+    'none',
+    TO_DOCS,
+    TO_DOCS,
+    TO_DOCS,
+    TO_DOCS,
+    TO_DOCS,
+    TO_DOCS,
+    TO_DOCS,
+    TO_DOCS,
+    TO_DOCS,
+    TO_DOCS,
+    TO_DOCS,
+  ],
+  ['GET /docs/static/swagger-initializer.js', 'none', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200'],
+  ['GET /docs/static/theme/photosync.css', 'none', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200'],
+  ['GET /docs/static/theme/photosync.js', 'none', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200'],
+  ['GET /docs/static/theme/favicon.svg', 'none', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200'],
+  ['GET /docs/static/*', 'none', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200'],
+  ['GET /docs/json', 'none', OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON],
+  ['GET /docs/yaml', 'none', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200'],
+  ['GET /assets/cropper.min.css', 'none', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200'],
+  ['GET /assets/cropper.min.js', 'none', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200'],
+  ['GET /assets/favicon.svg', 'none', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200'],
+  ['GET /assets/local-time.js', 'none', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200'],
+  ['GET /assets/photo-crop.js', 'none', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200'],
+  ['GET /assets/portal.css', 'none', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200'],
+  ['GET /assets/run-progress.js', 'none', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200', '200'],
 
   // Sign-in and the portal.
-  ['GET /signin',                               'none',      OK_HTML,    HOME,         HOME,         HOME,           HOME,         HOME,         OK_HTML,     OK_HTML,       OK_HTML,         HOME,            OK_HTML],
-  ['POST /signin',                              'none',      HOME,       HOME,         HOME,         HOME,           HOME,         HOME,         HOME,        HOME,          CHOOSE_PASSWORD, HOME,            HOME],
-  ['GET /signin/oidc',                          'none',      NO_OIDC,    NO_OIDC,      NO_OIDC,      NO_OIDC,        NO_OIDC,      NO_OIDC,      NO_OIDC,     NO_OIDC,       NO_OIDC,         NO_OIDC,         NO_OIDC],
-  ['GET /signin/oidc/callback',                 'none',      NO_OIDC,    NO_OIDC,      NO_OIDC,      NO_OIDC,        NO_OIDC,      NO_OIDC,      NO_OIDC,     NO_OIDC,       NO_OIDC,         NO_OIDC,         NO_OIDC],
-  ['POST /signout',                             'none',      SIGNED_OUT, SIGNED_OUT,   SIGNED_OUT,   SIGNED_OUT,     SIGNED_OUT,   SIGNED_OUT,   SIGNED_OUT,  SIGNED_OUT,    SIGNED_OUT,      SIGNED_OUT,      SIGNED_OUT],
-  ['GET /',                                     'none',      SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
-  ['GET /mail/photo',                           'none',      SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
-  ['POST /mail/photo',                          'none',      SIGNIN,     UPLOADED,     UPLOADED,     UPLOADED,       UPLOADED,     UPLOADED,     SIGNIN,      SIGNIN,        PASSWORD_FIRST,  UPLOADED,        SIGNIN],
-  ['POST /mail/photo/remove',                   'none',      SIGNIN,     REMOVED,      REMOVED,      REMOVED,        REMOVED,      REMOVED,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  REMOVED,         SIGNIN],
-  ['GET /account/password',                     'none',      SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        OK_HTML,         OK_HTML,         SIGNIN],
-  ['POST /account/password',                    'none',      SIGNIN,     PASSWORD_SET, PASSWORD_SET, PASSWORD_SET,   PASSWORD_SET, PASSWORD_SET, SIGNIN,      SIGNIN,        PASSWORD_SET,    PASSWORD_SET,    SIGNIN],
+  ['GET /signin', 'none', OK_HTML, HOME, HOME, HOME, HOME, HOME, OK_HTML, OK_HTML, OK_HTML, HOME, OK_HTML],
+  ['POST /signin', 'none', HOME, HOME, HOME, HOME, HOME, HOME, HOME, HOME, CHOOSE_PASSWORD, HOME, HOME],
+  ['GET /signin/oidc', 'none', NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC],
+  ['GET /signin/oidc/callback', 'none', NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC, NO_OIDC],
+  [
+    'POST /signout',
+    'none',
+    SIGNED_OUT,
+    SIGNED_OUT,
+    SIGNED_OUT,
+    SIGNED_OUT,
+    SIGNED_OUT,
+    SIGNED_OUT,
+    SIGNED_OUT,
+    SIGNED_OUT,
+    SIGNED_OUT,
+    SIGNED_OUT,
+    SIGNED_OUT,
+  ],
+  ['GET /', 'none', SIGNIN, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
+  ['GET /mail/photo', 'none', SIGNIN, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
+  ['POST /mail/photo', 'none', SIGNIN, UPLOADED, UPLOADED, UPLOADED, UPLOADED, UPLOADED, SIGNIN, SIGNIN, PASSWORD_FIRST, UPLOADED, SIGNIN],
+  ['POST /mail/photo/remove', 'none', SIGNIN, REMOVED, REMOVED, REMOVED, REMOVED, REMOVED, SIGNIN, SIGNIN, PASSWORD_FIRST, REMOVED, SIGNIN],
+  ['GET /account/password', 'none', SIGNIN, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, SIGNIN, SIGNIN, OK_HTML, OK_HTML, SIGNIN],
+  [
+    'POST /account/password',
+    'none',
+    SIGNIN,
+    PASSWORD_SET,
+    PASSWORD_SET,
+    PASSWORD_SET,
+    PASSWORD_SET,
+    PASSWORD_SET,
+    SIGNIN,
+    SIGNIN,
+    PASSWORD_SET,
+    PASSWORD_SET,
+    SIGNIN,
+  ],
 
   // The Graph photo API: /v1.0/me/… (the actor's own photo).
-  ['GET /v1.0/me/photo',                        'none',      G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
-  ['GET /v1.0/me/photo/$value',                 'none',      G401,       OK_IMG,       OK_IMG,       OK_IMG,         OK_IMG,       OK_IMG,       G401,        G401,          G403,            OK_IMG,          G401],
-  ['GET /v1.0/me/photos',                       'none',      G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
-  ['GET /v1.0/me/photos/:size',                 'none',      G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
-  ['GET /v1.0/me/photos/:size/$value',          'none',      G401,       OK_IMG,       OK_IMG,       OK_IMG,         OK_IMG,       OK_IMG,       G401,        G401,          G403,            OK_IMG,          G401],
-  ['PUT /v1.0/me/photo/$value',                 'none',      G401,       '200',        '200',        '200',          '200',        '200',        G401,        G401,          G403,            '200',           G401],
-  ['PATCH /v1.0/me/photo/$value',               'none',      G401,       '200',        '200',        '200',          '200',        '200',        G401,        G401,          G403,            '200',           G401],
-  ['DELETE /v1.0/me/photo',                     'none',      G401,       '204',        '204',        '204',          '204',        '204',        G401,        G401,          G403,            '204',           G401],
+  ['GET /v1.0/me/photo', 'none', G401, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, G401, G401, G403, OK_JSON, G401],
+  ['GET /v1.0/me/photo/$value', 'none', G401, OK_IMG, OK_IMG, OK_IMG, OK_IMG, OK_IMG, G401, G401, G403, OK_IMG, G401],
+  ['GET /v1.0/me/photos', 'none', G401, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, G401, G401, G403, OK_JSON, G401],
+  ['GET /v1.0/me/photos/:size', 'none', G401, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, G401, G401, G403, OK_JSON, G401],
+  ['GET /v1.0/me/photos/:size/$value', 'none', G401, OK_IMG, OK_IMG, OK_IMG, OK_IMG, OK_IMG, G401, G401, G403, OK_IMG, G401],
+  ['PUT /v1.0/me/photo/$value', 'none', G401, '200', '200', '200', '200', '200', G401, G401, G403, '200', G401],
+  ['PATCH /v1.0/me/photo/$value', 'none', G401, '200', '200', '200', '200', '200', G401, G401, G403, '200', G401],
+  ['DELETE /v1.0/me/photo', 'none', G401, '204', '204', '204', '204', '204', G401, G401, G403, '204', G401],
 
   // The Graph photo API: /v1.0/users/{upn}/… — anyone signed in reads; only the person or an admin writes.
-  ['GET /v1.0/users/:user/photo',               'own+other', G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
-  ['GET /v1.0/users/:user/photo/$value',        'own+other', G401,       OK_IMG,       OK_IMG,       OK_IMG,         OK_IMG,       OK_IMG,       G401,        G401,          G403,            OK_IMG,          G401],
-  ['GET /v1.0/users/:user/photos',              'own+other', G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
-  ['GET /v1.0/users/:user/photos/:size',        'own+other', G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
-  ['GET /v1.0/users/:user/photos/:size/$value', 'own+other', G401,       OK_IMG,       OK_IMG,       OK_IMG,         OK_IMG,       OK_IMG,       G401,        G401,          G403,            OK_IMG,          G401],
-  ['PUT /v1.0/users/:user/photo/$value',        'own',       G401,       '200',        '200',        '200',          '200',        '200',        G401,        G401,          G403,            '200',           G401],
-  ['PUT /v1.0/users/:user/photo/$value',        'other',     G401,       G403,         G403,         '200',          G403,         '200',        G401,        G401,          G403,            '200',           G401],
-  ['PATCH /v1.0/users/:user/photo/$value',      'own',       G401,       '200',        '200',        '200',          '200',        '200',        G401,        G401,          G403,            '200',           G401],
-  ['PATCH /v1.0/users/:user/photo/$value',      'other',     G401,       G403,         G403,         '200',          G403,         '200',        G401,        G401,          G403,            '200',           G401],
-  ['DELETE /v1.0/users/:user/photo',            'own',       G401,       '204',        '204',        '204',          '204',        '204',        G401,        G401,          G403,            '204',           G401],
-  ['DELETE /v1.0/users/:user/photo',            'other',     G401,       G403,         G403,         '204',          G403,         '204',        G401,        G401,          G403,            '204',           G401],
+  ['GET /v1.0/users/:user/photo', 'own+other', G401, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, G401, G401, G403, OK_JSON, G401],
+  ['GET /v1.0/users/:user/photo/$value', 'own+other', G401, OK_IMG, OK_IMG, OK_IMG, OK_IMG, OK_IMG, G401, G401, G403, OK_IMG, G401],
+  ['GET /v1.0/users/:user/photos', 'own+other', G401, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, G401, G401, G403, OK_JSON, G401],
+  ['GET /v1.0/users/:user/photos/:size', 'own+other', G401, OK_JSON, OK_JSON, OK_JSON, OK_JSON, OK_JSON, G401, G401, G403, OK_JSON, G401],
+  ['GET /v1.0/users/:user/photos/:size/$value', 'own+other', G401, OK_IMG, OK_IMG, OK_IMG, OK_IMG, OK_IMG, G401, G401, G403, OK_IMG, G401],
+  ['PUT /v1.0/users/:user/photo/$value', 'own', G401, '200', '200', '200', '200', '200', G401, G401, G403, '200', G401],
+  ['PUT /v1.0/users/:user/photo/$value', 'other', G401, G403, G403, '200', G403, '200', G401, G401, G403, '200', G401],
+  ['PATCH /v1.0/users/:user/photo/$value', 'own', G401, '200', '200', '200', '200', '200', G401, G401, G403, '200', G401],
+  ['PATCH /v1.0/users/:user/photo/$value', 'other', G401, G403, G403, '200', G403, '200', G401, G401, G403, '200', G401],
+  ['DELETE /v1.0/users/:user/photo', 'own', G401, '204', '204', '204', '204', '204', G401, G401, G403, '204', G401],
+  ['DELETE /v1.0/users/:user/photo', 'other', G401, G403, G403, '204', G403, '204', G401, G401, G403, '204', G401],
 
   // Sites pages.
-  ['GET /files',                                'none',      SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
-  ['GET /sites',                                'none',      SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
-  ['GET /sites/people/:upn',                    'own+other', SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
-  ['GET /about/photo-sync',                     'none',      SIGNIN,     OK_HTML,      OK_HTML,      OK_HTML,        OK_HTML,      OK_HTML,      SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['GET /files', 'none', SIGNIN, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
+  ['GET /sites', 'none', SIGNIN, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
+  [
+    'GET /sites/people/:upn',
+    'own+other',
+    SIGNIN,
+    OK_HTML,
+    OK_HTML,
+    OK_HTML,
+    OK_HTML,
+    OK_HTML,
+    SIGNIN,
+    SIGNIN,
+    PASSWORD_FIRST,
+    OK_HTML,
+    SIGNIN,
+  ],
+  ['GET /about/photo-sync', 'none', SIGNIN, OK_HTML, OK_HTML, OK_HTML, OK_HTML, OK_HTML, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
 
   // SharePoint-style endpoints. The photos are public by intent (README); a revoked token is still refused.
-  ['GET /_layouts/15/userphoto.aspx',           'own+other', G401,       OK_IMG,       OK_IMG,       OK_IMG,         OK_IMG,       OK_IMG,       G401,        G401,          G403,            OK_IMG,          G401],
-  ['GET /User Photos/Profile Pictures/:file',   'own+other', G401,       OK_IMG,       OK_IMG,       OK_IMG,         OK_IMG,       OK_IMG,       G401,        G401,          G403,            OK_IMG,          G401],
-  ['GET /_api/sp.userprofiles.peoplemanager/getmyproperties', 'none',    G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
-  ['GET /_api/sp.userprofiles.peoplemanager/getpropertiesfor:argument', 'own+other', G401,       OK_JSON,      OK_JSON,      OK_JSON,        OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
-  ['POST /_api/sp.userprofiles.peoplemanager/setmyprofilepicture', 'none',    G401,       G403,         G403,         G403,           OK_JSON,      OK_JSON,      G401,        G401,          G403,            OK_JSON,         G401],
+  ['GET /_layouts/15/userphoto.aspx', 'own+other', G401, OK_IMG, OK_IMG, OK_IMG, OK_IMG, OK_IMG, G401, G401, G403, OK_IMG, G401],
+  ['GET /User Photos/Profile Pictures/:file', 'own+other', G401, OK_IMG, OK_IMG, OK_IMG, OK_IMG, OK_IMG, G401, G401, G403, OK_IMG, G401],
+  [
+    'GET /_api/sp.userprofiles.peoplemanager/getmyproperties',
+    'none',
+    G401,
+    OK_JSON,
+    OK_JSON,
+    OK_JSON,
+    OK_JSON,
+    OK_JSON,
+    G401,
+    G401,
+    G403,
+    OK_JSON,
+    G401,
+  ],
+  [
+    'GET /_api/sp.userprofiles.peoplemanager/getpropertiesfor:argument',
+    'own+other',
+    G401,
+    OK_JSON,
+    OK_JSON,
+    OK_JSON,
+    OK_JSON,
+    OK_JSON,
+    G401,
+    G401,
+    G403,
+    OK_JSON,
+    G401,
+  ],
+  [
+    'POST /_api/sp.userprofiles.peoplemanager/setmyprofilepicture',
+    'none',
+    G401,
+    G403,
+    G403,
+    G403,
+    OK_JSON,
+    OK_JSON,
+    G401,
+    G401,
+    G403,
+    OK_JSON,
+    G401,
+  ],
 
   // Admin pages and their forms.
-  ['GET /admin/sync',                           'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
-  ['POST /admin/sync/settings',                 'none',      SIGNIN,     P403,         P403,         SETTINGS_SAVED, P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  SETTINGS_SAVED,  SIGNIN],
-  ['POST /admin/sync/runs',                     'none',      SIGNIN,     P403,         P403,         TO_RUN,         P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_RUN,          SIGNIN],
-  ['GET /admin/sync/people/:upn',               'own+other', SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
-  ['POST /admin/sync/people/:upn',              'own+other', SIGNIN,     P403,         P403,         SYNCED,         P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  SYNCED,          SIGNIN],
-  ['GET /admin/import',                         'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
-  ['POST /admin/import',                        'none',      SIGNIN,     P403,         P403,         TO_RUN,         P403,         P403,         SIGNIN,      SIGNIN,        SIGNIN,          TO_RUN,          SIGNIN],
-  ['GET /admin/audit',                          'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
-  ['GET /admin/directory',                      'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
-  ['POST /admin/directory/photo-policy',        'none',      SIGNIN,     P403,         P403,         POLICY_SAVED,   P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  POLICY_SAVED,    SIGNIN],
-  ['POST /admin/directory/sync',                'none',      SIGNIN,     P403,         P403,         TO_RUN,         P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_RUN,          SIGNIN],
-  ['GET /admin/runs/:id',                       'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
+  ['GET /admin/sync', 'none', SIGNIN, P403, P403, OK_HTML, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
+  [
+    'POST /admin/sync/settings',
+    'none',
+    SIGNIN,
+    P403,
+    P403,
+    SETTINGS_SAVED,
+    P403,
+    P403,
+    SIGNIN,
+    SIGNIN,
+    PASSWORD_FIRST,
+    SETTINGS_SAVED,
+    SIGNIN,
+  ],
+  ['POST /admin/sync/runs', 'none', SIGNIN, P403, P403, TO_RUN, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, TO_RUN, SIGNIN],
+  ['GET /admin/sync/people/:upn', 'own+other', SIGNIN, P403, P403, OK_HTML, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
+  ['POST /admin/sync/people/:upn', 'own+other', SIGNIN, P403, P403, SYNCED, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, SYNCED, SIGNIN],
+  ['GET /admin/import', 'none', SIGNIN, P403, P403, OK_HTML, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
+  ['POST /admin/import', 'none', SIGNIN, P403, P403, TO_RUN, P403, P403, SIGNIN, SIGNIN, SIGNIN, TO_RUN, SIGNIN],
+  ['GET /admin/audit', 'none', SIGNIN, P403, P403, OK_HTML, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
+  ['GET /admin/directory', 'none', SIGNIN, P403, P403, OK_HTML, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
+  [
+    'POST /admin/directory/photo-policy',
+    'none',
+    SIGNIN,
+    P403,
+    P403,
+    POLICY_SAVED,
+    P403,
+    P403,
+    SIGNIN,
+    SIGNIN,
+    PASSWORD_FIRST,
+    POLICY_SAVED,
+    SIGNIN,
+  ],
+  ['POST /admin/directory/sync', 'none', SIGNIN, P403, P403, TO_RUN, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, TO_RUN, SIGNIN],
+  ['GET /admin/runs/:id', 'none', SIGNIN, P403, P403, OK_HTML, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
   // The live progress stream is read by EventSource, which cannot follow a sign-in redirect: 401.
-  ['GET /admin/runs/:id/events',                'none',      P401,       P403,         P403,         EVENTS,         P403,         P403,         P401,        P401,          P403,            EVENTS,          P401],
-  ['POST /admin/runs/:id/cancel',               'none',      SIGNIN,     P403,         P403,         TO_RUN,         P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_RUN,          SIGNIN],
+  ['GET /admin/runs/:id/events', 'none', P401, P403, P403, EVENTS, P403, P403, P401, P401, P403, EVENTS, P401],
+  ['POST /admin/runs/:id/cancel', 'none', SIGNIN, P403, P403, TO_RUN, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, TO_RUN, SIGNIN],
 
   // The People page. "other" is a scratch person (a cell may disable or remove them); an admin may
   // not disable or remove themself, nor reset their own password here (the password page does that).
-  ['GET /admin/people',                         'none',      SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
-  ['POST /admin/people',                        'none',      SIGNIN,     P403,         P403,         TO_PERSON,      P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_PERSON,       SIGNIN],
-  ['POST /admin/people/settings',               'none',      SIGNIN,     P403,         P403,         PEOPLE_SETTINGS_SAVED, P403,  P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  PEOPLE_SETTINGS_SAVED, SIGNIN],
-  ['GET /admin/people/:upn',                    'own+other', SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
-  ['POST /admin/people/:upn/disable',           'own',       SIGNIN,     P403,         P403,         P403,           P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  P403,            SIGNIN],
-  ['POST /admin/people/:upn/disable',           'other',     SIGNIN,     P403,         P403,         TO_PERSON,      P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_PERSON,       SIGNIN],
-  ['POST /admin/people/:upn/enable',            'own+other', SIGNIN,     P403,         P403,         TO_PERSON,      P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_PERSON,       SIGNIN],
-  ['POST /admin/people/:upn/role',              'own+other', SIGNIN,     P403,         P403,         TO_PERSON,      P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  TO_PERSON,       SIGNIN],
-  ['POST /admin/people/:upn/password',          'own',       SIGNIN,     P403,         P403,         H400,           P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  H400,            SIGNIN],
-  ['POST /admin/people/:upn/password',          'other',     SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
-  ['GET /admin/people/:upn/remove',             'own',       SIGNIN,     P403,         P403,         P403,           P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  P403,            SIGNIN],
-  ['GET /admin/people/:upn/remove',             'other',     SIGNIN,     P403,         P403,         OK_HTML,        P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  OK_HTML,         SIGNIN],
-  ['POST /admin/people/:upn/remove',            'own',       SIGNIN,     P403,         P403,         P403,           P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  P403,            SIGNIN],
-  ['POST /admin/people/:upn/remove',            'other',     SIGNIN,     P403,         P403,         PERSON_REMOVED, P403,         P403,         SIGNIN,      SIGNIN,        PASSWORD_FIRST,  PERSON_REMOVED,  SIGNIN],
+  ['GET /admin/people', 'none', SIGNIN, P403, P403, OK_HTML, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
+  ['POST /admin/people', 'none', SIGNIN, P403, P403, TO_PERSON, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, TO_PERSON, SIGNIN],
+  [
+    'POST /admin/people/settings',
+    'none',
+    SIGNIN,
+    P403,
+    P403,
+    PEOPLE_SETTINGS_SAVED,
+    P403,
+    P403,
+    SIGNIN,
+    SIGNIN,
+    PASSWORD_FIRST,
+    PEOPLE_SETTINGS_SAVED,
+    SIGNIN,
+  ],
+  ['GET /admin/people/:upn', 'own+other', SIGNIN, P403, P403, OK_HTML, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
+  ['POST /admin/people/:upn/disable', 'own', SIGNIN, P403, P403, P403, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, P403, SIGNIN],
+  [
+    'POST /admin/people/:upn/disable',
+    'other',
+    SIGNIN,
+    P403,
+    P403,
+    TO_PERSON,
+    P403,
+    P403,
+    SIGNIN,
+    SIGNIN,
+    PASSWORD_FIRST,
+    TO_PERSON,
+    SIGNIN,
+  ],
+  [
+    'POST /admin/people/:upn/enable',
+    'own+other',
+    SIGNIN,
+    P403,
+    P403,
+    TO_PERSON,
+    P403,
+    P403,
+    SIGNIN,
+    SIGNIN,
+    PASSWORD_FIRST,
+    TO_PERSON,
+    SIGNIN,
+  ],
+  [
+    'POST /admin/people/:upn/role',
+    'own+other',
+    SIGNIN,
+    P403,
+    P403,
+    TO_PERSON,
+    P403,
+    P403,
+    SIGNIN,
+    SIGNIN,
+    PASSWORD_FIRST,
+    TO_PERSON,
+    SIGNIN,
+  ],
+  ['POST /admin/people/:upn/password', 'own', SIGNIN, P403, P403, H400, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, H400, SIGNIN],
+  ['POST /admin/people/:upn/password', 'other', SIGNIN, P403, P403, OK_HTML, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
+  ['GET /admin/people/:upn/remove', 'own', SIGNIN, P403, P403, P403, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, P403, SIGNIN],
+  ['GET /admin/people/:upn/remove', 'other', SIGNIN, P403, P403, OK_HTML, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, OK_HTML, SIGNIN],
+  ['POST /admin/people/:upn/remove', 'own', SIGNIN, P403, P403, P403, P403, P403, SIGNIN, SIGNIN, PASSWORD_FIRST, P403, SIGNIN],
+  [
+    'POST /admin/people/:upn/remove',
+    'other',
+    SIGNIN,
+    P403,
+    P403,
+    PERSON_REMOVED,
+    P403,
+    P403,
+    SIGNIN,
+    SIGNIN,
+    PASSWORD_FIRST,
+    PERSON_REMOVED,
+    SIGNIN,
+  ],
 ];
 
 /** The forms: every state-changing route outside the APIs (/v1.0, /_api) must refuse a request without its CSRF token. */
@@ -288,12 +484,22 @@ async function ensureScratchPerson(c: Cell): Promise<void> {
 const ensureAnyPhoto = (c: Cell) => c.w.ensurePhoto(c.target, 'any');
 const photoWrite = (c: Cell) => c.w.ensurePhoto(c.target, 'a');
 const photoBecameB = async (c: Cell, allowed: boolean) => {
-  assert.equal(await c.w.currentEtag(c.target), allowed ? c.w.photos.etagB : c.w.photos.etagA, allowed ? 'the new photo is stored' : 'the photo is unchanged');
+  assert.equal(
+    await c.w.currentEtag(c.target),
+    allowed ? c.w.photos.etagB : c.w.photos.etagA,
+    allowed ? 'the new photo is stored' : 'the photo is unchanged',
+  );
 };
 const photoRemoved = async (c: Cell, allowed: boolean) => {
-  assert.equal(await c.w.currentEtag(c.target), allowed ? null : c.w.photos.etagA, allowed ? 'the photo is removed' : 'the photo is still there');
+  assert.equal(
+    await c.w.currentEtag(c.target),
+    allowed ? null : c.w.photos.etagA,
+    allowed ? 'the photo is removed' : 'the photo is still there',
+  );
 };
-const upload = (url: string) => (c: Cell): CellRequest => ({ url, headers: { 'content-type': 'image/jpeg' }, payload: c.w.photos.b });
+const upload =
+  (url: string) =>
+  (c: Cell): CellRequest => ({ url, headers: { 'content-type': 'image/jpeg' }, payload: c.w.photos.b });
 const runIdIn = (response: LightMyRequestResponse) => /^\/admin\/runs\/([^/?]+)$/.exec(String(response.headers.location ?? ''))?.[1];
 const awaitStartedRun = async (c: Cell, response: LightMyRequestResponse) => {
   const id = runIdIn(response);
@@ -361,7 +567,10 @@ const CASES: Record<string, CaseSpec> = {
   'GET /mail/photo': { request: () => ({ url: '/mail/photo' }) },
   'POST /mail/photo': {
     before: photoWrite,
-    request: (c) => ({ url: '/mail/photo', multipart: { file: { name: 'photo', filename: 'me.jpg', type: 'image/jpeg', bytes: c.w.photos.b } } }),
+    request: (c) => ({
+      url: '/mail/photo',
+      multipart: { file: { name: 'photo', filename: 'me.jpg', type: 'image/jpeg', bytes: c.w.photos.b } },
+    }),
     effect: photoBecameB,
   },
   'POST /mail/photo/remove': { before: photoWrite, request: () => ({ url: '/mail/photo/remove', form: {} }), effect: photoRemoved },
@@ -372,7 +581,10 @@ const CASES: Record<string, CaseSpec> = {
       c.memo.hash = await c.w.t.services.directory.findPasswordHash(c.self.id);
       c.memo.mustChange = (await c.w.t.services.directory.findPerson(c.self.id))?.mustChangePassword ?? false;
     },
-    request: (c) => ({ url: '/account/password', form: { current: c.w.actors[c.actor].password ?? TEST_PASSWORD, new: NEW_PASSWORD, confirm: NEW_PASSWORD } }),
+    request: (c) => ({
+      url: '/account/password',
+      form: { current: c.w.actors[c.actor].password ?? TEST_PASSWORD, new: NEW_PASSWORD, confirm: NEW_PASSWORD },
+    }),
     async effect(c, allowed) {
       const changed = (await c.w.t.services.directory.findPasswordHash(c.self.id)) !== c.memo.hash;
       assert.equal(changed, allowed, allowed ? 'the password is changed' : 'the password is unchanged');
@@ -380,7 +592,8 @@ const CASES: Record<string, CaseSpec> = {
     async after(c) {
       // The old password comes back as it was: a one-time password stays one to change.
       const hash = c.memo.hash as string;
-      if ((await c.w.t.services.directory.findPasswordHash(c.self.id)) !== hash) await c.w.t.services.directory.setPasswordHash(c.self.id, hash, c.memo.mustChange as boolean);
+      if ((await c.w.t.services.directory.findPasswordHash(c.self.id)) !== hash)
+        await c.w.t.services.directory.setPasswordHash(c.self.id, hash, c.memo.mustChange as boolean);
     },
   },
 
@@ -397,26 +610,56 @@ const CASES: Record<string, CaseSpec> = {
   'GET /v1.0/users/:user/photos': graph.photos.users,
   'GET /v1.0/users/:user/photos/:size': graph.size.users,
   'GET /v1.0/users/:user/photos/:size/$value': graph.sizeValue.users,
-  'PUT /v1.0/users/:user/photo/$value': { targeted: true, before: photoWrite, request: (c) => upload(`/v1.0/users/${upn(c.target)}/photo/$value`)(c), effect: photoBecameB },
-  'PATCH /v1.0/users/:user/photo/$value': { targeted: true, before: photoWrite, request: (c) => upload(`/v1.0/users/${upn(c.target)}/photo/$value`)(c), effect: photoBecameB },
-  'DELETE /v1.0/users/:user/photo': { targeted: true, before: photoWrite, request: (c) => ({ url: `/v1.0/users/${upn(c.target)}/photo` }), effect: photoRemoved },
+  'PUT /v1.0/users/:user/photo/$value': {
+    targeted: true,
+    before: photoWrite,
+    request: (c) => upload(`/v1.0/users/${upn(c.target)}/photo/$value`)(c),
+    effect: photoBecameB,
+  },
+  'PATCH /v1.0/users/:user/photo/$value': {
+    targeted: true,
+    before: photoWrite,
+    request: (c) => upload(`/v1.0/users/${upn(c.target)}/photo/$value`)(c),
+    effect: photoBecameB,
+  },
+  'DELETE /v1.0/users/:user/photo': {
+    targeted: true,
+    before: photoWrite,
+    request: (c) => ({ url: `/v1.0/users/${upn(c.target)}/photo` }),
+    effect: photoRemoved,
+  },
 
   'GET /files': { request: () => ({ url: '/files' }) },
   'GET /sites': { request: () => ({ url: '/sites' }) },
   'GET /sites/people/:upn': { targeted: true, request: (c) => ({ url: `/sites/people/${enc(upn(c.target))}` }) },
   'GET /about/photo-sync': { request: () => ({ url: '/about/photo-sync' }) },
 
-  'GET /_layouts/15/userphoto.aspx': { targeted: true, request: (c) => ({ url: `/_layouts/15/userphoto.aspx?size=L&accountname=${enc(upn(c.target))}` }) },
-  'GET /User Photos/Profile Pictures/:file': { targeted: true, request: (c) => ({ url: `/User%20Photos/Profile%20Pictures/${fileStem(c.target)}_LThumb.jpg` }) },
-  'GET /_api/sp.userprofiles.peoplemanager/getmyproperties': { request: () => ({ url: '/_api/SP.UserProfiles.PeopleManager/GetMyProperties', headers: { accept: 'application/json' } }) },
+  'GET /_layouts/15/userphoto.aspx': {
+    targeted: true,
+    request: (c) => ({ url: `/_layouts/15/userphoto.aspx?size=L&accountname=${enc(upn(c.target))}` }),
+  },
+  'GET /User Photos/Profile Pictures/:file': {
+    targeted: true,
+    request: (c) => ({ url: `/User%20Photos/Profile%20Pictures/${fileStem(c.target)}_LThumb.jpg` }),
+  },
+  'GET /_api/sp.userprofiles.peoplemanager/getmyproperties': {
+    request: () => ({ url: '/_api/SP.UserProfiles.PeopleManager/GetMyProperties', headers: { accept: 'application/json' } }),
+  },
   'GET /_api/sp.userprofiles.peoplemanager/getpropertiesfor:argument': {
     targeted: true,
-    request: (c) => ({ url: `/_api/SP.UserProfiles.PeopleManager/GetPropertiesFor(accountName=@v)?@v=${accountName(c.target)}`, headers: { accept: 'application/json' } }),
+    request: (c) => ({
+      url: `/_api/SP.UserProfiles.PeopleManager/GetPropertiesFor(accountName=@v)?@v=${accountName(c.target)}`,
+      headers: { accept: 'application/json' },
+    }),
   },
   'POST /_api/sp.userprofiles.peoplemanager/setmyprofilepicture': {
     before: photoWrite,
     // As PnPjs's setMyProfilePic sends it: the raw image labelled JSON.
-    request: (c) => ({ url: '/_api/SP.UserProfiles.PeopleManager/SetMyProfilePicture', headers: { 'content-type': 'application/json;charset=utf-8' }, payload: c.w.photos.b }),
+    request: (c) => ({
+      url: '/_api/SP.UserProfiles.PeopleManager/SetMyProfilePicture',
+      headers: { 'content-type': 'application/json;charset=utf-8' },
+      payload: c.w.photos.b,
+    }),
     effect: photoBecameB,
   },
 
@@ -424,14 +667,20 @@ const CASES: Record<string, CaseSpec> = {
   'POST /admin/sync/settings': {
     async before(c) {
       const settings = await c.w.t.services.syncAdmin.getSettings(CLI_ACTOR);
-      if (settings.mode !== 'user-initiated' || settings.intervalMinutes !== 60) await c.w.t.services.syncAdmin.changeSettings(CLI_ACTOR, { mode: 'user-initiated', intervalMinutes: 60 });
+      if (settings.mode !== 'user-initiated' || settings.intervalMinutes !== 60)
+        await c.w.t.services.syncAdmin.changeSettings(CLI_ACTOR, { mode: 'user-initiated', intervalMinutes: 60 });
     },
     request: () => ({ url: '/admin/sync/settings', form: { mode: 'user-initiated', intervalMinutes: '61' } }),
     async effect(c, allowed) {
-      assert.equal((await c.w.t.services.syncAdmin.getSettings(CLI_ACTOR)).intervalMinutes, allowed ? 61 : 60, allowed ? 'the settings are saved' : 'the settings are unchanged');
+      assert.equal(
+        (await c.w.t.services.syncAdmin.getSettings(CLI_ACTOR)).intervalMinutes,
+        allowed ? 61 : 60,
+        allowed ? 'the settings are saved' : 'the settings are unchanged',
+      );
     },
     async after(c) {
-      if ((await c.w.t.services.syncAdmin.getSettings(CLI_ACTOR)).intervalMinutes !== 60) await c.w.t.services.syncAdmin.changeSettings(CLI_ACTOR, { mode: 'user-initiated', intervalMinutes: 60 });
+      if ((await c.w.t.services.syncAdmin.getSettings(CLI_ACTOR)).intervalMinutes !== 60)
+        await c.w.t.services.syncAdmin.changeSettings(CLI_ACTOR, { mode: 'user-initiated', intervalMinutes: 60 });
     },
   },
   'POST /admin/sync/runs': {
@@ -441,7 +690,11 @@ const CASES: Record<string, CaseSpec> = {
     request: () => ({ url: '/admin/sync/runs', form: { scope: 'stale' } }),
     settle: awaitStartedRun,
     async effect(c, allowed) {
-      assert.equal((await c.w.t.services.syncAdmin.listRuns(CLI_ACTOR)).length, (c.memo.runs as number) + (allowed ? 1 : 0), allowed ? 'a run started' : 'no run started');
+      assert.equal(
+        (await c.w.t.services.syncAdmin.listRuns(CLI_ACTOR)).length,
+        (c.memo.runs as number) + (allowed ? 1 : 0),
+        allowed ? 'a run started' : 'no run started',
+      );
     },
   },
   'GET /admin/sync/people/:upn': { targeted: true, request: (c) => ({ url: `/admin/sync/people/${enc(upn(c.target))}` }) },
@@ -459,10 +712,17 @@ const CASES: Record<string, CaseSpec> = {
   'GET /admin/import': { request: () => ({ url: '/admin/import' }) },
   'POST /admin/import': {
     before: (c) => c.w.ensurePhoto(c.w.people.grace, 'a'),
-    request: (c) => ({ url: '/admin/import', multipart: { file: { name: 'photos', filename: `${upn(c.w.people.grace)}.jpg`, type: 'image/jpeg', bytes: c.w.photos.b } } }),
+    request: (c) => ({
+      url: '/admin/import',
+      multipart: { file: { name: 'photos', filename: `${upn(c.w.people.grace)}.jpg`, type: 'image/jpeg', bytes: c.w.photos.b } },
+    }),
     settle: awaitStartedRun,
     async effect(c, allowed) {
-      assert.equal(await c.w.currentEtag(c.w.people.grace), allowed ? c.w.photos.etagB : c.w.photos.etagA, allowed ? 'the photo is imported' : 'nothing is imported');
+      assert.equal(
+        await c.w.currentEtag(c.w.people.grace),
+        allowed ? c.w.photos.etagB : c.w.photos.etagA,
+        allowed ? 'the photo is imported' : 'nothing is imported',
+      );
     },
   },
   'GET /admin/audit': { request: () => ({ url: '/admin/audit' }) },
@@ -476,7 +736,11 @@ const CASES: Record<string, CaseSpec> = {
     request: (c) => ({ url: '/admin/directory/photo-policy', form: { source: 'oidc', policy: c.memo.chosen as string } }),
     async effect(c, allowed) {
       c.w.t.services.directoryPhotos.forgetCached();
-      assert.equal(await c.w.t.services.directoryPhotos.policy('oidc'), allowed ? c.memo.chosen : c.memo.before, allowed ? 'the policy is saved' : 'the policy is unchanged');
+      assert.equal(
+        await c.w.t.services.directoryPhotos.policy('oidc'),
+        allowed ? c.memo.chosen : c.memo.before,
+        allowed ? 'the policy is saved' : 'the policy is unchanged',
+      );
     },
   },
   'POST /admin/directory/sync': {
@@ -487,7 +751,11 @@ const CASES: Record<string, CaseSpec> = {
     settle: awaitStartedRun,
     async effect(c, allowed) {
       // The world's directory cannot be reached: the run is recorded (failed) all the same.
-      assert.equal((await c.w.t.services.directorySync.listRuns(CLI_ACTOR, 1000)).length, (c.memo.runs as number) + (allowed ? 1 : 0), allowed ? 'a directory sync ran' : 'no directory sync ran');
+      assert.equal(
+        (await c.w.t.services.directorySync.listRuns(CLI_ACTOR, 1000)).length,
+        (c.memo.runs as number) + (allowed ? 1 : 0),
+        allowed ? 'a directory sync ran' : 'no directory sync ran',
+      );
     },
   },
   'GET /admin/runs/:id': { request: (c) => ({ url: `/admin/runs/${c.w.runId}` }) },
@@ -500,9 +768,16 @@ const CASES: Record<string, CaseSpec> = {
       c.memo.upn = `added-${randomUUID()}@contoso.example`;
       return Promise.resolve();
     },
-    request: (c) => ({ url: '/admin/people', form: { userPrincipalName: c.memo.upn as string, passwordChoice: 'password', password: NEW_PASSWORD } }),
+    request: (c) => ({
+      url: '/admin/people',
+      form: { userPrincipalName: c.memo.upn as string, passwordChoice: 'password', password: NEW_PASSWORD },
+    }),
     async effect(c, allowed) {
-      assert.equal(Boolean(await c.w.t.services.directory.findByUpnOrMail(c.memo.upn as string, { fresh: true })), allowed, allowed ? 'the person is added' : 'nobody is added');
+      assert.equal(
+        Boolean(await c.w.t.services.directory.findByUpnOrMail(c.memo.upn as string, { fresh: true })),
+        allowed,
+        allowed ? 'the person is added' : 'nobody is added',
+      );
     },
   },
   'POST /admin/people/settings': {
@@ -559,7 +834,11 @@ const CASES: Record<string, CaseSpec> = {
       assert.equal(changed, allowed && !isOwn(c), allowed ? 'a one-time password is set' : 'the password is unchanged');
     },
   },
-  'GET /admin/people/:upn/remove': { targeted: true, before: ensureScratchPerson, request: (c) => ({ url: `/admin/people/${enc(lifecycleTarget(c))}/remove` }) },
+  'GET /admin/people/:upn/remove': {
+    targeted: true,
+    before: ensureScratchPerson,
+    request: (c) => ({ url: `/admin/people/${enc(lifecycleTarget(c))}/remove` }),
+  },
   'POST /admin/people/:upn/remove': {
     targeted: true,
     before: ensureScratchPerson,
@@ -644,7 +923,9 @@ async function runCell(w: World, rule: Rule, actor: ActorName): Promise<void> {
     await rule.spec.settle?.(cell, response);
     problems.push(...outcomeProblems(response, expected, rule.method));
     if (rule.spec.effect) {
-      await rule.spec.effect(cell, !isRefusal(expected), response).catch((error: Error) => problems.push(`effect: ${error.message.split('\n')[0]}`));
+      await rule.spec
+        .effect(cell, !isRefusal(expected), response)
+        .catch((error: Error) => problems.push(`effect: ${error.message.split('\n')[0]}`));
     }
   } finally {
     await rule.spec.after?.(cell);
@@ -683,9 +964,16 @@ for (const { kind, skip } of DATABASE_KINDS) {
       // A route that names a person is checked with the actor's own UPN and with someone else's.
       for (const rule of rules) {
         const namesPerson = /:user|:upn|Profile Pictures\/:file|userphoto\.aspx|getpropertiesfor/i.test(rule.caseKey);
-        assert.equal(Boolean(rule.spec.targeted), namesPerson, `${rule.caseKey}: a person in the request must be targeted (own/other), nothing else`);
+        assert.equal(
+          Boolean(rule.spec.targeted),
+          namesPerson,
+          `${rule.caseKey}: a person in the request must be targeted (own/other), nothing else`,
+        );
         if (rule.spec.targeted) {
-          const targets = rules.filter((r) => r.caseKey === rule.caseKey).map((r) => r.target).sort();
+          const targets = rules
+            .filter((r) => r.caseKey === rule.caseKey)
+            .map((r) => r.target)
+            .sort();
           assert.deepEqual(targets, ['other', 'own'], `${rule.caseKey} has exactly one own and one other row`);
         } else {
           assert.equal(rule.target, 'none', `${rule.caseKey} names nobody: target none`);
@@ -693,10 +981,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
       }
       const routes = new Set(rules.map((r) => r.route)).size;
       const heads = rules.filter((r) => r.method === 'HEAD').length;
-      t.diagnostic(`access table on ${kind}: ${routes} routes as ${rules.length} route×target rules (${heads} of them HEAD) × ${ACTORS.length} actors = ${rules.length * ACTORS.length} cells`);
+      t.diagnostic(
+        `access table on ${kind}: ${routes} routes as ${rules.length} route×target rules (${heads} of them HEAD) × ${ACTORS.length} actors = ${rules.length * ACTORS.length} cells`,
+      );
     });
 
-    test('every route declares its input in a TypeBox schema: path parameters, the body it takes, and an API\'s replies', () => {
+    test("every route declares its input in a TypeBox schema: path parameters, the body it takes, and an API's replies", () => {
       const problems = registeredRoutes(w.t.app)
         .filter((r) => r.method !== 'HEAD' && !r.url.startsWith('/docs'))
         .flatMap((r) => {
@@ -731,10 +1021,26 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('every form refuses a request without its CSRF token, from an admin with a valid session and from anyone', async () => {
       const registered = registeredRoutes(w.t.app);
-      const forms = [...new Set(registered.filter((r) => !['GET', 'HEAD'].includes(r.method) && !/^\/(v1\.0|_api)\//.test(r.url)).map((r) => `${r.method} ${r.url}`))].sort();
-      assert.deepEqual(forms, [...CSRF_FORMS].sort(), 'the state-changing routes outside the APIs are exactly the CSRF-checked forms listed here');
+      const forms = [
+        ...new Set(
+          registered
+            .filter((r) => !['GET', 'HEAD'].includes(r.method) && !/^\/(v1\.0|_api)\//.test(r.url))
+            .map((r) => `${r.method} ${r.url}`),
+        ),
+      ].sort();
+      assert.deepEqual(
+        forms,
+        [...CSRF_FORMS].sort(),
+        'the state-changing routes outside the APIs are exactly the CSRF-checked forms listed here',
+      );
       const failures: string[] = [];
-      for (const [route, actor] of forms.flatMap((f) => [[f, 'admin'], [f, 'anonymous']] as const)) {
+      for (const [route, actor] of forms.flatMap(
+        (f) =>
+          [
+            [f, 'admin'],
+            [f, 'anonymous'],
+          ] as const,
+      )) {
         const rule = BASE_RULES.find((r) => r.route === route && r.target !== 'own')!;
         const cell = cellFor(w, rule, actor);
         await rule.spec.before?.(cell);
@@ -754,7 +1060,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
           await rule.spec.effect?.(cell, false, response).catch((error: Error) => problems.push(`effect: ${error.message.split('\n')[0]}`));
           const left = request.url === '/admin/import' ? removeLeftoverUploads(probe) : [];
           if (left.length) problems.push(`the refused upload was left on disk (${left.join(', ')}) and nothing ever removes it`);
-          if (problems.length) failures.push(`${route} (${request.url}) without _csrf as ${actor}: expected 403 html and no change, got ${describeResponse(response)}: ${problems.join('; ')}`);
+          if (problems.length)
+            failures.push(
+              `${route} (${request.url}) without _csrf as ${actor}: expected 403 html and no change, got ${describeResponse(response)}: ${problems.join('; ')}`,
+            );
         } finally {
           await rule.spec.after?.(cell);
           if (rule.spec.touchesSessions) await w.ensureSessions();
@@ -766,7 +1075,13 @@ for (const { kind, skip } of DATABASE_KINDS) {
     test('every route that takes a body answers a refusal before reading it: the answer arrives while most of the body is unsent', async () => {
       // The refusals of the table need no body (who is asking, what they name, a header): over a real
       // socket, each request declares 4 MB more body than it has and sends only the first half of it.
-      const bodyRoutes = [...new Set(registeredRoutes(w.t.app).filter((r) => !['GET', 'HEAD'].includes(r.method)).map((r) => `${r.method} ${r.url}`))];
+      const bodyRoutes = [
+        ...new Set(
+          registeredRoutes(w.t.app)
+            .filter((r) => !['GET', 'HEAD'].includes(r.method))
+            .map((r) => `${r.method} ${r.url}`),
+        ),
+      ];
       const cells = BASE_RULES.filter((rule) => bodyRoutes.includes(rule.route)).flatMap((rule) =>
         ACTORS.filter((actor) => isRefusal(rule.expected[actor])).map((actor) => ({ rule, actor })),
       );
@@ -779,10 +1094,16 @@ for (const { kind, skip } of DATABASE_KINDS) {
           const request = rule.spec.request(cellFor(w, rule, actor));
           const response = await w.sendWithheldBody(actor, rule.method, request, { extraBytes: 4_000_000, waitMs: 5000 });
           const expected = rule.expected[actor];
-          if (!response) failures.push(`${rule.method} ${request.url} as ${actor}: no answer while the body was unsent (the server waits for a body it does not need), expected ${expected}`);
+          if (!response)
+            failures.push(
+              `${rule.method} ${request.url} as ${actor}: no answer while the body was unsent (the server waits for a body it does not need), expected ${expected}`,
+            );
           else {
             const problems = outcomeProblems(response, expected, rule.method);
-            if (problems.length) failures.push(`${rule.method} ${request.url} as ${actor}: expected ${expected} before the body, got ${describeResponse(response)}: ${problems.join('; ')}`);
+            if (problems.length)
+              failures.push(
+                `${rule.method} ${request.url} as ${actor}: expected ${expected} before the body, got ${describeResponse(response)}: ${problems.join('; ')}`,
+              );
           }
         }),
       );
@@ -798,7 +1119,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
           method: 'POST',
           url: '/signin',
           headers: { cookie: [w.csrf.cookie, sessionCookie].join('; '), 'content-type': 'application/x-www-form-urlencoded' },
-          payload: new URLSearchParams({ _csrf: await csrfTokenFor(sessionCookie), username: upn(w.people.grace), password: TEST_PASSWORD }).toString(),
+          payload: new URLSearchParams({
+            _csrf: await csrfTokenFor(sessionCookie),
+            username: upn(w.people.grace),
+            password: TEST_PASSWORD,
+          }).toString(),
         });
       const sessionOf = (response: LightMyRequestResponse) => /photosync_session=([^;]+)/.exec(cookiesOf(response))?.[1];
       const home = (session: string) => w.t.app.inject({ method: 'GET', url: '/', headers: { cookie: `${SESSION_COOKIE}=${session}` } });
@@ -881,7 +1206,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const notFound = await w.send('person', 'GET', { url: '/sites/people/nobody%40contoso.example' });
       assert.equal(notFound.statusCode, 404);
       check('GET /sites/people/:upn (404)', 'person', pageHeaderProblems(notFound, 'GET'));
-      assert.deepEqual([...findings].map(([finding, actors]) => `${finding} [as ${[...actors].join(', ')}]`), []);
+      assert.deepEqual(
+        [...findings].map(([finding, actors]) => `${finding} [as ${[...actors].join(', ')}]`),
+        [],
+      );
     });
 
     test('every image is served with an exact image Content-Type and nosniff, photo or placeholder', async () => {
@@ -934,7 +1262,11 @@ describe('sign-in is rate limited per client address', () => {
         assert.ok(Number(limited.headers['retry-after']) > 0, 'with Retry-After');
         assert.match(limited.body, /Too many sign-in attempts/);
         assert.equal(cookiesOf(limited).includes(SESSION_COOKIE), false, 'and no session');
-        assert.equal((await attempt('ada@contoso.example', TEST_PASSWORD, '10.0.0.2')).statusCode, 303, 'another client address is not limited');
+        assert.equal(
+          (await attempt('ada@contoso.example', TEST_PASSWORD, '10.0.0.2')).statusCode,
+          303,
+          'another client address is not limited',
+        );
       } finally {
         await t.close();
       }

@@ -35,11 +35,27 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const adminToken = await t.tokenFor(admin);
       const put = (token: string, url: string, color: string) =>
         makePhoto('jpeg', 120, 120, { color }).then((payload) =>
-          t.app.inject({ method: 'PUT', url, headers: { ...bearer(token), 'content-type': 'image/jpeg' }, payload, remoteAddress: '10.1.2.3' }),
+          t.app.inject({
+            method: 'PUT',
+            url,
+            headers: { ...bearer(token), 'content-type': 'image/jpeg' },
+            payload,
+            remoteAddress: '10.1.2.3',
+          }),
         );
       assert.equal((await put(adaToken, '/v1.0/me/photo/$value', '#aa0000')).statusCode, 200);
       assert.equal((await put(adminToken, '/v1.0/users/ada@contoso.example/photo/$value', '#00aa00')).statusCode, 200);
-      assert.equal((await t.app.inject({ method: 'DELETE', url: '/v1.0/users/ada@contoso.example/photo', headers: bearer(adminToken), remoteAddress: '10.1.2.4' })).statusCode, 204);
+      assert.equal(
+        (
+          await t.app.inject({
+            method: 'DELETE',
+            url: '/v1.0/users/ada@contoso.example/photo',
+            headers: bearer(adminToken),
+            remoteAddress: '10.1.2.4',
+          })
+        ).statusCode,
+        204,
+      );
       fs.writeFileSync(path.join(dir, 'ada@contoso.example.jpg'), await makePhoto('jpeg', 100, 100, { color: '#0000aa' }));
       assert.equal((await cli(['photos', 'import', '--dir', dir])).code, 0);
       assert.equal((await cli(['sync', 'ada@contoso.example'])).code, 0);
@@ -51,12 +67,15 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const entries = (await auditJson('--limit', '1000')).reverse();
       const summary = entries.map((e) => [e.actor.kind, e.actor.name, e.action, e.target?.name ?? null, e.ip]);
       const entriesFor = (action: string) => summary.filter((s) => s[2] === action);
-      assert.deepEqual(summary.filter((s) => String(s[2]).startsWith('photo.')), [
-        ['token', 'ada@contoso.example', 'photo.set', 'ada@contoso.example', '10.1.2.3'],
-        ['token', 'boss@contoso.example', 'photo.replace', 'ada@contoso.example', '10.1.2.3'],
-        ['token', 'boss@contoso.example', 'photo.remove', 'ada@contoso.example', '10.1.2.4'],
-        ['import', 'cli', 'photo.set', 'ada@contoso.example', null],
-      ]);
+      assert.deepEqual(
+        summary.filter((s) => String(s[2]).startsWith('photo.')),
+        [
+          ['token', 'ada@contoso.example', 'photo.set', 'ada@contoso.example', '10.1.2.3'],
+          ['token', 'boss@contoso.example', 'photo.replace', 'ada@contoso.example', '10.1.2.3'],
+          ['token', 'boss@contoso.example', 'photo.remove', 'ada@contoso.example', '10.1.2.4'],
+          ['import', 'cli', 'photo.set', 'ada@contoso.example', null],
+        ],
+      );
       assert.deepEqual(entriesFor('import.run'), [['import', 'cli', 'import.run', null, null]]);
       assert.deepEqual(entriesFor('sync.force'), [['cli', 'cli', 'sync.force', 'ada@contoso.example', null]]);
       assert.deepEqual(entriesFor('sites.sync'), [['sync', 'sync', 'sites.sync', 'ada@contoso.example', null]]);
@@ -69,12 +88,19 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('audit filters by action and time, and refuses a bad --since with exit 2', async () => {
       const removes = await auditJson('--action', 'photo.remove');
-      assert.deepEqual(removes.map((e) => e.action), ['photo.remove']);
+      assert.deepEqual(
+        removes.map((e) => e.action),
+        ['photo.remove'],
+      );
       assert.ok((await auditJson('--since', '1h')).length > 5);
       assert.deepEqual(await auditJson('--since', '2999-01-01'), []);
       const text = await cli(['audit', '--person', 'ada@']);
       assert.match(text.stdout, /token:boss@contoso\.example {2}photo\.remove ada@contoso\.example/);
-      for (const bad of [['--since', 'yesterday'], ['--action', 'photo.delete'], ['--limit', '0']]) {
+      for (const bad of [
+        ['--since', 'yesterday'],
+        ['--action', 'photo.delete'],
+        ['--limit', '0'],
+      ]) {
         const run = await cli(['audit', ...bad]);
         assert.equal(run.code, 2, bad.join(' '));
         assert.match(run.stderr, /error: option/);
@@ -97,9 +123,16 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const boss = await t.addPerson('reader-boss@contoso.example', { role: 'admin' });
       const ada = await t.addPerson('reader-ada@contoso.example');
       const session = (person: Person): Actor => ({ kind: 'person', person, via: 'session', sessionKey: 'test' });
-      const refusedReaders: Actor[] = [session(ada), { kind: 'person', person: ada, via: 'token', scope: 'photos' }, { kind: 'person', person: boss, via: 'token', scope: 'photos' }];
+      const refusedReaders: Actor[] = [
+        session(ada),
+        { kind: 'person', person: ada, via: 'token', scope: 'photos' },
+        { kind: 'person', person: boss, via: 'token', scope: 'photos' },
+      ];
       for (const reader of refusedReaders) {
-        await assert.rejects(t.services.audit.list(reader, { limit: 1 }), (error: unknown) => error instanceof NotPermitted && /Only an admin/.test(error.message));
+        await assert.rejects(
+          t.services.audit.list(reader, { limit: 1 }),
+          (error: unknown) => error instanceof NotPermitted && /Only an admin/.test(error.message),
+        );
       }
       const admins: Actor[] = [session(boss), { kind: 'person', person: boss, via: 'token', scope: 'admin' }, CLI_ACTOR];
       const everything = await t.services.audit.list(CLI_ACTOR, { limit: 1000 });

@@ -22,15 +22,24 @@ function seededBytes(length: number, seed: number): Buffer {
 async function badInputs(): Promise<{ name: string; body: Buffer; status: number; message: RegExp }[]> {
   const jpeg = await makePhoto('jpeg', 640, 480);
   const png = await makePhoto('png', 640, 480);
-  const bomb = await sharp({ create: { width: 9_000, height: 9_000, channels: 3, background: '#000' } }).toColourspace('b-w').png({ compressionLevel: 9 }).toBuffer();
+  const bomb = await sharp({ create: { width: 9_000, height: 9_000, channels: 3, background: '#000' } })
+    .toColourspace('b-w')
+    .png({ compressionLevel: 9 })
+    .toBuffer();
   const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="200"><rect width="200" height="200" fill="red"/></svg>';
-  const svgWithScript = '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="200" height="200"><script>alert(1)</script><rect width="200" height="200"/></svg>';
+  const svgWithScript =
+    '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="200" height="200"><script>alert(1)</script><rect width="200" height="200"/></svg>';
   const base = sharp({ create: { width: 200, height: 200, channels: 3, background: '#888' } });
   return [
     { name: 'zero bytes', body: Buffer.alloc(0), status: 400, message: /empty/ },
     { name: 'random bytes', body: seededBytes(50_000, 42), status: 400, message: /not an image/ },
     { name: 'plain text', body: Buffer.from('hello, this is not a photo\n'.repeat(20)), status: 400, message: /not an image/ },
-    { name: 'HTML', body: Buffer.from('<!doctype html><html><body><img src=x onerror=alert(1)></body></html>'), status: 400, message: /not an image/ },
+    {
+      name: 'HTML',
+      body: Buffer.from('<!doctype html><html><body><img src=x onerror=alert(1)></body></html>'),
+      status: 400,
+      message: /not an image/,
+    },
     { name: 'SVG', body: Buffer.from(svg), status: 415, message: /SVG/ },
     { name: 'SVG with script', body: Buffer.from(svgWithScript), status: 415, message: /SVG/ },
     { name: 'truncated JPEG', body: jpeg.subarray(0, Math.floor(jpeg.length * 0.6)), status: 400, message: /damaged or incomplete/ },
@@ -54,7 +63,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
       t = await startTestApp(kind);
       ada = await t.addPerson('ada@contoso.example');
       token = await t.tokenFor(ada);
-      const put = await t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: bearer(token), payload: await makePhoto('jpeg', 900, 900) });
+      const put = await t.app.inject({
+        method: 'PUT',
+        url: '/v1.0/me/photo/$value',
+        headers: bearer(token),
+        payload: await makePhoto('jpeg', 900, 900),
+      });
       assert.equal(put.statusCode, 200);
       original = (await t.app.inject({ method: 'GET', url: '/v1.0/me/photo/$value', headers: bearer(token) })).rawPayload;
     });
@@ -67,7 +81,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal((await t.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
     };
 
-    test('each bad upload is refused with a clear message in Graph\'s error body', async () => {
+    test("each bad upload is refused with a clear message in Graph's error body", async () => {
       for (const input of await badInputs()) {
         const response = await t.app.inject({
           method: 'PUT',
@@ -100,11 +114,21 @@ for (const { kind, skip } of DATABASE_KINDS) {
     test('a good image with a wrong Content-Type is judged by its bytes', async () => {
       for (const contentType of ['application/json', 'text/plain', 'application/octet-stream']) {
         const photo = await makePhoto('png', 300, 300, { color: contentType === 'text/plain' ? '#113355' : '#335511' });
-        const response = await t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: { ...bearer(token), 'content-type': contentType }, payload: photo });
+        const response = await t.app.inject({
+          method: 'PUT',
+          url: '/v1.0/me/photo/$value',
+          headers: { ...bearer(token), 'content-type': contentType },
+          payload: photo,
+        });
         assert.equal(response.statusCode, 200, contentType);
       }
       // Restore the reference photo for the other tests.
-      const reset = await t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: bearer(token), payload: await makePhoto('jpeg', 900, 900) });
+      const reset = await t.app.inject({
+        method: 'PUT',
+        url: '/v1.0/me/photo/$value',
+        headers: bearer(token),
+        payload: await makePhoto('jpeg', 900, 900),
+      });
       assert.equal(reset.statusCode, 200);
       original = (await t.app.inject({ method: 'GET', url: '/v1.0/me/photo/$value', headers: bearer(token) })).rawPayload;
     });
@@ -147,7 +171,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('a GPS-tagged photo is served without GPS or any EXIF', async () => {
       const tagged = await sharp(await makePhoto('jpeg', 500, 500))
-        .withExif({ IFD0: { Make: 'TestCam', Copyright: 'secret owner' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1', GPSLongitudeRef: 'W', GPSLongitude: '0/1 7/1 0/1' } })
+        .withExif({
+          IFD0: { Make: 'TestCam', Copyright: 'secret owner' },
+          IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1', GPSLongitudeRef: 'W', GPSLongitude: '0/1 7/1 0/1' },
+        })
         .jpeg()
         .toBuffer();
       assert.ok((await sharp(tagged).metadata()).exif, 'the upload itself carries EXIF');
@@ -157,20 +184,28 @@ for (const { kind, skip } of DATABASE_KINDS) {
     });
 
     test('a CMYK JPEG is converted to sRGB', async () => {
-      const cmyk = await sharp(await makePhoto('jpeg', 400, 400)).toColourspace('cmyk').jpeg().toBuffer();
+      const cmyk = await sharp(await makePhoto('jpeg', 400, 400))
+        .toColourspace('cmyk')
+        .jpeg()
+        .toBuffer();
       assert.equal((await sharp(cmyk).metadata()).space, 'cmyk');
       await upload(cmyk);
     });
 
     test('a 16-bit PNG is stored as an 8-bit JPEG', async () => {
-      const deep = await sharp(await makePhoto('png', 400, 400)).toColourspace('rgb16').png().toBuffer();
+      const deep = await sharp(await makePhoto('png', 400, 400))
+        .toColourspace('rgb16')
+        .png()
+        .toBuffer();
       assert.equal((await sharp(deep).metadata()).depth, 'ushort');
       const served = await upload(deep);
       assert.equal((await sharp(served).metadata()).depth, 'uchar');
     });
 
     test('a PNG with transparency is flattened onto white', async () => {
-      const clear = await sharp({ create: { width: 300, height: 300, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+      const clear = await sharp({ create: { width: 300, height: 300, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+        .png()
+        .toBuffer();
       const served = await upload(clear);
       const [r, g, b] = await pixelAt(served, 100, 100);
       assert.ok(r > 245 && g > 245 && b > 245, `transparent becomes white (got ${r},${g},${b})`);

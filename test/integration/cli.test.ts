@@ -29,7 +29,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
     });
 
     test('users add takes the password from stdin, never from an argument', async () => {
-      const added = await cli(['users', 'add', 'ada@contoso.example', '--name', 'Ada Lovelace', '--mail', 'ada@contoso.example', '--password-stdin'], 'a long enough password\n');
+      const added = await cli(
+        ['users', 'add', 'ada@contoso.example', '--name', 'Ada Lovelace', '--mail', 'ada@contoso.example', '--password-stdin'],
+        'a long enough password\n',
+      );
       assert.equal(added.code, 0, added.stderr);
       assert.match(added.stdout, /Added ada@contoso.example \(Ada Lovelace, user\)/);
       assert.equal((await t.signIn('ada@contoso.example', 'a long enough password')).includes('photosync_session='), true);
@@ -69,7 +72,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(run.code, 1, 'some rows failed');
       assert.match(run.stderr, /line 3: "not-an-upn" is not a valid user principal name/);
       assert.match(run.stderr, /line 5: "superuser" is not a role/);
-      const people = JSON.parse((await cli(['users', 'list', '--json'])).stdout) as { userPrincipalName: string; displayName: string; role: string }[];
+      const people = JSON.parse((await cli(['users', 'list', '--json'])).stdout) as {
+        userPrincipalName: string;
+        displayName: string;
+        role: string;
+      }[];
       const alan = people.find((p) => p.userPrincipalName === 'alan@contoso.example');
       assert.deepEqual([alan?.displayName, alan?.role], ['Turing, Alan', 'admin']);
 
@@ -124,7 +131,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
     });
 
     test('usage errors exit with 2', async () => {
-      for (const args of [['photo', 'get'], ['photo', 'get', 'ada@contoso.example', '--size', '50'], ['nonsense'], ['photo', 'set', 'ada@contoso.example', path.join(dir, 'missing.jpg')]]) {
+      for (const args of [
+        ['photo', 'get'],
+        ['photo', 'get', 'ada@contoso.example', '--size', '50'],
+        ['nonsense'],
+        ['photo', 'set', 'ada@contoso.example', path.join(dir, 'missing.jpg')],
+      ]) {
         const run = await cli(args);
         assert.equal(run.code, 2, args.join(' '));
         assert.ok(run.stderr.length > 0);
@@ -132,7 +144,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
     });
 
     test('an unknown person is a failure that names them in plain words', async () => {
-      for (const args of [['photo', 'remove', 'nobody@contoso.example'], ['photo', 'set', 'nobody@contoso.example', path.join(dir, 'ada.png')], ['status', 'nobody@contoso.example']]) {
+      for (const args of [
+        ['photo', 'remove', 'nobody@contoso.example'],
+        ['photo', 'set', 'nobody@contoso.example', path.join(dir, 'ada.png')],
+        ['status', 'nobody@contoso.example'],
+      ]) {
         const run = await cli(args);
         assert.equal(run.code, 1, args.join(' '));
         assert.equal(run.stderr, "photosync: Nobody has the user principal name or mail 'nobody@contoso.example'.\n", args.join(' '));
@@ -159,7 +175,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(run.code, 0, run.stderr);
       const [header, ...rows] = run.stdout.trimEnd().split('\n');
       assert.deepEqual(header?.split('\t'), ['User principal name', 'Display name', 'Mail', 'Role', 'Status']);
-      assert.ok(rows.some((row) => row.startsWith('ada@contoso.example\tAda Lovelace\t')), run.stdout);
+      assert.ok(
+        rows.some((row) => row.startsWith('ada@contoso.example\tAda Lovelace\t')),
+        run.stdout,
+      );
       const listed = JSON.parse((await cli(['users', 'list', '--json'])).stdout) as { userPrincipalName: string }[];
       assert.equal(listed.length, rows.length, 'the same people, without a header');
     });
@@ -179,7 +198,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(nobody.code, 1);
       assert.match(nobody.stderr, /Nobody has the user principal name/);
 
-      const set = await cli(['users', 'set-password', 'nell@contoso.example', '--password-stdin', '--must-change'], 'nell\'s long password\n');
+      const set = await cli(
+        ['users', 'set-password', 'nell@contoso.example', '--password-stdin', '--must-change'],
+        "nell's long password\n",
+      );
       assert.equal(set.code, 0, set.stderr);
       assert.match(set.stdout, /must change it at their next sign-in/);
       const form = await t.app.inject({ method: 'GET', url: '/signin' });
@@ -187,7 +209,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
         method: 'POST',
         url: '/signin',
         headers: { cookie: form.headers['set-cookie']!.toString().split(';')[0]!, 'content-type': 'application/x-www-form-urlencoded' },
-        payload: new URLSearchParams({ _csrf: /name="_csrf" value="([^"]+)"/.exec(form.body)![1]!, username: 'nell@contoso.example', password: "nell's long password" }).toString(),
+        payload: new URLSearchParams({
+          _csrf: /name="_csrf" value="([^"]+)"/.exec(form.body)![1]!,
+          username: 'nell@contoso.example',
+          password: "nell's long password",
+        }).toString(),
       });
       assert.equal(response.headers.location, '/account/password', 'signed in, and sent to choose a password');
     });
@@ -205,8 +231,18 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const enabled = await cli(['users', 'enable', 'otto@contoso.example']);
       assert.equal(enabled.stdout, 'Enabled otto@contoso.example.\n');
       assert.ok((await t.signIn('otto@contoso.example', 'otto long password')).includes('photosync_session='));
-      const audit = JSON.parse((await cli(['audit', '--json', '--person', 'otto@contoso.example'])).stdout) as { action: string; actor: { kind: string } }[];
-      assert.deepEqual(audit.filter((e) => e.action.startsWith('person.')).map((e) => [e.action, e.actor.kind]), [['person.enable', 'cli'], ['person.disable', 'cli'], ['person.add', 'cli']]);
+      const audit = JSON.parse((await cli(['audit', '--json', '--person', 'otto@contoso.example'])).stdout) as {
+        action: string;
+        actor: { kind: string };
+      }[];
+      assert.deepEqual(
+        audit.filter((e) => e.action.startsWith('person.')).map((e) => [e.action, e.actor.kind]),
+        [
+          ['person.enable', 'cli'],
+          ['person.disable', 'cli'],
+          ['person.add', 'cli'],
+        ],
+      );
     });
 
     test('users remove needs --yes, and then removes the person', async () => {
@@ -214,16 +250,27 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const unconfirmed = await cli(['users', 'remove', 'rex@contoso.example']);
       assert.equal(unconfirmed.code, 2);
       assert.match(unconfirmed.stderr, /cannot be undone.*--yes/);
-      assert.ok(JSON.parse((await cli(['users', 'list', '--json'])).stdout).some((p: { userPrincipalName: string }) => p.userPrincipalName === 'rex@contoso.example'));
+      assert.ok(
+        JSON.parse((await cli(['users', 'list', '--json'])).stdout).some(
+          (p: { userPrincipalName: string }) => p.userPrincipalName === 'rex@contoso.example',
+        ),
+      );
       const removed = await cli(['users', 'remove', 'rex@contoso.example', '--yes']);
       assert.equal(removed.code, 0, removed.stderr);
       assert.equal(removed.stdout, 'Removed rex@contoso.example.\n');
-      assert.equal(JSON.parse((await cli(['users', 'list', '--json'])).stdout).some((p: { userPrincipalName: string }) => p.userPrincipalName === 'rex@contoso.example'), false);
+      assert.equal(
+        JSON.parse((await cli(['users', 'list', '--json'])).stdout).some(
+          (p: { userPrincipalName: string }) => p.userPrincipalName === 'rex@contoso.example',
+        ),
+        false,
+      );
       assert.equal((await cli(['users', 'remove', 'rex@contoso.example', '--yes'])).code, 1);
     });
 
     test('the last enabled admin cannot be disabled or removed from the CLI either', async () => {
-      const admins = JSON.parse((await cli(['users', 'list', '--json'])).stdout).filter((p: { role: string; enabled: boolean }) => p.role === 'admin' && p.enabled) as { userPrincipalName: string }[];
+      const admins = JSON.parse((await cli(['users', 'list', '--json'])).stdout).filter(
+        (p: { role: string; enabled: boolean }) => p.role === 'admin' && p.enabled,
+      ) as { userPrincipalName: string }[];
       assert.equal(admins.length, 1, 'alan, from the CSV import, is the only admin');
       const run = await cli(['users', 'disable', admins[0]!.userPrincipalName]);
       assert.equal(run.code, 1);
@@ -241,11 +288,17 @@ for (const { kind, skip } of DATABASE_KINDS) {
     test('a reader that closes the pipe early ends the command quietly (photosync users list | head -1)', async () => {
       // More output than a pipe holds (64 KiB), so the CLI is still writing when the reader goes away.
       const csv = path.join(dir, 'many.csv');
-      const names = Array.from({ length: 1500 }, (_, i) => `reader${i}@contoso.example,Reader Number ${i} With A Long Enough Display Name,reader${i}@contoso.example,user`);
+      const names = Array.from(
+        { length: 1500 },
+        (_, i) => `reader${i}@contoso.example,Reader Number ${i} With A Long Enough Display Name,reader${i}@contoso.example,user`,
+      );
       fs.writeFileSync(csv, ['userPrincipalName,displayName,mail,role', ...names, ''].join('\n'));
       assert.equal((await cli(['users', 'import', csv])).code, 0);
 
-      const child = spawn(process.execPath, [PHOTOSYNC_BIN, 'users', 'list'], { env: { PATH: process.env.PATH ?? '', ...t.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [PHOTOSYNC_BIN, 'users', 'list'], {
+        env: { PATH: process.env.PATH ?? '', ...t.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
       let first = '';

@@ -77,9 +77,19 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const before = lines().length;
       const bearer = `Authorization: Bearer ${token}\r\n`;
       // Anonymous: the review's attack, on the routes that used to read first (the answer needs no body).
-      await abandonUpload(port, `POST ${SET_PICTURE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json;charset=utf-8\r\n`, 4_990_000, 1_000_000);
+      await abandonUpload(
+        port,
+        `POST ${SET_PICTURE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json;charset=utf-8\r\n`,
+        4_990_000,
+        1_000_000,
+      );
       await abandonUpload(port, 'DELETE /v1.0/me/photo HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n', 4_000_000, 1_000_000);
-      await abandonUpload(port, 'POST /mail/photo HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n', 4_000_000, 1_000_000);
+      await abandonUpload(
+        port,
+        'POST /mail/photo HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n',
+        4_000_000,
+        1_000_000,
+      );
       // Signed in: the body is wanted, and the client goes away while it arrives.
       const signedIn = [
         `PUT /v1.0/me/photo/$value HTTP/1.1\r\nHost: x\r\n${bearer}Content-Type: image/jpeg\r\n`,
@@ -88,7 +98,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       ];
       for (const head of signedIn) await abandonUpload(port, head, 2_000_000, 200_000);
 
-      const aborts = () => lines().slice(before).filter((line) => line.level === 20 && /client went away/.test(line.msg ?? ''));
+      const aborts = () =>
+        lines()
+          .slice(before)
+          .filter((line) => line.level === 20 && /client went away/.test(line.msg ?? ''));
       const deadline = Date.now() + 15_000;
       while (aborts().length < signedIn.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
 
@@ -97,7 +110,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.deepEqual(errors, [], 'no abandoned upload is logged as a server error');
       const warnings = logged.filter((line) => line.level === 40).map((line) => line.msg);
       assert.deepEqual(warnings, [], 'nor as a warning');
-      assert.equal(aborts().length, signedIn.length, `each signed-in client that went away mid-body is one debug line: ${JSON.stringify(logged.map((l) => [l.level, l.msg]))}`);
+      assert.equal(
+        aborts().length,
+        signedIn.length,
+        `each signed-in client that went away mid-body is one debug line: ${JSON.stringify(logged.map((l) => [l.level, l.msg]))}`,
+      );
       for (const line of aborts()) assert.equal(line.err?.stack ?? line.stack, undefined, 'without a stack');
       assert.equal((await fetch(`${server!.url}/healthz`)).status, 200);
     });

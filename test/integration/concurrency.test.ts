@@ -39,7 +39,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await t.services.mail.setPhoto(CLI_ACTOR, person, await solid(RED), 'cli');
       const cookie = await t.signIn(person.userPrincipalName);
       const viaHttp = Array.from({ length: 25 }, () =>
-        t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=L&accountname=${person.userPrincipalName}`, headers: { cookie } }),
+        t.app.inject({
+          method: 'GET',
+          url: `/_layouts/15/userphoto.aspx?size=L&accountname=${person.userPrincipalName}`,
+          headers: { cookie },
+        }),
       );
       const direct = Array.from({ length: 25 }, (_, i) => t.services.sync.syncProfilePhoto(person, i % 2 ? 'admin' : 'cli'));
       const [responses, results] = await Promise.all([Promise.all(viaHttp), Promise.all(direct)]);
@@ -48,7 +52,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(new Set(results).size, 1, 'all callers share one result');
       // A trigger arriving after the sync finished finds the ETags equal ('unchanged'): only one renders and swaps.
       const outcomes = (await runsOf(person)).map((r) => r.outcome);
-      assert.deepEqual(outcomes.filter((o) => o !== 'unchanged'), ['synced'], `one sync (${outcomes})`);
+      assert.deepEqual(
+        outcomes.filter((o) => o !== 'unchanged'),
+        ['synced'],
+        `one sync (${outcomes})`,
+      );
       assert.ok(outcomes.length < 5, `the 50 triggers collapsed (${outcomes.length} runs)`);
     });
 
@@ -60,17 +68,35 @@ for (const { kind, skip } of DATABASE_KINDS) {
         const photos = [await solid(RED, 300 + round), await solid(GREEN, 300 + round)];
         const responses = await Promise.all(
           photos.map((payload, i) =>
-            t.app.inject({ method: 'PUT', url: `/v1.0/users/${person.userPrincipalName}/photo/$value`, headers: { ...bearer(tokens[i]!), 'content-type': 'image/jpeg' }, payload }),
+            t.app.inject({
+              method: 'PUT',
+              url: `/v1.0/users/${person.userPrincipalName}/photo/$value`,
+              headers: { ...bearer(tokens[i]!), 'content-type': 'image/jpeg' },
+              payload,
+            }),
           ),
         );
-        assert.deepEqual(responses.map((r) => r.statusCode), [200, 200]);
+        assert.deepEqual(
+          responses.map((r) => r.statusCode),
+          [200, 200],
+        );
         const current = await t.services.mail.getPhoto(CLI_ACTOR, person, { fresh: true });
         assert.ok(photos.map(photoContentEtag).includes(current.etag), 'the photo is one of the two');
         const audit = await t.services.audit.list(CLI_ACTOR, { person: person.userPrincipalName, limit: 2 });
-        assert.deepEqual(audit.map((e) => e.actor.name).sort(), [first.userPrincipalName, second.userPrincipalName].sort(), 'both writes are audited');
+        assert.deepEqual(
+          audit.map((e) => e.actor.name).sort(),
+          [first.userPrincipalName, second.userPrincipalName].sort(),
+          'both writes are audited',
+        );
         assert.equal(audit[0]!.detail?.includes(current.etag), true, 'the last write audited is the one that stands');
         const sizes = await Promise.all(
-          current.sizes.map((size) => t.app.inject({ method: 'GET', url: `/v1.0/users/${person.userPrincipalName}/photos/${size}x${size}/$value`, headers: bearer(tokens[0]!) })),
+          current.sizes.map((size) =>
+            t.app.inject({
+              method: 'GET',
+              url: `/v1.0/users/${person.userPrincipalName}/photos/${size}x${size}/$value`,
+              headers: bearer(tokens[0]!),
+            }),
+          ),
         );
         const expected = current.etag === photoContentEtag(photos[0]!) ? 'red' : 'green';
         for (const [i, r] of sizes.entries()) {
@@ -84,7 +110,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const person = await newPerson();
       const viewer = bearer(await t.tokenFor(await newPerson()));
       const photos = { red: await solid(RED), green: await solid(GREEN) };
-      const etagColour = new Map([[photoContentEtag(photos.red), 'red'], [photoContentEtag(photos.green), 'green']]);
+      const etagColour = new Map([
+        [photoContentEtag(photos.red), 'red'],
+        [photoContentEtag(photos.green), 'green'],
+      ]);
       let swapping = true;
       const swaps = (async () => {
         for (let i = 0; i < 12; i++) {
@@ -100,10 +129,17 @@ for (const { kind, skip } of DATABASE_KINDS) {
         // Let the swaps' I/O (sharp, the database) run: in-process requests alone never leave the microtask queue.
         await new Promise((resolve) => setImmediate(resolve));
         const set = await t.services.sites.getThumbnailSet(person);
-        assert.ok(set.length === 0 || (set.length === 3 && new Set(set.map((s) => s.sourceEtag)).size === 1), `one version in a set: ${JSON.stringify(set)}`);
+        assert.ok(
+          set.length === 0 || (set.length === 3 && new Set(set.map((s) => s.sourceEtag)).size === 1),
+          `one version in a set: ${JSON.stringify(set)}`,
+        );
         sets++;
         for (const size of ['S', 'M', 'L'] as const) {
-          const r = await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=${size}&accountname=${person.userPrincipalName}`, headers: viewer });
+          const r = await t.app.inject({
+            method: 'GET',
+            url: `/_layouts/15/userphoto.aspx?size=${size}&accountname=${person.userPrincipalName}`,
+            headers: viewer,
+          });
           const etag = /^"([0-9a-f]{32})-[SML]"$/.exec(r.headers.etag as string)?.[1];
           if (!etag) continue; // the placeholder before the first swap
           assert.equal(await colourOf(r.rawPayload), etagColour.get(etag), 'the bytes are the version their ETag names');
@@ -136,10 +172,15 @@ describe('two server processes on one PostgreSQL database', { skip: postgresSkip
       body: new URLSearchParams({ _csrf: csrf, username: upn, password: TEST_PASSWORD }),
     });
     assert.equal(response.status, 303);
-    return response.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    return response.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
   };
   const sitesPhoto = (server: KillableServer, size: string, cookie?: string) =>
-    fetch(`${server.url}/_layouts/15/userphoto.aspx?size=${size}&accountname=${person.userPrincipalName}`, { headers: cookie ? { cookie } : bearer(adminTokens[0]!) });
+    fetch(`${server.url}/_layouts/15/userphoto.aspx?size=${size}&accountname=${person.userPrincipalName}`, {
+      headers: cookie ? { cookie } : bearer(adminTokens[0]!),
+    });
 
   before(async () => {
     scratch = await createScratchPostgres();
@@ -151,7 +192,10 @@ describe('two server processes on one PostgreSQL database', { skip: postgresSkip
       await services.directory.addPerson({ userPrincipalName: 'admin-a@contoso.example', role: 'admin' }),
       await services.directory.addPerson({ userPrincipalName: 'admin-b@contoso.example', role: 'admin' }),
     ];
-    adminTokens = [(await services.identity.createApiToken(CLI_ACTOR, admins[0]!, 't')).token, (await services.identity.createApiToken(CLI_ACTOR, admins[1]!, 't')).token];
+    adminTokens = [
+      (await services.identity.createApiToken(CLI_ACTOR, admins[0]!, 't')).token,
+      (await services.identity.createApiToken(CLI_ACTOR, admins[1]!, 't')).token,
+    ];
     personToken = (await services.identity.createApiToken(CLI_ACTOR, person, 't')).token;
     await services.mail.setPhoto(CLI_ACTOR, person, await solid(RED), 'cli');
     await services.close();
@@ -180,7 +224,11 @@ describe('two server processes on one PostgreSQL database', { skip: postgresSkip
     assert.ok(responses.every((r) => r.status === 200));
     for (const r of responses) assert.equal(await colourOf(Buffer.from(await r.arrayBuffer())), 'red');
     const outcomes = (await syncRuns()).map((r) => r.outcome);
-    assert.deepEqual(outcomes.filter((o) => o === 'synced'), ['synced'], `one sync renders and swaps; the other process finds it done (${outcomes})`);
+    assert.deepEqual(
+      outcomes.filter((o) => o === 'synced'),
+      ['synced'],
+      `one sync renders and swaps; the other process finds it done (${outcomes})`,
+    );
     // Triggers that arrive after a run finished find it done ('unchanged'); the 50 still collapse.
     assert.ok(outcomes.length < 10, `each process collapses its triggers (${outcomes.length} runs)`);
   });
@@ -188,7 +236,11 @@ describe('two server processes on one PostgreSQL database', { skip: postgresSkip
   test('a swap in one process shows in the other at once (LISTEN/NOTIFY), not after its cache expires', async () => {
     const [a, b] = servers as [KillableServer, KillableServer];
     assert.equal(await colourOf(Buffer.from(await (await sitesPhoto(b, 'S')).arrayBuffer())), 'red', 'B has red in its hot cache');
-    const upload = await fetch(`${a.url}/v1.0/me/photo/$value`, { method: 'PUT', headers: { ...bearer(personToken), 'content-type': 'image/jpeg' }, body: new Uint8Array(await solid(GREEN)) });
+    const upload = await fetch(`${a.url}/v1.0/me/photo/$value`, {
+      method: 'PUT',
+      headers: { ...bearer(personToken), 'content-type': 'image/jpeg' },
+      body: new Uint8Array(await solid(GREEN)),
+    });
     assert.equal(upload.status, 200);
     const cookie = await signIn(a, person.userPrincipalName);
     await sitesPhoto(a, 'L', cookie); // the person's own view syncs, in process A
@@ -209,11 +261,25 @@ describe('two server processes on one PostgreSQL database', { skip: postgresSkip
       const photos = [await solid(RED, 350 + round), await solid(GREEN, 350 + round)];
       const responses = await Promise.all(
         servers.map((server, i) =>
-          fetch(`${server.url}/v1.0/users/${person.userPrincipalName}/photo/$value`, { method: 'PUT', headers: { ...bearer(adminTokens[i]!), 'content-type': 'image/jpeg' }, body: new Uint8Array(photos[i]!) }),
+          fetch(`${server.url}/v1.0/users/${person.userPrincipalName}/photo/$value`, {
+            method: 'PUT',
+            headers: { ...bearer(adminTokens[i]!), 'content-type': 'image/jpeg' },
+            body: new Uint8Array(photos[i]!),
+          }),
         ),
       );
-      assert.deepEqual(responses.map((r) => r.status), [200, 200]);
-      const metadata = await Promise.all(servers.map(async (s) => (await (await fetch(`${s.url}/v1.0/users/${person.userPrincipalName}/photo`, { headers: bearer(adminTokens[0]!) })).json()) as { '@odata.mediaEtag': string }));
+      assert.deepEqual(
+        responses.map((r) => r.status),
+        [200, 200],
+      );
+      const metadata = await Promise.all(
+        servers.map(
+          async (s) =>
+            (await (await fetch(`${s.url}/v1.0/users/${person.userPrincipalName}/photo`, { headers: bearer(adminTokens[0]!) })).json()) as {
+              '@odata.mediaEtag': string;
+            },
+        ),
+      );
       const etags = new Set(metadata.map((m) => m['@odata.mediaEtag']));
       assert.equal(etags.size, 1, 'both processes answer with the same version');
       assert.ok(photos.map((p) => `"${photoContentEtag(p)}"`).includes([...etags][0]!));

@@ -46,15 +46,28 @@ for (const { kind, skip } of DATABASE_KINDS) {
     test('control characters are refused in every text field: display name, mail address and token label', async () => {
       const { directory, identity } = t.services;
       for (const bad of [SET_TITLE, '\u0000', '\u009b31m', '\u2028']) {
-        await refusedAsBadInput(directory.addPerson({ userPrincipalName: 'mallory@contoso.example', mail: `mallory${bad}@contoso.example` }), `a mail address with ${JSON.stringify(bad)}`);
-        await refusedAsBadInput(directory.addPerson({ userPrincipalName: 'mallory@contoso.example', displayName: `Mallory${bad}` }), `a display name with ${JSON.stringify(bad)}`);
+        await refusedAsBadInput(
+          directory.addPerson({ userPrincipalName: 'mallory@contoso.example', mail: `mallory${bad}@contoso.example` }),
+          `a mail address with ${JSON.stringify(bad)}`,
+        );
+        await refusedAsBadInput(
+          directory.addPerson({ userPrincipalName: 'mallory@contoso.example', displayName: `Mallory${bad}` }),
+          `a display name with ${JSON.stringify(bad)}`,
+        );
         await refusedAsBadInput(identity.createApiToken(CLI_ACTOR, ada, `deploy${bad}`), `a token label with ${JSON.stringify(bad)}`);
       }
       assert.equal(await directory.findPerson('mallory@contoso.example'), undefined, 'nobody was added');
       assert.equal((await identity.listApiTokens(CLI_ACTOR)).length, 0, 'no token was made');
 
       // The same through the CLI: a usage error, and the message does not replay the sequence.
-      const added = await cli(['users', 'add', 'mallory@contoso.example', '--mail', `mallory${SET_TITLE}@contoso.example`, '--no-password']);
+      const added = await cli([
+        'users',
+        'add',
+        'mallory@contoso.example',
+        '--mail',
+        `mallory${SET_TITLE}@contoso.example`,
+        '--no-password',
+      ]);
       assert.equal(added.code, 2, added.stderr);
       assert.match(added.stderr, /not a valid mail address/);
       const token = await cli(['tokens', 'create', '--user', 'ada@contoso.example', '--name', `deploy${SET_TITLE}`]);
@@ -88,11 +101,29 @@ for (const { kind, skip } of DATABASE_KINDS) {
         .execute();
       await db
         .insertInto('api_tokens')
-        .values({ id: 'token-with-hostile-label', person_id: ada.id, name: hostile, token_hash: 'not-a-real-hash', created_at: now, last_used_at: null, revoked_at: null })
+        .values({
+          id: 'token-with-hostile-label',
+          person_id: ada.id,
+          name: hostile,
+          token_hash: 'not-a-real-hash',
+          created_at: now,
+          last_used_at: null,
+          revoked_at: null,
+        })
         .execute();
       await db
         .insertInto('audit_log')
-        .values({ at: now, actor_kind: 'cli', actor_id: null, actor_name: 'cli', action: 'token.create', target_id: ada.id, target_name: hostile, detail: `token x "${hostile}"`, ip: null })
+        .values({
+          at: now,
+          actor_kind: 'cli',
+          actor_id: null,
+          actor_name: 'cli',
+          action: 'token.create',
+          target_id: ada.id,
+          target_name: hostile,
+          detail: `token x "${hostile}"`,
+          ip: null,
+        })
         .execute();
 
       for (const args of [['users', 'list'], ['tokens', 'list'], ['audit']]) {
@@ -107,7 +138,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
       // JSON output stays JSON with the same values, with every control character escaped.
       const values = {
-        'users list': (list: { userPrincipalName: string; displayName: string }[]) => list.find((p) => p.userPrincipalName === 'eve@contoso.example')?.displayName,
+        'users list': (list: { userPrincipalName: string; displayName: string }[]) =>
+          list.find((p) => p.userPrincipalName === 'eve@contoso.example')?.displayName,
         'tokens list': (list: { id: string; name: string }[]) => list.find((x) => x.id === 'token-with-hostile-label')?.name,
         audit: (list: { target: { name: string } | null }[]) => list.find((e) => e.target?.name.startsWith('Eve'))?.target?.name,
       };
@@ -115,7 +147,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
         const run = await cli([...command.split(' '), '--json']);
         assert.equal(run.code, 0, run.stderr);
         assert.equal(rawControlIn(run), undefined, `photosync ${command} --json prints no raw control character`);
-        assert.equal((valueIn as (list: never) => string | undefined)(JSON.parse(run.stdout) as never), hostile, `photosync ${command} --json keeps the value intact`);
+        assert.equal(
+          (valueIn as (list: never) => string | undefined)(JSON.parse(run.stdout) as never),
+          hostile,
+          `photosync ${command} --json keeps the value intact`,
+        );
       }
     });
 
@@ -133,7 +169,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       );
       const run = await cli(['users', 'import', csv, '--json']);
       assert.equal(run.code, 1, `some rows failed: ${run.stderr}`);
-      const report = JSON.parse(run.stdout) as { rows: { line: number; outcome: string; message?: string }[]; counts: Record<string, number> };
+      const report = JSON.parse(run.stdout) as {
+        rows: { line: number; outcome: string; message?: string }[];
+        counts: Record<string, number>;
+      };
       assert.deepEqual(report.counts, { created: 2, updated: 0, unchanged: 0, failed: 2 });
       assert.deepEqual(
         report.rows.map((r) => [r.line, r.outcome]),

@@ -29,7 +29,11 @@ class Browser {
     return this.cookies.get('photosync_session');
   }
 
-  async request(method: string, url: string, options: { headers?: Record<string, string>; payload?: string | Buffer } = {}): Promise<LightMyRequestResponse> {
+  async request(
+    method: string,
+    url: string,
+    options: { headers?: Record<string, string>; payload?: string | Buffer } = {},
+  ): Promise<LightMyRequestResponse> {
     const cookie = [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
     const response = await this.app.inject({
       method: method as 'GET',
@@ -101,12 +105,15 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const adaEtag = await etagOf(ada);
       const adaUpn = encodeURIComponent(ada.userPrincipalName);
 
-      const put = await browser.request('PUT', `/v1.0/users/${adaUpn}/photo/$value`, { headers: { 'content-type': 'image/jpeg' }, payload: otherPhoto });
-      assert.equal(put.statusCode, 403, 'replacing another person\'s photo is refused');
+      const put = await browser.request('PUT', `/v1.0/users/${adaUpn}/photo/$value`, {
+        headers: { 'content-type': 'image/jpeg' },
+        payload: otherPhoto,
+      });
+      assert.equal(put.statusCode, 403, "replacing another person's photo is refused");
       assert.match(put.json().error.message, /one-time password/);
       const removed = await browser.request('DELETE', `/v1.0/users/${adaUpn}/photo`);
-      assert.equal(removed.statusCode, 403, 'removing another person\'s photo is refused');
-      assert.equal(await etagOf(ada), adaEtag, 'Ada\'s photo is untouched');
+      assert.equal(removed.statusCode, 403, "removing another person's photo is refused");
+      assert.equal(await etagOf(ada), adaEtag, "Ada's photo is untouched");
 
       const setMine = await browser.request('POST', '/_api/SP.UserProfiles.PeopleManager/SetMyProfilePicture', {
         headers: { 'content-type': 'application/json;charset=utf-8', 'x-requestdigest': 'digest' },
@@ -130,9 +137,16 @@ for (const { kind, skip } of DATABASE_KINDS) {
       }
       assert.equal((await browser.get('/account/password')).statusCode, 200, 'the password page opens');
 
-      const changed = await browser.submit('/account/password', '/account/password', { current: oneTimeAdmin.password, new: NEW_PASSWORD, confirm: NEW_PASSWORD });
+      const changed = await browser.submit('/account/password', '/account/password', {
+        current: oneTimeAdmin.password,
+        new: NEW_PASSWORD,
+        confirm: NEW_PASSWORD,
+      });
       assert.equal(changed.headers.location, '/?done=password');
-      const afterChange = await browser.request('PUT', `/v1.0/users/${adaUpn}/photo/$value`, { headers: { 'content-type': 'image/jpeg' }, payload: otherPhoto });
+      const afterChange = await browser.request('PUT', `/v1.0/users/${adaUpn}/photo/$value`, {
+        headers: { 'content-type': 'image/jpeg' },
+        payload: otherPhoto,
+      });
       assert.equal(afterChange.statusCode, 200, 'once the password is changed, the admin is an admin');
       assert.equal((await browser.get('/admin/sync')).statusCode, 200);
       await t.services.mail.setPhoto(CLI_ACTOR, ada, photo, 'cli');
@@ -154,7 +168,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
     });
 
     // Item 6 of issue 10.
-    test('an admin\'s token has the photos scope unless asked: it writes photos but opens no admin page and cannot change the sync mode', async () => {
+    test("an admin's token has the photos scope unless asked: it writes photos but opens no admin page and cannot change the sync mode", async () => {
       const photosToken = await t.tokenFor(root);
       const adminToken = (await t.services.identity.createApiToken(CLI_ACTOR, root, 'admin work', { scope: 'admin' })).token;
       const csrfForm = new Browser(t.app);
@@ -165,9 +179,22 @@ for (const { kind, skip } of DATABASE_KINDS) {
           payload: new URLSearchParams({ _csrf: token, mode: 'scheduled', intervalMinutes: interval }).toString(),
         });
 
-      for (const url of ['/admin/sync', '/admin/audit', '/admin/import', `/admin/sync/people/${encodeURIComponent(ada.userPrincipalName)}`]) {
-        assert.equal((await t.app.inject({ method: 'GET', url, headers: bearer(photosToken) })).statusCode, 403, `${url} refuses a photos token`);
-        assert.equal((await t.app.inject({ method: 'GET', url, headers: bearer(adminToken) })).statusCode, 200, `${url} opens for an admin-scoped token`);
+      for (const url of [
+        '/admin/sync',
+        '/admin/audit',
+        '/admin/import',
+        `/admin/sync/people/${encodeURIComponent(ada.userPrincipalName)}`,
+      ]) {
+        assert.equal(
+          (await t.app.inject({ method: 'GET', url, headers: bearer(photosToken) })).statusCode,
+          403,
+          `${url} refuses a photos token`,
+        );
+        assert.equal(
+          (await t.app.inject({ method: 'GET', url, headers: bearer(adminToken) })).statusCode,
+          200,
+          `${url} opens for an admin-scoped token`,
+        );
       }
       const before = await t.services.syncAdmin.getSettings(CLI_ACTOR);
       assert.equal((await settingsForm('17', photosToken)).statusCode, 403);
@@ -187,7 +214,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await t.services.mail.setPhoto(CLI_ACTOR, ada, photo, 'cli');
     });
 
-    test('only an admin\'s token can have the admin scope', async () => {
+    test("only an admin's token can have the admin scope", async () => {
       await assert.rejects(t.services.identity.createApiToken(CLI_ACTOR, ada, 'escalate', { scope: 'admin' }), /admin/);
       const adaToken = (await t.services.identity.createApiToken(CLI_ACTOR, ada, 'ordinary')).token;
       assert.equal((await t.app.inject({ method: 'GET', url: '/admin/sync', headers: bearer(adaToken) })).statusCode, 403);
@@ -229,7 +256,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await created(['--user', ada.userPrincipalName, '--name', 'twelve hours', '--expires-in', '12h']);
       await created(['--user', ada.userPrincipalName, '--name', 'no expiry', '--no-expiry']);
       await created(['--user', root.userPrincipalName, '--name', 'admin scope', '--scope', 'admin']);
-      const list = JSON.parse((await cli(['tokens', 'list', '--json'])).stdout) as { name: string; scope: string; createdAt: string; expiresAt: string | null }[];
+      const list = JSON.parse((await cli(['tokens', 'list', '--json'])).stdout) as {
+        name: string;
+        scope: string;
+        createdAt: string;
+        expiresAt: string | null;
+      }[];
       const find = (name: string) => list.find((x) => x.name === name)!;
       const lifetime = (name: string) => Date.parse(find(name).expiresAt!) - Date.parse(find(name).createdAt);
       assert.equal(lifetime('thirty days'), 30 * DAY);
@@ -239,9 +271,18 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(lifetime('admin scope'), 90 * DAY, 'the default is 90 days');
 
       const text = (await cli(['tokens', 'list'])).stdout.split('\n');
-      assert.match(text.find((line) => line.includes('thirty days'))!, /\tphotos\t.*expires 20\d\d-/);
-      assert.match(text.find((line) => line.includes('no expiry'))!, /never expires/);
-      assert.match(text.find((line) => line.includes('admin scope'))!, /\tadmin\t/);
+      assert.match(
+        text.find((line) => line.includes('thirty days'))!,
+        /\tphotos\t.*expires 20\d\d-/,
+      );
+      assert.match(
+        text.find((line) => line.includes('no expiry'))!,
+        /never expires/,
+      );
+      assert.match(
+        text.find((line) => line.includes('admin scope'))!,
+        /\tadmin\t/,
+      );
 
       for (const args of [
         ['--user', ada.userPrincipalName, '--scope', 'admin'],
@@ -279,7 +320,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       }
     });
 
-    test('a password change gives the browser a new session id and can revoke the person\'s tokens', async () => {
+    test("a password change gives the browser a new session id and can revoke the person's tokens", async () => {
       const keep = (await t.services.identity.createApiToken(CLI_ACTOR, grace, 'kept')).token;
       const browser = new Browser(t.app);
       await browser.signIn(grace.userPrincipalName);
@@ -289,20 +330,37 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const page = await browser.get('/account/password');
       assert.match(page.body, /Also revoke your 1 API token/, 'the page offers to revoke the tokens');
 
-      const changed = await browser.submit('/account/password', '/account/password', { current: TEST_PASSWORD, new: NEW_PASSWORD, confirm: NEW_PASSWORD });
+      const changed = await browser.submit('/account/password', '/account/password', {
+        current: TEST_PASSWORD,
+        new: NEW_PASSWORD,
+        confirm: NEW_PASSWORD,
+      });
       assert.equal(changed.headers.location, '/?done=password');
       assert.ok(browser.session && browser.session !== before, 'a new session id');
       assert.equal((await browser.get('/')).statusCode, 200, 'the new one works');
       const old = await t.app.inject({ method: 'GET', url: '/', headers: { cookie: `photosync_session=${before}` } });
       assert.equal(old.statusCode, 303, 'the old id no longer opens anything');
       assert.equal((await otherBrowser.get('/')).statusCode, 303, 'nor do the other sessions');
-      assert.equal((await t.app.inject({ method: 'GET', url: '/v1.0/me/photo', headers: bearer(keep) })).statusCode, 404, 'tokens stay unless asked');
+      assert.equal(
+        (await t.app.inject({ method: 'GET', url: '/v1.0/me/photo', headers: bearer(keep) })).statusCode,
+        404,
+        'tokens stay unless asked',
+      );
 
       const revoke = (await t.services.identity.createApiToken(CLI_ACTOR, grace, 'second')).token;
-      const again = await browser.submit('/account/password', '/account/password', { current: NEW_PASSWORD, new: TEST_PASSWORD, confirm: TEST_PASSWORD, revokeTokens: 'on' });
+      const again = await browser.submit('/account/password', '/account/password', {
+        current: NEW_PASSWORD,
+        new: TEST_PASSWORD,
+        confirm: TEST_PASSWORD,
+        revokeTokens: 'on',
+      });
       assert.equal(again.headers.location, '/?done=password');
       for (const token of [keep, revoke]) {
-        assert.equal((await t.app.inject({ method: 'GET', url: '/v1.0/me/photo', headers: bearer(token) })).statusCode, 401, 'revoked with the change');
+        assert.equal(
+          (await t.app.inject({ method: 'GET', url: '/v1.0/me/photo', headers: bearer(token) })).statusCode,
+          401,
+          'revoked with the change',
+        );
       }
       assert.equal((await browser.get('/')).statusCode, 200);
     });
@@ -318,7 +376,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const signedInAttacker = new Browser(t.app);
       await signedInAttacker.signIn(grace.userPrincipalName);
       const graceToken = csrfIn((await signedInAttacker.get('/mail/photo')).body);
-      for (const [label, from, token] of [['anonymous', attacker, anonymousToken], ['another session', signedInAttacker, graceToken]] as const) {
+      for (const [label, from, token] of [
+        ['anonymous', attacker, anonymousToken],
+        ['another session', signedInAttacker, graceToken],
+      ] as const) {
         const planted = new Browser(t.app);
         planted.cookies.set('photosync_session', victim.session!);
         planted.cookies.set('_csrf', from.cookies.get('_csrf')!);
@@ -327,16 +388,16 @@ for (const { kind, skip } of DATABASE_KINDS) {
         assert.equal(await etagOf(ada), etag, 'the photo is still there');
       }
       const own = await victim.submit('/mail/photo', '/mail/photo/remove', {});
-      assert.equal(own.headers.location, '/mail/photo?done=removed', 'the victim\'s own token works');
+      assert.equal(own.headers.location, '/mail/photo?done=removed', "the victim's own token works");
       await t.services.mail.setPhoto(CLI_ACTOR, ada, photo, 'cli');
     });
 
     // Item 10 of issue 10.
-    test('without METRICS_TOKEN, /metrics answers only an admin\'s session or admin-scoped token', async () => {
+    test("without METRICS_TOKEN, /metrics answers only an admin's session or admin-scoped token", async () => {
       const scrape = (headers: Record<string, string> = {}) => t.app.inject({ method: 'GET', url: '/metrics', headers });
       assert.equal((await scrape()).statusCode, 401);
       assert.equal((await scrape(bearer(await t.tokenFor(ada)))).statusCode, 403);
-      assert.equal((await scrape(bearer(await t.tokenFor(root)))).statusCode, 403, 'an admin\'s photos token');
+      assert.equal((await scrape(bearer(await t.tokenFor(root)))).statusCode, 403, "an admin's photos token");
       const adminToken = (await t.services.identity.createApiToken(CLI_ACTOR, root, 'prometheus', { scope: 'admin' })).token;
       const allowed = await scrape(bearer(adminToken));
       assert.equal(allowed.statusCode, 200);
@@ -383,7 +444,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
         const browser = new Browser(t.app);
         await browser.signIn(ada.userPrincipalName);
         const token = csrfIn((await browser.get('/account/password')).body);
-        const attempt = (current: string) => browser.submit('/account/password', '/account/password', { current, new: NEW_PASSWORD, confirm: NEW_PASSWORD }, token);
+        const attempt = (current: string) =>
+          browser.submit('/account/password', '/account/password', { current, new: NEW_PASSWORD, confirm: NEW_PASSWORD }, token);
         for (let i = 0; i < 3; i++) assert.equal((await attempt(`wrong guess number ${i}`)).statusCode, 400);
         const limited = await attempt(TEST_PASSWORD);
         assert.equal(limited.statusCode, 429, 'refused even with the right password');
@@ -393,8 +455,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
         const other = new Browser(t.app);
         await other.signIn('grace@contoso.example');
-        const graceChange = await other.submit('/account/password', '/account/password', { current: TEST_PASSWORD, new: NEW_PASSWORD, confirm: NEW_PASSWORD });
-        assert.equal(graceChange.statusCode, 303, 'another person\'s session is not limited by Ada\'s attempts');
+        const graceChange = await other.submit('/account/password', '/account/password', {
+          current: TEST_PASSWORD,
+          new: NEW_PASSWORD,
+          confirm: NEW_PASSWORD,
+        });
+        assert.equal(graceChange.statusCode, 303, "another person's session is not limited by Ada's attempts");
       } finally {
         await t.close();
       }

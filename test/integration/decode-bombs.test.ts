@@ -40,7 +40,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
       ada = await t.addPerson(ADA);
       adaToken = await t.tokenFor(ada);
       known = await makePhoto('jpeg', 500, 500, { color: '#445566' });
-      const put = await t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: { ...bearer(adaToken), 'content-type': 'image/jpeg' }, payload: known });
+      const put = await t.app.inject({
+        method: 'PUT',
+        url: '/v1.0/me/photo/$value',
+        headers: { ...bearer(adaToken), 'content-type': 'image/jpeg' },
+        payload: known,
+      });
       assert.equal(put.statusCode, 200, put.body);
     });
     after(() => t?.close());
@@ -55,9 +60,18 @@ for (const { kind, skip } of DATABASE_KINDS) {
     test(`a JPEG with ${SCANS.toLocaleString('en')} scans sent to Graph PUT is refused with a 4xx that says so, within the image-work limit, and the previous photo stays`, async () => {
       const before = await currentEtag();
       const started = performance.now();
-      const response = await t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: { ...bearer(adaToken), 'content-type': 'image/jpeg' }, payload: bomb });
+      const response = await t.app.inject({
+        method: 'PUT',
+        url: '/v1.0/me/photo/$value',
+        headers: { ...bearer(adaToken), 'content-type': 'image/jpeg' },
+        payload: bomb,
+      });
       const elapsed = performance.now() - started;
-      assert.equal(response.statusCode, 400, `expected a refusal, got ${response.statusCode} after ${Math.round(elapsed)} ms: ${response.body.slice(0, 200)}`);
+      assert.equal(
+        response.statusCode,
+        400,
+        `expected a refusal, got ${response.statusCode} after ${Math.round(elapsed)} ms: ${response.body.slice(0, 200)}`,
+      );
       const error = response.json().error as { code: string; message: string };
       assert.equal(error.code, 'InvalidImage');
       assert.match(error.message, refusal);
@@ -72,9 +86,18 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const page = await t.app.inject({ method: 'GET', url: '/mail/photo', headers: { cookie } });
       const form = multipart({ _csrf: csrfIn(page.body) }, { name: 'photo', filename: 'bomb.jpg', type: 'image/jpeg', bytes: bomb });
       const started = performance.now();
-      const response = await t.app.inject({ method: 'POST', url: '/mail/photo', headers: { cookie, 'content-type': form.contentType, accept: 'text/html' }, payload: form.payload });
+      const response = await t.app.inject({
+        method: 'POST',
+        url: '/mail/photo',
+        headers: { cookie, 'content-type': form.contentType, accept: 'text/html' },
+        payload: form.payload,
+      });
       const elapsed = performance.now() - started;
-      assert.equal(response.statusCode, 400, `expected a refusal, got ${response.statusCode} ${String(response.headers.location ?? '')} after ${Math.round(elapsed)} ms`);
+      assert.equal(
+        response.statusCode,
+        400,
+        `expected a refusal, got ${response.statusCode} ${String(response.headers.location ?? '')} after ${Math.round(elapsed)} ms`,
+      );
       const alert = /role="alert"[^>]*>([\s\S]*?)<\/p>/.exec(response.body)?.[1] ?? '';
       assert.match(alert, refusal);
       assert.ok(elapsed < IMAGE_WORK_LIMIT_MS, `the refusal took ${Math.round(elapsed)} ms`);
@@ -86,7 +109,14 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const grace = await t.tokenFor(await t.addPerson(GRACE));
       const { port } = new URL(await t.app.listen({ port: 0, host: '127.0.0.1' }));
       const put = (token: string, body: Buffer) => {
-        const request = http.request({ host: '127.0.0.1', port: Number(port), method: 'PUT', path: '/v1.0/me/photo/$value', agent: false, headers: { ...bearer(token), 'content-type': 'image/jpeg', 'content-length': body.length } });
+        const request = http.request({
+          host: '127.0.0.1',
+          port: Number(port),
+          method: 'PUT',
+          path: '/v1.0/me/photo/$value',
+          agent: false,
+          headers: { ...bearer(token), 'content-type': 'image/jpeg', 'content-length': body.length },
+        });
         const answered = new Promise<number>((resolve, reject) => {
           request.on('response', (response) => {
             response.resume();
@@ -106,7 +136,9 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const status = await put(grace, small).answered;
       const elapsed = performance.now() - started;
       const bombStatuses = await Promise.all(bombs.map((b) => b.answered));
-      console.log(`# ${kind}: a ${small.length}-byte upload beside two ${Math.round(bomb.length / 1024)} KB scan bombs: ${status} in ${Math.round(elapsed)} ms; the bombs: ${bombStatuses.join(', ')}`);
+      console.log(
+        `# ${kind}: a ${small.length}-byte upload beside two ${Math.round(bomb.length / 1024)} KB scan bombs: ${status} in ${Math.round(elapsed)} ms; the bombs: ${bombStatuses.join(', ')}`,
+      );
       assert.equal(status, 200);
       assert.ok(elapsed < IMAGE_WORK_LIMIT_MS, `the normal upload waited ${Math.round(elapsed)} ms beside two bombs`);
       assert.deepEqual(bombStatuses, [400, 400]);

@@ -37,17 +37,28 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await setPolicy('oidc', 'fill-when-empty');
     });
 
-    const setPolicy = (source: DirectorySource, policy: DirectoryPhotoPolicy) => t.services.directoryPhotos.setPolicy(CLI_ACTOR, source, policy);
+    const setPolicy = (source: DirectorySource, policy: DirectoryPhotoPolicy) =>
+      t.services.directoryPhotos.setPolicy(CLI_ACTOR, source, policy);
     const mailNow = (who: Person) => t.services.mail.currentVersion(who);
     const versionCount = async (who: Person) =>
-      Number((await t.services.database.db.selectFrom('photo_versions').select((eb) => eb.fn.countAll().as('n')).where('person_id', '=', who.id).executeTakeFirstOrThrow()).n);
+      Number(
+        (
+          await t.services.database.db
+            .selectFrom('photo_versions')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .where('person_id', '=', who.id)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
     const storedDirectoryPhoto = async (who: Person) =>
-      (await t.services.database.db.selectFrom('people').select('directory_photo').where('id', '=', who.id).executeTakeFirstOrThrow()).directory_photo;
+      (await t.services.database.db.selectFrom('people').select('directory_photo').where('id', '=', who.id).executeTakeFirstOrThrow())
+        .directory_photo;
     const auditOf = (who: Person) => t.services.audit.list(CLI_ACTOR, { person: who.userPrincipalName, limit: 1000 });
 
     const arrange = async (state: MailState, source: DirectorySource) => {
       if (state === 'own Mail photo') await t.services.mail.setPhoto(asPerson(person), person, blue, 'page');
-      if (state === 'Mail photo from the directory') assert.equal((await t.services.directoryPhotos.receive(person, blue, source)).outcome, 'imported');
+      if (state === 'Mail photo from the directory')
+        assert.equal((await t.services.directoryPhotos.receive(person, blue, source)).outcome, 'imported');
     };
 
     const newPhotoCases: [DirectoryPhotoPolicy, MailState, string, 'new' | 'before' | 'none'][] = [
@@ -77,7 +88,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
         } else {
           assert.equal(now, undefined, 'Mail still has no photo');
         }
-        assert.deepEqual(await storedDirectoryPhoto(person), red, 'kept as the person\'s directory photo whatever the policy');
+        assert.deepEqual(await storedDirectoryPhoto(person), red, "kept as the person's directory photo whatever the policy");
       });
     }
 
@@ -103,14 +114,19 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal((await t.services.directoryPhotos.receive(person, red, 'oidc')).outcome, 'imported');
       const versions = await versionCount(person);
       const entries = (await auditOf(person)).length;
-      for (let i = 0; i < 3; i++) assert.equal((await t.services.directoryPhotos.receive(person, Buffer.from(red), 'oidc')).outcome, 'unchanged');
+      for (let i = 0; i < 3; i++)
+        assert.equal((await t.services.directoryPhotos.receive(person, Buffer.from(red), 'oidc')).outcome, 'unchanged');
       assert.equal(await versionCount(person), versions);
       assert.equal((await auditOf(person)).length, entries);
 
       await setPolicy('oidc', 'never');
       assert.equal((await t.services.directoryPhotos.receive(person, green, 'oidc')).outcome, 'not-used');
       const afterNotUsed = (await auditOf(person)).length;
-      assert.equal((await t.services.directoryPhotos.receive(person, green, 'oidc')).outcome, 'unchanged', 'a photo Mail did not take is not reported again');
+      assert.equal(
+        (await t.services.directoryPhotos.receive(person, green, 'oidc')).outcome,
+        'unchanged',
+        'a photo Mail did not take is not reported again',
+      );
       assert.equal((await auditOf(person)).length, afterNotUsed);
     });
 
@@ -136,17 +152,26 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('a large sign-in picture is kept as a directory photo of at most 100 KB', async () => {
       // Noise does not compress: a 600×600 PNG of it is about 1 MB.
-      const noisy = await sharp(randomBytes(600 * 600 * 3), { raw: { width: 600, height: 600, channels: 3 } }).png().toBuffer();
+      const noisy = await sharp(randomBytes(600 * 600 * 3), { raw: { width: 600, height: 600, channels: 3 } })
+        .png()
+        .toBuffer();
       assert.ok(noisy.length > 100 * 1024, `the test picture is larger than 100 KB (${noisy.length})`);
       assert.equal((await t.services.directoryPhotos.receive(person, noisy, 'oidc')).outcome, 'imported');
       const stored = (await storedDirectoryPhoto(person))!;
       assert.ok(stored.length <= 100 * 1024);
-      assert.deepEqual(await sharp(stored).metadata().then((m) => [m.format, m.width, m.height]), ['jpeg', 240, 240]);
+      assert.deepEqual(
+        await sharp(stored)
+          .metadata()
+          .then((m) => [m.format, m.width, m.height]),
+        ['jpeg', 240, 240],
+      );
       assert.equal((await mailNow(person))?.etag, photoContentEtag(noisy), 'Mail has the picture itself');
     });
 
     test('bytes that are not an image are refused and change nothing', async () => {
-      await assert.rejects(t.services.directoryPhotos.receive(person, Buffer.from('<html>not a picture</html>'), 'oidc'), { code: 'InvalidImage' });
+      await assert.rejects(t.services.directoryPhotos.receive(person, Buffer.from('<html>not a picture</html>'), 'oidc'), {
+        code: 'InvalidImage',
+      });
       assert.equal(await mailNow(person), undefined);
       assert.equal(await storedDirectoryPhoto(person), null);
       assert.equal((await t.services.directoryPhotos.receive(person, red, 'oidc')).outcome, 'imported', 'the next good photo is taken');
@@ -158,20 +183,39 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const cookie = await t.signIn(person.userPrincipalName);
       const page = await t.app.inject({ method: 'GET', url: '/mail/photo', headers: { cookie } });
       const form = multipart({ _csrf: csrfTokenIn(page) }, { name: 'photo', filename: 'me.jpg', type: 'image/jpeg', bytes: green });
-      const upload = await t.app.inject({ method: 'POST', url: '/mail/photo', headers: { cookie: `${cookie}; ${cookiesOf(page)}`, 'content-type': form.contentType }, payload: form.payload });
+      const upload = await t.app.inject({
+        method: 'POST',
+        url: '/mail/photo',
+        headers: { cookie: `${cookie}; ${cookiesOf(page)}`, 'content-type': form.contentType },
+        payload: form.payload,
+      });
       assert.equal(upload.statusCode, 403);
       assert.match(upload.body, /Your photo is managed by the organization(&#39;|')s directory/);
       assert.match(upload.body, /Change it in the organization(&#39;|')s directory/);
-      assert.match(page.body, /role="status">Your photo is managed by the organization(&#39;|')s directory/, 'the Mail page says so before anyone tries');
+      assert.match(
+        page.body,
+        /role="status">Your photo is managed by the organization(&#39;|')s directory/,
+        'the Mail page says so before anyone tries',
+      );
       assert.doesNotMatch(page.body, /id="photo-form"/, 'and offers no upload form');
 
       const token = bearer(await t.tokenFor(person));
-      const put = await t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: { ...token, 'content-type': 'image/jpeg' }, payload: green });
+      const put = await t.app.inject({
+        method: 'PUT',
+        url: '/v1.0/me/photo/$value',
+        headers: { ...token, 'content-type': 'image/jpeg' },
+        payload: green,
+      });
       assert.equal(put.statusCode, 403);
       assert.equal(put.json().error.code, 'PhotoManagedByDirectory');
       const del = await t.app.inject({ method: 'DELETE', url: '/v1.0/me/photo', headers: token });
       assert.equal(del.statusCode, 403);
-      const sharePoint = await t.app.inject({ method: 'POST', url: '/_api/SP.UserProfiles.PeopleManager/SetMyProfilePicture', headers: { ...token, 'content-type': 'application/octet-stream' }, payload: green });
+      const sharePoint = await t.app.inject({
+        method: 'POST',
+        url: '/_api/SP.UserProfiles.PeopleManager/SetMyProfilePicture',
+        headers: { ...token, 'content-type': 'application/octet-stream' },
+        payload: green,
+      });
       assert.equal(sharePoint.statusCode, 403);
       assert.match(sharePoint.body, MANAGED, 'SetMyProfilePicture too');
       await assert.rejects(t.services.mail.setPhoto(CLI_ACTOR, person, green, 'cli'), MANAGED, 'the CLI (and an admin, an import) too');
@@ -179,7 +223,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
       assert.equal((await t.services.directoryPhotos.receive(person, green, 'ldap')).outcome, 'imported', 'the directory itself still may');
       await setPolicy('ldap', 'fill-when-empty');
-      const again = await t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: { ...token, 'content-type': 'image/jpeg' }, payload: blue });
+      const again = await t.app.inject({
+        method: 'PUT',
+        url: '/v1.0/me/photo/$value',
+        headers: { ...token, 'content-type': 'image/jpeg' },
+        payload: blue,
+      });
       assert.equal(again.statusCode, 200, 'with the policy changed back, the person may choose their own');
     });
 
@@ -200,7 +249,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await setPolicy('ldap', 'authoritative');
       await setPolicy('oidc', 'authoritative');
       const token = bearer(await t.tokenFor(person));
-      const put = await t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: { ...token, 'content-type': 'image/jpeg' }, payload: green });
+      const put = await t.app.inject({
+        method: 'PUT',
+        url: '/v1.0/me/photo/$value',
+        headers: { ...token, 'content-type': 'image/jpeg' },
+        payload: green,
+      });
       assert.equal(put.statusCode, 200);
     });
 
@@ -221,7 +275,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await t.services.directoryPhotos.receive(person, red, 'oidc');
       await t.services.syncAdmin.syncPerson(CLI_ACTOR, person);
       const viewer = bearer(await t.tokenFor(person));
-      const sites = () => t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(person.userPrincipalName)}`, headers: viewer });
+      const sites = () =>
+        t.app.inject({
+          method: 'GET',
+          url: `/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(person.userPrincipalName)}`,
+          headers: viewer,
+        });
       assert.match((await sites()).headers.etag as string, /^"placeholder-/, 'the directory photo alone never reaches Sites');
 
       await setPolicy('oidc', 'fill-when-empty');
@@ -235,7 +294,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('only an admin changes a policy, on the Directory page with its form; the change is audited', async () => {
       const user = await t.addPerson(`user${counter}@contoso.example`);
-      await assert.rejects(t.services.directoryPhotos.setPolicy(asPerson(user), 'ldap', 'never'), { code: 'Authorization_RequestDenied', message: /Only an admin/ });
+      await assert.rejects(t.services.directoryPhotos.setPolicy(asPerson(user), 'ldap', 'never'), {
+        code: 'Authorization_RequestDenied',
+        message: /Only an admin/,
+      });
       const admin = await t.addPerson(`admin${counter}@contoso.example`, { role: 'admin' });
       const cookie = await t.signIn(admin.userPrincipalName);
       const page = await t.app.inject({ method: 'GET', url: '/admin/directory', headers: { cookie } });

@@ -59,20 +59,31 @@ for (const { kind, skip } of DATABASE_KINDS) {
     };
     const addPeople = async (services: Services, n: number): Promise<Person[]> => {
       const people: Person[] = [];
-      for (let i = 0; i < n; i++) people.push(await services.directory.addPerson({ userPrincipalName: `durable${++counter}@contoso.example`, role: 'user' }));
+      for (let i = 0; i < n; i++)
+        people.push(await services.directory.addPerson({ userPrincipalName: `durable${++counter}@contoso.example`, role: 'user' }));
       return people;
     };
     const runEnded = (services: Services, runId: string) =>
-      waitFor(async () => {
-        const run = await services.runs.get(runId);
-        return run && run.status !== 'running' ? run : undefined;
-      }, 30_000, 'the run to end');
+      waitFor(
+        async () => {
+          const run = await services.runs.get(runId);
+          return run && run.status !== 'running' ? run : undefined;
+        },
+        30_000,
+        'the run to end',
+      );
 
     before(async () => {
       dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'photosync-durable-'));
       const postgres = kind === 'postgres' ? await createScratchPostgres() : undefined;
       drop = postgres?.drop;
-      env = { DATA_DIR: dataDir, LOG_LEVEL: 'silent', PUBLIC_URL: 'http://photosync.test', SYNC_CONCURRENCY: '2', ...(postgres && { DATABASE_URL: postgres.url }) };
+      env = {
+        DATA_DIR: dataDir,
+        LOG_LEVEL: 'silent',
+        PUBLIC_URL: 'http://photosync.test',
+        SYNC_CONCURRENCY: '2',
+        ...(postgres && { DATABASE_URL: postgres.url }),
+      };
     });
     after(async () => {
       for (const services of [...open]) await services.close();
@@ -85,7 +96,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const writer = await processOn({}, { SYNC_MODE: 'on-change' });
       const [person] = await addPeople(writer, 1);
       await writer.mail.setPhoto(CLI_ACTOR, person!, await newPhoto(), 'cli');
-      assert.deepEqual([...(await writer.syncRequests['queue'].pendingPersonIds([person!.id]))], [person!.id], 'the request is stored with the change');
+      assert.deepEqual(
+        [...(await writer.syncRequests['queue'].pendingPersonIds([person!.id]))],
+        [person!.id],
+        'the request is stored with the change',
+      );
 
       // A change that rolls back leaves no request behind.
       const [other] = await addPeople(writer, 1);
@@ -116,7 +131,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const seen = await other.syncAdmin.findRun(CLI_ACTOR, runId);
       assert.equal(seen?.status, 'running', 'the other process sees the run');
       await other.syncAutomation.startWorkers({ tick: false });
-      await waitFor(async () => ((await starter.syncAdmin.findRun(CLI_ACTOR, runId))?.done ?? 0) > 0, 10_000, 'progress to show in the starting process');
+      await waitFor(
+        async () => ((await starter.syncAdmin.findRun(CLI_ACTOR, runId))?.done ?? 0) > 0,
+        10_000,
+        'progress to show in the starting process',
+      );
       await other.syncAdmin.cancelRun(CLI_ACTOR, runId);
       const ended = await runEnded(starter, runId);
       assert.equal(ended.status, 'cancelled', 'the starting process sees the cancel');
@@ -165,11 +184,15 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const importing = await processOn();
       const [person, waiting] = await addPeople(importing, 2);
       const photo = await newPhoto();
-      const { runId, report: unfinished } = await importing.photoImporter.start(CLI_ACTOR, [
-        { name: `${person!.userPrincipalName}.jpg`, read: async () => photo },
-        // The second file never arrives: the process "dies" while reading it.
-        { name: `${waiting!.userPrincipalName}.jpg`, read: () => new Promise<Buffer>(() => {}) },
-      ], { dryRun: false });
+      const { runId, report: unfinished } = await importing.photoImporter.start(
+        CLI_ACTOR,
+        [
+          { name: `${person!.userPrincipalName}.jpg`, read: async () => photo },
+          // The second file never arrives: the process "dies" while reading it.
+          { name: `${waiting!.userPrincipalName}.jpg`, read: () => new Promise<Buffer>(() => {}) },
+        ],
+        { dryRun: false },
+      );
       unfinished.catch(() => {
         // It never settles here (its process is gone); only the database tells what happened.
       });
@@ -182,7 +205,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const run = (await other.runs.get(runId))!;
       assert.equal(run.status, 'interrupted');
       const report = (await other.photoImporter.findReport(CLI_ACTOR, runId))!;
-      assert.deepEqual(report.files.map((f) => [f.file, f.outcome]), [[`${person!.userPrincipalName}.jpg`, 'imported']]);
+      assert.deepEqual(
+        report.files.map((f) => [f.file, f.outcome]),
+        [[`${person!.userPrincipalName}.jpg`, 'imported']],
+      );
       assert.equal(report.cancelled, true);
       await close(other);
     });

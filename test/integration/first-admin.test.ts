@@ -12,7 +12,10 @@ describe('the first admin', () => {
 
   test('a fresh installation gets one admin with the configured password, and only once', async () => {
     const { directory, identity } = t.services;
-    const first = await ensureFirstAdmin(directory, identity, { userPrincipalName: 'root@contoso.example', password: 'a configured passphrase' });
+    const first = await ensureFirstAdmin(directory, identity, {
+      userPrincipalName: 'root@contoso.example',
+      password: 'a configured passphrase',
+    });
     assert.equal(first.created, true);
     assert.equal(first.created && first.oneTimePassword, undefined, 'no one-time password when one is configured');
     const signedIn = await identity.signIn('root@contoso.example', 'a configured passphrase');

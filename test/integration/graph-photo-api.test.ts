@@ -31,7 +31,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
     const get = (url: string, token: string, headers: Record<string, string> = {}) =>
       t.app.inject({ method: 'GET', url, headers: { ...bearer(token), ...headers } });
 
-    test('a person with no photo gets 404 ImageNotFound in Graph\'s error body', async () => {
+    test("a person with no photo gets 404 ImageNotFound in Graph's error body", async () => {
       const response = await get('/v1.0/me/photo', adaToken);
       assert.equal(response.statusCode, 404);
       assert.match(response.headers['content-type'] as string, /^application\/json(;|$)/);
@@ -44,7 +44,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(response.statusCode, 200, response.body);
     });
 
-    test('photo metadata has Graph\'s shape', async () => {
+    test("photo metadata has Graph's shape", async () => {
       const response = await get('/v1.0/me/photo', adaToken);
       assert.equal(response.statusCode, 200);
       const body = response.json();
@@ -58,7 +58,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const small = await makePhoto('png', 300, 200);
       assert.equal((await put('/v1.0/me/photo/$value', graceToken, small)).statusCode, 200);
       const body = (await get(`/v1.0/users/${grace.userPrincipalName}/photos`, adaToken)).json();
-      assert.deepEqual(body.value.map((p: { id: string }) => p.id), ['120X120', '96X96', '64X64', '48X48']);
+      assert.deepEqual(
+        body.value.map((p: { id: string }) => p.id),
+        ['120X120', '96X96', '64X64', '48X48'],
+      );
       const missing = await get(`/v1.0/users/${grace.id}/photos/240x240/$value`, adaToken);
       assert.equal(missing.statusCode, 404);
       assert.equal(missing.json().error.code, 'ImageNotFound');
@@ -128,13 +131,18 @@ for (const { kind, skip } of DATABASE_KINDS) {
     test('the same photo uploaded twice keeps one version and one ETag', async () => {
       const first = (await get('/v1.0/me/photo', adaToken)).json()['@odata.mediaEtag'];
       const current = await t.services.mail.getPhoto({ kind: 'operator', name: 'cli' }, ada);
-      const response = await t.app.inject({ method: 'PATCH', url: '/v1.0/me/photo/$value', headers: bearer(adaToken), payload: await makePhoto('jpeg', 700, 700, { color: '#22aa44' }) });
+      const response = await t.app.inject({
+        method: 'PATCH',
+        url: '/v1.0/me/photo/$value',
+        headers: bearer(adaToken),
+        payload: await makePhoto('jpeg', 700, 700, { color: '#22aa44' }),
+      });
       assert.equal(response.statusCode, 200);
       assert.equal((await get('/v1.0/me/photo', adaToken)).json()['@odata.mediaEtag'], first);
       assert.equal((await t.services.mail.getPhoto({ kind: 'operator', name: 'cli' }, ada)).id, current.id);
     });
 
-    test('a person may not change another person\'s photo', async () => {
+    test("a person may not change another person's photo", async () => {
       const before = await get(`/v1.0/users/${ada.id}/photo/$value`, adaToken);
       const response = await put(`/v1.0/users/${ada.id}/photo/$value`, graceToken, await makePhoto('jpeg', 100, 100));
       assert.equal(response.statusCode, 403);
@@ -144,10 +152,18 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.deepEqual((await get(`/v1.0/users/${ada.id}/photo/$value`, adaToken)).rawPayload, before.rawPayload);
     });
 
-    test('an admin may change and remove anyone\'s photo', async () => {
-      const response = await put(`/v1.0/users/${grace.userPrincipalName}/photo/$value`, adminToken, await makePhoto('jpeg', 500, 500, { color: '#aa2244' }));
+    test("an admin may change and remove anyone's photo", async () => {
+      const response = await put(
+        `/v1.0/users/${grace.userPrincipalName}/photo/$value`,
+        adminToken,
+        await makePhoto('jpeg', 500, 500, { color: '#aa2244' }),
+      );
       assert.equal(response.statusCode, 200);
-      const removed = await t.app.inject({ method: 'DELETE', url: `/v1.0/users/${grace.userPrincipalName}/photo`, headers: bearer(adminToken) });
+      const removed = await t.app.inject({
+        method: 'DELETE',
+        url: `/v1.0/users/${grace.userPrincipalName}/photo`,
+        headers: bearer(adminToken),
+      });
       assert.equal(removed.statusCode, 204);
       assert.equal((await get(`/v1.0/users/${grace.userPrincipalName}/photo`, adaToken)).statusCode, 404);
     });
@@ -173,7 +189,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('a signed-in session can use the Graph API', async () => {
       const cookie = await t.signIn('grace@contoso.example');
-      const response = await t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: { cookie }, payload: await makePhoto('jpeg', 200, 200) });
+      const response = await t.app.inject({
+        method: 'PUT',
+        url: '/v1.0/me/photo/$value',
+        headers: { cookie },
+        payload: await makePhoto('jpeg', 200, 200),
+      });
       assert.equal(response.statusCode, 200);
       assert.equal((await t.app.inject({ method: 'GET', url: '/v1.0/me/photo', headers: { cookie } })).json().id, '120X120');
     });
@@ -185,7 +206,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal((await get('/v1.0/me/photo', token)).statusCode, 401);
     });
 
-    test('unknown API paths answer in Graph\'s error body', async () => {
+    test("unknown API paths answer in Graph's error body", async () => {
       const response = await get('/v1.0/me/nonsense', adaToken);
       assert.equal(response.statusCode, 404);
       assert.equal(response.json().error.code, 'NotFound');

@@ -58,7 +58,10 @@ function graphError(expected: (error: GraphError) => void) {
 /** An 800×800 JPEG that carries EXIF with a GPS position, as a phone photo would. */
 async function makePhoneJpeg(): Promise<Buffer> {
   return sharp(await makePhoto('jpeg', 800, 800))
-    .withExif({ IFD0: { Make: 'TestPhone' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '52/1 22/1 0/1', GPSLongitudeRef: 'E', GPSLongitude: '4/1 53/1 0/1' } })
+    .withExif({
+      IFD0: { Make: 'TestPhone' },
+      IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '52/1 22/1 0/1', GPSLongitudeRef: 'E', GPSLongitude: '4/1 53/1 0/1' },
+    })
     .jpeg({ quality: 90 })
     .toBuffer();
 }
@@ -97,7 +100,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(metadata.id, '648X648');
     });
 
-    test('photo metadata read with get() has Graph\'s profilePhoto shape', async () => {
+    test("photo metadata read with get() has Graph's profilePhoto shape", async () => {
       const metadata = await adaSdk.client.api('/me/photo').get();
       assert.equal(metadata.id, '648X648');
       assert.equal(metadata.width, 648);
@@ -108,7 +111,9 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('another person downloads the photo bytes by userPrincipalName: a 648×648 JPEG without EXIF or GPS', async () => {
       assert.ok((await sharp(upload).metadata()).exif, 'the upload itself carries EXIF');
-      const bytes = Buffer.from(await graceSdk.client.api(`/users/${ada.userPrincipalName}/photo/$value`).responseType(ResponseType.ARRAYBUFFER).get());
+      const bytes = Buffer.from(
+        await graceSdk.client.api(`/users/${ada.userPrincipalName}/photo/$value`).responseType(ResponseType.ARRAYBUFFER).get(),
+      );
       const metadata = await sharp(bytes).metadata();
       assert.deepEqual([metadata.format, metadata.width, metadata.height], ['jpeg', 648, 648]);
       assert.equal(metadata.exif, undefined);
@@ -120,7 +125,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const photos = await graceSdk.client.api(`/users/${ada.userPrincipalName}/photos`).get();
       assert.ok(Array.isArray(photos.value));
       const sizes = photos.value.map((photo: { id: string; width: number; height: number }) => [photo.id, photo.width, photo.height]);
-      assert.deepEqual(sizes, ALL_SIZES.map((size) => [`${size}X${size}`, size, size]));
+      assert.deepEqual(
+        sizes,
+        ALL_SIZES.map((size) => [`${size}X${size}`, size, size]),
+      );
     });
 
     test('one size is downloaded from photos/48x48/$value as a 48×48 JPEG', async () => {
@@ -129,7 +137,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.deepEqual([metadata.format, metadata.width, metadata.height], ['jpeg', 48, 48]);
     });
 
-    test('a person\'s upload to someone else\'s photo is refused as a GraphError 403', async () => {
+    test("a person's upload to someone else's photo is refused as a GraphError 403", async () => {
       const before = await adaSdk.client.api('/me/photo').get();
       const other = await makePhoto('jpeg', 300, 300, { color: '#22aa44' });
       await assert.rejects(
@@ -143,7 +151,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(after['@odata.mediaEtag'], before['@odata.mediaEtag']);
     });
 
-    test('an admin sets another person\'s photo through users/{userPrincipalName}', async () => {
+    test("an admin sets another person's photo through users/{userPrincipalName}", async () => {
       await adminSdk.client.api(`/users/${grace.userPrincipalName}/photo/$value`).put(await makePhoto('png', 200, 200));
       const metadata = await graceSdk.client.api('/me/photo').get();
       assert.deepEqual([metadata.id, metadata.width, metadata.height], ['120X120', 120, 120]);
@@ -173,9 +181,14 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('a GIF or a text upload is refused as a 4xx GraphError with a code, and the photo stays', async () => {
       const before = await graceSdk.client.api('/me/photo').get();
-      const gif = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#cc3366' } }).gif().toBuffer();
+      const gif = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#cc3366' } })
+        .gif()
+        .toBuffer();
       const text = Buffer.from('This is not a photo.\n');
-      for (const [name, body] of [['GIF', gif], ['text', text]] as const) {
+      for (const [name, body] of [
+        ['GIF', gif],
+        ['text', text],
+      ] as const) {
         await assert.rejects(
           graceSdk.client.api('/me/photo/$value').put(body),
           graphError((error) => {

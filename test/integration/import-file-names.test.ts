@@ -27,10 +27,20 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.ok(Buffer.byteLength(mappedLongName) > 255 && Buffer.byteLength(unknownLongName) > 255);
       const octets = 'application/octet-stream';
       const upload = multipart({ _csrf: csrf }, [
-        { name: 'photos', filename: 'ada@contoso.example.jpg', type: octets, bytes: await makePhoto('jpeg', 150, 150, { color: '#aa3344' }) },
+        {
+          name: 'photos',
+          filename: 'ada@contoso.example.jpg',
+          type: octets,
+          bytes: await makePhoto('jpeg', 150, 150, { color: '#aa3344' }),
+        },
         { name: 'photos', filename: mappedLongName, type: octets, bytes: await makePhoto('jpeg', 160, 160, { color: '#33aa44' }) },
         { name: 'photos', filename: unknownLongName, type: octets, bytes: await makePhoto('jpeg', 170, 170, { color: '#3344aa' }) },
-        { name: 'map', filename: 'map.csv', type: octets, bytes: Buffer.from(`file,userPrincipalName\n${mappedLongName},grace@contoso.example\n`) },
+        {
+          name: 'map',
+          filename: 'map.csv',
+          type: octets,
+          bytes: Buffer.from(`file,userPrincipalName\n${mappedLongName},grace@contoso.example\n`),
+        },
       ]);
       const posted = await t.app.inject({
         method: 'POST',

@@ -10,7 +10,15 @@ import { DATABASE_KINDS } from '../support/databases.ts';
 import { makePhoto } from '../support/images.ts';
 import { runPhotosync } from '../support/run-cli.ts';
 import { runOutcome } from '../support/sync-fixtures.ts';
-import { ROOT_DN, ROOT_PASSWORD, slapdSkipReason, startSlapd, type DirectoryBranch, type Slapd, type TestPerson } from '../support/slapd.ts';
+import {
+  ROOT_DN,
+  ROOT_PASSWORD,
+  slapdSkipReason,
+  startSlapd,
+  type DirectoryBranch,
+  type Slapd,
+  type TestPerson,
+} from '../support/slapd.ts';
 import { startTestApp, type TestApp } from '../support/test-app.ts';
 
 let branches = 0;
@@ -39,12 +47,18 @@ function outcomeOf(report: DirectorySyncReport, item: string) {
 }
 
 async function photoVersions(t: TestApp, personId: string): Promise<number> {
-  const row = await t.services.database.db.selectFrom('photo_versions').select((eb) => eb.fn.countAll<number>().as('n')).where('person_id', '=', personId).executeTakeFirstOrThrow();
+  const row = await t.services.database.db
+    .selectFrom('photo_versions')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('person_id', '=', personId)
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
 async function person(t: TestApp, upn: string) {
-  const found = await t.services.directory.findPersonFresh((await t.services.directory.findPerson(upn))?.id ?? '00000000-0000-0000-0000-000000000000');
+  const found = await t.services.directory.findPersonFresh(
+    (await t.services.directory.findPerson(upn))?.id ?? '00000000-0000-0000-0000-000000000000',
+  );
   assert.ok(found, `${upn} exists`);
   return found;
 }
@@ -81,9 +95,20 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const adaPhoto = await makePhoto('jpeg', 96, 96, { color: '#228833' });
       const carolOwn = await makePhoto('jpeg', 96, 96, { color: '#cc3311' });
       await branch.add([
-        { uid: 'ada', userPrincipalName: 'ada@example.test', displayName: 'Ada Lovelace', mail: 'ada.lovelace@example.test', photo: adaPhoto },
+        {
+          uid: 'ada',
+          userPrincipalName: 'ada@example.test',
+          displayName: 'Ada Lovelace',
+          mail: 'ada.lovelace@example.test',
+          photo: adaPhoto,
+        },
         { uid: 'bob', userPrincipalName: 'bob@example.test', displayName: 'Bob Builder' },
-        { uid: 'carol', userPrincipalName: 'carol@example.test', displayName: 'Carol Directory', photo: await makePhoto('jpeg', 96, 96, { color: '#0077bb' }) },
+        {
+          uid: 'carol',
+          userPrincipalName: 'carol@example.test',
+          displayName: 'Carol Directory',
+          photo: await makePhoto('jpeg', 96, 96, { color: '#0077bb' }),
+        },
       ]);
       const t = await appFor(branch);
       // Carol was there before the sync, with a photo of her own.
@@ -94,7 +119,14 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const report = await sync(t);
       assert.equal(report.error, null);
       assert.equal(report.status, 'finished');
-      assert.deepEqual([outcomeOf(report, 'ada@example.test').outcome, outcomeOf(report, 'bob@example.test').outcome, outcomeOf(report, 'carol@example.test').outcome], ['created', 'created', 'updated']);
+      assert.deepEqual(
+        [
+          outcomeOf(report, 'ada@example.test').outcome,
+          outcomeOf(report, 'bob@example.test').outcome,
+          outcomeOf(report, 'carol@example.test').outcome,
+        ],
+        ['created', 'created', 'updated'],
+      );
       const ada = await person(t, 'ada@example.test');
       assert.equal(ada.displayName, 'Ada Lovelace');
       assert.equal(ada.mail, 'ada.lovelace@example.test');
@@ -110,7 +142,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(report.photosImported, 1);
       // The people changes are the directory's in the audit log.
       const audit = await t.services.audit.list(CLI_ACTOR, { action: 'person.add' });
-      assert.ok(audit.some((e) => e.actor.kind === 'ldap' && e.target?.name === 'ada@example.test'), JSON.stringify(audit));
+      assert.ok(
+        audit.some((e) => e.actor.kind === 'ldap' && e.target?.name === 'ada@example.test'),
+        JSON.stringify(audit),
+      );
     });
 
     test('a second sync with nothing changed changes nothing: no update, no photo handed on, no new Mail version', async () => {
@@ -128,18 +163,29 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const second = await sync(t);
       assert.deepEqual(second.counts, { created: 0, updated: 0, unchanged: 2, disabled: 0, enabled: 0, skipped: 0, failed: 0 });
       assert.equal(second.photosImported, 0);
-      assert.ok(second.entries.every((e) => e.photo === null), 'no photo was handed to the photo policy');
+      assert.ok(
+        second.entries.every((e) => e.photo === null),
+        'no photo was handed to the photo policy',
+      );
       assert.equal(await photoVersions(t, ada.id), 1);
       assert.equal(await t.services.mail.currentEtag(ada), etag);
       // Only the run itself is audited.
       const newEntries = (await t.services.audit.list(CLI_ACTOR, { limit: 1000 })).slice(0, -auditBefore || undefined);
-      assert.deepEqual(newEntries.map((e) => e.action), ['directory.sync']);
+      assert.deepEqual(
+        newEntries.map((e) => e.action),
+        ['directory.sync'],
+      );
     });
 
     test('a changed photo is imported once, a renamed person is updated, and both only once', async () => {
       const branch = await newBranch();
       await branch.add([
-        { uid: 'ada', userPrincipalName: 'ada@example.test', displayName: 'Ada', photo: await makePhoto('jpeg', 64, 64, { color: '#112233' }) },
+        {
+          uid: 'ada',
+          userPrincipalName: 'ada@example.test',
+          displayName: 'Ada',
+          photo: await makePhoto('jpeg', 64, 64, { color: '#112233' }),
+        },
         { uid: 'bob', userPrincipalName: 'bob@example.test', displayName: 'Bob' },
       ]);
       const t = await appFor(branch);
@@ -177,7 +223,9 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const bob = await person(t, 'bob@example.test');
       assert.equal(bob.enabled, false, 'disabled');
       assert.equal((await person(t, 'ada@example.test')).enabled, true);
-      const disabling = (await t.services.audit.list(CLI_ACTOR, { action: 'person.disable' })).find((e) => e.target?.name === 'bob@example.test');
+      const disabling = (await t.services.audit.list(CLI_ACTOR, { action: 'person.disable' })).find(
+        (e) => e.target?.name === 'bob@example.test',
+      );
       assert.match(disabling?.detail ?? '', /no longer in the LDAP directory/);
       assert.equal((await sync(t)).counts.disabled, 0, 'disabled once');
 
@@ -189,7 +237,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal((await person(t, 'bob@example.test')).enabled, true);
     });
 
-    test('an entry disabled in the directory (attribute rule) disables the person, and enabling it there enables them; an admin\'s own disabling stays', async () => {
+    test("an entry disabled in the directory (attribute rule) disables the person, and enabling it there enables them; an admin's own disabling stays", async () => {
       const branch = await newBranch();
       await branch.add([
         { uid: 'ada', userPrincipalName: 'ada@example.test', status: 'active' },
@@ -216,7 +264,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(outcomeOf(third, 'eve@example.test').outcome, 'enabled');
       assert.equal((await person(t, 'ada@example.test')).enabled, true);
       assert.equal((await person(t, 'eve@example.test')).enabled, true);
-      assert.equal((await person(t, 'dan@example.test')).enabled, false, 'the admin\'s choice stays');
+      assert.equal((await person(t, 'dan@example.test')).enabled, false, "the admin's choice stays");
     });
 
     test('bad entries are skipped with their reasons while the rest are synced', async () => {
@@ -233,14 +281,17 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const report = await sync(t);
       assert.equal(report.error, null);
       assert.equal(outcomeOf(report, 'good@example.test').outcome, 'created');
-      const reasons = Object.fromEntries(report.entries.filter((e) => e.outcome === 'skipped').map((e) => [e.item.split(',')[0], e.reason]));
+      const reasons = Object.fromEntries(
+        report.entries.filter((e) => e.outcome === 'skipped').map((e) => [e.item.split(',')[0], e.reason]),
+      );
       assert.match(reasons['uid=noupn'] ?? '', /has no userPrincipalName/);
       assert.match(reasons['uid=long'] ?? '', /display name is 300 characters long \(at most 256\)/);
       assert.match(reasons['uid=ctrl'] ?? '', /display name "Bell\?Ringer" has control characters/);
       assert.match(reasons['uid=notimage'] ?? '', /thumbnailPhoto \(26 bytes\) is not an image/);
       assert.match(reasons['uid=badupn'] ?? '', /"no-at-sign" does not look like name@domain/);
       assert.equal(report.counts.skipped, 5);
-      for (const upn of ['long@example.test', 'ctrl@example.test', 'notimage@example.test']) assert.equal(await t.services.directory.findPerson(upn), undefined, `${upn} was not created`);
+      for (const upn of ['long@example.test', 'ctrl@example.test', 'notimage@example.test'])
+        assert.equal(await t.services.directory.findPerson(upn), undefined, `${upn} was not created`);
     });
 
     test('an unreachable directory and a refused bind fail the run with a clear message, changing nobody', async () => {
@@ -255,7 +306,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const refused = await appFor(branch, { LDAP_BIND_PASSWORD: 'not the password' });
       const cli = await runPhotosync(['directory', 'sync'], refused.env);
       assert.equal(cli.code, 1);
-      assert.match(cli.stderr, /photosync: The directory sync failed: The LDAP directory at ldap:\/\/127\.0\.0\.1:\d+ refused the bind as cn=admin,dc=example,dc=test: wrong bind DN or password/);
+      assert.match(
+        cli.stderr,
+        /photosync: The directory sync failed: The LDAP directory at ldap:\/\/127\.0\.0\.1:\d+ refused the bind as cn=admin,dc=example,dc=test: wrong bind DN or password/,
+      );
       assert.doesNotMatch(cli.stderr, /at .*\.ts:\d+/, 'no stack');
       assert.equal(await refused.services.directory.findPerson('ada@example.test'), undefined);
       const [run] = await refused.services.directorySync.listRuns(CLI_ACTOR, 1);
@@ -292,7 +346,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.match(outcomeOf(report, 'bob@example.test').reason ?? '', /would be created disabled/);
       assert.equal(await t.services.directory.findPerson('ada@example.test'), undefined);
       assert.equal((await t.services.database.db.selectFrom('ldap_entries').selectAll().execute()).length, 0);
-      assert.deepEqual((await t.services.audit.list(CLI_ACTOR, { limit: 100 })).map((e) => e.action), [], 'not even audited');
+      assert.deepEqual(
+        (await t.services.audit.list(CLI_ACTOR, { limit: 100 })).map((e) => e.action),
+        [],
+        'not even audited',
+      );
       // The real run afterwards does all of it.
       const real = await sync(t);
       assert.equal(real.counts.created, 2);
@@ -301,7 +359,13 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('a directory of 1,000 entries is read in pages smaller than it', async () => {
       const branch = await newBranch();
-      await branch.add(Array.from({ length: 1000 }, (_, i) => ({ uid: `p${i}`, userPrincipalName: `person${i}@example.test`, displayName: `Person ${i}` })));
+      await branch.add(
+        Array.from({ length: 1000 }, (_, i) => ({
+          uid: `p${i}`,
+          userPrincipalName: `person${i}@example.test`,
+          displayName: `Person ${i}`,
+        })),
+      );
       const t = await appFor(branch, { LDAP_PAGE_SIZE: '300' });
       const report = await sync(t);
       assert.equal(report.entriesRead, 1000);
@@ -309,19 +373,22 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(report.counts.created, 1000);
       const run = await t.services.runs.get(report.runId);
       assert.deepEqual([run?.status, run?.done, run?.total], ['finished', 1000, 1000]);
-      assert.equal((await t.services.directory.listPeople({ limit: 2000 })).filter((p) => p.userPrincipalName.startsWith('person')).length, 1000);
+      assert.equal(
+        (await t.services.directory.listPeople({ limit: 2000 })).filter((p) => p.userPrincipalName.startsWith('person')).length,
+        1000,
+      );
     });
 
     test('photosync directory sync prints a summary, and --json the report', async () => {
       const branch = await newBranch();
-      await branch.add([
-        { uid: 'ada', userPrincipalName: 'ada@example.test', photo: await makePhoto('jpeg', 64, 64) },
-        { uid: 'noupn' },
-      ]);
+      await branch.add([{ uid: 'ada', userPrincipalName: 'ada@example.test', photo: await makePhoto('jpeg', 64, 64) }, { uid: 'noupn' }]);
       const t = await appFor(branch);
       const dry = await runPhotosync(['directory', 'sync', '--dry-run'], t.env);
       assert.equal(dry.code, 0, dry.stderr);
-      assert.match(dry.stdout, /^Dry run \(nothing changed\): 2 entries in 1 pages: created 1, skipped 1; 1 photos would be offered to the photo policy\.$/m);
+      assert.match(
+        dry.stdout,
+        /^Dry run \(nothing changed\): 2 entries in 1 pages: created 1, skipped 1; 1 photos would be offered to the photo policy\.$/m,
+      );
       assert.match(dry.stdout, /uid=noupn,.*: skipped: it has no userPrincipalName/);
 
       const text = await runPhotosync(['directory', 'sync'], t.env);
@@ -339,7 +406,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(report.status, 'finished');
     });
 
-    test('the photo policy decides what the directory\'s photos do to Mail: never, and authoritative', async () => {
+    test("the photo policy decides what the directory's photos do to Mail: never, and authoritative", async () => {
       const branch = await newBranch();
       const directoryPhoto = await makePhoto('jpeg', 96, 96, { color: '#33bbee' });
       await branch.add([
@@ -363,7 +430,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await branch.modify('carol', { photo: await makePhoto('jpeg', 96, 96, { color: '#cc3311' }) });
       const authoritative = await sync(t);
       assert.equal(outcomeOf(authoritative, 'ada@example.test').photo, 'imported');
-      assert.equal(outcomeOf(authoritative, 'carol@example.test').photo, 'imported', 'the directory wins over Carol\'s own photo');
+      assert.equal(outcomeOf(authoritative, 'carol@example.test').photo, 'imported', "the directory wins over Carol's own photo");
       assert.notEqual(await t.services.mail.currentEtag(carol), carolOwn);
       assert.equal((await t.services.mail.currentVersion(carol))?.source, 'ldap');
       // The photo leaves the directory: under this policy it leaves Mail too.
@@ -373,11 +440,15 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(await t.services.mail.currentEtag(carol), null);
     });
 
-    test('the admin\'s directory page shows the LDAP settings (never the password) and the last runs; Sync now starts a run whose page has the report', async () => {
+    test("the admin's directory page shows the LDAP settings (never the password) and the last runs; Sync now starts a run whose page has the report", async () => {
       const branch = await newBranch();
       await branch.add([{ uid: 'ada', userPrincipalName: 'ada@example.test' }, { uid: 'noupn' }]);
       const t = await appFor(branch, { LDAP_SYNC_INTERVAL_MINUTES: '30' });
-      const admin = await t.services.people.add(CLI_ACTOR, { userPrincipalName: 'root@example.test', role: 'admin', password: 'correct horse battery staple' });
+      const admin = await t.services.people.add(CLI_ACTOR, {
+        userPrincipalName: 'root@example.test',
+        role: 'admin',
+        password: 'correct horse battery staple',
+      });
       const cookie = await t.signIn(admin.userPrincipalName);
       const page = await t.app.inject({ url: '/admin/directory', headers: { cookie } });
       assert.equal(page.statusCode, 200);
@@ -390,9 +461,19 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.match(page.body, /None yet\./);
 
       const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
-      const noToken = await t.app.inject({ method: 'POST', url: '/admin/directory/sync', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'mode=sync' });
+      const noToken = await t.app.inject({
+        method: 'POST',
+        url: '/admin/directory/sync',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        payload: 'mode=sync',
+      });
       assert.equal(noToken.statusCode, 403, 'CSRF token required');
-      const started = await t.app.inject({ method: 'POST', url: '/admin/directory/sync', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ _csrf: csrf, mode: 'sync' }).toString() });
+      const started = await t.app.inject({
+        method: 'POST',
+        url: '/admin/directory/sync',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({ _csrf: csrf, mode: 'sync' }).toString(),
+      });
       assert.equal(started.statusCode, 303);
       const runPath = String(started.headers.location);
       assert.match(runPath, /^\/admin\/runs\/[0-9a-f-]{36}$/);
@@ -419,7 +500,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(await t.services.directorySync.runIfDue(), undefined, 'the interval has not passed');
 
       const running = await t.services.directorySync.start(CLI_ACTOR, { dryRun: true });
-      await assert.rejects(t.services.directorySync.start(CLI_ACTOR, { dryRun: false }), (error: Error) => error.name === 'DirectorySyncAlreadyRunning' && error.message.includes(`/admin/runs/${running.runId}`));
+      await assert.rejects(
+        t.services.directorySync.start(CLI_ACTOR, { dryRun: false }),
+        (error: Error) => error.name === 'DirectorySyncAlreadyRunning' && error.message.includes(`/admin/runs/${running.runId}`),
+      );
       await running.report;
     });
   });
@@ -463,6 +547,9 @@ describe('LDAP directory sync over TLS (ldaps:// and StartTLS) against slapd', {
     assert.equal(report.error, null);
     assert.equal(report.counts.created, 1);
     const untrusted = await appWith({ LDAP_STARTTLS: 'true' });
-    assert.match((await sync(untrusted)).error ?? '', /^StartTLS with the LDAP directory at ldap:\/\/127\.0\.0\.1:\d+ failed: .*does not trust/);
+    assert.match(
+      (await sync(untrusted)).error ?? '',
+      /^StartTLS with the LDAP directory at ldap:\/\/127\.0\.0\.1:\d+ failed: .*does not trust/,
+    );
   });
 });

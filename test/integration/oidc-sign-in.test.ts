@@ -45,7 +45,7 @@ const assertFailurePage = (response: { statusCode: number; body: string }, statu
   assert.match(response.body, /<h1>Sign-in did not work<\/h1>/);
   assert.match(response.body, message);
   assert.match(response.body, /<a class="button" href="\/signin\/oidc[^"]*">Try again<\/a>/, 'a way to try again');
-  assert.match(response.body, /<header class="bar">/, 'in photosync\'s layout');
+  assert.match(response.body, /<header class="bar">/, "in photosync's layout");
   assert.doesNotMatch(response.body, /\bat [\w.]+ \(|node_modules/, 'never a stack');
 };
 
@@ -58,7 +58,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
     let counter = 0;
 
     before(async () => {
-      provider = await startTestOpenIdProvider({ redirectUris: [`${APP_ORIGIN}/signin/oidc/callback`], postLogoutRedirectUris: [`${APP_ORIGIN}/signin`] });
+      provider = await startTestOpenIdProvider({
+        redirectUris: [`${APP_ORIGIN}/signin/oidc/callback`],
+        postLogoutRedirectUris: [`${APP_ORIGIN}/signin`],
+      });
       logs = capturedLogger();
       t = await startTestApp(kind, oidcEnv(provider), { logger: logs.logger });
     });
@@ -97,7 +100,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(entry?.actor.kind, 'oidc', 'the sign-in is audited with its source');
     });
 
-    test('without a page asked for, the person lands in the portal; another site\'s address is never followed', async () => {
+    test("without a page asked for, the person lands in the portal; another site's address is never followed", async () => {
       const { login } = await person();
       assert.equal((await browser.signIn(login)).headers.location, '/');
       const other = new OidcBrowser(t.app, APP_ORIGIN);
@@ -117,7 +120,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       provider.accounts.set('stranger', { preferred_username: 'stranger@contoso.example', name: 'A Stranger' });
       assertFailurePage(await browser.signIn('stranger'), 403, /stranger@contoso\.example has no account in photosync yet\. Ask an admin/);
       assert.equal(await t.services.directory.findPerson('stranger@contoso.example'), undefined);
-      assert.ok(logs.lines.some((l) => l.reason === 'unknown-person' && l.upn === 'stranger@contoso.example'), 'logged with why');
+      assert.ok(
+        logs.lines.some((l) => l.reason === 'unknown-person' && l.upn === 'stranger@contoso.example'),
+        'logged with why',
+      );
     });
 
     test('an account of a domain that is not allowed is refused', async () => {
@@ -150,17 +156,24 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await t.services.database.db.updateTable('oidc_sign_ins').set({ nonce: 'not-the-nonce-that-was-sent' }).execute();
       const callback = await browser.atProvider(authorizationUrl, { login });
       assertFailurePage(await browser.get(callback), 400, /could not be verified/);
-      assert.ok(logs.lines.some((l) => l.reason === 'unverified' && /nonce/.test(String(l.cause))), 'the log says it was the nonce');
+      assert.ok(
+        logs.lines.some((l) => l.reason === 'unverified' && /nonce/.test(String(l.cause))),
+        'the log says it was the nonce',
+      );
     });
 
     test('a sign-in cancelled at the provider (access_denied) gives a clear page', async () => {
       const callback = await browser.atProvider(await browser.start(), 'cancel');
       assert.match(callback, /error=access_denied/);
-      assertFailurePage(await browser.get(callback), 403, /cancelled or refused at the organization(&#39;|')s sign-in page \(The person cancelled the sign-in\)/);
+      assertFailurePage(
+        await browser.get(callback),
+        403,
+        /cancelled or refused at the organization(&#39;|')s sign-in page \(The person cancelled the sign-in\)/,
+      );
       assert.ok(logs.lines.some((l) => l.reason === 'provider-error' && l.error === 'access_denied'));
     });
 
-    test('sign-out also ends the provider\'s session (RP-initiated, with id_token_hint) and comes back to sign-in', async () => {
+    test("sign-out also ends the provider's session (RP-initiated, with id_token_hint) and comes back to sign-in", async () => {
       const { login } = await person();
       await browser.signIn(login);
       const home = await browser.get('/');
@@ -219,7 +232,9 @@ for (const { kind, skip } of DATABASE_KINDS) {
         for (const [picture, why] of cases) {
           const who = await signInWithPicture(picture);
           assert.equal(await t.services.mail.currentVersion(who), undefined);
-          const line = logs.lines.find((l) => l.upn === who.userPrincipalName && /picture from the OIDC sign-in could not be used/.test(String(l.msg)));
+          const line = logs.lines.find(
+            (l) => l.upn === who.userPrincipalName && /picture from the OIDC sign-in could not be used/.test(String(l.msg)),
+          );
           assert.ok(line, `logged for ${String(picture).slice(0, 40)}`);
           assert.match(String(line.reason), why);
         }
@@ -239,7 +254,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
   describe(`OIDC sign-in settings on ${kind}`, { skip }, () => {
     let provider: TestOpenIdProvider;
     before(async () => {
-      provider = await startTestOpenIdProvider({ redirectUris: [`${APP_ORIGIN}/signin/oidc/callback`], postLogoutRedirectUris: [`${APP_ORIGIN}/signin`] });
+      provider = await startTestOpenIdProvider({
+        redirectUris: [`${APP_ORIGIN}/signin/oidc/callback`],
+        postLogoutRedirectUris: [`${APP_ORIGIN}/signin`],
+      });
     });
     after(() => provider.close());
 
@@ -259,7 +277,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
         provider.accounts.set('unverified', { email: 'someone.else@contoso.example', email_verified: false });
         const refused = await new OidcBrowser(t.app, APP_ORIGIN).signIn('unverified');
         assertFailurePage(refused, 403, /has not verified the address someone\.else@contoso\.example/);
-        assert.equal(await t.services.directory.findPerson('someone.else@contoso.example'), undefined, 'nobody is added for an unverified address');
+        assert.equal(
+          await t.services.directory.findPerson('someone.else@contoso.example'),
+          undefined,
+          'nobody is added for an unverified address',
+        );
       } finally {
         await t.close();
       }
@@ -280,17 +302,22 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('an issuer that is down gives a clear page, and the sign-in works once it is back', async () => {
       const logs = capturedLogger();
-      const t = await startTestApp(kind, oidcEnv(provider, { OIDC_ISSUER: `http://127.0.0.1:${await closedPort()}` }), { logger: logs.logger });
+      const t = await startTestApp(kind, oidcEnv(provider, { OIDC_ISSUER: `http://127.0.0.1:${await closedPort()}` }), {
+        logger: logs.logger,
+      });
       try {
         const response = await t.app.inject({ method: 'GET', url: '/signin/oidc' });
         assertFailurePage(response, 502, /sign-in service cannot be reached right now/);
-        assert.ok(logs.lines.some((l) => l.reason === 'provider-unavailable' && typeof l.cause === 'string'), 'logged with why');
+        assert.ok(
+          logs.lines.some((l) => l.reason === 'provider-unavailable' && typeof l.cause === 'string'),
+          'logged with why',
+        );
       } finally {
         await t.close();
       }
     });
 
-    test('an expired ID token (this server\'s clock two hours ahead) gives a clear page', async () => {
+    test("an expired ID token (this server's clock two hours ahead) gives a clear page", async () => {
       const logs = capturedLogger();
       const ahead = () => new Date(Date.now() + 2 * 3_600_000);
       const t = await startTestApp(kind, oidcEnv(provider), { logger: logs.logger, now: ahead });
@@ -306,4 +333,3 @@ for (const { kind, skip } of DATABASE_KINDS) {
     });
   });
 }
-

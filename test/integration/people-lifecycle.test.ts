@@ -47,7 +47,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
     };
     const homeFor = (cookie: string) => t.app.inject({ method: 'GET', url: '/', headers: { cookie } });
     const sitesPhoto = (cookie: string, person: Person) =>
-      t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(person.userPrincipalName)}`, headers: { cookie } });
+      t.app.inject({
+        method: 'GET',
+        url: `/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(person.userPrincipalName)}`,
+        headers: { cookie },
+      });
     const auditOf = (person: Person) => t.services.audit.list(CLI_ACTOR, { person: person.userPrincipalName, limit: 50 });
     let base: string | undefined;
     const listening = async () => (base ??= await t.app.listen({ port: 0, host: '127.0.0.1' }));
@@ -98,7 +102,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await refused(t.services.people.disable(CLI_ACTOR, boss), 409, /last enabled admin/);
       await refused(t.services.people.remove(CLI_ACTOR, boss), 409, /last enabled admin/);
       await refused(t.services.people.setRole(CLI_ACTOR, boss, 'user'), 409, /last enabled admin/);
-      const csv = await t.services.directory.importPeopleFromCsv('userPrincipalName,displayName,mail,role\nboss@contoso.example,Boss,,user\n', { dryRun: false });
+      const csv = await t.services.directory.importPeopleFromCsv(
+        'userPrincipalName,displayName,mail,role\nboss@contoso.example,Boss,,user\n',
+        { dryRun: false },
+      );
       assert.equal(csv.counts.failed, 1, 'a CSV import cannot demote the last admin either');
       assert.deepEqual([(await fresh(boss)).enabled, (await fresh(boss)).role], [true, 'admin']);
 
@@ -113,7 +120,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('two admins disabling each other at the same moment leave one enabled admin', async () => {
       const deputy = await newPerson('admin');
-      const outcomes = await Promise.allSettled([t.services.people.disable(sessionActor(deputy), boss), t.services.people.disable(sessionActor(boss), deputy)]);
+      const outcomes = await Promise.allSettled([
+        t.services.people.disable(sessionActor(deputy), boss),
+        t.services.people.disable(sessionActor(boss), deputy),
+      ]);
       assert.deepEqual(outcomes.map((o) => o.status).sort(), ['fulfilled', 'rejected']);
       assert.match(String((outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult).reason), /last enabled admin/);
       assert.equal(await t.services.directory.countEnabledAdmins(), 1);
@@ -134,7 +144,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(cookiesOf(right).includes('photosync_session='), false, 'no session is issued');
     });
 
-    test('a disabled person\'s session and token stop working at once', async () => {
+    test("a disabled person's session and token stop working at once", async () => {
       const ada = await newPerson();
       const cookie = await t.signIn(ada.userPrincipalName);
       const token = await t.tokenFor(ada);
@@ -149,7 +159,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const rows = await t.services.database.db.selectFrom('sessions').select('id_hash').where('person_id', '=', ada.id).execute();
       assert.equal(rows.length, 0, 'the sessions are deleted');
       const tokens = await t.services.identity.listApiTokens(CLI_ACTOR);
-      assert.ok(tokens.filter((x) => x.personId === ada.id).every((x) => x.revokedAt !== null), 'the tokens are revoked');
+      assert.ok(
+        tokens.filter((x) => x.personId === ada.id).every((x) => x.revokedAt !== null),
+        'the tokens are revoked',
+      );
 
       // Enabling restores sign-in, not the old session or token.
       await t.services.people.enable(CLI_ACTOR, ada);
@@ -158,7 +171,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal((await homeFor(await t.signIn(ada.userPrincipalName))).statusCode, 200);
     });
 
-    test('a disabled person\'s photo reads answered from memory stop at once too (real HTTP)', async () => {
+    test("a disabled person's photo reads answered from memory stop at once too (real HTTP)", async () => {
       const base = await listening();
       const ada = await newPerson();
       const token = await t.tokenFor(ada);
@@ -197,11 +210,17 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.doesNotMatch(synced.headers.etag as string, /placeholder/, 'the synced photo first');
 
       const versioned = new RegExp(`accountname=${encodeURIComponent(ada.userPrincipalName)}&amp;t=`);
-      const pages = () => Promise.all(['/sites', `/sites/people/${encodeURIComponent(ada.userPrincipalName)}`].map(async (url) => (await t.app.inject({ method: 'GET', url, headers: { cookie: viewer } })).body));
-      for (const body of await pages()) assert.match(body, versioned, 'the pages name the version of the photo (browsers keep such a URL for good)');
+      const pages = () =>
+        Promise.all(
+          ['/sites', `/sites/people/${encodeURIComponent(ada.userPrincipalName)}`].map(
+            async (url) => (await t.app.inject({ method: 'GET', url, headers: { cookie: viewer } })).body,
+          ),
+        );
+      for (const body of await pages())
+        assert.match(body, versioned, 'the pages name the version of the photo (browsers keep such a URL for good)');
 
       await t.services.people.disable(CLI_ACTOR, ada);
-      for (const body of await pages()) assert.doesNotMatch(body, versioned, 'no page names the disabled person\'s photo version any more');
+      for (const body of await pages()) assert.doesNotMatch(body, versioned, "no page names the disabled person's photo version any more");
       const shown = await sitesPhoto(viewer, ada);
       assert.match(shown.headers.etag as string, /^"placeholder-/, 'then the placeholder');
       const properties = (await t.services.sites.getProperties(await fresh(ada))).find((p) => p.key === 'PictureURL');
@@ -211,7 +230,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal((await sitesPhoto(viewer, ada)).headers.etag, synced.headers.etag, 'enabled again: their Sites copy is back');
     });
 
-    test('a disabled person\'s Mail photo is kept by default, and removed when the setting says so', async () => {
+    test("a disabled person's Mail photo is kept by default, and removed when the setting says so", async () => {
       const ada = await newPerson();
       const grace = await newPerson();
       for (const person of [ada, grace]) await t.services.mail.setPhoto(CLI_ACTOR, person, await makePhoto('jpeg', 200, 200), 'cli');
@@ -231,7 +250,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await t.services.people.setDisabledMailPhoto(CLI_ACTOR, 'keep');
     });
 
-    test('a disabled person\'s Mail photo that an authoritative directory manages is kept, and the disable says why', async () => {
+    test("a disabled person's Mail photo that an authoritative directory manages is kept, and the disable says why", async () => {
       const ada = await newPerson();
       await t.services.directoryPhotos.setPolicy(CLI_ACTOR, 'ldap', 'authoritative');
       try {
@@ -239,7 +258,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
         await t.services.people.setDisabledMailPhoto(CLI_ACTOR, 'remove');
         await t.services.people.disable(CLI_ACTOR, ada);
         assert.equal((await fresh(ada)).enabled, false, 'disabled all the same');
-        assert.notEqual(await t.services.mail.currentEtag(ada), null, 'the directory\'s photo stays');
+        assert.notEqual(await t.services.mail.currentEtag(ada), null, "the directory's photo stays");
         const disable = (await auditOf(ada)).find((e) => e.action === 'person.disable');
         assert.match(String(disable?.detail), /directory manages it/);
       } finally {
@@ -248,7 +267,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       }
     });
 
-    test('remove deletes the person\'s photos, Sites copies, sync history, sessions and tokens, and keeps the audit trail', async () => {
+    test("remove deletes the person's photos, Sites copies, sync history, sessions and tokens, and keeps the audit trail", async () => {
       const ada = await newPerson();
       const db = t.services.database.db;
       await t.services.mail.setPhoto(CLI_ACTOR, ada, await makePhoto('jpeg', 300, 300), 'cli');
@@ -260,7 +279,19 @@ for (const { kind, skip } of DATABASE_KINDS) {
         const versions = await db.selectFrom('photo_versions').select('id').where('person_id', '=', ada.id).execute();
         return {
           photo_versions: versions.length,
-          photo_renditions: versions.length ? (await db.selectFrom('photo_renditions').select('version_id').where('version_id', 'in', versions.map((v) => v.id)).execute()).length : 0,
+          photo_renditions: versions.length
+            ? (
+                await db
+                  .selectFrom('photo_renditions')
+                  .select('version_id')
+                  .where(
+                    'version_id',
+                    'in',
+                    versions.map((v) => v.id),
+                  )
+                  .execute()
+              ).length
+            : 0,
           site_profiles: (await db.selectFrom('site_profiles').select('person_id').where('person_id', '=', ada.id).execute()).length,
           site_thumbnails: (await db.selectFrom('site_thumbnails').select('person_id').where('person_id', '=', ada.id).execute()).length,
           sync_runs: (await db.selectFrom('sync_runs').select('id').where('person_id', '=', ada.id).execute()).length,
@@ -269,11 +300,22 @@ for (const { kind, skip } of DATABASE_KINDS) {
         };
       };
       const before = await counts();
-      assert.ok(Object.values(before).every((n) => n > 0), `everything exists first: ${JSON.stringify(before)}`);
+      assert.ok(
+        Object.values(before).every((n) => n > 0),
+        `everything exists first: ${JSON.stringify(before)}`,
+      );
       const auditBefore = (await auditOf(ada)).length;
 
       await t.services.people.remove(sessionActor(boss), ada);
-      assert.deepEqual(await counts(), { photo_versions: 0, photo_renditions: 0, site_profiles: 0, site_thumbnails: 0, sync_runs: 0, sessions: 0, api_tokens: 0 });
+      assert.deepEqual(await counts(), {
+        photo_versions: 0,
+        photo_renditions: 0,
+        site_profiles: 0,
+        site_thumbnails: 0,
+        sync_runs: 0,
+        sessions: 0,
+        api_tokens: 0,
+      });
       assert.equal(await t.services.directory.findPerson(ada.userPrincipalName), undefined);
       assert.equal((await homeFor(cookie)).statusCode, 303);
       assert.equal((await t.app.inject({ method: 'GET', url: '/v1.0/me/photo', headers: bearer(token) })).statusCode, 401);
@@ -282,8 +324,14 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
       const trail = await auditOf(ada);
       assert.equal(trail.length, auditBefore + 1, 'every earlier entry is kept, and the removal added');
-      assert.deepEqual([trail[0]!.action, trail[0]!.actor.name, trail[0]!.target], ['person.remove', boss.userPrincipalName, { id: ada.id, name: ada.userPrincipalName }]);
-      assert.ok(trail.some((e) => e.action === 'photo.set' && e.target?.id === ada.id), 'the photo history is still there');
+      assert.deepEqual(
+        [trail[0]!.action, trail[0]!.actor.name, trail[0]!.target],
+        ['person.remove', boss.userPrincipalName, { id: ada.id, name: ada.userPrincipalName }],
+      );
+      assert.ok(
+        trail.some((e) => e.action === 'photo.set' && e.target?.id === ada.id),
+        'the photo history is still there',
+      );
       await refused(t.services.people.remove(CLI_ACTOR, ada), 404, /does not exist/);
     });
 
@@ -302,7 +350,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await refused(t.services.people.resetPassword(sessionActor(boss), boss), 400, /\/account\/password/);
     });
 
-    test('a password an admin sets is checked for strength and ends the person\'s sessions', async () => {
+    test("a password an admin sets is checked for strength and ends the person's sessions", async () => {
       const ada = await newPerson();
       const session = await t.signIn(ada.userPrincipalName);
       await refused(t.services.people.setPassword(CLI_ACTOR, ada, 'short'), 400, /at least 12 characters/);
@@ -314,7 +362,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('every lifecycle action is audited with who, whom and what', async () => {
       const admin = sessionActor(boss);
-      const ada = await t.services.people.add(admin, { userPrincipalName: `audited${++counter}@contoso.example`, displayName: 'Ada Audited', role: 'user', password: 'a long enough password' });
+      const ada = await t.services.people.add(admin, {
+        userPrincipalName: `audited${++counter}@contoso.example`,
+        displayName: 'Ada Audited',
+        role: 'user',
+        password: 'a long enough password',
+      });
       await t.services.people.update(admin, ada, { displayName: 'Ada Renamed', mail: 'ada.renamed@contoso.example' });
       await t.services.people.setRole(admin, ada, 'admin');
       await t.services.people.disable(admin, ada, { reason: 'on leave' });
@@ -343,7 +396,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
         assert.equal(page.statusCode, 200, page.body);
         return /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
       };
-      const post = async (url: string, fields: Record<string, string>, options: { csrf?: boolean } = {}): Promise<LightMyRequestResponse> => {
+      const post = async (
+        url: string,
+        fields: Record<string, string>,
+        options: { csrf?: boolean } = {},
+      ): Promise<LightMyRequestResponse> => {
         const token = options.csrf === false ? undefined : await csrfFrom('/admin/people');
         return t.app.inject({
           method: 'POST',
@@ -359,7 +416,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
       });
 
       test('the People page finds people by name, user principal name or mail, and shows their state and role', async () => {
-        const ada = await t.services.people.add(CLI_ACTOR, { userPrincipalName: `findme${++counter}@contoso.example`, displayName: 'Zelda Findable', mail: 'zelda.mail@contoso.example' });
+        const ada = await t.services.people.add(CLI_ACTOR, {
+          userPrincipalName: `findme${++counter}@contoso.example`,
+          displayName: 'Zelda Findable',
+          mail: 'zelda.mail@contoso.example',
+        });
         await t.services.people.disable(CLI_ACTOR, ada);
         for (const q of ['zelda findable', ada.userPrincipalName.toUpperCase(), 'zelda.mail']) {
           const page = await t.app.inject({ method: 'GET', url: `/admin/people?q=${encodeURIComponent(q)}`, headers: { cookie } });
@@ -370,7 +431,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
         const enabledOnly = await t.app.inject({ method: 'GET', url: '/admin/people?q=zelda&state=enabled', headers: { cookie } });
         assert.doesNotMatch(enabledOnly.body, /Zelda Findable/);
         const page = await t.app.inject({ method: 'GET', url: '/admin/people', headers: { cookie } });
-        assert.match(page.body, /<option value="user" selected>User<\/option>/, 'a new person is a user unless the admin chooses otherwise');
+        assert.match(
+          page.body,
+          /<option value="user" selected>User<\/option>/,
+          'a new person is a user unless the admin chooses otherwise',
+        );
         const bad = await t.app.inject({ method: 'GET', url: '/admin/people?state=sleeping', headers: { cookie } });
         assert.equal(bad.statusCode, 400);
         assert.match(bad.body, /state filter must be one of enabled, disabled/);
@@ -382,7 +447,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
       });
 
       test('the People page pages through everyone by user principal name', async () => {
-        for (let i = 0; i < 52; i++) await t.services.directory.addPerson({ userPrincipalName: `pager${String(i).padStart(2, '0')}@contoso.example` });
+        for (let i = 0; i < 52; i++)
+          await t.services.directory.addPerson({ userPrincipalName: `pager${String(i).padStart(2, '0')}@contoso.example` });
         const first = await t.app.inject({ method: 'GET', url: '/admin/people?q=pager', headers: { cookie } });
         assert.equal((first.body.match(/<span class="hint">pager\d\d@contoso/g) ?? []).length, 50, 'fifty a page');
         const next = /href="(\/admin\/people\?[^"]*after=[^"]+)" rel="next"/.exec(first.body)![1]!.replaceAll('&amp;', '&');
@@ -394,7 +460,13 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
       test('adding a person on the page shows a one-time password once', async () => {
         const upn = `added${++counter}@contoso.example`;
-        const added = await post('/admin/people', { userPrincipalName: upn, displayName: 'Added Person', mail: '', role: 'user', passwordChoice: 'one-time' });
+        const added = await post('/admin/people', {
+          userPrincipalName: upn,
+          displayName: 'Added Person',
+          mail: '',
+          role: 'user',
+          passwordChoice: 'one-time',
+        });
         assert.equal(added.statusCode, 200, added.body);
         assert.equal(added.headers['cache-control'], 'no-store');
         const oneTimePassword = /<code class="secret">([^<]+)<\/code>/.exec(added.body)![1]!;
@@ -403,7 +475,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
         const again = await t.app.inject({ method: 'GET', url: `/admin/people/${encodeURIComponent(upn)}`, headers: { cookie } });
         assert.equal(again.body.includes(oneTimePassword), false, 'shown only once');
 
-        const withPassword = await post('/admin/people', { userPrincipalName: `typed${++counter}@contoso.example`, role: 'admin', passwordChoice: 'password', password: 'a typed long password' });
+        const withPassword = await post('/admin/people', {
+          userPrincipalName: `typed${++counter}@contoso.example`,
+          role: 'admin',
+          passwordChoice: 'password',
+          password: 'a typed long password',
+        });
         assert.equal(withPassword.statusCode, 303);
         assert.match(withPassword.headers.location as string, /\?done=added$/);
       });
@@ -411,8 +488,16 @@ for (const { kind, skip } of DATABASE_KINDS) {
       test('bad input on the People page is a 4xx with a message, and changes nothing', async () => {
         const cases: [Record<string, string>, number, RegExp][] = [
           [{ userPrincipalName: 'not an upn', passwordChoice: 'one-time' }, 400, /is not a valid user principal name/],
-          [{ userPrincipalName: `ok${++counter}@contoso.example`, mail: 'nope', passwordChoice: 'one-time' }, 400, /is not a valid mail address/],
-          [{ userPrincipalName: `ok${++counter}@contoso.example`, passwordChoice: 'password', password: 'short' }, 400, /at least 12 characters/],
+          [
+            { userPrincipalName: `ok${++counter}@contoso.example`, mail: 'nope', passwordChoice: 'one-time' },
+            400,
+            /is not a valid mail address/,
+          ],
+          [
+            { userPrincipalName: `ok${++counter}@contoso.example`, passwordChoice: 'password', password: 'short' },
+            400,
+            /at least 12 characters/,
+          ],
           [{ userPrincipalName: `ok${++counter}@contoso.example`, passwordChoice: 'password' }, 400, /Type the password/],
           [{ userPrincipalName: `ok${++counter}@contoso.example`, role: 'owner', passwordChoice: 'one-time' }, 400, /Choose a role/],
           [{ userPrincipalName: boss.userPrincipalName.toUpperCase(), passwordChoice: 'one-time' }, 409, /already exists/],
@@ -436,8 +521,20 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
       test('every People form refuses a request without its CSRF token', async () => {
         const ada = await newPerson();
-        for (const url of ['/admin/people', '/admin/people/settings', `${pageUrl(ada)}/disable`, `${pageUrl(ada)}/enable`, `${pageUrl(ada)}/password`, `${pageUrl(ada)}/role`, `${pageUrl(ada)}/remove`]) {
-          const response = await post(url, { userPrincipalName: `csrf${++counter}@contoso.example`, disabledMailPhoto: 'remove', role: 'admin' }, { csrf: false });
+        for (const url of [
+          '/admin/people',
+          '/admin/people/settings',
+          `${pageUrl(ada)}/disable`,
+          `${pageUrl(ada)}/enable`,
+          `${pageUrl(ada)}/password`,
+          `${pageUrl(ada)}/role`,
+          `${pageUrl(ada)}/remove`,
+        ]) {
+          const response = await post(
+            url,
+            { userPrincipalName: `csrf${++counter}@contoso.example`, disabledMailPhoto: 'remove', role: 'admin' },
+            { csrf: false },
+          );
           assert.equal(response.statusCode, 403, url);
           assert.match(response.body, /This form has expired or was not sent from this site/);
         }
@@ -470,80 +567,97 @@ for (const { kind, skip } of DATABASE_KINDS) {
   });
 
   // Several server processes share one database only on PostgreSQL; on SQLite there is one.
-  describe(`the people lifecycle across server processes on ${kind}`, { skip: kind === 'sqlite' ? 'SQLite has one server process' : skip }, () => {
-    let t: TestApp;
-    let other: Services;
-    let otherApp: FastifyInstance;
-    let otherBase: string | undefined;
-    let boss: Person;
+  describe(
+    `the people lifecycle across server processes on ${kind}`,
+    { skip: kind === 'sqlite' ? 'SQLite has one server process' : skip },
+    () => {
+      let t: TestApp;
+      let other: Services;
+      let otherApp: FastifyInstance;
+      let otherBase: string | undefined;
+      let boss: Person;
 
-    before(async () => {
-      t = await startTestApp(kind);
-      // A second "server process" on the same database, with its own caches and its own HTTP app.
-      other = await createServices(loadConfig(t.env));
-      otherApp = await buildHttpApp(other);
-      await otherApp.ready();
-      boss = await t.addPerson('boss@contoso.example', { role: 'admin' });
-    });
-    after(async () => {
-      await otherApp.close();
-      await other.close();
-      await t.close();
-    });
+      before(async () => {
+        t = await startTestApp(kind);
+        // A second "server process" on the same database, with its own caches and its own HTTP app.
+        other = await createServices(loadConfig(t.env));
+        otherApp = await buildHttpApp(other);
+        await otherApp.ready();
+        boss = await t.addPerson('boss@contoso.example', { role: 'admin' });
+      });
+      after(async () => {
+        await otherApp.close();
+        await other.close();
+        await t.close();
+      });
 
-    /** Resolves when the other process hears the notice: no sleeping, no polling. */
-    const heardThere = (topic: string, key = '*') => new Promise<void>((resolve) => other.database.processes.subscribe(topic, (k) => k === key && resolve()));
-    /** Over real HTTP, so the hot photo reads are answered from the other process's memory when warm. */
-    const there = async (url: string, headers: Record<string, string>) => {
-      otherBase ??= await otherApp.listen({ port: 0, host: '127.0.0.1' });
-      const response = await fetch(`${otherBase}${url}`, { headers, redirect: 'manual' });
-      await response.arrayBuffer();
-      return { statusCode: response.status, headers: { etag: response.headers.get('etag') ?? '', location: response.headers.get('location') ?? '' } };
-    };
+      /** Resolves when the other process hears the notice: no sleeping, no polling. */
+      const heardThere = (topic: string, key = '*') =>
+        new Promise<void>((resolve) => other.database.processes.subscribe(topic, (k) => k === key && resolve()));
+      /** Over real HTTP, so the hot photo reads are answered from the other process's memory when warm. */
+      const there = async (url: string, headers: Record<string, string>) => {
+        otherBase ??= await otherApp.listen({ port: 0, host: '127.0.0.1' });
+        const response = await fetch(`${otherBase}${url}`, { headers, redirect: 'manual' });
+        await response.arrayBuffer();
+        return {
+          statusCode: response.status,
+          headers: { etag: response.headers.get('etag') ?? '', location: response.headers.get('location') ?? '' },
+        };
+      };
 
-    test('a disabled person\'s session and token stop working at once in another process', { timeout: 60_000 }, async () => {
-      const ada = await t.addPerson('ada@contoso.example');
-      const cookie = await t.signIn(ada.userPrincipalName);
-      const token = await t.tokenFor(ada);
-      const viewer = await t.signIn(boss.userPrincipalName);
-      await t.services.mail.setPhoto(CLI_ACTOR, ada, await makePhoto('jpeg', 300, 300), 'cli');
-      await t.services.sync.syncProfilePhoto(ada, 'admin');
-      const photoUrl = `/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(ada.userPrincipalName)}`;
-      // The other process has the session, the token, the person and the Sites copy in its caches
-      // (each read twice: the second is answered from memory).
-      for (let i = 0; i < 2; i++) {
-        assert.equal((await there('/', { cookie })).statusCode, 200);
-        assert.equal((await there('/v1.0/me/photo/$value', bearer(token))).statusCode, 200);
-        assert.equal((await there('/v1.0/me/photo/$value', { cookie })).statusCode, 200);
-        assert.doesNotMatch((await there(photoUrl, { cookie: viewer })).headers.etag, /placeholder/);
-      }
+      test("a disabled person's session and token stop working at once in another process", { timeout: 60_000 }, async () => {
+        const ada = await t.addPerson('ada@contoso.example');
+        const cookie = await t.signIn(ada.userPrincipalName);
+        const token = await t.tokenFor(ada);
+        const viewer = await t.signIn(boss.userPrincipalName);
+        await t.services.mail.setPhoto(CLI_ACTOR, ada, await makePhoto('jpeg', 300, 300), 'cli');
+        await t.services.sync.syncProfilePhoto(ada, 'admin');
+        const photoUrl = `/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(ada.userPrincipalName)}`;
+        // The other process has the session, the token, the person and the Sites copy in its caches
+        // (each read twice: the second is answered from memory).
+        for (let i = 0; i < 2; i++) {
+          assert.equal((await there('/', { cookie })).statusCode, 200);
+          assert.equal((await there('/v1.0/me/photo/$value', bearer(token))).statusCode, 200);
+          assert.equal((await there('/v1.0/me/photo/$value', { cookie })).statusCode, 200);
+          assert.doesNotMatch((await there(photoUrl, { cookie: viewer })).headers.etag, /placeholder/);
+        }
 
-      const heard = Promise.all([heardThere('people'), heardThere('credentials')]);
-      await t.services.people.disable(CLI_ACTOR, ada);
-      await heard;
-      assert.equal((await there('/', { cookie })).statusCode, 303, 'the session is refused there');
-      assert.equal((await there('/v1.0/me/photo/$value', bearer(token))).statusCode, 401, 'the cached token is refused there');
-      assert.equal((await there('/v1.0/me/photo/$value', { cookie })).statusCode, 401, 'the cached session is refused there');
-      for (let i = 0; i < 2; i++) assert.match((await there(photoUrl, { cookie: viewer })).headers.etag, /^"placeholder-/, 'Sites there shows the placeholder');
-      await assert.rejects(other.identity.signIn(ada.userPrincipalName, TEST_PASSWORD), (error: Error) => error.message === SIGN_IN_DISABLED);
-    });
+        const heard = Promise.all([heardThere('people'), heardThere('credentials')]);
+        await t.services.people.disable(CLI_ACTOR, ada);
+        await heard;
+        assert.equal((await there('/', { cookie })).statusCode, 303, 'the session is refused there');
+        assert.equal((await there('/v1.0/me/photo/$value', bearer(token))).statusCode, 401, 'the cached token is refused there');
+        assert.equal((await there('/v1.0/me/photo/$value', { cookie })).statusCode, 401, 'the cached session is refused there');
+        for (let i = 0; i < 2; i++)
+          assert.match((await there(photoUrl, { cookie: viewer })).headers.etag, /^"placeholder-/, 'Sites there shows the placeholder');
+        await assert.rejects(
+          other.identity.signIn(ada.userPrincipalName, TEST_PASSWORD),
+          (error: Error) => error.message === SIGN_IN_DISABLED,
+        );
+      });
 
-    test('a removed person is forgotten at once in another process', { timeout: 60_000 }, async () => {
-      const grace = await t.addPerson('grace@contoso.example');
-      const token = await t.tokenFor(grace);
-      const viewer = await t.signIn(boss.userPrincipalName);
-      await t.services.mail.setPhoto(CLI_ACTOR, grace, await makePhoto('jpeg', 300, 300), 'cli');
-      const photoUrl = `/v1.0/users/${encodeURIComponent(grace.userPrincipalName)}/photo`;
-      for (let i = 0; i < 2; i++) {
-        assert.equal((await there(`${photoUrl}/$value`, { cookie: viewer })).statusCode, 200);
-        assert.equal((await there('/v1.0/me/photo/$value', bearer(token))).statusCode, 200);
-      }
+      test('a removed person is forgotten at once in another process', { timeout: 60_000 }, async () => {
+        const grace = await t.addPerson('grace@contoso.example');
+        const token = await t.tokenFor(grace);
+        const viewer = await t.signIn(boss.userPrincipalName);
+        await t.services.mail.setPhoto(CLI_ACTOR, grace, await makePhoto('jpeg', 300, 300), 'cli');
+        const photoUrl = `/v1.0/users/${encodeURIComponent(grace.userPrincipalName)}/photo`;
+        for (let i = 0; i < 2; i++) {
+          assert.equal((await there(`${photoUrl}/$value`, { cookie: viewer })).statusCode, 200);
+          assert.equal((await there('/v1.0/me/photo/$value', bearer(token))).statusCode, 200);
+        }
 
-      const heard = Promise.all([heardThere('people'), heardThere('credentials'), heardThere('mail', grace.id), heardThere('sites', grace.id)]);
-      await t.services.people.remove(CLI_ACTOR, grace);
-      await heard;
-      assert.equal((await there(`${photoUrl}/$value`, { cookie: viewer })).statusCode, 404, 'nobody by that name there');
-      assert.equal((await there('/v1.0/me/photo/$value', bearer(token))).statusCode, 401);
-    });
-  });
+        const heard = Promise.all([
+          heardThere('people'),
+          heardThere('credentials'),
+          heardThere('mail', grace.id),
+          heardThere('sites', grace.id),
+        ]);
+        await t.services.people.remove(CLI_ACTOR, grace);
+        await heard;
+        assert.equal((await there(`${photoUrl}/$value`, { cookie: viewer })).statusCode, 404, 'nobody by that name there');
+        assert.equal((await there('/v1.0/me/photo/$value', bearer(token))).statusCode, 401);
+      });
+    },
+  );
 }

@@ -75,7 +75,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     for (const credential of ['bearer token', 'session cookie'] as const) {
       test(`every hot read answered from memory is the route's answer (${credential})`, async () => {
-        const headers: Record<string, string> = credential === 'bearer token' ? { authorization: `Bearer ${graceToken}` } : { cookie: graceCookie };
+        const headers: Record<string, string> =
+          credential === 'bearer token' ? { authorization: `Bearer ${graceToken}` } : { cookie: graceCookie };
         // The Sites profile names the picture files (the first sync of Sites gives the name).
         await t.services.sites.getProperties(ada);
         for (const path of hotPaths()) {
@@ -93,7 +94,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
       });
 
       test(`a revalidation with the current ETag gets 304 from memory, as from the route (${credential})`, async () => {
-        const headers: Record<string, string> = credential === 'bearer token' ? { authorization: `Bearer ${graceToken}` } : { cookie: graceCookie };
+        const headers: Record<string, string> =
+          credential === 'bearer token' ? { authorization: `Bearer ${graceToken}` } : { cookie: graceCookie };
         const path = `/v1.0/users/${ada.id}/photos/96x96/$value`;
         const etag = (await get(path, headers)).headers.etag!;
         t.services.mail.forgetCachedPhoto(ada.id);
@@ -104,7 +106,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       });
     }
 
-    test('a URL naming the current version is kept for good, any other a minute, and the viewer\'s own Sites photo is asked for each time', async () => {
+    test("a URL naming the current version is kept for good, any other a minute, and the viewer's own Sites photo is asked for each time", async () => {
       const headers = { authorization: `Bearer ${graceToken}` };
       const mailEtag = (await t.services.mail.getPhoto(CLI_ACTOR, ada)).etag;
       const syncedEtag = (await t.services.sites.getProfile(ada.id))!.syncedEtag!;
@@ -123,11 +125,13 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(await keptFor(`/_layouts/15/userphoto.aspx?size=M&accountname=ada@contoso.example&t=${syncedEtag}`, headers), forGood);
       assert.equal(await keptFor('/_layouts/15/userphoto.aspx?size=M&accountname=ada@contoso.example', headers), aMinute);
       assert.equal(await keptFor(`/User%20Photos/Profile%20Pictures/ada_contoso_example_SThumb.jpg?t=${syncedEtag}`, headers), forGood);
-      const own = await get(`/_layouts/15/userphoto.aspx?size=S&accountname=ada@contoso.example&t=${syncedEtag}`, { cookie: await t.signIn(ada.userPrincipalName) });
+      const own = await get(`/_layouts/15/userphoto.aspx?size=S&accountname=ada@contoso.example&t=${syncedEtag}`, {
+        cookie: await t.signIn(ada.userPrincipalName),
+      });
       assert.equal(own.headers['cache-control'], 'private, no-cache');
     });
 
-    test('a person\'s own Sites photo is never answered from memory: its request is where the sync hooks in', async () => {
+    test("a person's own Sites photo is never answered from memory: its request is where the sync hooks in", async () => {
       const adaCookie = await t.signIn(ada.userPrincipalName);
       const path = '/_layouts/15/userphoto.aspx?size=L&accountname=ada@contoso.example';
       await get(path, { cookie: adaCookie });
@@ -167,7 +171,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(refused.status, 401);
     });
 
-    test('a photo changed in Mail is read anew from memory\'s first miss, never the old bytes', async () => {
+    test("a photo changed in Mail is read anew from memory's first miss, never the old bytes", async () => {
       const path = '/v1.0/users/ada@contoso.example/photos/48x48/$value';
       const headers = { authorization: `Bearer ${graceToken}` };
       const before = await readTwice(path, headers);

@@ -38,7 +38,14 @@ for (const { kind, skip } of DATABASE_KINDS) {
       fs.writeFileSync(path.join(dir, '.DS_Store'), 'ignored');
       fs.writeFileSync(
         path.join(dir, 'users.csv'),
-        ['file,userPrincipalName', 'IMG_0042.jpg,alan@contoso.example', 'IMG_0099.jpg,', 'img_0042.JPG,ada@contoso.example', 'missing.jpg,ada@contoso.example', '"quoted, name.jpg",ghost@contoso.example'].join('\n'),
+        [
+          'file,userPrincipalName',
+          'IMG_0042.jpg,alan@contoso.example',
+          'IMG_0099.jpg,',
+          'img_0042.JPG,ada@contoso.example',
+          'missing.jpg,ada@contoso.example',
+          '"quoted, name.jpg",ghost@contoso.example',
+        ].join('\n'),
       );
     });
     after(async () => {
@@ -61,7 +68,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(run.code, 1);
       const report = JSON.parse(run.stdout);
       const byFile = Object.fromEntries(report.files.map((f: { file: string }) => [f.file, f]));
-      assert.deepEqual(Object.keys(byFile).sort(), ['IMG_0042.jpg', 'ada@contoso.example.jpg', 'grace.hopper@contoso.example.png', 'nobody@contoso.example.jpg']);
+      assert.deepEqual(Object.keys(byFile).sort(), [
+        'IMG_0042.jpg',
+        'ada@contoso.example.jpg',
+        'grace.hopper@contoso.example.png',
+        'nobody@contoso.example.jpg',
+      ]);
       assert.equal(byFile['IMG_0042.jpg'].outcome, 'imported');
       assert.equal(byFile['IMG_0042.jpg'].userPrincipalName, 'alan@contoso.example', 'matched by the CSV');
       assert.equal(byFile['grace.hopper@contoso.example.png'].outcome, 'imported');
@@ -69,7 +81,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(byFile['nobody@contoso.example.jpg'].outcome, 'unknown-person');
       assert.equal(byFile['ada@contoso.example.jpg'].outcome, 'bad-image');
       assert.match(byFile['ada@contoso.example.jpg'].reason, /JPEG|PNG|image/);
-      assert.deepEqual(await largest(ada), adaBefore, 'Ada\'s photo is intact, byte for byte');
+      assert.deepEqual(await largest(ada), adaBefore, "Ada's photo is intact, byte for byte");
       assert.equal((await t.services.mail.getPhoto(CLI_ACTOR, grace)).source, 'import');
       assert.equal((await t.services.mail.getPhoto(CLI_ACTOR, alan)).width, 240, '400×300 → the 240 size');
     });
@@ -120,7 +132,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const upload = multipart({ _csrf: csrf }, [
         { name: 'photos', filename: 'portrait.jpg', type: octets, bytes: await makePhoto('jpeg', 150, 150, { color: '#123456' }) },
         { name: 'photos', filename: 'importer@contoso.example.jpg', type: octets, bytes: Buffer.from('<svg onload="alert(1)"/>') },
-        { name: 'map', filename: 'map.csv', type: octets, bytes: Buffer.from('file,userPrincipalName\nportrait.jpg,importer@contoso.example\n') },
+        {
+          name: 'map',
+          filename: 'map.csv',
+          type: octets,
+          bytes: Buffer.from('file,userPrincipalName\nportrait.jpg,importer@contoso.example\n'),
+        },
       ]);
       const posted = await t.app.inject({
         method: 'POST',

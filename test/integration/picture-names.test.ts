@@ -63,8 +63,16 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const dottedUrl = await pictureUrl(dotted);
       assert.ok(underscoredUrl && dottedUrl);
       assert.notEqual(dottedUrl, underscoredUrl, 'two people, two file names');
-      assert.equal(dottedUrl, 'http://photosync.test/User%20Photos/Profile%20Pictures/new_hire_contoso_example_MThumb.jpg', 'the one added first has SharePoint\'s own name');
-      assert.equal(underscoredUrl, 'http://photosync.test/User%20Photos/Profile%20Pictures/new_hire_contoso_example.2_MThumb.jpg', 'the other the same with .2');
+      assert.equal(
+        dottedUrl,
+        'http://photosync.test/User%20Photos/Profile%20Pictures/new_hire_contoso_example_MThumb.jpg',
+        "the one added first has SharePoint's own name",
+      );
+      assert.equal(
+        underscoredUrl,
+        'http://photosync.test/User%20Photos/Profile%20Pictures/new_hire_contoso_example.2_MThumb.jpg',
+        'the other the same with .2',
+      );
       assert.equal(await sourceOf(underscoredUrl), underscoredEtag, 'new_hire@ sees their own photo');
       assert.equal(await sourceOf(dottedUrl), dottedEtag, 'new.hire@ sees their own photo');
       for (const size of ['S', 'L']) {
@@ -84,7 +92,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const second = await t.addPerson('pat_lee@contoso.example');
       const plain = 'http://photosync.test/User%20Photos/Profile%20Pictures/pat_lee_contoso_example_MThumb.jpg';
       // Neither has a photo: the placeholder, made from the person it belongs to (their id picks its colour).
-      const placeholder = async () => String((await t.app.inject({ method: 'GET', url: new URL(plain).pathname, headers: bearer(viewer) })).headers.etag);
+      const placeholder = async () =>
+        String((await t.app.inject({ method: 'GET', url: new URL(plain).pathname, headers: bearer(viewer) })).headers.etag);
       const answer = await placeholder();
       assert.match(answer, /^"placeholder-/);
       assert.equal(await placeholder(), answer, 'the same person again');
@@ -101,7 +110,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
     test('an upgrade keeps the names already handed out: among people with a synced photo and one SharePoint name, the earliest added keeps it', async () => {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'photosync-names-'));
       const postgres = kind === 'postgres' ? await createScratchPostgres() : undefined;
-      const env = { DATA_DIR: dataDir, LOG_LEVEL: 'silent', PUBLIC_URL: 'http://photosync.test', ...(postgres && { DATABASE_URL: postgres.url }) };
+      const env = {
+        DATA_DIR: dataDir,
+        LOG_LEVEL: 'silent',
+        PUBLIC_URL: 'http://photosync.test',
+        ...(postgres && { DATABASE_URL: postgres.url }),
+      };
       try {
         // A database as the version before names were stored left it (the tables of 0001–0003).
         const db = new Kysely<Schema>({
@@ -112,32 +126,80 @@ for (const { kind, skip } of DATABASE_KINDS) {
         const migrated = await new Migrator({ db, provider: migrationsFor(kind) }).migrateTo('0003_settings_audit_sync_status');
         assert.equal(migrated.error, undefined);
         const person = (id: string, upn: string, createdAt: string) => ({
-          id, user_principal_name: upn, upn_key: upn, mail: null, mail_key: null, display_name: upn, enabled: 1, role: 'user' as const,
-          password_hash: null, must_change_password: 0, directory_photo: null, created_at: createdAt, updated_at: createdAt,
+          id,
+          user_principal_name: upn,
+          upn_key: upn,
+          mail: null,
+          mail_key: null,
+          display_name: upn,
+          enabled: 1,
+          role: 'user' as const,
+          password_hash: null,
+          must_change_password: 0,
+          directory_photo: null,
+          created_at: createdAt,
+          updated_at: createdAt,
         });
         const profile = (personId: string, syncedEtag: string | null) => ({
-          person_id: personId, synced_etag: syncedEtag, picture_timestamp: '1700000000', last_checked_at: '2026-01-01T00:00:00.000Z',
-          last_synced_at: syncedEtag && '2026-01-01T00:00:00.000Z', last_error: null, last_error_at: null, last_trigger: 'admin',
+          person_id: personId,
+          synced_etag: syncedEtag,
+          picture_timestamp: '1700000000',
+          last_checked_at: '2026-01-01T00:00:00.000Z',
+          last_synced_at: syncedEtag && '2026-01-01T00:00:00.000Z',
+          last_error: null,
+          last_error_at: null,
+          last_trigger: 'admin',
         });
-        const ids = { never: '00000000-0000-4000-8000-000000000001', dotted: '00000000-0000-4000-8000-000000000002', underscored: '00000000-0000-4000-8000-000000000003', plain: '00000000-0000-4000-8000-000000000004', checked: '00000000-0000-4000-8000-000000000005' };
-        await db.insertInto('people').values([
-          // Added first, but never synced: no name was ever handed out for them.
-          person(ids.never, 'new.hire.contoso@example', '2025-01-01T00:00:00.000Z'),
-          person(ids.underscored, 'new_hire@contoso.example', '2025-03-01T00:00:00.000Z'),
-          person(ids.dotted, 'new.hire@contoso.example', '2025-02-01T00:00:00.000Z'),
-          person(ids.plain, 'ada@contoso.example', '2025-04-01T00:00:00.000Z'),
-          person(ids.checked, 'grace@contoso.example', '2025-05-01T00:00:00.000Z'),
-        ]).execute();
-        await db.insertInto('site_profiles').values([profile(ids.underscored, 'etag-u'), profile(ids.dotted, 'etag-d'), profile(ids.plain, 'etag-a'), profile(ids.checked, null)]).execute();
+        const ids = {
+          never: '00000000-0000-4000-8000-000000000001',
+          dotted: '00000000-0000-4000-8000-000000000002',
+          underscored: '00000000-0000-4000-8000-000000000003',
+          plain: '00000000-0000-4000-8000-000000000004',
+          checked: '00000000-0000-4000-8000-000000000005',
+        };
+        await db
+          .insertInto('people')
+          .values([
+            // Added first, but never synced: no name was ever handed out for them.
+            person(ids.never, 'new.hire.contoso@example', '2025-01-01T00:00:00.000Z'),
+            person(ids.underscored, 'new_hire@contoso.example', '2025-03-01T00:00:00.000Z'),
+            person(ids.dotted, 'new.hire@contoso.example', '2025-02-01T00:00:00.000Z'),
+            person(ids.plain, 'ada@contoso.example', '2025-04-01T00:00:00.000Z'),
+            person(ids.checked, 'grace@contoso.example', '2025-05-01T00:00:00.000Z'),
+          ])
+          .execute();
+        await db
+          .insertInto('site_profiles')
+          .values([
+            profile(ids.underscored, 'etag-u'),
+            profile(ids.dotted, 'etag-d'),
+            profile(ids.plain, 'etag-a'),
+            profile(ids.checked, null),
+          ])
+          .execute();
         await db.destroy();
 
         // The new version starts on it and migrates.
         const services = await createServices(loadConfig(env));
         try {
           const { sites, directory } = services;
-          const names = Object.fromEntries(await Promise.all(Object.entries(ids).map(async ([key, id]) => [key, (await sites.getProfile(id))?.pictureName ?? null] as const)));
-          assert.deepEqual(names, { never: null, dotted: 'new_hire_contoso_example', underscored: 'new_hire_contoso_example.2', plain: 'ada_contoso_example', checked: null });
-          for (const [key, name] of [['dotted', 'new_hire_contoso_example'], ['underscored', 'new_hire_contoso_example.2'], ['plain', 'ada_contoso_example']] as const) {
+          const names = Object.fromEntries(
+            await Promise.all(
+              Object.entries(ids).map(async ([key, id]) => [key, (await sites.getProfile(id))?.pictureName ?? null] as const),
+            ),
+          );
+          assert.deepEqual(names, {
+            never: null,
+            dotted: 'new_hire_contoso_example',
+            underscored: 'new_hire_contoso_example.2',
+            plain: 'ada_contoso_example',
+            checked: null,
+          });
+          for (const [key, name] of [
+            ['dotted', 'new_hire_contoso_example'],
+            ['underscored', 'new_hire_contoso_example.2'],
+            ['plain', 'ada_contoso_example'],
+          ] as const) {
             assert.equal((await sites.findByThumbnailFile(`${name}_MThumb.jpg`))?.person.id, ids[key], `${name} is found by its file name`);
           }
           // The one added first who never synced gets a name of their own when their photo comes.

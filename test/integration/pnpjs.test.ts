@@ -48,7 +48,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
       sp = spfi(base).using(SPBrowser(), BearerToken(await t.tokenFor(ada)), (instance) => {
         instance.on.send.prepend(async (url: URL, init: RequestInit) => {
           const headers = new Headers(init.headers as HeadersInit);
-          sent.push({ method: init.method ?? 'GET', url: url.toString(), accept: headers.get('accept'), contentType: headers.get('content-type') });
+          sent.push({
+            method: init.method ?? 'GET',
+            url: url.toString(),
+            accept: headers.get('accept'),
+            contentType: headers.get('content-type'),
+          });
           return fetch(url, init);
         });
         return instance;
@@ -96,14 +101,19 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(version.source, 'sites', 'Mail holds the photo, set through Sites');
 
       const me = await sp.profiles.myProperties();
-      assert.equal(me.PictureUrl, `${new URL('/User%20Photos/Profile%20Pictures/ada_lovelace_contoso_example_MThumb.jpg', t.env.PUBLIC_URL).href}`);
+      assert.equal(
+        me.PictureUrl,
+        `${new URL('/User%20Photos/Profile%20Pictures/ada_lovelace_contoso_example_MThumb.jpg', t.env.PUBLIC_URL).href}`,
+      );
       const properties = me.UserProfileProperties as KeyValue[];
       assert.equal(valueOf(properties, 'SPS-PicturePlaceholderState'), '0');
       assert.equal(valueOf(properties, 'SPS-PictureExchangeSyncState'), '1');
       assert.equal(valueOf(properties, 'PhotoSync-SyncedMailETag'), version.etag);
       assert.match(valueOf(properties, 'SPS-PictureTimestamp') ?? '', /^\d+$/);
 
-      const picture = await fetch(new URL(new URL(me.PictureUrl).pathname, base), { headers: { authorization: `Bearer ${await t.tokenFor(ada)}` } });
+      const picture = await fetch(new URL(new URL(me.PictureUrl).pathname, base), {
+        headers: { authorization: `Bearer ${await t.tokenFor(ada)}` },
+      });
       assert.equal(picture.status, 200);
       assert.equal(picture.headers.get('content-type'), 'image/jpeg');
     });

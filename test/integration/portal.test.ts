@@ -12,7 +12,6 @@ function csrfTokenIn(page: LightMyRequestResponse): string {
   return token;
 }
 
-
 for (const { kind, skip } of DATABASE_KINDS) {
   describe(`the portal on ${kind}`, { skip }, () => {
     let t: TestApp;
@@ -110,7 +109,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const upload = async (bytes: Buffer) => {
         const page = await t.app.inject({ method: 'GET', url: '/mail/photo', headers: { cookie } });
         const form = multipart({ _csrf: csrfTokenIn(page) }, { name: 'photo', filename: 'me.jpg', type: 'image/jpeg', bytes });
-        return t.app.inject({ method: 'POST', url: '/mail/photo', headers: { cookie, 'content-type': form.contentType }, payload: form.payload });
+        return t.app.inject({
+          method: 'POST',
+          url: '/mail/photo',
+          headers: { cookie, 'content-type': form.contentType },
+          payload: form.payload,
+        });
       };
       const first = await upload(await makePhoto('jpeg', 600, 600));
       assert.equal(first.statusCode, 303);

@@ -8,8 +8,14 @@ import { PHOTOSYNC_BIN } from '../support/compiled-bin.ts';
 
 const BIN = PHOTOSYNC_BIN;
 
-function startServer(env: Record<string, string>, args: string[] = []): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], { env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function startServer(
+  env: Record<string, string>,
+  args: string[] = [],
+): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
@@ -67,6 +73,9 @@ describe('starting the server as a newcomer does', () => {
   test('a bad setting stops the start with one clear line', async () => {
     const server = startServer({ DATA_DIR: tempDir(), PHOTOSYNC_ADMIN_PASSWORD: 'short' });
     assert.equal(await server.exited, 2);
-    assert.equal(server.output().trim(), 'photosync: configuration: PHOTOSYNC_ADMIN_PASSWORD must be at least 12 characters long; leave it unset to get a random one-time password');
+    assert.equal(
+      server.output().trim(),
+      'photosync: configuration: PHOTOSYNC_ADMIN_PASSWORD must be at least 12 characters long; leave it unset to get a random one-time password',
+    );
   });
 });

@@ -59,7 +59,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const body = (await api(`/_api/SP.UserProfiles.PeopleManager/GetPropertiesFor(accountName=@v)?@v=${v}`, graceToken)).json();
       assert.equal(body.PersonalUrl, 'http://photosync.test/sites/people/ada.lovelace%40contoso.example');
       assert.equal(body.UserUrl, body.PersonalUrl);
-      const page = await t.app.inject({ method: 'GET', url: new URL(body.PersonalUrl).pathname, headers: { cookie: await t.signIn(grace.userPrincipalName) } });
+      const page = await t.app.inject({
+        method: 'GET',
+        url: new URL(body.PersonalUrl).pathname,
+        headers: { cookie: await t.signIn(grace.userPrincipalName) },
+      });
       assert.equal(page.statusCode, 200);
       assert.match(page.headers['content-type'] as string, /^text\/html/);
       assert.match(page.body, /ada\.lovelace@contoso\.example/);
@@ -88,7 +92,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
     });
 
     test('GetPropertiesFor with an unknown or missing account name is a clear 4xx', async () => {
-      const unknown = await api(`/_api/SP.UserProfiles.PeopleManager/GetPropertiesFor(accountName=@v)?@v='nobody@contoso.example'`, graceToken);
+      const unknown = await api(
+        `/_api/SP.UserProfiles.PeopleManager/GetPropertiesFor(accountName=@v)?@v='nobody@contoso.example'`,
+        graceToken,
+      );
       assert.equal(unknown.statusCode, 404);
       const missing = await api('/_api/SP.UserProfiles.PeopleManager/GetPropertiesFor(accountName=@v)', graceToken);
       assert.equal(missing.statusCode, 400);
@@ -110,7 +117,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
       });
       assert.equal(response.statusCode, 200, response.body);
       assert.equal((await t.services.mail.getPhoto(CLI_ACTOR, grace)).source, 'sites', 'Mail holds it');
-      const shown = await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=M&accountname=${grace.userPrincipalName}`, headers: bearer(graceToken) });
+      const shown = await t.app.inject({
+        method: 'GET',
+        url: `/_layouts/15/userphoto.aspx?size=M&accountname=${grace.userPrincipalName}`,
+        headers: bearer(graceToken),
+      });
       const [r, g] = await pixelAt(shown.rawPayload, 36, 36);
       assert.ok(g > 130 && r < 80, `Sites shows the new photo (got r=${r}, g=${g})`);
     });
@@ -120,7 +131,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const pixel = (_x: number, y: number): [number, number, number] => (y < 100 ? [220, 20, 20] : [20, 20, 220]);
       for (const topDown of [false, true]) {
         const bmp = makeBmp(200, 200, pixel, { topDown });
-        const response = await t.app.inject({ method: 'POST', url: '/_api/SP.UserProfiles.PeopleManager/SetMyProfilePicture', headers: bearer(graceToken), payload: bmp });
+        const response = await t.app.inject({
+          method: 'POST',
+          url: '/_api/SP.UserProfiles.PeopleManager/SetMyProfilePicture',
+          headers: bearer(graceToken),
+          payload: bmp,
+        });
         assert.equal(response.statusCode, 200, response.body);
         const mail = await t.services.mail.getRendition(CLI_ACTOR, grace, 120, { fresh: true });
         const [topR, , topB] = await pixelAt(mail.bytes, 60, 10);
@@ -132,7 +148,13 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
     test('SetMyProfilePicture refuses other formats and bodies over 5,000,000 bytes, keeping the photo', async () => {
       const before = await t.services.mail.getPhoto(CLI_ACTOR, grace, { fresh: true });
-      const post = (payload: Buffer) => t.app.inject({ method: 'POST', url: '/_api/SP.UserProfiles.PeopleManager/SetMyProfilePicture', headers: bearer(graceToken), payload });
+      const post = (payload: Buffer) =>
+        t.app.inject({
+          method: 'POST',
+          url: '/_api/SP.UserProfiles.PeopleManager/SetMyProfilePicture',
+          headers: bearer(graceToken),
+          payload,
+        });
       const gif = await post(Buffer.from('GIF89a\x01\x00\x01\x00\x00\x00\x00;', 'latin1'));
       assert.equal(gif.statusCode, 415);
       const broken = await post(makeBmp(100, 100, () => [1, 2, 3]).subarray(0, 3000));
@@ -143,16 +165,26 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal((await t.services.mail.getPhoto(CLI_ACTOR, grace, { fresh: true })).etag, before.etag);
     });
 
-    test('SetMyProfilePicture\'s rules are the Sites service\'s: a person, X-RequestDigest from a browser, at most 5,000,000 bytes', async () => {
+    test("SetMyProfilePicture's rules are the Sites service's: a person, X-RequestDigest from a browser, at most 5,000,000 bytes", async () => {
       const sites = t.services.sites;
       const before = await t.services.mail.getPhoto(CLI_ACTOR, grace, { fresh: true });
       const png = await makePhoto('png', 200, 200, { color: '#a02040' });
       const session: Actor = { kind: 'person', person: grace, via: 'session', sessionKey: 'test' };
-      const refusedWith = (ErrorClass: new (...args: never[]) => Error, message: RegExp) => (error: unknown) => error instanceof ErrorClass && message.test(error.message);
-      assert.throws(() => sites.assertMaySetProfilePicture(CLI_ACTOR, { requestDigest: 'x' }), refusedWith(InvalidInput, /A person must be signed in/));
-      assert.throws(() => sites.assertMaySetProfilePicture(session, { requestDigest: undefined }), refusedWith(NotPermitted, /X-RequestDigest/));
+      const refusedWith = (ErrorClass: new (...args: never[]) => Error, message: RegExp) => (error: unknown) =>
+        error instanceof ErrorClass && message.test(error.message);
+      assert.throws(
+        () => sites.assertMaySetProfilePicture(CLI_ACTOR, { requestDigest: 'x' }),
+        refusedWith(InvalidInput, /A person must be signed in/),
+      );
+      assert.throws(
+        () => sites.assertMaySetProfilePicture(session, { requestDigest: undefined }),
+        refusedWith(NotPermitted, /X-RequestDigest/),
+      );
       await assert.rejects(sites.setMyProfilePicture(session, { requestDigest: '' }, png), refusedWith(NotPermitted, /X-RequestDigest/));
-      await assert.rejects(sites.setMyProfilePicture(session, { requestDigest: 'x' }, Buffer.alloc(5_000_001)), refusedWith(ImageTooLarge, /5,000,000 bytes/));
+      await assert.rejects(
+        sites.setMyProfilePicture(session, { requestDigest: 'x' }, Buffer.alloc(5_000_001)),
+        refusedWith(ImageTooLarge, /5,000,000 bytes/),
+      );
       assert.equal((await t.services.mail.getPhoto(CLI_ACTOR, grace, { fresh: true })).etag, before.etag, 'nothing stored');
 
       await sites.setMyProfilePicture(session, { requestDigest: 'x' }, png);

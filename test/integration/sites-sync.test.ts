@@ -42,12 +42,20 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await t.services.mail.setPhoto(CLI_ACTOR, who, bytes, 'cli');
     };
     const sitesPhoto = (who: Person, size: 'S' | 'M' | 'L', headers: Record<string, string> = viewer) =>
-      t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=${size}&accountname=${encodeURIComponent(who.userPrincipalName)}`, headers });
+      t.app.inject({
+        method: 'GET',
+        url: `/_layouts/15/userphoto.aspx?size=${size}&accountname=${encodeURIComponent(who.userPrincipalName)}`,
+        headers,
+      });
     const runsOf = async (who: Person) => t.services.sync.getSyncHistory(who, 100);
     const properties = async (who: Person) => Object.fromEntries((await t.services.sites.getProperties(who)).map((p) => [p.key, p.value]));
 
     test('a person with no synced photo gets a placeholder in every size, never a broken image', async () => {
-      for (const [size, side] of [['S', 48], ['M', 72], ['L', 300]] as const) {
+      for (const [size, side] of [
+        ['S', 48],
+        ['M', 72],
+        ['L', 300],
+      ] as const) {
         const response = await sitesPhoto(person, size);
         assert.equal(response.statusCode, 200);
         assert.equal(response.headers['content-type'], 'image/jpeg');
@@ -78,7 +86,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const token = await t.tokenFor(person);
       assert.match((await sitesPhoto(person, 'L', bearer(token))).headers.etag as string, /^"placeholder-/, 'a token never triggers');
       const session = await t.signIn(person.userPrincipalName);
-      assert.match((await sitesPhoto(person, 'M', { cookie: session })).headers.etag as string, /^"placeholder-/, 'only L triggers by default');
+      assert.match(
+        (await sitesPhoto(person, 'M', { cookie: session })).headers.etag as string,
+        /^"placeholder-/,
+        'only L triggers by default',
+      );
       assert.equal((await runsOf(person)).length, 0);
 
       const opened = await sitesPhoto(person, 'L', { cookie: session });
@@ -87,12 +99,16 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(await shows((await sitesPhoto(person, 'S')).rawPayload), 'red', 'and everyone sees it from then on');
 
       await setMailPhoto(person, await solid(GREEN));
-      assert.equal(await shows((await sitesPhoto(person, 'L', { cookie: session })).rawPayload), 'red', 'the same session re-checks only after the interval');
+      assert.equal(
+        await shows((await sitesPhoto(person, 'L', { cookie: session })).rawPayload),
+        'red',
+        'the same session re-checks only after the interval',
+      );
       const fresh = await t.signIn(person.userPrincipalName);
       assert.equal(await shows((await sitesPhoto(person, 'L', { cookie: fresh })).rawPayload), 'green', 'a fresh sign-in always checks');
     });
 
-    test('other people\'s views never trigger a sync', async () => {
+    test("other people's views never trigger a sync", async () => {
       await setMailPhoto(person, await solid(RED));
       const cookie = await t.signIn(colleague.userPrincipalName);
       for (const size of ['S', 'M', 'L'] as const) {
@@ -100,7 +116,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
         assert.match((await sitesPhoto(person, size)).headers.etag as string, /^"placeholder-/, 'nor API tokens');
         assert.equal((await sitesPhoto(person, size, {})).statusCode, 401, 'anonymous visitors see no photos at all');
       }
-      const file = await t.app.inject({ method: 'GET', url: `/User%20Photos/Profile%20Pictures/${person.userPrincipalName.replace(/[@.]/g, '_')}_LThumb.jpg`, headers: { cookie } });
+      const file = await t.app.inject({
+        method: 'GET',
+        url: `/User%20Photos/Profile%20Pictures/${person.userPrincipalName.replace(/[@.]/g, '_')}_LThumb.jpg`,
+        headers: { cookie },
+      });
       assert.equal(file.statusCode, 200);
       assert.equal((await runsOf(person)).length, 0);
     });
@@ -135,9 +155,15 @@ for (const { kind, skip } of DATABASE_KINDS) {
     test('concurrent triggers run one sync', async () => {
       await setMailPhoto(person, await solid(RED));
       const results = await Promise.all(Array.from({ length: 25 }, () => t.services.sync.syncProfilePhoto(person, 'admin')));
-      assert.ok(results.every((r) => r === results[0]), 'every caller gets the one run\'s result');
+      assert.ok(
+        results.every((r) => r === results[0]),
+        "every caller gets the one run's result",
+      );
       const runs = await runsOf(person);
-      assert.deepEqual(runs.map((r) => r.outcome), ['synced']);
+      assert.deepEqual(
+        runs.map((r) => r.outcome),
+        ['synced'],
+      );
 
       // Through HTTP too: many simultaneous requests of one fresh session.
       await setMailPhoto(person, await solid(GREEN));
@@ -153,7 +179,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await setMailPhoto(person, await solid(GREEN));
       // Damage the new Mail photo's bytes behind the service's back, as a broken disk would.
       const version = await t.services.mail.getPhoto(CLI_ACTOR, person, { fresh: true });
-      await t.services.database.db.updateTable('photo_renditions').set({ bytes: Buffer.from('not a jpeg any more') }).where('version_id', '=', version.id).execute();
+      await t.services.database.db
+        .updateTable('photo_renditions')
+        .set({ bytes: Buffer.from('not a jpeg any more') })
+        .where('version_id', '=', version.id)
+        .execute();
 
       const result = await t.services.sync.syncProfilePhoto(person, 'admin');
       assert.equal(result.outcome, 'failed');
@@ -196,19 +226,37 @@ for (const { kind, skip } of DATABASE_KINDS) {
     test('L is 300 pixels on its longest side and never enlarged', async () => {
       await setMailPhoto(person, await solid(RED, 200));
       await t.services.sync.syncProfilePhoto(person, 'admin');
-      const sizes = await Promise.all((['S', 'M', 'L'] as const).map(async (size) => (await sharp((await sitesPhoto(person, size)).rawPayload).metadata()).width));
+      const sizes = await Promise.all(
+        (['S', 'M', 'L'] as const).map(async (size) => (await sharp((await sitesPhoto(person, size)).rawPayload).metadata()).width),
+      );
       assert.deepEqual(sizes, [48, 72, 120], 'a 200 px upload is stored up to 120 in Mail, so L stays 120');
     });
 
     test('userphoto.aspx answers If-None-Match with 304 and refuses unknown sizes', async () => {
       const first = await sitesPhoto(person, 'S');
-      const again = await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=S&accountname=${person.userPrincipalName}`, headers: { ...viewer, 'if-none-match': first.headers.etag as string } });
+      const again = await t.app.inject({
+        method: 'GET',
+        url: `/_layouts/15/userphoto.aspx?size=S&accountname=${person.userPrincipalName}`,
+        headers: { ...viewer, 'if-none-match': first.headers.etag as string },
+      });
       assert.equal(again.statusCode, 304);
-      assert.equal(first.headers['cache-control'], 'private, max-age=60, must-revalidate', 'a colleague\'s photo at a URL without its version is kept a minute, then revalidated');
-      const bad = await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=XL&accountname=${person.userPrincipalName}`, headers: viewer });
+      assert.equal(
+        first.headers['cache-control'],
+        'private, max-age=60, must-revalidate',
+        "a colleague's photo at a URL without its version is kept a minute, then revalidated",
+      );
+      const bad = await t.app.inject({
+        method: 'GET',
+        url: `/_layouts/15/userphoto.aspx?size=XL&accountname=${person.userPrincipalName}`,
+        headers: viewer,
+      });
       assert.equal(bad.statusCode, 400);
       assert.match(bad.json().error.message, /use S, M or L/);
-      const unknown = await t.app.inject({ method: 'GET', url: '/_layouts/15/userphoto.aspx?size=S&accountname=nobody@contoso.example', headers: viewer });
+      const unknown = await t.app.inject({
+        method: 'GET',
+        url: '/_layouts/15/userphoto.aspx?size=S&accountname=nobody@contoso.example',
+        headers: viewer,
+      });
       assert.equal(unknown.statusCode, 404);
       const anonymous = await t.app.inject({ method: 'GET', url: '/_layouts/15/userphoto.aspx?size=S&accountname=nobody@contoso.example' });
       assert.equal(anonymous.statusCode, 401, 'anonymous visitors cannot learn who exists');

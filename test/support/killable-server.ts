@@ -91,7 +91,8 @@ export class KillableServer {
     child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
     this.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
-        if (!this.stopping && this.ready) this.unexpectedExits.push(`exit code ${code}, signal ${signal}, start #${this.starts}:\n${this.output().slice(-3000)}`);
+        if (!this.stopping && this.ready)
+          this.unexpectedExits.push(`exit code ${code}, signal ${signal}, start #${this.starts}:\n${this.output().slice(-3000)}`);
         resolve(code);
       }),
     );
@@ -101,13 +102,15 @@ export class KillableServer {
         throw new Error(`the server exited during its start (code ${child.exitCode}, signal ${child.signalCode}):\n${this.output()}`);
       }
       // Our process says it listens (so the answer below is not from whoever else might hold the port), and it answers.
-      const ready = this.stdout.includes(' is listening on ') && await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
-        async (r) => {
-          await r.arrayBuffer().catch(() => {});
-          return r.status === 200;
-        },
-        () => false,
-      );
+      const ready =
+        this.stdout.includes(' is listening on ') &&
+        (await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
+          async (r) => {
+            await r.arrayBuffer().catch(() => {});
+            return r.status === 200;
+          },
+          () => false,
+        ));
       if (ready) {
         this.ready = true;
         return { readyMs: performance.now() - started };
@@ -137,7 +140,10 @@ export class KillableServer {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the server did not stop within ${timeoutMs} ms of SIGTERM:\n${this.output()}`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`the server did not stop within ${timeoutMs} ms of SIGTERM:\n${this.output()}`)),
+        timeoutMs,
+      );
     });
     try {
       return await Promise.race([this.exited, timeout]);
@@ -180,7 +186,8 @@ export class KillableServer {
       const line = raw.trim();
       if (!line) continue;
       // Node's process warnings (deprecations and the like) are warnings, not errors.
-      if (/^\(node:\d+\) (\[\w+\] )?\w*Warning: /.test(line)) warnings.push(`stderr: ${line.replace(/^\(node:\d+\)/, '(node)').slice(0, 500)}`);
+      if (/^\(node:\d+\) (\[\w+\] )?\w*Warning: /.test(line))
+        warnings.push(`stderr: ${line.replace(/^\(node:\d+\)/, '(node)').slice(0, 500)}`);
       else if (line.startsWith('(Use `node --trace-')) continue;
       else errors.push(`stderr: ${line.slice(0, 500)}`);
     }

@@ -139,7 +139,11 @@ export function jpegScans(jpeg: Buffer): JpegScan[] {
       const components = jpeg[at + 4]!;
       const ss = jpeg[at + 5 + 2 * components]!;
       const ah = jpeg[at + 7 + 2 * components]! >> 4;
-      while (end + 1 < jpeg.length && !(jpeg[end] === 0xff && jpeg[end + 1] !== 0x00 && !(jpeg[end + 1]! >= 0xd0 && jpeg[end + 1]! <= 0xd7))) end++;
+      while (
+        end + 1 < jpeg.length &&
+        !(jpeg[end] === 0xff && jpeg[end + 1] !== 0x00 && !(jpeg[end + 1]! >= 0xd0 && jpeg[end + 1]! <= 0xd7))
+      )
+        end++;
       scans.push({ offset: at, end, ss, ah });
     }
     at = end;
@@ -264,7 +268,11 @@ const splice: Mutator = (rng, base, others) => {
   const at = rng.int(0, base.bytes.length);
   const replace = rng.chance(0.5);
   const piece = donor.bytes.subarray(from, from + length);
-  const bytes = Buffer.concat([base.bytes.subarray(0, at), piece, base.bytes.subarray(replace ? Math.min(base.bytes.length, at + length) : at)]);
+  const bytes = Buffer.concat([
+    base.bytes.subarray(0, at),
+    piece,
+    base.bytes.subarray(replace ? Math.min(base.bytes.length, at + length) : at),
+  ]);
   const kind = isPng(donor.bytes) === isPng(base.bytes) ? 'splice' : 'cross-splice';
   return { mutator: kind, detail: `${replace ? 'replace' : 'insert'} ${length} bytes of ${donor.name}@${from} at ${at}`, bytes };
 };
@@ -321,7 +329,30 @@ const headerField: Mutator = (rng, base) => {
   const bytes = Buffer.from(base.bytes);
   if (isBmp(bytes) && bytes.length >= 54) {
     const [name, offset, size] = rng.pick(BMP_FIELDS);
-    const value = rng.pick([0, 1, 2, 3, 4, 8, 12, 16, 24, 32, 40, 54, 124, 255, 256, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, rng.int(0, 0xffffffff)]);
+    const value = rng.pick([
+      0,
+      1,
+      2,
+      3,
+      4,
+      8,
+      12,
+      16,
+      24,
+      32,
+      40,
+      54,
+      124,
+      255,
+      256,
+      0x7fff,
+      0x8000,
+      0xffff,
+      0x7fffffff,
+      0x80000000,
+      0xffffffff,
+      rng.int(0, 0xffffffff),
+    ]);
     if (size === 2) bytes.writeUInt16LE(value & 0xffff, offset);
     else bytes.writeUInt32LE(value >>> 0, offset);
     return { mutator: 'header-field', detail: `BMP ${name} → ${size === 2 ? value & 0xffff : value >>> 0}`, bytes };
@@ -345,7 +376,9 @@ const headerField: Mutator = (rng, base) => {
     fixPngCrc(bytes, ihdr);
     return { mutator: 'header-field', detail, bytes };
   }
-  const sof = jpegSegments(bytes).find((s) => s.marker >= 0xc0 && s.marker <= 0xcf && s.marker !== 0xc4 && s.marker !== 0xc8 && s.marker !== 0xcc);
+  const sof = jpegSegments(bytes).find(
+    (s) => s.marker >= 0xc0 && s.marker <= 0xcf && s.marker !== 0xc4 && s.marker !== 0xc8 && s.marker !== 0xcc,
+  );
   if (!sof) return bitFlips(rng, base, []);
   const d = sof.offset + 4;
   const field = rng.int(0, 4);
@@ -379,7 +412,11 @@ const reorder: Mutator = (rng, base) => {
     if (op === 0) pieces.splice(i, 1);
     else if (op === 1) pieces.splice(i, 0, pieces[j]!);
     else [pieces[i], pieces[j]] = [pieces[j]!, pieces[i]!];
-    return { mutator: 'reorder', detail: `PNG chunks: ${['drop', 'duplicate', 'swap'][op]} ${chunks[i]?.type}/${chunks[j]?.type}`, bytes: Buffer.concat([base.bytes.subarray(0, 8), ...pieces]) };
+    return {
+      mutator: 'reorder',
+      detail: `PNG chunks: ${['drop', 'duplicate', 'swap'][op]} ${chunks[i]?.type}/${chunks[j]?.type}`,
+      bytes: Buffer.concat([base.bytes.subarray(0, 8), ...pieces]),
+    };
   }
   const segments = jpegSegments(base.bytes).filter((s) => s.length !== undefined && s.marker !== 0xda);
   if (segments.length === 0) return bitFlips(rng, base, []);
@@ -410,7 +447,12 @@ const multiplyScans: Mutator = (rng, base) => {
     const width = rng.int(8, 256);
     const height = rng.int(8, 256);
     const count = Math.min(target, maxBombScans(3));
-    return { mutator: 'multiply-scans', detail: `a flat ${width}×${height} progressive JPEG with ${count} scans`, bytes: makeScanBombJpeg({ width, height, scans: count }), scans: count };
+    return {
+      mutator: 'multiply-scans',
+      detail: `a flat ${width}×${height} progressive JPEG with ${count} scans`,
+      bytes: makeScanBombJpeg({ width, height, scans: count }),
+      scans: count,
+    };
   }
   const tables = jpegSegments(bytes)
     .filter((s) => s.marker === 0xc4 && s.offset < dc[0]!.offset)
@@ -419,7 +461,12 @@ const multiplyScans: Mutator = (rng, base) => {
   const copies = Math.max(1, Math.ceil((target - scans.length) / dc.length));
   const out = Buffer.concat([bytes.subarray(0, eoi), ...Array.from({ length: copies }, () => repeat), bytes.subarray(eoi)]);
   const count = scans.length + copies * dc.length;
-  return { mutator: 'multiply-scans', detail: `${copies} more copies of its ${dc.length} DC scans: ${count} scans`, bytes: out, scans: count };
+  return {
+    mutator: 'multiply-scans',
+    detail: `${copies} more copies of its ${dc.length} DC scans: ${count} scans`,
+    bytes: out,
+    scans: count,
+  };
 };
 
 export const MUTATORS: Record<string, Mutator> = {

@@ -9,7 +9,12 @@ import ProviderModule from 'oidc-provider';
 interface OidcProvider {
   callback(): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
   interactionDetails(req: http.IncomingMessage, res: http.ServerResponse): Promise<{ uid: string }>;
-  interactionFinished(req: http.IncomingMessage, res: http.ServerResponse, result: Record<string, unknown>, options: { mergeWithLastSubmission: boolean }): Promise<void>;
+  interactionFinished(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    result: Record<string, unknown>,
+    options: { mergeWithLastSubmission: boolean },
+  ): Promise<void>;
   on(event: string, listener: () => void): void;
 }
 interface Grant {
@@ -107,7 +112,14 @@ export async function startTestOpenIdProvider(options: TestOpenIdProviderOptions
     conformIdTokenClaims: false,
     features: { devInteractions: { enabled: false }, rpInitiatedLogout: { enabled: true } },
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
-    ttl: { IdToken: options.idTokenTtlSeconds ?? 3600, AccessToken: 3600, AuthorizationCode: 600, Session: 3600, Interaction: 600, Grant: 3600 },
+    ttl: {
+      IdToken: options.idTokenTtlSeconds ?? 3600,
+      AccessToken: 3600,
+      AuthorizationCode: 600,
+      Session: 3600,
+      Interaction: 600,
+      Grant: 3600,
+    },
     async findAccount(_ctx: unknown, id: string) {
       const claims = accounts.get(id);
       if (!claims) return undefined;
@@ -141,7 +153,12 @@ export async function startTestOpenIdProvider(options: TestOpenIdProviderOptions
     }
     const body = new URLSearchParams(await readBody(req));
     if (body.get('action') === 'cancel') {
-      await provider!.interactionFinished(req, res, { error: 'access_denied', error_description: 'The person cancelled the sign-in' }, { mergeWithLastSubmission: false });
+      await provider!.interactionFinished(
+        req,
+        res,
+        { error: 'access_denied', error_description: 'The person cancelled the sign-in' },
+        { mergeWithLastSubmission: false },
+      );
       return;
     }
     const login = body.get('login') ?? '';

@@ -60,7 +60,15 @@ export function makeScanBombJpeg(options: ScanBombOptions): Buffer {
   }
 
   // The DC scan, all components interleaved: a zero difference for every block.
-  parts.push(scanHeader(Array.from({ length: components }, (_, c) => c + 1), 0, 0, 0, 0));
+  parts.push(
+    scanHeader(
+      Array.from({ length: components }, (_, c) => c + 1),
+      0,
+      0,
+      0,
+      0,
+    ),
+  );
   parts.push(entropyData(blocks * components, restart > 0 ? restart * components : 0, (bits) => bits.write(0, 1)));
 
   let left = scans - 1;

@@ -79,7 +79,6 @@ export interface Slapd {
   stop(): Promise<void>;
 }
 
-
 /**
  * A CA and a server certificate for 127.0.0.1 made with openssl, for ldaps:// and StartTLS. The CA is
  * the one the sync must be told about (LDAP_CA_FILE): nothing trusts it by default.
@@ -90,10 +89,40 @@ function makeCertificates(dir: string): { caFile: string; certFile: string; keyF
     const run = spawnSync('openssl', args, { encoding: 'utf8' });
     if (run.status !== 0) throw new Error(`openssl ${args[0]} failed: ${run.stderr}`);
   };
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '2', '-subj', '/CN=photosync test CA');
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    file('ca.key'),
+    '-out',
+    file('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=photosync test CA',
+  );
   openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=127.0.0.1');
   fs.writeFileSync(file('san.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl('x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('server.pem'), '-days', '2', '-extfile', file('san.cnf'));
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    file('server.csr'),
+    '-CA',
+    file('ca.pem'),
+    '-CAkey',
+    file('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    file('server.pem'),
+    '-days',
+    '2',
+    '-extfile',
+    file('san.cnf'),
+  );
   return { caFile: file('ca.pem'), certFile: file('server.pem'), keyFile: file('server.key') };
 }
 
@@ -152,7 +181,9 @@ function attributesOf(person: TestPerson): Attribute[] {
     ...(person.userAccountControl !== undefined && { userAccountControl: String(person.userAccountControl) }),
     ...(person.status !== undefined && { photosyncTestStatus: person.status }),
   };
-  return Object.entries(values).map(([type, value]) => new Attribute({ type, values: Buffer.isBuffer(value) ? [value] : Array.isArray(value) ? value : [value] }));
+  return Object.entries(values).map(
+    ([type, value]) => new Attribute({ type, values: Buffer.isBuffer(value) ? [value] : Array.isArray(value) ? value : [value] }),
+  );
 }
 
 const ATTRIBUTE_NAMES: Record<keyof Omit<TestPerson, 'uid'>, string> = {
@@ -176,7 +207,21 @@ export async function startSlapd(options: { tls?: boolean } = {}): Promise<Slapd
   const url = `ldap://127.0.0.1:${port}`;
   const ldapsUrl = certificates ? `ldaps://127.0.0.1:${await freePort()}` : undefined;
   // -d 0: stays in the foreground (so it dies with its process group) and logs nothing unless it fails.
-  const child = spawn(SLAPD, ['-f', path.join(dir, 'slapd.conf'), '-h', [url, ldapsUrl].filter(Boolean).map((u) => `${u}/`).join(' '), '-d', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    SLAPD,
+    [
+      '-f',
+      path.join(dir, 'slapd.conf'),
+      '-h',
+      [url, ldapsUrl]
+        .filter(Boolean)
+        .map((u) => `${u}/`)
+        .join(' '),
+      '-d',
+      '0',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -225,7 +270,9 @@ export async function startSlapd(options: { tls?: boolean } = {}): Promise<Slapd
     },
     async stop() {
       await admin.unbind().catch(() => {});
-      const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+      const exited = new Promise<void>((resolve) =>
+        child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
+      );
       child.kill('SIGTERM');
       const timer = setTimeout(kill, 5000);
       await exited;
@@ -235,4 +282,3 @@ export async function startSlapd(options: { tls?: boolean } = {}): Promise<Slapd
     },
   };
 }
-

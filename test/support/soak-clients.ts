@@ -46,7 +46,19 @@ export interface SoakCounts {
 }
 
 export function emptyCounts(): SoakCounts {
-  return { putsAcked: 0, deletesAcked: 0, deletesNoPhoto: 0, unknownWrites: 0, unknownApplied: 0, unknownNotApplied: 0, unknownIndistinguishable: 0, refused: 0, busy: 0, ownLargeViews: 0, graphReads: 0 };
+  return {
+    putsAcked: 0,
+    deletesAcked: 0,
+    deletesNoPhoto: 0,
+    unknownWrites: 0,
+    unknownApplied: 0,
+    unknownNotApplied: 0,
+    unknownIndistinguishable: 0,
+    refused: 0,
+    busy: 0,
+    ownLargeViews: 0,
+    graphReads: 0,
+  };
 }
 
 /** Open: clients send requests. Closed: they wait (the server is being killed, restarted and checked). */
@@ -167,7 +179,10 @@ export class SoakDriver {
       this.counts.unknownWrites++;
       ledger.pending = { state, op, at: Date.now(), error: outcome.message };
       if (this.gate.isOpen && /Timeout|AbortError/i.test(outcome.message)) {
-        this.options.report({ category: 'Request hung', detail: `${op} for ${ledger.person.upn} got no answer within ${this.options.requestTimeoutMs ?? 20_000} ms while the server was up (${outcome.message})` });
+        this.options.report({
+          category: 'Request hung',
+          detail: `${op} for ${ledger.person.upn} got no answer within ${this.options.requestTimeoutMs ?? 20_000} ms while the server was up (${outcome.message})`,
+        });
       }
     }
     // Give the killer time to close the gate rather than spinning on a dead server.
@@ -175,7 +190,10 @@ export class SoakDriver {
   }
 
   private unexpected(ledger: PersonLedger, op: string, response: Response, body: string): void {
-    this.options.report({ category: 'Unexpected answer to a client', detail: `${op} for ${ledger.person.upn}: ${response.status} ${body.slice(0, 300)}` });
+    this.options.report({
+      category: 'Unexpected answer to a client',
+      detail: `${op} for ${ledger.person.upn}: ${response.status} ${body.slice(0, 300)}`,
+    });
   }
 
   private async put(ledger: PersonLedger, photo: SoakPhoto): Promise<void> {
@@ -231,14 +249,20 @@ export class SoakDriver {
     if (response.status === 204) {
       this.counts.deletesAcked++;
       if (ledger.confirmed === null) {
-        this.options.report({ category: 'Mail: state differs from the last acknowledged write', detail: `${ledger.person.upn}: DELETE removed a photo although the last acknowledged state was "no photo"` });
+        this.options.report({
+          category: 'Mail: state differs from the last acknowledged write',
+          detail: `${ledger.person.upn}: DELETE removed a photo although the last acknowledged state was "no photo"`,
+        });
       }
       ledger.confirmed = null;
       ledger.confirmedBy = 'ack';
     } else if (response.status === 404) {
       this.counts.deletesNoPhoto++;
       if (ledger.confirmed !== null) {
-        this.options.report({ category: 'Mail: state differs from the last acknowledged write', detail: `${ledger.person.upn}: DELETE answered 404 (no photo) although the last acknowledged state was ETag ${ledger.confirmed} (${ledger.confirmedBy})` });
+        this.options.report({
+          category: 'Mail: state differs from the last acknowledged write',
+          detail: `${ledger.person.upn}: DELETE answered 404 (no photo) although the last acknowledged state was ETag ${ledger.confirmed} (${ledger.confirmedBy})`,
+        });
       }
       ledger.confirmed = null;
       ledger.confirmedBy = 'ack';
@@ -255,7 +279,8 @@ export class SoakDriver {
       });
       const body = Buffer.from(await response.arrayBuffer());
       this.counts.ownLargeViews++;
-      if (response.status !== 200 && response.status !== 503) this.unexpected(ledger, 'GET userphoto.aspx?size=L (own, session)', response, body.toString('utf8'));
+      if (response.status !== 200 && response.status !== 503)
+        this.unexpected(ledger, 'GET userphoto.aspx?size=L (own, session)', response, body.toString('utf8'));
     } catch {
       await sleep(30);
     }
@@ -269,9 +294,17 @@ export class SoakDriver {
       const text = await response.text();
       this.counts.graphReads++;
       if (response.status === 503) return;
-      const actual = response.status === 404 ? null : response.status === 200 ? String((JSON.parse(text) as Record<string, unknown>)['@odata.mediaEtag']).replace(/^(W\/)?"|"$/g, '') : `status ${response.status}`;
+      const actual =
+        response.status === 404
+          ? null
+          : response.status === 200
+            ? String((JSON.parse(text) as Record<string, unknown>)['@odata.mediaEtag']).replace(/^(W\/)?"|"$/g, '')
+            : `status ${response.status}`;
       if (actual !== expected) {
-        this.options.report({ category: 'Mail: read after an acknowledged write', detail: `${ledger.person.upn}: GET /v1.0/me/photo shows ${actual ?? 'no photo'}, the last acknowledged state is ${expected ?? 'no photo'} (${ledger.confirmedBy})` });
+        this.options.report({
+          category: 'Mail: read after an acknowledged write',
+          detail: `${ledger.person.upn}: GET /v1.0/me/photo shows ${actual ?? 'no photo'}, the last acknowledged state is ${expected ?? 'no photo'} (${ledger.confirmedBy})`,
+        });
       }
     } catch {
       await sleep(30);
@@ -283,7 +316,12 @@ export class SoakDriver {
  * Check 1 after a restart: each person's current Mail photo is their last acknowledged write, or the
  * one write whose answer never came — nothing else. The ledger then takes what the database holds.
  */
-export function resolveAfterRestart(ledgers: PersonLedger[], state: MailAndSites, counts: SoakCounts, kill: number): { findings: Finding[]; passed: number } {
+export function resolveAfterRestart(
+  ledgers: PersonLedger[],
+  state: MailAndSites,
+  counts: SoakCounts,
+  kill: number,
+): { findings: Finding[]; passed: number } {
   const findings: Finding[] = [];
   let passed = 0;
   for (const ledger of ledgers) {
@@ -293,7 +331,12 @@ export function resolveAfterRestart(ledgers: PersonLedger[], state: MailAndSites
     if (allowed.includes(observed)) {
       passed++;
     } else {
-      const what = ledger.confirmedBy === 'ack' ? 'the last acknowledged write' : ledger.confirmedBy === 'restart' ? 'the state the previous restart showed' : 'the seeded state';
+      const what =
+        ledger.confirmedBy === 'ack'
+          ? 'the last acknowledged write'
+          : ledger.confirmedBy === 'restart'
+            ? 'the state the previous restart showed'
+            : 'the seeded state';
       findings.push({
         category: ledger.confirmedBy === 'ack' ? 'Mail: acknowledged write lost' : 'Mail: state changed with no write',
         detail: `after kill ${kill}: ${ledger.person.upn} has ${observed ? `ETag ${observed}` : 'no photo'} in Mail; ${what} left ${ledger.confirmed ? `ETag ${ledger.confirmed}` : 'no photo'}${pending ? `, and the unanswered ${pending.op} would leave ${pending.state ?? 'no photo'}` : ''}`,

@@ -45,7 +45,16 @@ export async function makeSoakPhotos(rng: Prng, count: number): Promise<SoakPhot
       .toBuffer();
     const side = Math.min(width, height);
     const mailSizes = GRAPH_PHOTO_SIZES.filter((s) => s <= side).reverse();
-    photos.push({ index, bytes, etag: photoContentEtag(bytes), color, width, height, mailSizes, siteLargeSide: Math.min(300, mailSizes[0]!) });
+    photos.push({
+      index,
+      bytes,
+      etag: photoContentEtag(bytes),
+      color,
+      width,
+      height,
+      mailSizes,
+      siteLargeSide: Math.min(300, mailSizes[0]!),
+    });
   }
   if (new Set(photos.map((p) => p.etag)).size !== photos.length) throw new Error('two soak photos have the same ETag');
   return photos;

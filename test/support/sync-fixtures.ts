@@ -9,8 +9,17 @@ import type { TestApp } from './test-app.ts';
  */
 export async function corruptMailPhoto(t: TestApp, person: Person): Promise<void> {
   const db = t.services.database.db;
-  const version = await db.selectFrom('photo_versions').select('id').where('person_id', '=', person.id).where('state', '=', 'current').executeTakeFirstOrThrow();
-  await db.updateTable('photo_renditions').set({ bytes: Buffer.from('this is not an image') }).where('version_id', '=', version.id).execute();
+  const version = await db
+    .selectFrom('photo_versions')
+    .select('id')
+    .where('person_id', '=', person.id)
+    .where('state', '=', 'current')
+    .executeTakeFirstOrThrow();
+  await db
+    .updateTable('photo_renditions')
+    .set({ bytes: Buffer.from('this is not an image') })
+    .where('version_id', '=', version.id)
+    .execute();
 }
 
 /** Polls until the check returns a value (not undefined/false) or the time is up. */
@@ -31,7 +40,9 @@ export async function snapshotPhotoTables(t: TestApp): Promise<string> {
   const parts: string[] = [];
   for (const table of tables) {
     const rows = await sql<Record<string, unknown>>`select * from ${sql.table(table)}`.execute(db);
-    const lines = rows.rows.map((row) => JSON.stringify(row, (_key, value) => (value?.type === 'Buffer' ? Buffer.from(value.data).toString('base64') : value))).sort();
+    const lines = rows.rows
+      .map((row) => JSON.stringify(row, (_key, value) => (value?.type === 'Buffer' ? Buffer.from(value.data).toString('base64') : value)))
+      .sort();
     parts.push(`${table}:${lines.join('\n')}`);
   }
   return parts.join('\n\n');
@@ -39,8 +50,12 @@ export async function snapshotPhotoTables(t: TestApp): Promise<string> {
 
 /** Waits until a bulk run is over (its jobs are taken by the app's workers) and returns its progress. */
 export async function runOutcome(t: TestApp, runId: string, timeoutMs = 30_000): Promise<BulkProgress> {
-  return waitFor(async () => {
-    const progress = await t.services.runs.get(runId);
-    return progress && progress.status !== 'running' ? progress : undefined;
-  }, timeoutMs, `run ${runId} to end`);
+  return waitFor(
+    async () => {
+      const progress = await t.services.runs.get(runId);
+      return progress && progress.status !== 'running' ? progress : undefined;
+    },
+    timeoutMs,
+    `run ${runId} to end`,
+  );
 }

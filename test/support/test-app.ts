@@ -24,7 +24,11 @@ export interface TestApp {
 }
 
 /** A real app on a fresh database of the given kind, with its own data directory. */
-export async function startTestApp(kind: DatabaseKind, extraEnv: Record<string, string> = {}, overrides: ServiceOverrides = {}): Promise<TestApp> {
+export async function startTestApp(
+  kind: DatabaseKind,
+  extraEnv: Record<string, string> = {},
+  overrides: ServiceOverrides = {},
+): Promise<TestApp> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'photosync-test-'));
   const postgres = kind === 'postgres' ? await createScratchPostgres() : undefined;
   const env: Record<string, string> = {

@@ -33,14 +33,22 @@ const patched = (patch: (bmp: Buffer) => void) => {
 
 test('24-bit BMPs decode to their pixels, rows bottom-up or top-down', () => {
   for (const topDown of [false, true]) {
-    assert.deepEqual(decodeBmp(makeBmp(WIDTH, HEIGHT, colourAt, { topDown })), { width: WIDTH, height: HEIGHT, pixels: expectedPixels }, `topDown: ${topDown}`);
+    assert.deepEqual(
+      decodeBmp(makeBmp(WIDTH, HEIGHT, colourAt, { topDown })),
+      { width: WIDTH, height: HEIGHT, pixels: expectedPixels },
+      `topDown: ${topDown}`,
+    );
   }
 });
 
 test('32-bit BMPs decode to their pixels without the alpha byte, plain or with the usual bit fields', () => {
   for (const bitfields of [false, true]) {
     for (const topDown of [false, true]) {
-      assert.deepEqual(decodeBmp(makeBmp(WIDTH, HEIGHT, colourAt, { bitsPerPixel: 32, bitfields, topDown })), { width: WIDTH, height: HEIGHT, pixels: expectedPixels }, `bitfields: ${bitfields}, topDown: ${topDown}`);
+      assert.deepEqual(
+        decodeBmp(makeBmp(WIDTH, HEIGHT, colourAt, { bitsPerPixel: 32, bitfields, topDown })),
+        { width: WIDTH, height: HEIGHT, pixels: expectedPixels },
+        `bitfields: ${bitfields}, topDown: ${topDown}`,
+      );
     }
   }
 });
@@ -48,30 +56,63 @@ test('32-bit BMPs decode to their pixels without the alpha byte, plain or with t
 test('a file without a BMP header is refused', () => {
   refusedBecause(Buffer.alloc(0), /the header is missing/);
   refusedBecause(makeBmp(WIDTH, HEIGHT, colourAt).subarray(0, 53), /the header is missing/);
-  refusedBecause(patched((bmp) => bmp.write('PK', 0, 'latin1')), /the header is missing/);
+  refusedBecause(
+    patched((bmp) => bmp.write('PK', 0, 'latin1')),
+    /the header is missing/,
+  );
 });
 
 test('a BMP whose pixel rows stop before the declared size is refused as incomplete', () => {
   const bmp = makeBmp(WIDTH, HEIGHT, colourAt);
   refusedBecause(bmp.subarray(0, bmp.length - 1), /the file is incomplete/);
-  refusedBecause(patched((b) => b.writeUInt32LE(0xfffffff0, 10)), /the file is incomplete/);
+  refusedBecause(
+    patched((b) => b.writeUInt32LE(0xfffffff0, 10)),
+    /the file is incomplete/,
+  );
 });
 
 test('a BMP of more than 5 megapixels is refused before its pixels are read', () => {
   // 2237 × 2236 = 5,001,932 pixels, declared by a header alone.
-  refusedBecause(patched((bmp) => (bmp.writeInt32LE(2237, 18), bmp.writeInt32LE(2236, 22))), /more than 5 megapixels/);
-  refusedBecause(patched((bmp) => (bmp.writeInt32LE(0x7fffffff, 18), bmp.writeInt32LE(-0x80000000, 22))), /more than 5 megapixels/);
+  refusedBecause(
+    patched((bmp) => (bmp.writeInt32LE(2237, 18), bmp.writeInt32LE(2236, 22))),
+    /more than 5 megapixels/,
+  );
+  refusedBecause(
+    patched((bmp) => (bmp.writeInt32LE(0x7fffffff, 18), bmp.writeInt32LE(-0x80000000, 22))),
+    /more than 5 megapixels/,
+  );
 });
 
 test('a BMP with no width or height is refused', () => {
-  refusedBecause(patched((bmp) => bmp.writeInt32LE(0, 18)), /its size is invalid/);
-  refusedBecause(patched((bmp) => bmp.writeInt32LE(-WIDTH, 18)), /its size is invalid/);
-  refusedBecause(patched((bmp) => bmp.writeInt32LE(0, 22)), /its size is invalid/);
+  refusedBecause(
+    patched((bmp) => bmp.writeInt32LE(0, 18)),
+    /its size is invalid/,
+  );
+  refusedBecause(
+    patched((bmp) => bmp.writeInt32LE(-WIDTH, 18)),
+    /its size is invalid/,
+  );
+  refusedBecause(
+    patched((bmp) => bmp.writeInt32LE(0, 22)),
+    /its size is invalid/,
+  );
 });
 
 test('an OS/2 header, 16 bits a pixel or compression is refused by name', () => {
-  refusedBecause(patched((bmp) => bmp.writeUInt32LE(12, 14)), /only BMP files with a Windows \(v3 or later\) header/);
-  refusedBecause(patched((bmp) => bmp.writeUInt16LE(16, 28)), /16 bits a pixel is not supported/);
-  refusedBecause(patched((bmp) => (bmp.writeUInt16LE(8, 28), bmp.writeUInt32LE(1, 30))), /compressed BMP files are not supported/);
-  refusedBecause(patched((bmp) => bmp.writeUInt32LE(3, 30)), /compressed BMP files are not supported/); // bit fields are for 32 bits only
+  refusedBecause(
+    patched((bmp) => bmp.writeUInt32LE(12, 14)),
+    /only BMP files with a Windows \(v3 or later\) header/,
+  );
+  refusedBecause(
+    patched((bmp) => bmp.writeUInt16LE(16, 28)),
+    /16 bits a pixel is not supported/,
+  );
+  refusedBecause(
+    patched((bmp) => (bmp.writeUInt16LE(8, 28), bmp.writeUInt32LE(1, 30))),
+    /compressed BMP files are not supported/,
+  );
+  refusedBecause(
+    patched((bmp) => bmp.writeUInt32LE(3, 30)),
+    /compressed BMP files are not supported/,
+  ); // bit fields are for 32 bits only
 });

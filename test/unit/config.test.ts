@@ -26,7 +26,11 @@ test('each bad value is refused with a message naming the variable and what is a
     [{ PHOTOSYNC_ADMIN_UPN: 'admin' }, /^PHOTOSYNC_ADMIN_UPN must look like name@domain/],
   ];
   for (const [env, message] of cases) {
-    assert.throws(() => loadConfig(env), (error: Error) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
+    assert.throws(
+      () => loadConfig(env),
+      (error: Error) => error instanceof ConfigError && message.test(error.message),
+      JSON.stringify(env),
+    );
   }
 });
 
@@ -73,13 +77,20 @@ test('the OIDC settings are read as given: secret from a file, scopes, UPN claim
   assert.equal(config.oidc?.buttonLabel, 'Sign in with Contoso');
   assert.equal(config.localPasswords, false);
   assert.equal(loadConfig({ ...OIDC, OIDC_CLIENT_SECRET: 'inline' }).oidc?.clientSecret, 'inline');
-  assert.equal(loadConfig({ OIDC_ISSUER: 'http://127.0.0.1:8080', OIDC_CLIENT_ID: 'x' }).oidc?.issuer.protocol, 'http:', 'plain http for a provider on this machine');
+  assert.equal(
+    loadConfig({ OIDC_ISSUER: 'http://127.0.0.1:8080', OIDC_CLIENT_ID: 'x' }).oidc?.issuer.protocol,
+    'http:',
+    'plain http for a provider on this machine',
+  );
 });
 
 test('each bad OIDC setting is refused with a message naming it', () => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ OIDC_ISSUER: 'not a url', OIDC_CLIENT_ID: 'x' }, /^OIDC_ISSUER must be the provider's issuer URL/],
-    [{ OIDC_ISSUER: 'http://login.contoso.example', OIDC_CLIENT_ID: 'x' }, /^OIDC_ISSUER must be an https:\/\/ URL \(http:\/\/ only for localhost\)/],
+    [
+      { OIDC_ISSUER: 'http://login.contoso.example', OIDC_CLIENT_ID: 'x' },
+      /^OIDC_ISSUER must be an https:\/\/ URL \(http:\/\/ only for localhost\)/,
+    ],
     [{ OIDC_ISSUER: 'https://login.contoso.example' }, /^OIDC_CLIENT_ID must be set when OIDC_ISSUER is/],
     [{ OIDC_CLIENT_ID: 'x' }, /^OIDC_CLIENT_ID is set but OIDC_ISSUER is not/],
     [{ ...OIDC, OIDC_CLIENT_SECRET: 'a', OIDC_CLIENT_SECRET_FILE: '/x' }, /^Set OIDC_CLIENT_SECRET or OIDC_CLIENT_SECRET_FILE, not both/],
@@ -92,7 +103,11 @@ test('each bad OIDC setting is refused with a message naming it', () => {
     [{ LOCAL_PASSWORDS: 'false' }, /^LOCAL_PASSWORDS=false needs OIDC sign-in/],
   ];
   for (const [env, message] of cases) {
-    assert.throws(() => loadConfig(env), (error: Error) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
+    assert.throws(
+      () => loadConfig(env),
+      (error: Error) => error instanceof ConfigError && message.test(error.message),
+      JSON.stringify(env),
+    );
   }
 });
 
@@ -103,7 +118,14 @@ test('LDAP sync is off without LDAP_URL, and on with the directory defaults when
   const ldap = loadConfig(LDAP).ldap!;
   assert.equal(ldap.url, 'ldaps://dc.example:636');
   assert.equal(ldap.filter, '(objectClass=person)');
-  assert.deepEqual(ldap.attributes, { userPrincipalName: 'userPrincipalName', displayName: 'displayName', mail: 'mail', photo: 'thumbnailPhoto', stableId: 'entryUUID', changedAt: 'modifyTimestamp' });
+  assert.deepEqual(ldap.attributes, {
+    userPrincipalName: 'userPrincipalName',
+    displayName: 'displayName',
+    mail: 'mail',
+    photo: 'thumbnailPhoto',
+    stableId: 'entryUUID',
+    changedAt: 'modifyTimestamp',
+  });
   assert.deepEqual(ldap.disabledRule, { kind: 'none' });
   assert.equal(ldap.pageSize, 500);
   assert.equal(ldap.intervalMinutes, 0);
@@ -128,7 +150,11 @@ test('LDAP settings: an Active Directory setup is read as given', () => {
   assert.deepEqual(ldap.disabledRule, { kind: 'userAccountControl' });
   assert.equal(ldap.intervalMinutes, 60);
   assert.equal(ldap.caFile, '/etc/ssl/corp-ca.pem');
-  assert.deepEqual(loadConfig({ ...LDAP, LDAP_DISABLED_RULE: 'employeeType=disabled' }).ldap!.disabledRule, { kind: 'attribute', attribute: 'employeeType', value: 'disabled' });
+  assert.deepEqual(loadConfig({ ...LDAP, LDAP_DISABLED_RULE: 'employeeType=disabled' }).ldap!.disabledRule, {
+    kind: 'attribute',
+    attribute: 'employeeType',
+    value: 'disabled',
+  });
   assert.equal(loadConfig({ LDAP_URL: 'ldap://ldap.example', LDAP_BASE_DN: 'dc=x', LDAP_STARTTLS: 'true' }).ldap!.startTls, true);
 });
 
@@ -142,7 +168,10 @@ test('each bad LDAP value is refused with a message naming the variable and what
     [{ LDAP_URL: 'ldap://h' }, /^LDAP_BASE_DN must be set/],
     [{ ...LDAP, LDAP_BIND_DN: 'cn=x' }, /^LDAP_BIND_DN needs LDAP_BIND_PASSWORD/],
     [{ ...LDAP, LDAP_BIND_PASSWORD: 'secret' }, /^LDAP_BIND_PASSWORD needs LDAP_BIND_DN/],
-    [{ ...LDAP, LDAP_BIND_DN: 'cn=x', LDAP_BIND_PASSWORD: 's', LDAP_BIND_PASSWORD_FILE: '/f' }, /^Set LDAP_BIND_PASSWORD or LDAP_BIND_PASSWORD_FILE, not both/],
+    [
+      { ...LDAP, LDAP_BIND_DN: 'cn=x', LDAP_BIND_PASSWORD: 's', LDAP_BIND_PASSWORD_FILE: '/f' },
+      /^Set LDAP_BIND_PASSWORD or LDAP_BIND_PASSWORD_FILE, not both/,
+    ],
     [{ ...LDAP, LDAP_FILTER: 'objectClass=person' }, /^LDAP_FILTER must be an LDAP filter in parentheses/],
     [{ ...LDAP, LDAP_PHOTO_ATTRIBUTE: 'thumbnail photo' }, /^LDAP_PHOTO_ATTRIBUTE must be an attribute name/],
     [{ ...LDAP, LDAP_DISABLED_RULE: 'disabled' }, /^LDAP_DISABLED_RULE must be none, userAccountControl/],
@@ -150,6 +179,10 @@ test('each bad LDAP value is refused with a message naming the variable and what
     [{ ...LDAP, LDAP_SYNC_INTERVAL_MINUTES: '-5' }, /^LDAP_SYNC_INTERVAL_MINUTES must be a whole number from 0/],
   ];
   for (const [env, message] of cases) {
-    assert.throws(() => loadConfig(env), (error: Error) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
+    assert.throws(
+      () => loadConfig(env),
+      (error: Error) => error instanceof ConfigError && message.test(error.message),
+      JSON.stringify(env),
+    );
   }
 });

@@ -16,5 +16,8 @@ test('a UTF-8 byte order mark is ignored', () => {
 });
 
 test('an unterminated quote names its line', () => {
-  assert.throws(() => parseCsv('a,b\n"open,c\nd'), (error: Error) => error instanceof CsvSyntaxError && /line 2/.test(error.message));
+  assert.throws(
+    () => parseCsv('a,b\n"open,c\nd'),
+    (error: Error) => error instanceof CsvSyntaxError && /line 2/.test(error.message),
+  );
 });

@@ -22,9 +22,14 @@ test(`a JPEG with more than ${MAX_JPEG_SCANS} scans is refused before decoding, 
   assert.doesNotThrow(() => assertDecodeCostBounded(makeScanBombJpeg({ width: 300, height: 300, scans: MAX_JPEG_SCANS })));
   assert.throws(
     () => assertDecodeCostBounded(makeScanBombJpeg({ width: 300, height: 300, scans: MAX_JPEG_SCANS + 1 })),
-    refusedAs(new RegExp(`^This JPEG has ${MAX_JPEG_SCANS + 1} scans; photos have at most ${MAX_JPEG_SCANS}\\. Save it again as a normal JPEG\\.$`)),
+    refusedAs(
+      new RegExp(`^This JPEG has ${MAX_JPEG_SCANS + 1} scans; photos have at most ${MAX_JPEG_SCANS}\\. Save it again as a normal JPEG\\.$`),
+    ),
   );
-  assert.throws(() => assertDecodeCostBounded(makeScanBombJpeg({ width: 64, height: 64, scans: maxBombScans(3) })), refusedAs(/has 2,647 scans/));
+  assert.throws(
+    () => assertDecodeCostBounded(makeScanBombJpeg({ width: 64, height: 64, scans: maxBombScans(3) })),
+    refusedAs(/has 2,647 scans/),
+  );
 });
 
 test('a large JPEG is refused when its scans would take too long to decode at its size, though each is allowed', () => {
@@ -44,7 +49,10 @@ test("photos as encoders write them pass the decode-cost check at the largest si
     ['baseline', await small.clone().jpeg().toBuffer()],
     ['progressive 4:4:4', await small.clone().jpeg({ progressive: true, chromaSubsampling: '4:4:4' }).toBuffer()],
     ['mozjpeg', await small.clone().jpeg({ mozjpeg: true }).toBuffer()],
-    ['progressive CMYK (18 scans)', await small.clone().toColourspace('cmyk').jpeg({ progressive: true, chromaSubsampling: '4:4:4' }).toBuffer()],
+    [
+      'progressive CMYK (18 scans)',
+      await small.clone().toColourspace('cmyk').jpeg({ progressive: true, chromaSubsampling: '4:4:4' }).toBuffer(),
+    ],
   ] as const) {
     const sof = jpegSegments(jpeg).find((s) => s.marker === 0xc0 || s.marker === 0xc2)!;
     jpeg.writeUInt16BE(6000, sof.offset + 5);
@@ -65,7 +73,9 @@ test(`a PNG is refused before decoding when its pixels are too deep or interlace
   const deepInterlaced = await rgba.clone().toColourspace('rgb16').png({ progressive: true }).toBuffer();
   assert.throws(
     () => assertDecodeCostBounded(declare(deepInterlaced, 6320)),
-    refusedAs(/^This 6320×6320 PNG \(16-bit, interlaced\) is too much to decode\. Save it again as a normal 8-bit PNG or a JPEG, or smaller\.$/),
+    refusedAs(
+      /^This 6320×6320 PNG \(16-bit, interlaced\) is too much to decode\. Save it again as a normal 8-bit PNG or a JPEG, or smaller\.$/,
+    ),
   );
   // 16-bit interlaced RGBA is fine at 4000×4000 (16 MP); 8-bit interlaced and 16-bit plain pass at 40 MP.
   const shallowInterlaced = await rgba.clone().png({ progressive: true }).toBuffer();
@@ -93,7 +103,12 @@ test(`an image pipeline still running after ${IMAGE_WORK_TIMEOUT_SECONDS} s is s
   // Tens of seconds of blurring here (minutes on a slow machine), in many small tiles the clock is checked between.
   const started = performance.now();
   await assert.rejects(
-    withinTimeLimit(boundedSharp({ create: { width: 10000, height: 10000, channels: 3, background: '#808080' } }).blur(200).jpeg().toBuffer()),
+    withinTimeLimit(
+      boundedSharp({ create: { width: 10000, height: 10000, channels: 3, background: '#808080' } })
+        .blur(200)
+        .jpeg()
+        .toBuffer(),
+    ),
     refusedAs(new RegExp(`^Processing this image took more than ${IMAGE_WORK_TIMEOUT_SECONDS} seconds and was stopped\\.`)),
   );
   const elapsed = performance.now() - started;

@@ -3,12 +3,27 @@ import { test } from 'node:test';
 import type { LdapAttributeMapping } from '../../src/config.ts';
 import { mapEntry, type RawEntry } from '../../src/directory-sync/index.ts';
 
-const AD: LdapAttributeMapping = { userPrincipalName: 'userPrincipalName', displayName: 'displayName', mail: 'mail', photo: 'thumbnailPhoto', stableId: 'objectGUID', changedAt: 'whenChanged' };
+const AD: LdapAttributeMapping = {
+  userPrincipalName: 'userPrincipalName',
+  displayName: 'displayName',
+  mail: 'mail',
+  photo: 'thumbnailPhoto',
+  stableId: 'objectGUID',
+  changedAt: 'whenChanged',
+};
 const JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10]);
 const GUID = Buffer.from('0f1e2d3c4b5a69788796a5b4c3d2e1f0', 'hex');
 
 function adEntry(extra: Record<string, string | string[] | Buffer> = {}): RawEntry {
-  return { dn: 'CN=Ada,OU=Staff,DC=example,DC=com', objectGUID: GUID, userPrincipalName: ['ada@example.com'], displayName: ['Ada Lovelace'], mail: ['ada@example.com'], whenChanged: ['20261130071500.0Z'], ...extra };
+  return {
+    dn: 'CN=Ada,OU=Staff,DC=example,DC=com',
+    objectGUID: GUID,
+    userPrincipalName: ['ada@example.com'],
+    displayName: ['Ada Lovelace'],
+    mail: ['ada@example.com'],
+    whenChanged: ['20261130071500.0Z'],
+    ...extra,
+  };
 }
 
 test('an Active Directory entry: objectGUID as hex, whenChanged kept, userAccountControl bit 2 is disabled', () => {
@@ -23,8 +38,17 @@ test('an Active Directory entry: objectGUID as hex, whenChanged kept, userAccoun
 });
 
 test('attribute names are matched whatever their case, and the attribute rule compares values case-insensitively', () => {
-  const raw: RawEntry = { dn: 'uid=ada,ou=people,dc=x', entryUUID: ['4cb98f40-80d6-1041-95b5-71d543bc14e8'], mail: ['ada@x.test'], employeeType: ['Staff', 'DISABLED'] };
-  const mapped = mapEntry(raw, { ...AD, userPrincipalName: 'MAIL', stableId: 'entryuuid', changedAt: 'modifyTimestamp' }, { kind: 'attribute', attribute: 'employeetype', value: 'disabled' });
+  const raw: RawEntry = {
+    dn: 'uid=ada,ou=people,dc=x',
+    entryUUID: ['4cb98f40-80d6-1041-95b5-71d543bc14e8'],
+    mail: ['ada@x.test'],
+    employeeType: ['Staff', 'DISABLED'],
+  };
+  const mapped = mapEntry(
+    raw,
+    { ...AD, userPrincipalName: 'MAIL', stableId: 'entryuuid', changedAt: 'modifyTimestamp' },
+    { kind: 'attribute', attribute: 'employeetype', value: 'disabled' },
+  );
   assert.ok(mapped.ok);
   assert.equal(mapped.entry.userPrincipalName, 'ada@x.test');
   assert.equal(mapped.entry.stableId, '4cb98f40-80d6-1041-95b5-71d543bc14e8');

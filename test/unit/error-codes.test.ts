@@ -71,7 +71,11 @@ test('every error code has an HTTP status, and no status is for a code that does
 test('every error code has a CLI exit code: 2 for a usage error, 1 for any other failure', () => {
   assert.deepEqual(Object.keys(EXIT_CODE_OF).sort(), [...ERROR_CODES].sort());
   for (const code of ERROR_CODES) assert.ok([1, 2].includes(EXIT_CODE_OF[code]), `${code}: ${EXIT_CODE_OF[code]}`);
-  assert.deepEqual(ERROR_CODES.filter((code) => EXIT_CODE_OF[code] === 2), ['BadRequest'], 'only invalid input is a usage error');
+  assert.deepEqual(
+    ERROR_CODES.filter((code) => EXIT_CODE_OF[code] === 2),
+    ['BadRequest'],
+    'only invalid input is a usage error',
+  );
 });
 
 test('error codes are unique', () => {

@@ -14,7 +14,13 @@ test('image work runs at most `concurrency` at once, the rest wait their turn in
   const queue = new ImageWorkQueue(2, 10);
   const started: number[] = [];
   const gates = Array.from({ length: 5 }, gate);
-  const all = gates.map((g, i) => queue.run(async () => { started.push(i); await g.opened; return i; }));
+  const all = gates.map((g, i) =>
+    queue.run(async () => {
+      started.push(i);
+      await g.opened;
+      return i;
+    }),
+  );
   await new Promise((resolve) => setImmediate(resolve));
   assert.deepEqual(started, [0, 1]);
   assert.deepEqual(queue.load(), { running: 2, waiting: 3 });
@@ -32,13 +38,16 @@ test('an upload beyond the waiting line is refused with 503 and Retry-After; bac
   const hold = gate();
   const running = queue.run(() => hold.opened);
   const waiting = queue.run(async () => 'waited');
-  await assert.rejects(queue.run(async () => 'refused'), (error: unknown) => {
-    assert.ok(error instanceof ServiceBusy);
-    assert.equal(httpStatusOf(error), 503);
-    assert.deepEqual(httpHeadersOf(error), { 'retry-after': '3' });
-    assert.match(error.message, /busy/);
-    return true;
-  });
+  await assert.rejects(
+    queue.run(async () => 'refused'),
+    (error: unknown) => {
+      assert.ok(error instanceof ServiceBusy);
+      assert.equal(httpStatusOf(error), 503);
+      assert.deepEqual(httpHeadersOf(error), { 'retry-after': '3' });
+      assert.match(error.message, /busy/);
+      return true;
+    },
+  );
   const background = queue.run(async () => 'background', { background: true });
   hold.open();
   await running;
@@ -48,7 +57,12 @@ test('an upload beyond the waiting line is refused with 503 and Retry-After; bac
 
 test('a failing task frees its slot', async () => {
   const queue = new ImageWorkQueue(1, 0);
-  await assert.rejects(queue.run(async () => { throw new Error('bad image'); }), /bad image/);
+  await assert.rejects(
+    queue.run(async () => {
+      throw new Error('bad image');
+    }),
+    /bad image/,
+  );
   assert.equal(await queue.run(async () => 'next'), 'next');
 });
 

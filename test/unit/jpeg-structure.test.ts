@@ -11,7 +11,9 @@ import { makeScanBombJpeg } from '../support/scan-bomb.ts';
  */
 
 const photo = (progressive: boolean) =>
-  sharp({ create: { width: 160, height: 120, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg({ quality: 80, progressive }).toBuffer();
+  sharp({ create: { width: 160, height: 120, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+    .jpeg({ quality: 80, progressive })
+    .toBuffer();
 
 /** Every offset of an SOS marker in the file (found by walking the segments and the scan data). */
 function sosOffsets(jpeg: Buffer): number[] {
@@ -34,7 +36,14 @@ test('a baseline JPEG has one scan, a progressive one its script of ten, and bot
   assert.equal(baseline.frame?.marker, 0xc0);
   assert.equal(baseline.frame?.width, 160);
   assert.equal(baseline.frame?.height, 120);
-  assert.deepEqual(baseline.frame?.components.map((c) => [c.id, c.h, c.v]), [[1, 2, 2], [2, 1, 1], [3, 1, 1]]);
+  assert.deepEqual(
+    baseline.frame?.components.map((c) => [c.id, c.h, c.v]),
+    [
+      [1, 2, 2],
+      [2, 1, 1],
+      [3, 1, 1],
+    ],
+  );
 
   const progressive = readJpegStructure(await photo(true));
   assert.equal(progressive.scans.length, 10);
@@ -48,7 +57,8 @@ test('every scan of a many-scan bomb is counted, with restart markers in its dat
     const structure = readJpegStructure(bomb);
     assert.equal(structure.scans.length, 500, `restart interval ${restartInterval}`);
     assert.equal(structure.complete, true);
-    if (restartInterval > 0) assert.ok(bomb.includes(Buffer.from([0xff, 0xd0])) && bomb.includes(Buffer.from([0xff, 0xd7])), 'the data holds restart markers');
+    if (restartInterval > 0)
+      assert.ok(bomb.includes(Buffer.from([0xff, 0xd0])) && bomb.includes(Buffer.from([0xff, 0xd7])), 'the data holds restart markers');
   }
 });
 
@@ -129,7 +139,13 @@ test('a segment length below 2 ends the walk, as it ends decoding', () => {
 });
 
 test('bytes that are not a JPEG have no scans', () => {
-  for (const bytes of [Buffer.alloc(0), Buffer.from([0xff]), Buffer.from([0xff, 0xd8]), Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), Buffer.from([0xff, 0xda, 0x00, 0x08])]) {
+  for (const bytes of [
+    Buffer.alloc(0),
+    Buffer.from([0xff]),
+    Buffer.from([0xff, 0xd8]),
+    Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'),
+    Buffer.from([0xff, 0xda, 0x00, 0x08]),
+  ]) {
     const structure = readJpegStructure(bytes);
     assert.equal(structure.scans.length, 0);
     assert.equal(structure.frame, undefined);

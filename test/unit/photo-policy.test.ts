@@ -10,8 +10,12 @@ const mailOf: Record<MailState, PhotoDecisionInput['mail']> = {
   'own Mail photo': { etag: 'own-etag', source: 'page' },
   'Mail photo from the directory': { etag: OLD, source: 'oidc' },
 };
-const decide = (policy: DirectoryPhotoPolicy, mail: MailState, incomingEtag: string | null, last: PhotoDecisionInput['last'] = { receivedEtag: OLD, importedEtag: mail === 'Mail photo from the directory' ? OLD : null }) =>
-  decidePhoto({ source: 'oidc', policy, incomingEtag, last, mail: mailOf[mail] });
+const decide = (
+  policy: DirectoryPhotoPolicy,
+  mail: MailState,
+  incomingEtag: string | null,
+  last: PhotoDecisionInput['last'] = { receivedEtag: OLD, importedEtag: mail === 'Mail photo from the directory' ? OLD : null },
+) => decidePhoto({ source: 'oidc', policy, incomingEtag, last, mail: mailOf[mail] });
 
 test('a new directory photo goes to Mail per the policy and the photo Mail has', () => {
   const expected: [DirectoryPhotoPolicy, MailState, string, string][] = [
@@ -31,7 +35,7 @@ test('a new directory photo goes to Mail per the policy and the photo Mail has',
   }
 });
 
-test('a directory without a photo removes Mail\'s only when the directory gave it or is authoritative', () => {
+test("a directory without a photo removes Mail's only when the directory gave it or is authoritative", () => {
   const expected: [DirectoryPhotoPolicy, MailState, string, string][] = [
     ['never', 'Mail photo from the directory', 'none', 'not-used'],
     ['never', 'own Mail photo', 'none', 'not-used'],
@@ -50,23 +54,63 @@ test('a directory without a photo removes Mail\'s only when the directory gave i
 
 test('an unchanged directory photo is never imported again and makes no noise', () => {
   for (const policy of ['never', 'fill-when-empty', 'authoritative'] as const) {
-    const same = decidePhoto({ source: 'ldap', policy, incomingEtag: OLD, last: { receivedEtag: OLD, importedEtag: OLD }, mail: { etag: OLD, source: 'ldap' } });
+    const same = decidePhoto({
+      source: 'ldap',
+      policy,
+      incomingEtag: OLD,
+      last: { receivedEtag: OLD, importedEtag: OLD },
+      mail: { etag: OLD, source: 'ldap' },
+    });
     assert.deepEqual([same.action, same.outcome], ['none', 'unchanged'], policy);
   }
-  const stillOwn = decidePhoto({ source: 'ldap', policy: 'fill-when-empty', incomingEtag: OLD, last: { receivedEtag: OLD, importedEtag: null }, mail: { etag: 'own', source: 'page' } });
+  const stillOwn = decidePhoto({
+    source: 'ldap',
+    policy: 'fill-when-empty',
+    incomingEtag: OLD,
+    last: { receivedEtag: OLD, importedEtag: null },
+    mail: { etag: 'own', source: 'page' },
+  });
   assert.deepEqual([stillOwn.action, stillOwn.outcome], ['none', 'unchanged'], 'told once that the own photo is kept; not again');
 });
 
-test('a filled-in photo the person removed is not filled in again until the directory\'s photo changes', () => {
-  const removed = decidePhoto({ source: 'ldap', policy: 'fill-when-empty', incomingEtag: OLD, last: { receivedEtag: OLD, importedEtag: OLD }, mail: undefined });
+test("a filled-in photo the person removed is not filled in again until the directory's photo changes", () => {
+  const removed = decidePhoto({
+    source: 'ldap',
+    policy: 'fill-when-empty',
+    incomingEtag: OLD,
+    last: { receivedEtag: OLD, importedEtag: OLD },
+    mail: undefined,
+  });
   assert.deepEqual([removed.action, removed.outcome], ['none', 'unchanged']);
-  const changed = decidePhoto({ source: 'ldap', policy: 'fill-when-empty', incomingEtag: NEW, last: { receivedEtag: OLD, importedEtag: OLD }, mail: undefined });
+  const changed = decidePhoto({
+    source: 'ldap',
+    policy: 'fill-when-empty',
+    incomingEtag: NEW,
+    last: { receivedEtag: OLD, importedEtag: OLD },
+    mail: undefined,
+  });
   assert.deepEqual([changed.action, changed.outcome], ['import', 'imported']);
-  const neverImported = decidePhoto({ source: 'ldap', policy: 'fill-when-empty', incomingEtag: OLD, last: { receivedEtag: OLD, importedEtag: null }, mail: undefined });
-  assert.deepEqual([neverImported.action, neverImported.outcome], ['import', 'imported'], 'switched from "never": the unchanged photo now fills in');
+  const neverImported = decidePhoto({
+    source: 'ldap',
+    policy: 'fill-when-empty',
+    incomingEtag: OLD,
+    last: { receivedEtag: OLD, importedEtag: null },
+    mail: undefined,
+  });
+  assert.deepEqual(
+    [neverImported.action, neverImported.outcome],
+    ['import', 'imported'],
+    'switched from "never": the unchanged photo now fills in',
+  );
 });
 
 test('a photo from the other directory source counts as the person\'s own under "fill when empty"', () => {
-  const decision = decidePhoto({ source: 'oidc', policy: 'fill-when-empty', incomingEtag: NEW, last: undefined, mail: { etag: OLD, source: 'ldap' } });
+  const decision = decidePhoto({
+    source: 'oidc',
+    policy: 'fill-when-empty',
+    incomingEtag: NEW,
+    last: undefined,
+    mail: { etag: OLD, source: 'ldap' },
+  });
   assert.deepEqual([decision.action, decision.outcome], ['none', 'kept-own-photo']);
 });

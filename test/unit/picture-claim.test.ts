@@ -29,10 +29,18 @@ test('anything else is refused with the reason: other schemes, not base64, empty
     [{ url: 'https://x' }, /not a string/],
   ];
   for (const [claim, reason] of cases) {
-    await assert.rejects(readPictureClaim(claim, OPTIONS), (error: Error) => error instanceof PictureUnusable && reason.test(error.message), String(claim));
+    await assert.rejects(
+      readPictureClaim(claim, OPTIONS),
+      (error: Error) => error instanceof PictureUnusable && reason.test(error.message),
+      String(claim),
+    );
   }
 });
 
 test('a URL that cannot be fetched is refused with why, not thrown raw', async () => {
-  await assert.rejects(readPictureClaim('https://pictures.contoso.example/ada.jpg', OPTIONS), (error: Error) => error instanceof PictureUnusable && /fetching https:\/\/pictures\.contoso\.example failed: no network/.test(error.message));
+  await assert.rejects(
+    readPictureClaim('https://pictures.contoso.example/ada.jpg', OPTIONS),
+    (error: Error) =>
+      error instanceof PictureUnusable && /fetching https:\/\/pictures\.contoso\.example failed: no network/.test(error.message),
+  );
 });

@@ -5,7 +5,15 @@ import type { PhotoSource, SourcePhotoMetadata } from '../../src/sync/photo-sour
 import { SyncEngine, type SyncRunHistory, type SyncTarget } from '../../src/sync/sync-engine.ts';
 import type { SyncRun } from '../../src/sync/sync-state.ts';
 
-const personNamed = (id: string): Person => ({ id, userPrincipalName: `${id}@contoso.example`, mail: null, displayName: id, enabled: true, role: 'user', mustChangePassword: false });
+const personNamed = (id: string): Person => ({
+  id,
+  userPrincipalName: `${id}@contoso.example`,
+  mail: null,
+  displayName: id,
+  enabled: true,
+  role: 'user',
+  mustChangePassword: false,
+});
 
 /** Mail as the sync reads it: every read waits until the test answers it, so a run stays running. */
 class HeldMail implements PhotoSource {
@@ -30,7 +38,13 @@ class HeldMail implements PhotoSource {
 /** Sites with no photo for anyone: a run that reads "no photo" from Mail finds nothing to change. */
 const emptySites = (): SyncTarget => {
   const unexpected = () => Promise.reject(new Error('not expected: nothing changes in Sites in these tests'));
-  return { getProfile: async () => undefined, recordCheck: async () => {}, recordFailure: unexpected, applyMailPhoto: unexpected, applyPlaceholder: unexpected };
+  return {
+    getProfile: async () => undefined,
+    recordCheck: async () => {},
+    recordFailure: unexpected,
+    applyMailPhoto: unexpected,
+    applyPlaceholder: unexpected,
+  };
 };
 
 const runHistory = () => {
@@ -75,7 +89,10 @@ test('two syncs of one person at once run once and share the result', async () =
   const [first, second] = await Promise.all([viewed, asked]);
   assert.equal(first, second);
   assert.equal(first.outcome, 'unchanged');
-  assert.deepEqual(runs.map((run) => run.trigger), ['own-photo-view']);
+  assert.deepEqual(
+    runs.map((run) => run.trigger),
+    ['own-photo-view'],
+  );
 });
 
 test('once a sync has finished, the next sync of that person runs anew', async () => {
@@ -89,7 +106,10 @@ test('once a sync has finished, the next sync of that person runs anew', async (
   await until(() => mail.reads.length === 2, 'a second read of Mail');
   mail.answer(2);
   await second;
-  assert.deepEqual(runs.map((run) => run.trigger), ['own-photo-view', 'admin']);
+  assert.deepEqual(
+    runs.map((run) => run.trigger),
+    ['own-photo-view', 'admin'],
+  );
 });
 
 test('changes arriving while a sync runs get exactly one follow-up, which starts after that sync', async () => {
@@ -110,7 +130,10 @@ test('changes arriving while a sync runs get exactly one follow-up, which starts
   for (const result of sameFollowUp) assert.equal(result, followUp, 'every change shares the one follow-up');
   await settle();
   assert.equal(mail.reads.length, 2, 'no further run');
-  assert.deepEqual(runs.map((run) => run.trigger), ['own-photo-view', 'on-change']);
+  assert.deepEqual(
+    runs.map((run) => run.trigger),
+    ['own-photo-view', 'on-change'],
+  );
 });
 
 test('a change arriving during the follow-up is not lost: it gets a follow-up of its own', async () => {
@@ -125,10 +148,13 @@ test('a change arriving during the follow-up is not lost: it gets a follow-up of
   const laterChange = engine.syncProfilePhoto(ada, 'on-change', { afterChange: true });
   mail.answer(2);
   await change;
-  await until(() => mail.reads.length === 3, 'the later change\'s follow-up reading Mail');
+  await until(() => mail.reads.length === 3, "the later change's follow-up reading Mail");
   mail.answer(3);
   await laterChange;
-  assert.deepEqual(runs.map((run) => run.trigger), ['own-photo-view', 'on-change', 'on-change']);
+  assert.deepEqual(
+    runs.map((run) => run.trigger),
+    ['own-photo-view', 'on-change', 'on-change'],
+  );
 });
 
 test('a change while no sync runs is synced at once, without waiting for a follow-up', async () => {
@@ -139,7 +165,10 @@ test('a change while no sync runs is synced at once, without waiting for a follo
   await change;
   await settle();
   assert.equal(mail.reads.length, 1, 'one run');
-  assert.deepEqual(runs.map((run) => run.trigger), ['on-change']);
+  assert.deepEqual(
+    runs.map((run) => run.trigger),
+    ['on-change'],
+  );
 });
 
 test('syncs of different people run at the same time', async () => {
@@ -147,10 +176,16 @@ test('syncs of different people run at the same time', async () => {
   const ada = engine.syncProfilePhoto(personNamed('ada'), 'own-photo-view');
   const grace = engine.syncProfilePhoto(personNamed('grace'), 'own-photo-view');
   await until(() => mail.reads.length === 2, 'both people read from Mail before either finished');
-  assert.deepEqual(mail.reads.map((read) => read.personId), ['ada', 'grace']);
+  assert.deepEqual(
+    mail.reads.map((read) => read.personId),
+    ['ada', 'grace'],
+  );
   mail.answer(2);
   assert.equal((await grace).personId, 'grace', 'grace finishes while ada still waits');
   mail.answer(1);
   assert.equal((await ada).personId, 'ada');
-  assert.deepEqual(runs.map((run) => run.personId), ['grace', 'ada']);
+  assert.deepEqual(
+    runs.map((run) => run.personId),
+    ['grace', 'ada'],
+  );
 });

@@ -34,7 +34,10 @@ test("a state's sentence starts with its label, about you or about them", () => 
   for (const state of SYNC_STATE_KINDS) {
     for (const whose of ['yours', 'theirs'] as const) {
       for (const mailEtag of ['v2', null]) {
-        assert.ok(describeState(stateOf(state, mailEtag), whose).startsWith(`${STATE_LABELS[state]}: `), `${state}, ${whose}, Mail ${mailEtag}`);
+        assert.ok(
+          describeState(stateOf(state, mailEtag), whose).startsWith(`${STATE_LABELS[state]}: `),
+          `${state}, ${whose}, Mail ${mailEtag}`,
+        );
       }
     }
   }

@@ -22,7 +22,15 @@ export function apiDocsUiOptions(options: { https: boolean }): FastifySwaggerUiO
       title: 'photosync API documentation',
       css: [{ filename: 'photosync.css', content: read('api-docs.css').toString('utf8') }],
       js: [{ filename: 'photosync.js', content: read('api-docs-bar.js').toString('utf8') }],
-      favicon: [{ filename: 'favicon.svg', rel: 'icon', sizes: 'any', type: 'image/svg+xml', content: fs.readFileSync(path.join(HERE, '..', 'assets', 'favicon.svg')) }],
+      favicon: [
+        {
+          filename: 'favicon.svg',
+          rel: 'icon',
+          sizes: 'any',
+          type: 'image/svg+xml',
+          content: fs.readFileSync(path.join(HERE, '..', 'assets', 'favicon.svg')),
+        },
+      ],
     },
   };
 }

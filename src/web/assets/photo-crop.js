@@ -14,7 +14,9 @@ document.addEventListener('DOMContentLoaded', () => {
   let cropper;
   let cropped = false;
 
-  const say = (text) => { if (note) note.textContent = text; };
+  const say = (text) => {
+    if (note) note.textContent = text;
+  };
   const stop = () => {
     if (cropper) cropper.destroy();
     cropper = undefined;
@@ -89,13 +91,17 @@ document.addEventListener('DOMContentLoaded', () => {
     event.preventDefault();
     // At most 648 px, the largest size Mail keeps; a smaller crop is sent as it is (never upscaled).
     const canvas = cropper.getCroppedCanvas({ maxWidth: 648, maxHeight: 648, fillColor: '#fff', imageSmoothingQuality: 'high' });
-    canvas.toBlob((blob) => {
-      if (!blob) return say('The photo could not be cropped here; it is sent as it is and cropped around its centre.');
-      const files = new DataTransfer();
-      files.items.add(new File([blob], 'photo.jpg', { type: 'image/jpeg' }));
-      input.files = files.files;
-      cropped = true;
-      form.requestSubmit();
-    }, 'image/jpeg', 0.92);
+    canvas.toBlob(
+      (blob) => {
+        if (!blob) return say('The photo could not be cropped here; it is sent as it is and cropped around its centre.');
+        const files = new DataTransfer();
+        files.items.add(new File([blob], 'photo.jpg', { type: 'image/jpeg' }));
+        input.files = files.files;
+        cropped = true;
+        form.requestSubmit();
+      },
+      'image/jpeg',
+      0.92,
+    );
   });
 });

@@ -2,7 +2,10 @@
 (function () {
   const section = document.getElementById('run');
   if (!section || !window.EventSource) return;
-  const text = (id, value) => { const el = document.getElementById(id); if (el) el.textContent = String(value); };
+  const text = (id, value) => {
+    const el = document.getElementById(id);
+    if (el) el.textContent = String(value);
+  };
 
   function show(p) {
     const percent = p.total === 0 ? 100 : Math.floor((p.done / p.total) * 100);
@@ -16,15 +19,21 @@
     text('run-rate', p.ratePerSecond);
     text('run-eta', p.etaSeconds === null ? 'unknown' : p.etaSeconds + ' s');
     document.getElementById('run-eta-part').hidden = p.status !== 'running';
-    text('run-status', { running: 'Running', finished: 'Finished', cancelled: 'Cancelled', interrupted: 'Interrupted' }[p.status] || p.status);
+    text(
+      'run-status',
+      { running: 'Running', finished: 'Finished', cancelled: 'Cancelled', interrupted: 'Interrupted' }[p.status] || p.status,
+    );
     const failures = document.getElementById('run-failures');
-    if (failures) failures.replaceChildren(...p.failures.map((f) => {
-      const li = document.createElement('li');
-      const strong = document.createElement('strong');
-      strong.textContent = f.item;
-      li.append(strong, ': ' + f.reason);
-      return li;
-    }));
+    if (failures)
+      failures.replaceChildren(
+        ...p.failures.map((f) => {
+          const li = document.createElement('li');
+          const strong = document.createElement('strong');
+          strong.textContent = f.item;
+          li.append(strong, ': ' + f.reason);
+          return li;
+        }),
+      );
     const none = document.getElementById('run-no-failures');
     if (none) none.hidden = p.failures.length > 0;
     if (none && p.status !== 'running') none.textContent = 'None.';
