@@ -61,7 +61,7 @@ export async function benchHotReads(options: { seconds: number; rounds: number; 
     execFileSync('taskset', ['-cp', '0', String(process.pid)], { stdio: 'ignore' });
     const ports = { photosync: await freePort(), bare: await freePort(), nginx: await freePort() };
     const photosync = await startPinned(
-      [process.execPath, 'dist/main.js', 'serve'],
+      [process.execPath, 'bin/photosync.js', 'serve'],
       { DATA_DIR: dataDir, PORT: String(ports.photosync), LOG_LEVEL: 'warn', PATH: process.env.PATH ?? '' },
       children,
     );

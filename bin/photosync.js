@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// Runs the compiled build in dist/ (`npm run build`, which `npm install` runs); `npm run photosync` runs the sources.
+// Runs the compiled build in dist/ (`npm run build`, which `npm install` runs); `npm run photosync`
+// runs the sources. `serve` takes the one-file server bundle, every other command the split one
+// (see scripts/build.mjs).
 import fs from 'node:fs';
 
-const main = new URL('../dist/main.js', import.meta.url);
+const bundle = process.argv[2] === 'serve' ? 'server' : 'cli';
+const main = new URL(`../dist/${bundle}/main.js`, import.meta.url);
 if (fs.existsSync(main)) {
   await import(main.href);
 } else {

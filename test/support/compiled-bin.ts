@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const MAIN = path.join(ROOT, 'dist', 'main.js');
+const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 
 /**
  * `bin/photosync.js`, the command as installed: it runs the compiled build in dist/. Tests that start
