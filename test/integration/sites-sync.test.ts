@@ -251,7 +251,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
         headers: viewer,
       });
       assert.equal(bad.statusCode, 400);
-      assert.match(bad.json().error.message, /use S, M or L/);
+      assert.match(bad.json().error.message, /photo size must be S, M or L/);
       const unknown = await t.app.inject({
         method: 'GET',
         url: '/_layouts/15/userphoto.aspx?size=S&accountname=nobody@contoso.example',
