@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { LdapEntriesTable, LdapEntryState, Schema } from '../storage/index.ts';
+import { claimIntervalTurn, type LdapEntriesTable, type LdapEntryState, type Schema } from '../storage/index.ts';
 
 export type LdapEntryRow = LdapEntriesTable;
 
@@ -50,22 +50,7 @@ export class LdapEntryStore {
    * The scheduled sync's turn: one compare-and-set in the settings table, so across processes (and
    * a double tick) exactly one sync starts per interval.
    */
-  async claimScheduledTurn(intervalMs: number, now: Date): Promise<boolean> {
-    // A little slack, so a tick that comes a moment early does not skip a whole interval.
-    const dueBefore = new Date(now.getTime() - intervalMs + Math.min(5_000, intervalMs / 4)).toISOString();
-    const row = { key: LAST_SCHEDULED_KEY, value: now.toISOString(), updated_at: now.toISOString(), updated_by: 'ldap' };
-    const inserted = await this.db
-      .insertInto('settings')
-      .values(row)
-      .onConflict((oc) => oc.column('key').doNothing())
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return true;
-    const updated = await this.db
-      .updateTable('settings')
-      .set({ value: row.value, updated_at: row.updated_at })
-      .where('key', '=', LAST_SCHEDULED_KEY)
-      .where('value', '<=', dueBefore)
-      .executeTakeFirst();
-    return Number(updated.numUpdatedRows) > 0;
+  claimScheduledTurn(intervalMs: number, now: Date): Promise<boolean> {
+    return claimIntervalTurn(this.db, LAST_SCHEDULED_KEY, { intervalMs, now, by: 'ldap' });
   }
 }

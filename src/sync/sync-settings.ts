@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { SYNC_MODES, type SyncMode } from './sync-mode.ts';
 import { InvalidInput } from '../errors.ts';
-import type { Schema } from '../storage/index.ts';
+import { claimIntervalTurn, type Schema } from '../storage/index.ts';
 import { TtlCache } from '../ttl-cache.ts';
 
 export interface SyncSettings {
@@ -84,24 +84,8 @@ export class SyncSettingsStore {
     return this.claimTurn(LAST_SAFETY_NET_KEY, intervalMs);
   }
 
-  private async claimTurn(key: string, intervalMs: number): Promise<boolean> {
-    const now = this.now();
-    // A little slack, so a tick that comes a moment early does not skip a whole interval.
-    const dueBefore = new Date(now.getTime() - intervalMs + Math.min(5_000, intervalMs / 4)).toISOString();
-    const row = { key, value: now.toISOString(), updated_at: now.toISOString(), updated_by: 'sync' };
-    const inserted = await this.db
-      .insertInto('settings')
-      .values(row)
-      .onConflict((oc) => oc.column('key').doNothing())
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return true;
-    const updated = await this.db
-      .updateTable('settings')
-      .set({ value: row.value, updated_at: row.updated_at })
-      .where('key', '=', key)
-      .where('value', '<=', dueBefore)
-      .executeTakeFirst();
-    return Number(updated.numUpdatedRows) > 0;
+  private claimTurn(key: string, intervalMs: number): Promise<boolean> {
+    return claimIntervalTurn(this.db, key, { intervalMs, now: this.now(), by: 'sync' });
   }
 }
 
