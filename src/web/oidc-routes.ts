@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { NotFound, TooManyAttempts } from '../errors.ts';
+import { NotFound } from '../errors.ts';
 import { httpStatusOf } from '../http/index.ts';
 import type { RequestAuthentication } from '../identity/index.ts';
 import { OidcSignInFailed, type OidcSignIn } from '../oidc/index.ts';
 import { html } from './html.ts';
-import { createPageRendering, PAGE } from './page-rendering.ts';
+import { createPageRendering, signInPage } from './page-rendering.ts';
 import { safeNext } from './portal-routes.ts';
 
 export interface OidcRouteOptions {
@@ -39,15 +39,7 @@ const CallbackQuery = Type.Object(
 export const registerOidcRoutes: FastifyPluginAsyncTypebox<OidcRouteOptions> = async (app, options) => {
   const { oidc, auth } = options;
   const { page } = createPageRendering(auth);
-  const limited = {
-    ...PAGE,
-    rateLimit: {
-      max: options.signInAttemptsPerMinute,
-      timeWindow: 60_000,
-      errorResponseBuilder: (_request: FastifyRequest, context: { ttl: number }) =>
-        new TooManyAttempts('Too many sign-in attempts. Wait a minute, then try again.', Math.ceil(context.ttl / 1000)),
-    },
-  };
+  const limited = signInPage(options.signInAttemptsPerMinute);
 
   const configured = (): OidcSignIn => {
     if (!oidc)

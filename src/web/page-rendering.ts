@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { PasswordChangeRequired } from '../errors.ts';
+import { PasswordChangeRequired, TooManyAttempts } from '../errors.ts';
 import { csrfBinding, isAdmin, type PersonActor, type RequestAuthentication } from '../identity/index.ts';
 import type { SafeHtml } from './html.ts';
 import { renderPage } from './layout.ts';
@@ -8,6 +8,19 @@ export type { PersonActor };
 
 /** Marks a route as a portal page: its errors render as HTML. */
 export const PAGE = { page: true } as const;
+
+/** A sign-in page's route config: a page, with at most `attemptsPerMinute` tries per client address. */
+export function signInPage(attemptsPerMinute: number) {
+  return {
+    ...PAGE,
+    rateLimit: {
+      max: attemptsPerMinute,
+      timeWindow: 60_000,
+      errorResponseBuilder: (_request: FastifyRequest, context: { ttl: number }) =>
+        new TooManyAttempts('Too many sign-in attempts. Wait a minute, then try again.', Math.ceil(context.ttl / 1000)),
+    },
+  };
+}
 
 const csrfTokens = new WeakMap<FastifyReply, string>();
 

@@ -12,7 +12,7 @@ import type { SyncMode } from '../sync/index.ts';
 import { CsrfToken, Flash, httpStatusOf } from '../http/index.ts';
 import { html, type SafeHtml } from './html.ts';
 import { ownPhotoUrl } from './layout.ts';
-import { createPageRendering, csrfToken, PAGE, refuseBeforeBody, type PersonActor } from './page-rendering.ts';
+import { createPageRendering, csrfToken, PAGE, refuseBeforeBody, signInPage, type PersonActor } from './page-rendering.ts';
 
 export interface PortalOptions {
   identity: IdentityService;
@@ -86,15 +86,7 @@ export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = as
   app.post(
     '/signin',
     {
-      config: {
-        ...PAGE,
-        rateLimit: {
-          max: options.signInAttemptsPerMinute,
-          timeWindow: 60_000,
-          errorResponseBuilder: (_request: FastifyRequest, context: { ttl: number }) =>
-            new TooManyAttempts('Too many sign-in attempts. Wait a minute, then try again.', Math.ceil(context.ttl / 1000)),
-        },
-      },
+      config: signInPage(options.signInAttemptsPerMinute),
       preValidation: app.csrfProtection,
       schema: { hide: true, querystring: Next, body: SignInForm },
     },
