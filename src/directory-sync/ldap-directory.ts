@@ -59,6 +59,7 @@ export const openLdapDirectory: OpenDirectory = async (config) => {
   const secure = config.url.startsWith('ldaps:');
   const client = new Client({ url: config.url, timeout, connectTimeout: timeout, ...(secure && { tlsOptions }), strictDN: false });
   const fail = async (message: string): Promise<never> => {
+    // Closing what may never have opened; the failure thrown below is what is reported.
     await client.unbind().catch(() => {});
     throw new DirectoryUnavailable(message);
   };
@@ -130,6 +131,7 @@ export const openLdapDirectory: OpenDirectory = async (config) => {
       }
     },
     async close() {
+      // The run is over; a connection that will not close cleanly is dropped with the process's sockets.
       await client.unbind().catch(() => {});
     },
   };

@@ -114,6 +114,7 @@ async function readCapped(response: Response, maxBytes: number, signal: AbortSig
       chunks.push(Buffer.from(chunk));
     }
   } catch (error) {
+    // Only frees the half-read body; the error below is what the caller logs.
     await response.body?.cancel().catch(() => {});
     if (error instanceof PictureUnusable) throw error;
     if (signal.aborted) throw new PictureUnusable(`reading the picture took longer than ${timeoutMs} ms`);

@@ -307,6 +307,7 @@ export class PeopleLifecycle {
   /** Whoever checks the last-admin rule and acts on it goes alone: in this process, and across processes. */
   private withAdminsLock<T>(work: () => Promise<T>): Promise<T> {
     const turn = this.adminChanges.then(() => this.options.withLock(ADMINS_LOCK, work));
+    // The next change waits for this one, not for its outcome: the caller awaits `turn` and sees any error.
     this.adminChanges = turn.catch(() => undefined);
     return turn;
   }

@@ -147,6 +147,7 @@ export const registerAdminImportPages: FastifyPluginAsyncTypebox<AdminImportPage
         config: PAGE,
         // Who may import is settled before a byte of the body is written to disk.
         onRequest: async (request, reply) => {
+          // An invalid credential counts as none: the refusal below answers it.
           const actor = await auth.findActor(request).catch(() => undefined);
           if (!actor) return reply.redirect('/signin?next=%2Fadmin%2Fimport', 303);
           photoImporter.assertCanImport(actor);

@@ -139,6 +139,7 @@ function describe(error: FastifyError, request: FastifyRequest): ErrorBody {
 
 /** Who is signed in, for the error page's header: the same app bar as every other page. */
 async function errorPageViewer(request: FastifyRequest, reply: FastifyReply, auth: RequestAuthentication | undefined) {
+  // Only for the header: an error page must show even when the credential is what failed.
   const actor = await auth?.findActor(request).catch(() => undefined);
   try {
     return pageViewer(reply, actor?.kind === 'person' ? actor : undefined);

@@ -65,6 +65,7 @@ export const registerOidcRoutes: FastifyPluginAsyncTypebox<OidcRouteOptions> = a
 
   app.get('/signin/oidc', { config: limited, schema: { hide: true, querystring: StartQuery } }, async (request, reply) => {
     const signIn = configured();
+    // An invalid credential counts as none here: signing in again is the way out of it.
     const actor = await auth.findActor(request).catch(() => undefined);
     if (actor?.kind === 'person') return reply.redirect(safeNext(request.query.next), 303);
     try {

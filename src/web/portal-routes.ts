@@ -78,6 +78,7 @@ export const registerPortalRoutes: FastifyPluginAsyncTypebox<PortalOptions> = as
   const { signedIn, page } = createPageRendering(auth);
 
   app.get('/signin', { config: PAGE, schema: { hide: true, querystring: Next } }, async (request, reply) => {
+    // Pages treat an invalid credential as none: the sign-in page is where it leads.
     const actor = await auth.findActor(request).catch(() => undefined);
     if (actor?.kind === 'person') return reply.redirect(safeNext(request.query.next), 303);
     return page(reply, undefined, 'Sign in', signInForm(methods, csrfToken(reply), request.query.next));
