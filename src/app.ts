@@ -24,6 +24,7 @@ import { registerBulkRunPages } from './web/bulk-run-pages.ts';
 import { registerErrorHandling, sendFrameworkError } from './web/error-handler.ts';
 import { oidcSignOutRedirect, registerOidcRoutes } from './web/oidc-routes.ts';
 import { registerOperationsRoutes } from './web/operations-routes.ts';
+import { labelledChildren } from './metrics.ts';
 import { createPhotoFastPath, type FastRoute } from './web/photo-fast-path.ts';
 import { apiSecurityHeaders, registerSecurityHeaders } from './web/security-headers.ts';
 import { registerPortalRoutes } from './web/portal-routes.ts';
@@ -49,22 +50,14 @@ export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute
 export async function buildHttpApp(services: Services): Promise<FastifyInstance> {
   const { config, metrics } = services;
   const secureCookies = config.publicUrl.protocol === 'https:';
-  const answered = new Map<string, { inc(): void }>();
+  const fastReads = labelledChildren((route, status) => metrics.fastPhotoReads.labels(route, status));
   const answerFromMemory = createPhotoFastPath({
     identity: services.identity,
     directory: services.directory,
     mail: services.mail,
     sites: services.sites,
     securityHeaders: apiSecurityHeaders({ https: secureCookies }),
-    onAnswered: (route: FastRoute, status) => {
-      const key = `${route} ${status}`;
-      let counter = answered.get(key);
-      if (!counter) {
-        counter = metrics.fastPhotoReads.labels(route, String(status));
-        answered.set(key, counter);
-      }
-      counter.inc();
-    },
+    onAnswered: (route: FastRoute, status) => fastReads(route, String(status)).inc(),
   });
   const requestTimeout = 60_000;
   const app = Fastify({
@@ -108,17 +101,9 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   registerSecurityHeaders(app, { https: secureCookies, formTargets: config.oidc ? [config.oidc.issuer.origin] : [] });
   const logEachRequest = ['info', 'debug', 'trace'].includes(config.logLevel);
   // Callback-style hooks: on hot reads an async hook's extra promise per request is measurable.
-  const requestTimers = new Map<string, { observe(seconds: number): void }>();
+  const requestTimer = labelledChildren((method, route, status) => metrics.httpRequestSeconds.labels(method, route, status));
   app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    // One labelled child per route and status, found by a plain string key (prom-client hashes label objects).
-    const key = `${request.method} ${route} ${reply.statusCode}`;
-    let timer = requestTimers.get(key);
-    if (!timer) {
-      timer = metrics.httpRequestSeconds.labels(request.method, route, String(reply.statusCode));
-      requestTimers.set(key, timer);
-    }
-    timer.observe(reply.elapsedTime / 1000);
+    requestTimer(request.method, request.routeOptions.url ?? 'unmatched', String(reply.statusCode)).observe(reply.elapsedTime / 1000);
     if (logEachRequest) {
       request.log.info(
         { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
