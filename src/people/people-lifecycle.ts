@@ -223,15 +223,13 @@ export class PeopleLifecycle {
   /** Sets the person's password (checked for strength); their sessions end. `mustChange`: to replace at the next sign-in. */
   async setPassword(actor: Actor, person: Person, password: string, options: { mustChange?: boolean } = {}): Promise<void> {
     this.assertMayManagePeople(actor);
-    const current = await this.fresh(person);
-    await this.services.identity.setPassword(current.id, password, { mustChange: options.mustChange === true });
-    const sessions = await this.services.identity.endSessionsOf(current.id);
-    await this.peopleChanged();
-    await this.record(
+    const mustChange = options.mustChange === true;
+    await this.replacePassword(
       actor,
-      'person.password',
-      current,
-      `set a new password${options.mustChange ? ' to change at the next sign-in' : ''}; ended ${sessions} sessions`,
+      person,
+      password,
+      mustChange,
+      `set a new password${mustChange ? ' to change at the next sign-in' : ''}`,
     );
   }
 
@@ -242,18 +240,18 @@ export class PeopleLifecycle {
   async resetPassword(actor: Actor, person: Person): Promise<{ oneTimePassword: string }> {
     this.assertMayManagePeople(actor);
     if (isSelf(actor, person)) throw new InvalidInput('Change your own password on the password page (/account/password) instead.');
-    const current = await this.fresh(person);
     const oneTimePassword = this.services.identity.newOneTimePassword();
-    await this.services.identity.setPassword(current.id, oneTimePassword, { mustChange: true });
+    await this.replacePassword(actor, person, oneTimePassword, true, 'reset to a one-time password to change at the next sign-in');
+    return { oneTimePassword };
+  }
+
+  /** A password set by an admin: stored, the person's sessions ended everywhere, and audited. */
+  private async replacePassword(actor: Actor, person: Person, password: string, mustChange: boolean, what: string): Promise<void> {
+    const current = await this.fresh(person);
+    await this.services.identity.setPassword(current.id, password, { mustChange });
     const sessions = await this.services.identity.endSessionsOf(current.id);
     await this.peopleChanged();
-    await this.record(
-      actor,
-      'person.password',
-      current,
-      `reset to a one-time password to change at the next sign-in; ended ${sessions} sessions`,
-    );
-    return { oneTimePassword };
+    await this.record(actor, 'person.password', current, `${what}; ended ${sessions} sessions`);
   }
 
   async disabledMailPhoto(actor: Actor): Promise<DisabledMailPhoto> {
