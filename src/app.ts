@@ -25,7 +25,7 @@ import { registerErrorHandling, sendFrameworkError } from './web/error-handler.t
 import { oidcSignOutRedirect, registerOidcRoutes } from './web/oidc-routes.ts';
 import { registerOperationsRoutes } from './web/operations-routes.ts';
 import { labelledChildren } from './metrics.ts';
-import { createPhotoFastPath, type FastRoute } from './web/photo-fast-path.ts';
+import { createPhotoFastPath } from './web/photo-fast-path.ts';
 import { apiSecurityHeaders, registerSecurityHeaders } from './web/security-headers.ts';
 import { registerPortalRoutes } from './web/portal-routes.ts';
 import { registerSitesPages } from './web/sites-pages.ts';
@@ -50,14 +50,13 @@ export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute
 export async function buildHttpApp(services: Services): Promise<FastifyInstance> {
   const { config, metrics } = services;
   const secureCookies = config.publicUrl.protocol === 'https:';
-  const fastReads = labelledChildren((route, status) => metrics.fastPhotoReads.labels(route, status));
   const answerFromMemory = createPhotoFastPath({
     identity: services.identity,
     directory: services.directory,
     mail: services.mail,
     sites: services.sites,
     securityHeaders: apiSecurityHeaders({ https: secureCookies }),
-    onAnswered: (route: FastRoute, status) => fastReads(route, String(status)).inc(),
+    answerCount: (route, status) => metrics.fastPhotoReadCounts.cell({ route, status: String(status) }),
   });
   const requestTimeout = 60_000;
   const app = Fastify({

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DirectoryService, Person } from '../directory/index.ts';
 import { isConfinedToPasswordChange, SESSION_COOKIE, type Actor, type IdentityService } from '../identity/index.ts';
-import { graphPhotoSizeOf, type SiteThumbnailSize } from '../imaging/index.ts';
+import { graphPhotoSizeOf, type GraphPhotoSize, type SiteThumbnailSize } from '../imaging/index.ts';
 import { quoteEtag, type MailPhotoService } from '../mail/index.ts';
 import { accountNameOf, PROFILE_PICTURES_PATH, thumbnailSizeOf, type SitesService } from '../sites/index.ts';
 import { ifNoneMatchHits, PHOTO_CACHE_CONTROL, photoFreshness, type PhotoFreshness } from '../http/index.ts';
@@ -14,15 +14,27 @@ export interface PhotoFastPathOptions {
   sites: SitesService;
   /** The headers every API answer carries (security-headers.ts). */
   securityHeaders: Record<string, string>;
-  /** Counts an answer (metrics): the route's pattern and the status. */
-  onAnswered(route: FastRoute, status: 200 | 304): void;
+  /** Where answers of this route and status are counted (metrics): asked once per pair, then added to. */
+  answerCount(route: FastRoute, status: 200 | 304): { count: number };
 }
 
 export type FastRoute = 'userphoto' | 'profile-picture' | 'graph-photo-value' | 'graph-photos-size-value';
+const FAST_ROUTES: readonly FastRoute[] = ['userphoto', 'profile-picture', 'graph-photo-value', 'graph-photos-size-value'];
 
-/** What the fast path found in memory: the image, how long it may be kept, and the route it counts under. */
+/** What a hot-read URL asks for, read from the URL alone (so it can be remembered per URL). */
+type Target =
+  | { route: 'userphoto'; accountName: string; size: SiteThumbnailSize; version: string | undefined }
+  | { route: 'profile-picture'; file: string; version: string | undefined }
+  | {
+      route: 'graph-photo-value' | 'graph-photos-size-value';
+      /** The id or UPN in `/users/{user}/`, or null for `/me/`. */
+      user: string | null;
+      size: GraphPhotoSize | undefined;
+      version: string | undefined;
+    };
+
+/** What the fast path found in memory: the image and how long it may be kept. */
 interface Found {
-  route: FastRoute;
   /** The object the cache holds (its header blocks are kept per object) and what to send of it. */
   image: object;
   bytes: Buffer;
@@ -31,17 +43,28 @@ interface Found {
   freshness: Exclude<PhotoFreshness, 'own'>;
 }
 
+/**
+ * Response headers of one image at one freshness, each ending in a `request-id` pair whose value is
+ * written just before each use (writeHead reads the array at once and keeps nothing of it).
+ */
+interface HeaderBlock {
+  ok: string[];
+  notModified: string[];
+}
+
 const USER_PHOTO = '/_layouts/15/userphoto.aspx?';
 const PICTURE_FILES = `${encodeURI(PROFILE_PICTURES_PATH)}/`;
 const GRAPH_ME = '/v1.0/me/';
 const GRAPH_USERS = '/v1.0/users/';
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
+/** Parsed URLs remembered (pages ask for the same avatars again and again); the memory starts over when full. */
+const REMEMBERED_URLS = 10_000;
 
 /**
  * The hot image reads (userphoto.aspx, the profile picture files, Graph's photo `$value`s) answered
- * from memory before fastify sees them, in one synchronous step: the credential, the person and the
- * image bytes are each a map lookup, and the headers are built once per image. This is what every
- * page with dozens of avatars costs, so it does only what these reads need.
+ * from memory before fastify sees them, in one synchronous step: the URL's meaning, the credential,
+ * the person and the image bytes are each a map lookup, and the headers are built once per image.
+ * This is what every page with dozens of avatars costs, so it does only what these reads need.
  *
  * It answers only a plain 200 or 304 whose every part is already in the services' caches, which the
  * full routes fill and whose invalidation (here and across processes) is theirs. Everything else —
@@ -52,9 +75,12 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
 export function createPhotoFastPath(options: PhotoFastPathOptions): (request: IncomingMessage, response: ServerResponse) => boolean {
   const { identity, directory, mail, sites } = options;
   const security = Object.entries(options.securityHeaders).flat();
-  type HeaderBlock = { ok: string[]; notModified: string[] };
+  const answers = new Map(
+    FAST_ROUTES.map((route) => [route, { 200: options.answerCount(route, 200), 304: options.answerCount(route, 304) }]),
+  );
   // Header blocks per image object: the caches hand out the same object until the photo changes.
   const headerBlocks = new WeakMap<object, Partial<Record<Found['freshness'], HeaderBlock>>>();
+  const targets = new Map<string, Target>();
 
   const headersFor = (found: Found): HeaderBlock => {
     let blocks = headerBlocks.get(found.image);
@@ -62,10 +88,24 @@ export function createPhotoFastPath(options: PhotoFastPathOptions): (request: In
     let block = blocks[found.freshness];
     if (!block) {
       const common = ['etag', found.etag, 'cache-control', PHOTO_CACHE_CONTROL[found.freshness], ...security];
-      block = { ok: ['content-type', found.contentType, 'content-length', String(found.bytes.length), ...common], notModified: common };
+      block = {
+        ok: ['content-type', found.contentType, 'content-length', String(found.bytes.length), ...common, 'request-id', ''],
+        notModified: [...common, 'request-id', ''],
+      };
       blocks[found.freshness] = block;
     }
     return block;
+  };
+
+  const targetOf = (url: string): Target | undefined => {
+    let target = targets.get(url);
+    if (target === undefined) {
+      target = parseTarget(url);
+      if (target === undefined) return undefined;
+      if (targets.size >= REMEMBERED_URLS) targets.clear();
+      targets.set(url, target);
+    }
+    return target;
   };
 
   /** Who is asking, as request-authentication.ts decides it, when memory knows; else undefined. */
@@ -80,101 +120,102 @@ export function createPhotoFastPath(options: PhotoFastPathOptions): (request: In
     return actor && !isConfinedToPasswordChange(actor) ? actor : undefined;
   };
 
-  const find = (url: string, viewer: Actor): Found | undefined => {
-    if (url.startsWith(USER_PHOTO)) {
-      const query = parseQuery(url.slice(USER_PHOTO.length));
-      const size = query && thumbnailSizeOf(query.size ?? 'M');
-      const name = query?.accountname;
-      if (!size || name === undefined || name.length === 0 || name.length > 400 || (query.size?.length ?? 0) > 8) return undefined;
-      const person = directory.peekByUpnOrMail(accountNameOf(name));
-      // A disabled person's placeholder is the full route's to give.
-      if (!person?.enabled || ownSitesPhoto(viewer, person)) return undefined;
-      return sitesPhoto('userphoto', person, size, query.t);
+  const find = (target: Target, viewer: Actor): Found | undefined => {
+    switch (target.route) {
+      case 'userphoto': {
+        const person = directory.peekByUpnOrMail(target.accountName);
+        // A disabled person's placeholder is the full route's to give.
+        if (!person?.enabled || ownSitesPhoto(viewer, person)) return undefined;
+        return sitesPhoto(person, target.size, target.version);
+      }
+      case 'profile-picture': {
+        const found = sites.peekThumbnailFile(target.file);
+        if (!found?.person.enabled || ownSitesPhoto(viewer, found.person)) return undefined;
+        return sitesPhoto(found.person, found.size, target.version);
+      }
+      default: {
+        const person = target.user === null ? (viewer.kind === 'person' ? viewer.person : undefined) : directory.peekPerson(target.user);
+        const rendition = person && mail.peekRendition(person.id, target.size);
+        if (!rendition) return undefined;
+        return {
+          image: rendition,
+          bytes: rendition.bytes,
+          etag: quoteEtag(rendition.etag),
+          contentType: rendition.contentType,
+          freshness: photoFreshness(target.version, rendition.versionEtag),
+        };
+      }
     }
-    if (url.startsWith(PICTURE_FILES)) {
-      const { path, query } = splitQuery(url.slice(PICTURE_FILES.length));
-      const version = query === undefined ? undefined : versionParameter(query, 't');
-      if (version === null) return undefined;
-      const file = decodedSegment(path);
-      const found = file === undefined ? undefined : sites.peekThumbnailFile(file);
-      if (!found?.person.enabled || ownSitesPhoto(viewer, found.person)) return undefined;
-      return sitesPhoto('profile-picture', found.person, found.size, version);
-    }
-    let target: Person | undefined;
-    let rest: string;
-    if (url.startsWith(GRAPH_ME)) {
-      if (viewer.kind !== 'person') return undefined;
-      target = viewer.person;
-      rest = url.slice(GRAPH_ME.length);
-    } else if (url.startsWith(GRAPH_USERS)) {
-      const slash = url.indexOf('/', GRAPH_USERS.length);
-      const user = slash < 0 ? undefined : decodedSegment(url.slice(GRAPH_USERS.length, slash));
-      if (user === undefined || user.length > 256) return undefined;
-      target = directory.peekPerson(user);
-      rest = url.slice(slash + 1);
-    } else {
-      return undefined;
-    }
-    if (!target) return undefined;
-    const { path, query } = splitQuery(rest);
-    const version = query === undefined ? undefined : versionParameter(query, 'v');
-    if (version === null) return undefined;
-    let route: FastRoute;
-    let size;
-    if (path === 'photo/$value') {
-      route = 'graph-photo-value';
-    } else if (path.startsWith('photos/') && path.endsWith('/$value')) {
-      size = graphPhotoSizeOf(path.slice('photos/'.length, -'/$value'.length));
-      if (!size) return undefined;
-      route = 'graph-photos-size-value';
-    } else {
-      return undefined;
-    }
-    const rendition = mail.peekRendition(target.id, size);
-    if (!rendition) return undefined;
-    const { bytes, contentType } = rendition;
-    return {
-      route,
-      image: rendition,
-      bytes,
-      etag: quoteEtag(rendition.etag),
-      contentType,
-      freshness: photoFreshness(version, rendition.versionEtag),
-    };
   };
 
-  const sitesPhoto = (route: FastRoute, person: Person, size: SiteThumbnailSize, version: string | undefined): Found | undefined => {
+  const sitesPhoto = (person: Person, size: SiteThumbnailSize, version: string | undefined): Found | undefined => {
     const image = sites.peekThumbnail(person.id, size);
     if (!image) return undefined;
-    return {
-      route,
-      image,
-      bytes: image.bytes,
-      etag: image.etag,
-      contentType: 'image/jpeg',
-      freshness: photoFreshness(version, image.sourceEtag),
-    };
+    return { image, bytes: image.bytes, etag: image.etag, contentType: 'image/jpeg', freshness: photoFreshness(version, image.sourceEtag) };
   };
 
   return (request, response) => {
     const url = request.url;
     if (request.method !== 'GET' || url === undefined) return false;
+    const target = targetOf(url);
+    if (!target) return false;
     const viewer = viewerOf(request);
     if (!viewer) return false;
-    const found = find(url, viewer);
+    const found = find(target, viewer);
     if (!found) return false;
     const block = headersFor(found);
+    const counts = answers.get(target.route)!;
     if (ifNoneMatchHits(request.headers['if-none-match'], found.etag)) {
-      response.writeHead(304, [...block.notModified, 'request-id', randomUUID()]);
+      block.notModified[block.notModified.length - 1] = randomUUID();
+      response.writeHead(304, block.notModified);
       response.end();
-      options.onAnswered(found.route, 304);
+      counts[304].count++;
     } else {
-      response.writeHead(200, [...block.ok, 'request-id', randomUUID()]);
+      block.ok[block.ok.length - 1] = randomUUID();
+      response.writeHead(200, block.ok);
       response.end(found.bytes);
-      options.onAnswered(found.route, 200);
+      counts[200].count++;
     }
     return true;
   };
+}
+
+/** What a URL asks of the fast path, from the URL alone; undefined when it is not a hot read it can answer. */
+function parseTarget(url: string): Target | undefined {
+  if (url.startsWith(USER_PHOTO)) {
+    const query = parseQuery(url.slice(USER_PHOTO.length));
+    const size = query && thumbnailSizeOf(query.size ?? 'M');
+    const name = query?.accountname;
+    if (!size || name === undefined || name.length === 0 || name.length > 400 || (query.size?.length ?? 0) > 8) return undefined;
+    return { route: 'userphoto', accountName: accountNameOf(name), size, version: query.t };
+  }
+  if (url.startsWith(PICTURE_FILES)) {
+    const { path, query } = splitQuery(url.slice(PICTURE_FILES.length));
+    const version = query === undefined ? undefined : versionParameter(query, 't');
+    const file = decodedSegment(path);
+    return version === null || file === undefined ? undefined : { route: 'profile-picture', file, version };
+  }
+  let user: string | null;
+  let rest: string;
+  if (url.startsWith(GRAPH_ME)) {
+    user = null;
+    rest = url.slice(GRAPH_ME.length);
+  } else if (url.startsWith(GRAPH_USERS)) {
+    const slash = url.indexOf('/', GRAPH_USERS.length);
+    const segment = slash < 0 ? undefined : decodedSegment(url.slice(GRAPH_USERS.length, slash));
+    if (segment === undefined || segment.length > 256) return undefined;
+    user = segment;
+    rest = url.slice(slash + 1);
+  } else {
+    return undefined;
+  }
+  const { path, query } = splitQuery(rest);
+  const version = query === undefined ? undefined : versionParameter(query, 'v');
+  if (version === null) return undefined;
+  if (path === 'photo/$value') return { route: 'graph-photo-value', user, size: undefined, version };
+  if (!path.startsWith('photos/') || !path.endsWith('/$value')) return undefined;
+  const size = graphPhotoSizeOf(path.slice('photos/'.length, -'/$value'.length));
+  return size ? { route: 'graph-photos-size-value', user, size, version } : undefined;
 }
 
 /** The viewer's own Sites photo goes through the full route: its request is where the sync hooks in. */

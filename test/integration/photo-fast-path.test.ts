@@ -29,9 +29,11 @@ for (const { kind, skip } of DATABASE_KINDS) {
     let grace: Person;
     let graceToken: string;
     let graceCookie: string;
+    // The services' clock: a token's expiry is tested within the seconds memory holds it.
+    let clock = new Date('2026-06-01T12:00:00Z');
 
     before(async () => {
-      t = await startTestApp(kind);
+      t = await startTestApp(kind, {}, { now: () => clock });
       base = await t.app.listen({ port: 0, host: '127.0.0.1' });
       ada = await t.addPerson('ada@contoso.example');
       grace = await t.addPerson('grace@contoso.example');
@@ -151,6 +153,17 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await t.services.identity.revokeApiToken(CLI_ACTOR, id);
       const refused = await get(path, { authorization: `Bearer ${token}` });
       assert.equal(refused.status, 401);
+    });
+
+    test('a token that expires while memory holds it is refused from that moment', async () => {
+      const { token } = await t.services.identity.createApiToken(CLI_ACTOR, grace, 'two seconds', { expiresInMs: 2000 });
+      const path = `/v1.0/users/${ada.id}/photos/48x48/$value`;
+      const { fromMemory } = await readTwice(path, { authorization: `Bearer ${token}` });
+      assert.ok(fromMemory);
+      clock = new Date(clock.getTime() + 3000);
+      const refused = await get(path, { authorization: `Bearer ${token}` });
+      assert.equal(refused.status, 401);
+      assert.match(refused.body.toString(), /expired/);
     });
 
     test('a signed-out session is refused at once, though memory held it', async () => {
