@@ -1,9 +1,3 @@
-import sharp from 'sharp';
-
-// libvips' operation cache pays off when the same image is processed again; uploads never are, and
-// the cache held on to decoded 12 MP frames (peak RSS in the upload benchmark fell by about 100 MB).
-sharp.cache(false);
-
 export { detectImageFormat, formatName, type ImageFormat } from './image-format.ts';
 export {
   renderMailPhotoSizes,
