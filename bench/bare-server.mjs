@@ -1,5 +1,7 @@
 // The baseline for hot reads: a bare node:http server sending the same bytes with an ETag (and a
 // 304 for a matching If-None-Match), nothing else. FILES maps each path to the file it sends.
+// BUSY_MICROS adds that much busy work to each request (the bench's measure of what a microsecond
+// of work in a handler costs the server in all).
 import fs from 'node:fs';
 import http from 'node:http';
 
@@ -9,7 +11,12 @@ const files = new Map(
     return [urlPath, { body, etag: `"${urlPath.slice(1)}-${body.length}"` }];
   }),
 );
+const busyNanos = BigInt(Math.round(Number(process.env.BUSY_MICROS ?? 0) * 1000));
 const server = http.createServer((request, response) => {
+  if (busyNanos > 0n) {
+    const until = process.hrtime.bigint() + busyNanos;
+    while (process.hrtime.bigint() < until);
+  }
   const file = files.get(request.url);
   if (!file) {
     response.writeHead(404).end();

@@ -22,6 +22,16 @@ export interface HotReadCase {
   photosync: LoadResult;
   bare: LoadResult;
   nginx: LoadResult | undefined;
+  /** photosync's req/s over the baseline's in each round (runs next to each other): how far the figures swing. */
+  roundRatios: { bare: number[]; nginx: number[] };
+}
+
+/** What busy work in a handler costs the server per request, from the bare server with and without it. */
+export interface BusyWorkCost {
+  busyMicros: number;
+  /** Server CPU µs per request without and with the busy work (medians of alternating rounds). */
+  without: number;
+  with: number;
 }
 
 export interface HotReadsResult {
@@ -29,7 +39,11 @@ export interface HotReadsResult {
   /** Why nginx is missing from the figures, when it is. */
   nginxSkipped: string | undefined;
   connections: number;
+  busyWork: BusyWorkCost;
 }
+
+/** The busy work the bench adds to a bare server's requests to see what it costs in all. */
+const BUSY_MICROS = 20;
 
 interface Case {
   name: string;
@@ -72,6 +86,12 @@ export async function benchHotReads(options: { seconds: number; rounds: number; 
       children,
     );
     const nginx = nginxSkipped ? undefined : await startNginx(dataDir, www, ports.nginx, children);
+    const busyPort = await freePort();
+    const busyBare = await startPinned(
+      [process.execPath, 'bench/bare-server.mjs'],
+      { FILES: JSON.stringify(files), PORT: String(busyPort), BUSY_MICROS: String(BUSY_MICROS) },
+      children,
+    );
 
     const upn = encodeURIComponent(data.upn);
     const cases: Case[] = [
@@ -164,9 +184,30 @@ export async function benchHotReads(options: { seconds: number; rounds: number; 
         for (const [i, target] of targets.entries()) runs[i]!.push(await runWrk(target.url, target.headers, target.server, options));
       }
       const [photosyncRuns, bareRuns, nginxRuns] = runs.map(medianResult);
-      results.push({ name: c.name, photosync: photosyncRuns!, bare: bareRuns!, nginx: nginxRuns });
+      const perRound = (baseline: LoadResult[] | undefined) =>
+        (baseline ?? []).map((run, round) => runs[0]![round]!.requestsPerSecond / run.requestsPerSecond);
+      results.push({
+        name: c.name,
+        photosync: photosyncRuns!,
+        bare: bareRuns!,
+        nginx: nginxRuns,
+        roundRatios: { bare: perRound(runs[1]), nginx: perRound(runs[2]) },
+      });
     }
-    return { cases: results, nginxSkipped, connections: options.connections };
+
+    const busyTargets = [
+      { url: `http://127.0.0.1:${ports.bare}/S`, server: bare },
+      { url: `http://127.0.0.1:${busyPort}/S`, server: busyBare },
+    ];
+    const busyRuns = busyTargets.map(() => [] as LoadResult[]);
+    for (const target of busyTargets) await runWrk(target.url, [], target.server, { seconds: 1, connections: options.connections });
+    // A small difference in a swinging figure: more rounds than the cases.
+    for (let round = 0; round < Math.max(5, options.rounds); round++) {
+      for (const [i, target] of busyTargets.entries()) busyRuns[i]!.push(await runWrk(target.url, [], target.server, options));
+    }
+    const [without, withBusyWork] = busyRuns.map((r) => medianResult(r)!.cpuMicrosPerRequest);
+    const busyWork = { busyMicros: BUSY_MICROS, without: without!, with: withBusyWork! };
+    return { cases: results, nginxSkipped, connections: options.connections, busyWork };
   } finally {
     await Promise.all(children.map(stopChild));
     fs.rmSync(dataDir, { recursive: true, force: true });

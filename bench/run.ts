@@ -98,7 +98,16 @@ if (runs('reads')) {
       `    ratio to node:http ${ratio(c.photosync.requestsPerSecond / c.bare.requestsPerSecond, 0.85)}` +
         (c.nginx ? `; to nginx ${ratio(c.photosync.requestsPerSecond / c.nginx.requestsPerSecond, 0.7)}` : ''),
     );
+    const spread = (values: number[]) => `${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)}×`;
+    console.log(
+      `    round by round: ${spread(c.roundRatios.bare)} to node:http` + (c.nginx ? `, ${spread(c.roundRatios.nginx)} to nginx` : ''),
+    );
   }
+  const busy = reads.busyWork;
+  console.log(
+    `  ${busy.busyMicros} µs of busy work per request in the bare server: ${busy.without.toFixed(1)} → ${busy.with.toFixed(1)} µs of server CPU per request ` +
+      `(each µs of handler work costs ${((busy.with - busy.without) / busy.busyMicros).toFixed(2)} µs in all: the client, idle more often, is woken more often)`,
+  );
 }
 
 if (runs('startup')) {
