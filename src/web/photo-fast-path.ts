@@ -57,8 +57,12 @@ const PICTURE_FILES = `${encodeURI(PROFILE_PICTURES_PATH)}/`;
 const GRAPH_ME = '/v1.0/me/';
 const GRAPH_USERS = '/v1.0/users/';
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
-/** Parsed URLs remembered (pages ask for the same avatars again and again); the memory starts over when full. */
+/**
+ * Parsed URLs remembered (pages ask for the same avatars again and again): at most this many, of at
+ * most this length (anyone can send URLs, so their memory stays a few MB), starting over when full.
+ */
 const REMEMBERED_URLS = 10_000;
+const REMEMBERED_URL_LENGTH = 512;
 
 /**
  * The hot image reads (userphoto.aspx, the profile picture files, Graph's photo `$value`s) answered
@@ -98,6 +102,7 @@ export function createPhotoFastPath(options: PhotoFastPathOptions): (request: In
   };
 
   const targetOf = (url: string): Target | undefined => {
+    if (url.length > REMEMBERED_URL_LENGTH) return parseTarget(url);
     let target = targets.get(url);
     if (target === undefined) {
       target = parseTarget(url);
