@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import type tls from 'node:tls';
-import { Client, InvalidCredentialsError, NoSuchObjectError, ResultCodeError } from 'ldapts';
+import type * as Ldapts from 'ldapts';
 import type { LdapSyncConfig } from '../config.ts';
 import { DirectoryUnavailable } from '../errors.ts';
 import type { RawEntry } from './directory-entry.ts';
@@ -34,9 +34,9 @@ function connectionProblem(config: LdapSyncConfig, error: unknown): string {
   return `Cannot reach ${at}: ${message}.`;
 }
 
-function searchProblem(config: LdapSyncConfig, error: unknown): string {
-  if (error instanceof NoSuchObjectError) return `The base DN ${config.baseDn} does not exist in the LDAP directory (LDAP_BASE_DN).`;
-  if (error instanceof ResultCodeError)
+function searchProblem(ldap: typeof Ldapts, config: LdapSyncConfig, error: unknown): string {
+  if (error instanceof ldap.NoSuchObjectError) return `The base DN ${config.baseDn} does not exist in the LDAP directory (LDAP_BASE_DN).`;
+  if (error instanceof ldap.ResultCodeError)
     return `The LDAP directory refused the search under ${config.baseDn} with ${config.filter}: ${error.message} (code ${error.code}).`;
   if (error instanceof Error && /filter/i.test(error.message)) return `LDAP_FILTER ${config.filter} cannot be used: ${error.message}.`;
   return connectionProblem(config, error);
@@ -52,12 +52,14 @@ async function readSecret(file: string, what: string): Promise<string> {
 
 /** Connects (TLS or StartTLS as configured), binds, and searches with paging; failures are DirectoryUnavailable. */
 export const openLdapDirectory: OpenDirectory = async (config) => {
+  // Loaded at the first sync, not with the server: most installations never set LDAP up.
+  const ldap = await import('ldapts');
   const tlsOptions: tls.ConnectionOptions = {};
   if (config.caFile) tlsOptions.ca = await readSecret(config.caFile, 'the CA file (LDAP_CA_FILE)');
   const timeout = config.timeoutSeconds * 1000;
   // TLS options go to the client for ldaps:// only: ldapts given them on an ldap:// URL breaks StartTLS's handshake.
   const secure = config.url.startsWith('ldaps:');
-  const client = new Client({ url: config.url, timeout, connectTimeout: timeout, ...(secure && { tlsOptions }), strictDN: false });
+  const client = new ldap.Client({ url: config.url, timeout, connectTimeout: timeout, ...(secure && { tlsOptions }), strictDN: false });
   const fail = async (message: string): Promise<never> => {
     // Closing what may never have opened; the failure thrown below is what is reported.
     await client.unbind().catch(() => {});
@@ -76,11 +78,11 @@ export const openLdapDirectory: OpenDirectory = async (config) => {
     try {
       await client.bind(config.bindDn, password);
     } catch (error) {
-      if (error instanceof InvalidCredentialsError)
+      if (error instanceof ldap.InvalidCredentialsError)
         await fail(
           `The LDAP directory at ${config.url} refused the bind as ${config.bindDn}: wrong bind DN or password (LDAP_BIND_DN, LDAP_BIND_PASSWORD).`,
         );
-      if (error instanceof ResultCodeError)
+      if (error instanceof ldap.ResultCodeError)
         await fail(`The LDAP directory at ${config.url} refused the bind as ${config.bindDn}: ${error.message} (code ${error.code}).`);
       await fail(connectionProblem(config, error));
     }
@@ -106,7 +108,7 @@ export const openLdapDirectory: OpenDirectory = async (config) => {
         for await (const page of client.searchPaginated(config.baseDn, { scope: 'sub', filter: config.filter, attributes: ['1.1'], paged }))
           entries += page.searchEntries.length;
       } catch (error) {
-        await fail(searchProblem(config, error));
+        await fail(searchProblem(ldap, config, error));
       }
       return entries;
     },
@@ -123,7 +125,7 @@ export const openLdapDirectory: OpenDirectory = async (config) => {
         try {
           next = await pages.next();
         } catch (error) {
-          await fail(searchProblem(config, error));
+          await fail(searchProblem(ldap, config, error));
           return;
         }
         if (next.done) return;

@@ -17,5 +17,5 @@ export async function createSyncJobQueue(
     return new SqliteSyncQueue(db, handler, options);
   }
   const { PgBossSyncQueue } = await import('./pg-boss-sync-queue.ts');
-  return new PgBossSyncQueue(executor, handler, options);
+  return PgBossSyncQueue.create(executor, handler, options);
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import PgBoss from 'pg-boss';
+import type PgBoss from 'pg-boss';
 import { sqlExecutorFor, type SqlExecutor } from '../storage/index.ts';
 import {
   SYNC_JOB_EXPIRY_SECONDS,
@@ -28,12 +28,19 @@ export class PgBossSyncQueue implements SyncJobQueue {
   private started: Promise<void> | undefined;
   private readonly workerIds: string[] = [];
 
-  constructor(
+  /** pg-boss (and through it pg) is loaded here, not with the server: SQLite installations never need it. */
+  static async create(executor: SqlExecutor, handler: SyncJobHandler, options: QueueOptions): Promise<PgBossSyncQueue> {
+    const { default: PgBossClass } = await import('pg-boss');
+    return new PgBossSyncQueue(PgBossClass, executor, handler, options);
+  }
+
+  private constructor(
+    PgBossClass: typeof PgBoss,
     private readonly executor: SqlExecutor,
     private readonly handler: SyncJobHandler,
     private readonly options: QueueOptions,
   ) {
-    this.boss = new PgBoss({ db: executor, schema: 'pgboss', supervise: true, schedule: false });
+    this.boss = new PgBossClass({ db: executor, schema: 'pgboss', supervise: true, schedule: false });
     // An unhandled 'error' event would end the process; pg-boss reports maintenance and fetch errors here.
     this.boss.on('error', (error) => options.log.warn({ err: error }, 'pg-boss reported an error'));
   }
