@@ -1,4 +1,3 @@
-import cliProgress from 'cli-progress';
 import type { BulkProgress } from '../runs/index.ts';
 import type { CliIo } from './cli-io.ts';
 
@@ -23,7 +22,9 @@ const READ_EVERY_MS = 200;
  */
 export async function showProgress(readProgress: () => Promise<BulkProgress>, io: CliIo): Promise<BulkProgress> {
   let progress = await readProgress();
-  const bar = io.stderr.isTTY
+  // Loaded here: the commands that show no bar start without it.
+  const cliProgress = io.stderr.isTTY ? (await import('cli-progress')).default : undefined;
+  const bar = cliProgress
     ? new cliProgress.SingleBar(
         {
           stream: io.stderr as NodeJS.WriteStream,
