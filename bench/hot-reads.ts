@@ -177,12 +177,8 @@ export async function benchHotReads(options: { seconds: number; rounds: number; 
       for (const target of targets) {
         const etag = await fetchEtag(target.url, target.headers);
         if (c.revalidate) target.headers.push(`If-None-Match: ${etag}`);
-        await runWrk(target.url, target.headers, target.server, { seconds: 1, connections: options.connections }); // warm-up: JIT, caches
       }
-      const runs = targets.map(() => [] as LoadResult[]);
-      for (let round = 0; round < options.rounds; round++) {
-        for (const [i, target] of targets.entries()) runs[i]!.push(await runWrk(target.url, target.headers, target.server, options));
-      }
+      const runs = await alternatingRounds(targets, options.rounds, options);
       const [photosyncRuns, bareRuns, nginxRuns] = runs.map(medianResult);
       const perRound = (baseline: LoadResult[] | undefined) =>
         (baseline ?? []).map((run, round) => runs[0]![round]!.requestsPerSecond / run.requestsPerSecond);
@@ -196,15 +192,11 @@ export async function benchHotReads(options: { seconds: number; rounds: number; 
     }
 
     const busyTargets = [
-      { url: `http://127.0.0.1:${ports.bare}/S`, server: bare },
-      { url: `http://127.0.0.1:${busyPort}/S`, server: busyBare },
+      { url: `http://127.0.0.1:${ports.bare}/S`, headers: [], server: bare },
+      { url: `http://127.0.0.1:${busyPort}/S`, headers: [], server: busyBare },
     ];
-    const busyRuns = busyTargets.map(() => [] as LoadResult[]);
-    for (const target of busyTargets) await runWrk(target.url, [], target.server, { seconds: 1, connections: options.connections });
     // A small difference in a swinging figure: more rounds than the cases.
-    for (let round = 0; round < Math.max(5, options.rounds); round++) {
-      for (const [i, target] of busyTargets.entries()) busyRuns[i]!.push(await runWrk(target.url, [], target.server, options));
-    }
+    const busyRuns = await alternatingRounds(busyTargets, Math.max(5, options.rounds), options);
     const [without, withBusyWork] = busyRuns.map((r) => medianResult(r)!.cpuMicrosPerRequest);
     const busyWork = { busyMicros: BUSY_MICROS, without: without!, with: withBusyWork! };
     return { cases: results, nginxSkipped, connections: options.connections, busyWork };
@@ -212,6 +204,26 @@ export async function benchHotReads(options: { seconds: number; rounds: number; 
     await Promise.all(children.map(stopChild));
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+interface LoadTarget {
+  url: string;
+  headers: string[];
+  server: ChildProcess;
+}
+
+/** A warm-up run of each target (JIT, caches), then `rounds` rounds that load each in turn: each target's results by round. */
+async function alternatingRounds(
+  targets: readonly LoadTarget[],
+  rounds: number,
+  options: { seconds: number; connections: number },
+): Promise<LoadResult[][]> {
+  for (const target of targets) await runWrk(target.url, target.headers, target.server, { seconds: 1, connections: options.connections });
+  const runs = targets.map(() => [] as LoadResult[]);
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, target] of targets.entries()) runs[i]!.push(await runWrk(target.url, target.headers, target.server, options));
+  }
+  return runs;
 }
 
 function medianResult(results: LoadResult[] | undefined): LoadResult | undefined {

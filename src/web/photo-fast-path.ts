@@ -18,8 +18,8 @@ export interface PhotoFastPathOptions {
   answerCount(route: FastRoute, status: 200 | 304): { count: number };
 }
 
-export type FastRoute = 'userphoto' | 'profile-picture' | 'graph-photo-value' | 'graph-photos-size-value';
-const FAST_ROUTES: readonly FastRoute[] = ['userphoto', 'profile-picture', 'graph-photo-value', 'graph-photos-size-value'];
+const FAST_ROUTES = ['userphoto', 'profile-picture', 'graph-photo-value', 'graph-photos-size-value'] as const;
+export type FastRoute = (typeof FAST_ROUTES)[number];
 
 /** What a hot-read URL asks for, read from the URL alone (so it can be remembered per URL). */
 type Target =
