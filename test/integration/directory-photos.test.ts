@@ -40,6 +40,9 @@ for (const { kind, skip } of DATABASE_KINDS) {
     const setPolicy = (source: DirectorySource, policy: DirectoryPhotoPolicy) =>
       t.services.directoryPhotos.setPolicy(CLI_ACTOR, source, policy);
     const mailNow = (who: Person) => t.services.mail.currentVersion(who);
+    /** The person's own Graph upload, with their bearer token's headers. */
+    const putMyPhoto = (token: Record<string, string>, photo: Buffer) =>
+      t.app.inject({ method: 'PUT', url: '/v1.0/me/photo/$value', headers: { ...token, 'content-type': 'image/jpeg' }, payload: photo });
     const versionCount = async (who: Person) =>
       Number(
         (
@@ -200,12 +203,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       assert.doesNotMatch(page.body, /id="photo-form"/, 'and offers no upload form');
 
       const token = bearer(await t.tokenFor(person));
-      const put = await t.app.inject({
-        method: 'PUT',
-        url: '/v1.0/me/photo/$value',
-        headers: { ...token, 'content-type': 'image/jpeg' },
-        payload: green,
-      });
+      const put = await putMyPhoto(token, green);
       assert.equal(put.statusCode, 403);
       assert.equal(put.json().error.code, 'PhotoManagedByDirectory');
       const del = await t.app.inject({ method: 'DELETE', url: '/v1.0/me/photo', headers: token });
@@ -223,12 +221,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
 
       assert.equal((await t.services.directoryPhotos.receive(person, green, 'ldap')).outcome, 'imported', 'the directory itself still may');
       await setPolicy('ldap', 'fill-when-empty');
-      const again = await t.app.inject({
-        method: 'PUT',
-        url: '/v1.0/me/photo/$value',
-        headers: { ...token, 'content-type': 'image/jpeg' },
-        payload: blue,
-      });
+      const again = await putMyPhoto(token, blue);
       assert.equal(again.statusCode, 200, 'with the policy changed back, the person may choose their own');
     });
 
@@ -249,12 +242,7 @@ for (const { kind, skip } of DATABASE_KINDS) {
       await setPolicy('ldap', 'authoritative');
       await setPolicy('oidc', 'authoritative');
       const token = bearer(await t.tokenFor(person));
-      const put = await t.app.inject({
-        method: 'PUT',
-        url: '/v1.0/me/photo/$value',
-        headers: { ...token, 'content-type': 'image/jpeg' },
-        payload: green,
-      });
+      const put = await putMyPhoto(token, green);
       assert.equal(put.statusCode, 200);
     });
 
