@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 import { ROLES, type DirectoryService, type Person, type PersonState, type Role } from '../directory/index.ts';
 import { AppError, InvalidInput, NotFound } from '../errors.ts';
 import { CsrfToken, FilterChoice, Flash, httpStatusOf, PlainText } from '../http/index.ts';
@@ -264,6 +264,26 @@ export const registerAdminPeoplePages: FastifyPluginAsyncTypebox<AdminPeoplePage
       return personPage(reply, actor, await directory.getPerson(person.id), { error: error.message });
     }
   };
+  /**
+   * `POST /admin/people/:upn/<action>`: refused before the body by `refuseFirst`, then the form's
+   * CSRF token, then `work` on the named person, whose refusals show on the person's page.
+   */
+  const personAction = <Form extends TSchema>(
+    action: string,
+    refuseFirst: ReturnType<typeof refuseBeforeBody>,
+    form: Form,
+    work: (reply: FastifyReply, actor: PersonActor, person: Person, form: Static<Form>) => Promise<FastifyReply>,
+  ) =>
+    app.post(
+      `/admin/people/:upn/${action}`,
+      { config: PAGE, onRequest: refuseFirst, preValidation: app.csrfProtection, schema: { hide: true, params: PersonParams, body: form } },
+      async (request, reply) => {
+        const actor = await signedIn(request, reply);
+        if (!actor) return reply;
+        const person = await directory.getPerson(request.params.upn);
+        return onPersonPage(reply, actor, person, () => work(reply, actor, person, request.body as Static<Form>));
+      },
+    );
 
   app.get('/admin/people', { config: PAGE, schema: { hide: true, querystring: PeopleQuery } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
@@ -323,80 +343,26 @@ export const registerAdminPeoplePages: FastifyPluginAsyncTypebox<AdminPeoplePage
     },
   );
 
-  app.post(
-    '/admin/people/:upn/disable',
-    {
-      config: PAGE,
-      onRequest: mayDisableFirst,
-      preValidation: app.csrfProtection,
-      schema: { hide: true, params: PersonParams, body: DisableForm },
-    },
-    async (request, reply) => {
-      const actor = await signedIn(request, reply);
-      if (!actor) return reply;
-      const person = await directory.getPerson(request.params.upn);
-      return onPersonPage(reply, actor, person, async () => {
-        const reason = request.body.reason?.trim();
-        await people.disable(actor, person, reason ? { reason } : {});
-        return reply.redirect(`${personUrl(person)}?done=disabled`, 303);
-      });
-    },
-  );
+  personAction('disable', mayDisableFirst, DisableForm, async (reply, actor, person, form) => {
+    const reason = form.reason?.trim();
+    await people.disable(actor, person, reason ? { reason } : {});
+    return reply.redirect(`${personUrl(person)}?done=disabled`, 303);
+  });
 
-  app.post(
-    '/admin/people/:upn/enable',
-    {
-      config: PAGE,
-      onRequest: adminAndPersonFirst,
-      preValidation: app.csrfProtection,
-      schema: { hide: true, params: PersonParams, body: EmptyForm },
-    },
-    async (request, reply) => {
-      const actor = await signedIn(request, reply);
-      if (!actor) return reply;
-      const person = await directory.getPerson(request.params.upn);
-      await people.enable(actor, person);
-      return reply.redirect(`${personUrl(person)}?done=enabled`, 303);
-    },
-  );
+  personAction('enable', adminAndPersonFirst, EmptyForm, async (reply, actor, person) => {
+    await people.enable(actor, person);
+    return reply.redirect(`${personUrl(person)}?done=enabled`, 303);
+  });
 
-  app.post(
-    '/admin/people/:upn/role',
-    {
-      config: PAGE,
-      onRequest: adminAndPersonFirst,
-      preValidation: app.csrfProtection,
-      schema: { hide: true, params: PersonParams, body: RoleForm },
-    },
-    async (request, reply) => {
-      const actor = await signedIn(request, reply);
-      if (!actor) return reply;
-      const person = await directory.getPerson(request.params.upn);
-      return onPersonPage(reply, actor, person, async () => {
-        await people.setRole(actor, person, request.body.role);
-        return reply.redirect(`${personUrl(person)}?done=role`, 303);
-      });
-    },
-  );
+  personAction('role', adminAndPersonFirst, RoleForm, async (reply, actor, person, form) => {
+    await people.setRole(actor, person, form.role);
+    return reply.redirect(`${personUrl(person)}?done=role`, 303);
+  });
 
-  app.post(
-    '/admin/people/:upn/password',
-    {
-      config: PAGE,
-      onRequest: adminAndPersonFirst,
-      preValidation: app.csrfProtection,
-      schema: { hide: true, params: PersonParams, body: EmptyForm },
-    },
-    async (request, reply) => {
-      const actor = await signedIn(request, reply);
-      if (!actor) return reply;
-      const person = await directory.getPerson(request.params.upn);
-      return onPersonPage(reply, actor, person, async () => {
-        const { oneTimePassword } = await people.resetPassword(actor, person);
-        return oneTimePasswordPage(reply, actor, person, oneTimePassword, `New password for ${person.displayName}`);
-      });
-    },
-  );
+  personAction('password', adminAndPersonFirst, EmptyForm, async (reply, actor, person) => {
+    const { oneTimePassword } = await people.resetPassword(actor, person);
+    return oneTimePasswordPage(reply, actor, person, oneTimePassword, `New password for ${person.displayName}`);
+  });
 
   app.get('/admin/people/:upn/remove', { config: PAGE, schema: { hide: true, params: PersonParams } }, async (request, reply) => {
     const actor = await signedIn(request, reply);
@@ -417,22 +383,8 @@ export const registerAdminPeoplePages: FastifyPluginAsyncTypebox<AdminPeoplePage
     );
   });
 
-  app.post(
-    '/admin/people/:upn/remove',
-    {
-      config: PAGE,
-      onRequest: mayRemoveFirst,
-      preValidation: app.csrfProtection,
-      schema: { hide: true, params: PersonParams, body: EmptyForm },
-    },
-    async (request, reply) => {
-      const actor = await signedIn(request, reply);
-      if (!actor) return reply;
-      const person = await directory.getPerson(request.params.upn);
-      return onPersonPage(reply, actor, person, async () => {
-        await people.remove(actor, person);
-        return reply.redirect('/admin/people?done=removed', 303);
-      });
-    },
-  );
+  personAction('remove', mayRemoveFirst, EmptyForm, async (reply, actor, person) => {
+    await people.remove(actor, person);
+    return reply.redirect('/admin/people?done=removed', 303);
+  });
 };
