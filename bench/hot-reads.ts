@@ -34,12 +34,21 @@ export interface BusyWorkCost {
   with: number;
 }
 
+/** The same server started without the binary's kept tick object (bin/keep-tick-shape.js), on one read. */
+export interface TickShapeCost {
+  read: string;
+  /** Server CPU µs per request, medians of alternating rounds. */
+  kept: number;
+  withoutKeeping: number;
+}
+
 export interface HotReadsResult {
   cases: HotReadCase[];
   /** Why nginx is missing from the figures, when it is. */
   nginxSkipped: string | undefined;
   connections: number;
   busyWork: BusyWorkCost;
+  tickShape: TickShapeCost;
 }
 
 /** The busy work the bench adds to a bare server's requests to see what it costs in all. */
@@ -86,6 +95,13 @@ export async function benchHotReads(options: { seconds: number; rounds: number; 
       children,
     );
     const nginx = nginxSkipped ? undefined : await startNginx(dataDir, www, ports.nginx, children);
+    // The server bundle run directly, as bin/photosync.js does but without holding a tick object first.
+    const unkeptPort = await freePort();
+    const unkept = await startPinned(
+      [process.execPath, 'dist/server/main.js', 'serve'],
+      { DATA_DIR: dataDir, PORT: String(unkeptPort), LOG_LEVEL: 'warn', PATH: process.env.PATH ?? '' },
+      children,
+    );
     const busyPort = await freePort();
     const busyBare = await startPinned(
       [process.execPath, 'bench/bare-server.mjs'],
@@ -199,7 +215,19 @@ export async function benchHotReads(options: { seconds: number; rounds: number; 
     const busyRuns = await alternatingRounds(busyTargets, Math.max(5, options.rounds), options);
     const [without, withBusyWork] = busyRuns.map((r) => medianResult(r)!.cpuMicrosPerRequest);
     const busyWork = { busyMicros: BUSY_MICROS, without: without!, with: withBusyWork! };
-    return { cases: results, nginxSkipped, connections: options.connections, busyWork };
+
+    const tickShapeRead = cases[0]!;
+    const bearer = [`Authorization: Bearer ${data.token}`];
+    const tickShapeTargets = [
+      { url: `http://127.0.0.1:${ports.photosync}${tickShapeRead.path}`, headers: bearer, server: photosync },
+      { url: `http://127.0.0.1:${unkeptPort}${tickShapeRead.path}`, headers: bearer, server: unkept },
+    ];
+    for (const target of tickShapeTargets) await fetchEtag(target.url, target.headers);
+    const [kept, withoutKeeping] = (await alternatingRounds(tickShapeTargets, options.rounds, options)).map(
+      (r) => medianResult(r)!.cpuMicrosPerRequest,
+    );
+    const tickShape = { read: tickShapeRead.name, kept: kept!, withoutKeeping: withoutKeeping! };
+    return { cases: results, nginxSkipped, connections: options.connections, busyWork, tickShape };
   } finally {
     await Promise.all(children.map(stopChild));
     fs.rmSync(dataDir, { recursive: true, force: true });
