@@ -183,10 +183,11 @@ export async function benchHotReads(options: { seconds: number; rounds: number; 
       },
     ];
 
+    const credentialOf = (c: Case) =>
+      c.credential === 'bearer' ? `Authorization: Bearer ${data.token}` : `Cookie: ${SESSION_COOKIE}=${data.session}`;
     const results: HotReadCase[] = [];
     for (const c of cases) {
-      const credential = c.credential === 'bearer' ? `Authorization: Bearer ${data.token}` : `Cookie: ${SESSION_COOKIE}=${data.session}`;
-      const ours = { url: `http://127.0.0.1:${ports.photosync}${c.path}`, headers: [credential], server: photosync };
+      const ours = { url: `http://127.0.0.1:${ports.photosync}${c.path}`, headers: [credentialOf(c)], server: photosync };
       const bareTarget = { url: `http://127.0.0.1:${ports.bare}/${c.file}`, headers: [] as string[], server: bare };
       const nginxTarget = nginx && { url: `http://127.0.0.1:${ports.nginx}/${c.file}`, headers: [] as string[], server: nginx };
       const targets = [ours, bareTarget, ...(nginxTarget ? [nginxTarget] : [])];
@@ -217,10 +218,9 @@ export async function benchHotReads(options: { seconds: number; rounds: number; 
     const busyWork = { busyMicros: BUSY_MICROS, without: without!, with: withBusyWork! };
 
     const tickShapeRead = cases[0]!;
-    const bearer = [`Authorization: Bearer ${data.token}`];
     const tickShapeTargets = [
-      { url: `http://127.0.0.1:${ports.photosync}${tickShapeRead.path}`, headers: bearer, server: photosync },
-      { url: `http://127.0.0.1:${unkeptPort}${tickShapeRead.path}`, headers: bearer, server: unkept },
+      { url: `http://127.0.0.1:${ports.photosync}${tickShapeRead.path}`, headers: [credentialOf(tickShapeRead)], server: photosync },
+      { url: `http://127.0.0.1:${unkeptPort}${tickShapeRead.path}`, headers: [credentialOf(tickShapeRead)], server: unkept },
     ];
     for (const target of tickShapeTargets) await fetchEtag(target.url, target.headers);
     const [kept, withoutKeeping] = (await alternatingRounds(tickShapeTargets, options.rounds, options)).map(
