@@ -22,6 +22,8 @@ export function photoFreshness(requestedVersion: unknown, currentVersion: string
 /** True when an If-None-Match header names this entity tag (or is `*`), so a 304 may answer. */
 export function ifNoneMatchHits(header: string | undefined, quotedEtag: string): boolean {
   if (!header || header.length > 4096) return false;
+  // What a browser sends back (the tag it was given, alone): no parsing needed.
+  if (header === quotedEtag) return true;
   if (header.trim() === '*') return true;
   const wanted = quotedEtag.replace(/^W\//, '');
   return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === wanted);
